@@ -1,0 +1,418 @@
+//! The I/O multiplexer behind the event loop: one trait, three system calls.
+//!
+//! This module teaches what `select(2)`, `poll(2)` and `epoll(7)` have in
+//! common (ask "which of these fds are ready?", sleep until an answer or a
+//! timeout) and, in the three files next to it, how differently they do it:
+//!
+//! | backend | interest lives in | cost of one wait | limits |
+//! |---|---|---|---|
+//! | [`SelectDispatcher`] | bitsets copied to the kernel on every call | O(highest fd) | none here: our bitsets grow past `FD_SETSIZE` |
+//! | [`PollDispatcher`] | an array of `pollfd` copied on every call | O(registered fds) | none |
+//! | [`EpollDispatcher`] | the kernel (registered once) | O(ready fds) | Linux only |
+//!
+//! # The contract every backend keeps
+//!
+//! * **Level-triggered by default.** An fd that is still readable is reported
+//!   again on the next [`dispatch`](Dispatcher::dispatch) until it is drained.
+//! * **[`Mode::Oneshot`]** reports an fd once, then disarms it (it stays
+//!   registered) until [`modify`](Dispatcher::modify) re-arms it. epoll does
+//!   this in the kernel (`EPOLLONESHOT`); select and poll emulate it by
+//!   clearing the interest after delivery.
+//! * **[`Mode::Edge`]** reports an fd only when new readiness arrives. Only
+//!   epoll can do that (`EPOLLET`); the others return
+//!   [`io::ErrorKind::Unsupported`] rather than silently degrading.
+//! * **Hang-ups and errors are always reported**, as readable + writable plus
+//!   a flag ([`Event::is_hangup`], [`Event::is_error`], [`Event::is_invalid`]),
+//!   whatever the interest. A backend never closes or drops an fd on its own:
+//!   closing is the owner's job, and the owner must deregister first.
+//! * **Spurious wake-ups are allowed**: an fd reported readable may return
+//!   `EAGAIN`. Handlers read until `WouldBlock`, never assume.
+//! * **Timeouts are rounded up** to whole milliseconds (a 0.2 ms timer must
+//!   not turn into a busy `timeout = 0` loop); `None` waits forever.
+//! * **`EINTR` is not an error**: the call returns an empty batch.
+//! * Registering an fd twice ([`AlreadyExists`](io::ErrorKind::AlreadyExists)),
+//!   modifying or removing an unknown fd ([`NotFound`](io::ErrorKind::NotFound)),
+//!   a negative fd or an empty interest ([`InvalidInput`](io::ErrorKind::InvalidInput))
+//!   are errors, never panics.
+
+use std::fmt;
+use std::io;
+use std::ops::BitOr;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+#[cfg(muxloop_has_epoll)]
+mod epoll;
+mod poll;
+mod select;
+
+#[cfg(muxloop_has_epoll)]
+pub use epoll::EpollDispatcher;
+pub use poll::PollDispatcher;
+pub use select::SelectDispatcher;
+
+cfg_if::cfg_if! {
+    if #[cfg(muxloop_dispatcher = "select")] {
+        /// The dispatcher chosen at compile time (here: `select`, by the `select` feature).
+        pub type DefaultDispatcher = SelectDispatcher;
+    } else if #[cfg(muxloop_dispatcher = "poll")] {
+        /// The dispatcher chosen at compile time (here: `poll`, by the `poll`
+        /// feature or because the target has no epoll).
+        pub type DefaultDispatcher = PollDispatcher;
+    } else {
+        /// The dispatcher chosen at compile time (here: `epoll`, the default).
+        pub type DefaultDispatcher = EpollDispatcher;
+    }
+}
+
+/// The name of [`DefaultDispatcher`]: `"select"`, `"poll"` or `"epoll"`.
+pub fn default_dispatcher_name() -> &'static str {
+    DefaultDispatcher::NAME
+}
+
+/// What the owner of an fd wants to hear about.
+#[derive(Copy, Clone, PartialEq, Eq, Hash)]
+pub struct Interest(u8);
+
+impl Interest {
+    /// No interest: the event loop keeps the handler but takes the fd out of
+    /// the backend (backends themselves reject an empty interest).
+    pub const NONE: Interest = Interest(0);
+    /// Wake me when a read would not block (data, EOF, or a pending accept).
+    pub const READABLE: Interest = Interest(1);
+    /// Wake me when a write would not block (socket buffer has room, connect finished).
+    pub const WRITABLE: Interest = Interest(2);
+    /// Both readable and writable.
+    pub const BOTH: Interest = Interest(3);
+
+    /// Whether readability is asked for.
+    pub const fn is_readable(self) -> bool {
+        self.0 & 1 != 0
+    }
+    /// Whether writability is asked for.
+    pub const fn is_writable(self) -> bool {
+        self.0 & 2 != 0
+    }
+    /// Whether nothing is asked for.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// This interest plus `other`.
+    pub const fn add(self, other: Interest) -> Interest {
+        Interest(self.0 | other.0)
+    }
+    /// This interest without `other`.
+    pub const fn remove(self, other: Interest) -> Interest {
+        Interest(self.0 & !other.0)
+    }
+}
+
+impl BitOr for Interest {
+    type Output = Interest;
+    fn bitor(self, other: Interest) -> Interest {
+        self.add(other)
+    }
+}
+
+impl fmt::Debug for Interest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match (self.is_readable(), self.is_writable()) {
+            (false, false) => "NONE",
+            (true, false) => "READABLE",
+            (false, true) => "WRITABLE",
+            (true, true) => "READABLE | WRITABLE",
+        })
+    }
+}
+
+/// How often readiness is reported.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Reported on every dispatch while the fd is ready (all backends).
+    Level,
+    /// Reported once, then disarmed until re-armed with `modify` (all backends;
+    /// select and poll emulate it).
+    Oneshot,
+    /// Reported when readiness changes: the handler must drain until
+    /// `WouldBlock` (epoll only; the others return `Unsupported`).
+    Edge,
+}
+
+/// What a backend found: readiness bits plus hang-up/error flags.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Ready(u8);
+
+impl Ready {
+    /// Nothing.
+    pub const EMPTY: Ready = Ready(0);
+    /// A read would not block.
+    pub const READABLE: Ready = Ready(1);
+    /// A write would not block.
+    pub const WRITABLE: Ready = Ready(2);
+    /// The peer hung up (`POLLHUP`/`EPOLLHUP`).
+    pub const HANGUP: Ready = Ready(4);
+    /// An error is pending on the fd (`POLLERR`/`EPOLLERR`); read it with `SO_ERROR`.
+    pub const ERROR: Ready = Ready(8);
+    /// The fd is not open (`POLLNVAL`, or `EBADF` from select): it was closed
+    /// without being deregistered.
+    pub const INVALID: Ready = Ready(16);
+    /// The flags that are reported whatever the interest.
+    pub const ALWAYS: Ready = Ready(4 | 8 | 16);
+
+    /// Whether all bits of `other` are set.
+    pub const fn contains(self, other: Ready) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Whether no bit is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// A flag (hang-up, error or invalid) as the contract reports it: with
+    /// readable and writable set, so a handler that only reads still sees it.
+    pub const fn with_flag(flag: Ready) -> Ready {
+        Ready(flag.0 | Ready::READABLE.0 | Ready::WRITABLE.0)
+    }
+    /// The part of this readiness that `interest` asked for, plus the flags.
+    pub const fn masked_by(self, interest: Interest) -> Ready {
+        Ready(self.0 & (interest.0 | Ready::ALWAYS.0))
+    }
+}
+
+impl BitOr for Ready {
+    type Output = Ready;
+    fn bitor(self, other: Ready) -> Ready {
+        Ready(self.0 | other.0)
+    }
+}
+
+impl fmt::Debug for Ready {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [(Ready, &str); 5] = [
+            (Ready::READABLE, "READABLE"),
+            (Ready::WRITABLE, "WRITABLE"),
+            (Ready::HANGUP, "HANGUP"),
+            (Ready::ERROR, "ERROR"),
+            (Ready::INVALID, "INVALID"),
+        ];
+        let mut names = NAMES.iter().filter(|(bit, _)| self.contains(*bit)).map(|(_, name)| *name);
+        match names.next() {
+            None => f.write_str("EMPTY"),
+            Some(first) => {
+                f.write_str(first)?;
+                names.try_for_each(|name| write!(f, " | {name}"))
+            }
+        }
+    }
+}
+
+/// One ready fd, as reported by a backend.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    fd: RawFd,
+    ready: Ready,
+}
+
+impl Event {
+    /// An event for `fd` with readiness `ready`.
+    pub const fn new(fd: RawFd, ready: Ready) -> Event {
+        Event { fd, ready }
+    }
+    /// The fd this event is about.
+    pub const fn fd(&self) -> RawFd {
+        self.fd
+    }
+    /// The raw readiness bits.
+    pub const fn ready(&self) -> Ready {
+        self.ready
+    }
+    /// A read would not block (data, EOF, hang-up or error).
+    pub const fn is_readable(&self) -> bool {
+        self.ready.contains(Ready::READABLE)
+    }
+    /// A write would not block (room, or hang-up/error: the write will fail fast).
+    pub const fn is_writable(&self) -> bool {
+        self.ready.contains(Ready::WRITABLE)
+    }
+    /// The peer hung up (not reported by select, where EOF shows as readable).
+    pub const fn is_hangup(&self) -> bool {
+        self.ready.contains(Ready::HANGUP)
+    }
+    /// An error is pending on the fd.
+    pub const fn is_error(&self) -> bool {
+        self.ready.contains(Ready::ERROR)
+    }
+    /// The fd was closed without being deregistered.
+    pub const fn is_invalid(&self) -> bool {
+        self.ready.contains(Ready::INVALID)
+    }
+}
+
+/// A reusable list that [`Dispatcher::dispatch`] fills.
+///
+/// Reusing it across calls means a busy loop allocates nothing per dispatch.
+#[derive(Debug, Default)]
+pub struct Events {
+    list: Vec<Event>,
+    scanned: usize,
+}
+
+impl Events {
+    /// An empty list with room for `capacity` events.
+    pub fn with_capacity(capacity: usize) -> Events {
+        Events { list: Vec::with_capacity(capacity), scanned: 0 }
+    }
+    /// The events of the last dispatch.
+    pub fn iter(&self) -> std::slice::Iter<'_, Event> {
+        self.list.iter()
+    }
+    /// How many events the last dispatch reported.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+    /// Whether the last dispatch reported nothing (timeout, `EINTR`).
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+    /// The `i`-th event.
+    pub fn get(&self, i: usize) -> Option<Event> {
+        self.list.get(i).copied()
+    }
+    /// How many fd slots the backend had to look at to produce this batch:
+    /// select scans every fd up to the highest, poll every registered fd,
+    /// epoll only the ready ones. This is the cost that separates them.
+    pub fn scanned(&self) -> usize {
+        self.scanned
+    }
+    /// Empties the list (backends call this first).
+    pub fn clear(&mut self) {
+        self.list.clear();
+        self.scanned = 0;
+    }
+    /// Adds an event (backends call this).
+    pub fn push(&mut self, event: Event) {
+        self.list.push(event);
+    }
+    /// Records the scan cost of this batch (backends call this).
+    pub fn set_scanned(&mut self, scanned: usize) {
+        self.scanned = scanned;
+    }
+}
+
+impl<'a> IntoIterator for &'a Events {
+    type Item = &'a Event;
+    type IntoIter = std::slice::Iter<'a, Event>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// An I/O multiplexer: remembers which fds we care about and waits until some
+/// are ready. See the [module docs](self) for the semantics all three keep.
+pub trait Dispatcher: Sized {
+    /// `"select"`, `"poll"` or `"epoll"`.
+    const NAME: &'static str;
+    /// Whether [`Mode::Edge`] is supported.
+    const SUPPORTS_EDGE: bool;
+
+    /// Creates an empty dispatcher.
+    fn new() -> io::Result<Self>;
+
+    /// Starts watching `fd`. Errors: `AlreadyExists` if it is registered,
+    /// `InvalidInput` for a negative fd or empty interest, `Unsupported` for
+    /// `Mode::Edge` on a backend without it.
+    fn register(&mut self, fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()>;
+
+    /// Changes what `fd` is watched for; also re-arms a fired oneshot fd.
+    /// Errors: `NotFound` if it is not registered, plus those of `register`.
+    fn modify(&mut self, fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()>;
+
+    /// Stops watching `fd`. Call it before closing the fd. Errors: `NotFound`.
+    fn deregister(&mut self, fd: RawFd) -> io::Result<()>;
+
+    /// Waits until at least one fd is ready or `timeout` passes (`None`: no
+    /// limit; rounded up to whole ms), then replaces `events` with what is ready.
+    fn dispatch(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// How many fds are registered.
+    fn len(&self) -> usize;
+
+    /// Whether no fd is registered.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `mode` can be used with this backend (a run-time capability query).
+    fn supports(mode: Mode) -> bool {
+        mode != Mode::Edge || Self::SUPPORTS_EDGE
+    }
+}
+
+/// Rejects what no backend accepts: a negative fd, an empty interest, or an
+/// edge-triggered request where edge is unsupported.
+fn check_request<D: Dispatcher>(fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
+    check_fd(fd)?;
+    if interest.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("fd {fd}: empty interest (deregister instead, or use the event loop's Interest::NONE)"),
+        ));
+    }
+    if !D::supports(mode) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("fd {fd}: {mode:?}-triggered mode is not supported by the {} dispatcher", D::NAME),
+        ));
+    }
+    Ok(())
+}
+
+fn check_fd(fd: RawFd) -> io::Result<()> {
+    if fd < 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("negative file descriptor {fd}")));
+    }
+    Ok(())
+}
+
+fn already_registered(fd: RawFd, backend: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::AlreadyExists, format!("fd {fd} is already registered with {backend}"))
+}
+
+fn not_registered(fd: RawFd, backend: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("fd {fd} is not registered with {backend}"))
+}
+
+/// A timeout in whole milliseconds, rounded up; -1 means "wait forever".
+fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
+    match timeout {
+        None => -1,
+        Some(t) => {
+            let ms = t.as_nanos().div_ceil(1_000_000);
+            ms.min(libc::c_int::MAX as u128) as libc::c_int
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_up_to_whole_milliseconds() {
+        assert_eq!(timeout_ms(None), -1);
+        assert_eq!(timeout_ms(Some(Duration::ZERO)), 0);
+        assert_eq!(timeout_ms(Some(Duration::from_micros(200))), 1);
+        assert_eq!(timeout_ms(Some(Duration::from_millis(5))), 5);
+        assert_eq!(timeout_ms(Some(Duration::from_micros(5001))), 6);
+        assert_eq!(timeout_ms(Some(Duration::from_secs(u64::MAX))), libc::c_int::MAX);
+    }
+
+    #[test]
+    fn readiness_masking_keeps_flags() {
+        let hup = Ready::with_flag(Ready::HANGUP);
+        let masked = hup.masked_by(Interest::READABLE);
+        assert!(masked.contains(Ready::READABLE | Ready::HANGUP));
+        assert!(!masked.contains(Ready::WRITABLE));
+        assert!(Ready::WRITABLE.masked_by(Interest::READABLE).is_empty());
+        assert_eq!(format!("{masked:?}"), "READABLE | HANGUP");
+    }
+}

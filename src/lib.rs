@@ -1,0 +1,28 @@
+//! # muxloop
+//!
+//! A Reactor-style network framework whose I/O multiplexer is pluggable: one
+//! [`Dispatcher`] trait with three implementations, [`SelectDispatcher`],
+//! [`PollDispatcher`] and [`EpollDispatcher`], under one [`EventLoop`].
+//!
+//! The default backend is picked at compile time by `build.rs` from the
+//! features `epoll` (default), `poll` and `select`; all three are always
+//! compiled on Linux, so one program can compare them.
+//! [`default_dispatcher_name`] says which one a build got.
+//!
+//! Layers, bottom to top: [`sys`] (every libc call), [`dispatcher`] (the
+//! multiplexers), [`event_loop`] (the reactor: channels, timers, tasks).
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod buffer;
+pub mod dispatcher;
+pub mod event_loop;
+pub mod sys;
+
+#[cfg(muxloop_has_epoll)]
+pub use dispatcher::EpollDispatcher;
+pub use dispatcher::{
+    DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, PollDispatcher, Ready, SelectDispatcher,
+    default_dispatcher_name,
+};
+pub use event_loop::{EventLoop, LoopHandle, Stats, TimerId};
