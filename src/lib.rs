@@ -10,15 +10,20 @@
 //! [`default_dispatcher_name`] says which one a build got.
 //!
 //! Layers, bottom to top: [`sys`] (every libc call), [`dispatcher`] (the
-//! multiplexers), [`event_loop`] (the reactor: channels, timers, tasks).
+//! multiplexers), [`event_loop`] (the reactor: channels, timers, tasks),
+//! [`buffer`] (per-connection byte queues), [`thread_pool`] (one loop per
+//! thread) and [`net`] (TCP server, connection, client).
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod buffer;
 pub mod dispatcher;
 pub mod event_loop;
+pub mod net;
 pub mod sys;
+pub mod thread_pool;
 
+pub use buffer::Buffer;
 #[cfg(muxloop_has_epoll)]
 pub use dispatcher::EpollDispatcher;
 pub use dispatcher::{
@@ -26,3 +31,5 @@ pub use dispatcher::{
     default_dispatcher_name,
 };
 pub use event_loop::{EventLoop, LoopHandle, Stats, TimerId};
+pub use net::{Callbacks, ConnectOptions, ConnectionHandle, TcpClient, TcpConnection, TcpServer};
+pub use thread_pool::{EventLoopThread, EventLoopThreadPool};

@@ -11,6 +11,8 @@
 //! own.
 
 use std::io::{self, IoSlice, IoSliceMut};
+use std::mem;
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// Calls a libc function and maps a `-1` return to `io::Error::last_os_error()`.
@@ -130,6 +132,7 @@ pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 }
 
 /// The soft and hard `RLIMIT_NOFILE` of this process.
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
 pub fn nofile_limit() -> io::Result<(u64, u64)> {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `lim` is a valid out-pointer.
@@ -138,10 +141,209 @@ pub fn nofile_limit() -> io::Result<(u64, u64)> {
 }
 
 /// Sets the soft `RLIMIT_NOFILE` (clamped to the hard limit); returns the new soft limit.
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
 pub fn set_nofile_limit(soft: u64) -> io::Result<u64> {
     let (_, hard) = nofile_limit()?;
     let lim = libc::rlimit { rlim_cur: soft.min(hard) as libc::rlim_t, rlim_max: hard as libc::rlim_t };
     // SAFETY: `lim` is a valid pointer to an initialised rlimit.
     syscall!(setrlimit(libc::RLIMIT_NOFILE, &lim))?;
     Ok(lim.rlim_cur as u64)
+}
+
+/// Sets an integer socket option.
+fn set_int_option(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    let len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` lives across the call and `len` is its size.
+    syscall!(setsockopt(fd, level, name, (&value as *const libc::c_int).cast(), len))?;
+    Ok(())
+}
+
+/// Reads an integer socket option.
+fn get_int_option(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are valid out-pointers of the stated size.
+    syscall!(getsockopt(fd, level, name, (&mut value as *mut libc::c_int).cast(), &mut len))?;
+    Ok(value)
+}
+
+/// A new non-blocking, close-on-exec TCP socket for `addr`'s family.
+pub fn tcp_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
+    let domain = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    let ty = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: plain integer arguments.
+    let fd = syscall!(socket(domain, ty, libc::IPPROTO_TCP))?;
+    Ok(owned(fd))
+}
+
+/// A non-blocking listening socket bound to `addr` with `SO_REUSEADDR`
+/// (restart without waiting for TIME_WAIT) and, if asked, `SO_REUSEPORT`
+/// (several listeners on one port, the kernel spreads connections).
+pub fn tcp_listener(addr: &SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<OwnedFd> {
+    let socket = tcp_socket(addr)?;
+    let fd = socket.as_raw_fd();
+    set_int_option(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    if reuse_port {
+        set_int_option(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    }
+    let (storage, len) = from_socket_addr(addr);
+    // SAFETY: `storage` holds a valid address of `len` bytes.
+    syscall!(bind(fd, (&storage as *const libc::sockaddr_storage).cast(), len))?;
+    // SAFETY: plain integer arguments.
+    syscall!(listen(fd, backlog))?;
+    Ok(socket)
+}
+
+/// Accepts one connection as a non-blocking, close-on-exec socket.
+/// `WouldBlock` means the backlog is empty.
+pub fn accept(listener: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
+    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: `storage`/`len` are valid out-pointers; the kernel writes at most `len` bytes.
+    let fd =
+        syscall!(accept4(listener, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len, flags))?;
+    let socket = owned(fd);
+    Ok((socket, to_socket_addr(&storage)?))
+}
+
+/// Starts a non-blocking connect. `Ok(true)`: connected at once; `Ok(false)`:
+/// in progress (wait for writable, then check [`take_socket_error`]).
+pub fn start_connect(fd: RawFd, addr: &SocketAddr) -> io::Result<bool> {
+    let (storage, len) = from_socket_addr(addr);
+    // SAFETY: `storage` holds a valid address of `len` bytes.
+    match syscall!(connect(fd, (&storage as *const libc::sockaddr_storage).cast(), len)) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads and clears `SO_ERROR`: the outcome of a non-blocking connect, or an
+/// asynchronous error on a connected socket. `None` means no error.
+pub fn take_socket_error(fd: RawFd) -> io::Result<Option<io::Error>> {
+    let code = get_int_option(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
+    Ok((code != 0).then(|| io::Error::from_raw_os_error(code)))
+}
+
+/// `shutdown(2)`: `Shutdown::Write` sends FIN after queued data (a half-close).
+pub fn shutdown(fd: RawFd, how: Shutdown) -> io::Result<()> {
+    let how = match how {
+        Shutdown::Read => libc::SHUT_RD,
+        Shutdown::Write => libc::SHUT_WR,
+        Shutdown::Both => libc::SHUT_RDWR,
+    };
+    // SAFETY: plain integer arguments.
+    syscall!(shutdown(fd, how))?;
+    Ok(())
+}
+
+/// `TCP_NODELAY`: send small writes at once instead of waiting (Nagle).
+pub fn set_nodelay(fd: RawFd, on: bool) -> io::Result<()> {
+    set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, on as libc::c_int)
+}
+
+/// `SO_KEEPALIVE`: let the kernel probe an idle peer.
+pub fn set_keepalive(fd: RawFd, on: bool) -> io::Result<()> {
+    set_int_option(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, on as libc::c_int)
+}
+
+/// Sets `SO_SNDBUF` / `SO_RCVBUF` (the kernel doubles and clamps the value).
+pub fn set_buffer_sizes(fd: RawFd, send: Option<usize>, recv: Option<usize>) -> io::Result<()> {
+    if let Some(size) = send {
+        set_int_option(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, size.min(i32::MAX as usize) as libc::c_int)?;
+    }
+    if let Some(size) = recv {
+        set_int_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, size.min(i32::MAX as usize) as libc::c_int)?;
+    }
+    Ok(())
+}
+
+/// The local address of a socket (`getsockname`).
+pub fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
+    socket_name(fd, false)
+}
+
+/// The remote address of a connected socket (`getpeername`).
+pub fn peer_addr(fd: RawFd) -> io::Result<SocketAddr> {
+    socket_name(fd, true)
+}
+
+fn socket_name(fd: RawFd, peer: bool) -> io::Result<SocketAddr> {
+    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let ptr = (&mut storage as *mut libc::sockaddr_storage).cast();
+    if peer {
+        // SAFETY: `storage`/`len` are valid out-pointers.
+        syscall!(getpeername(fd, ptr, &mut len))?;
+    } else {
+        // SAFETY: as above.
+        syscall!(getsockname(fd, ptr, &mut len))?;
+    }
+    to_socket_addr(&storage)
+}
+
+/// Opens `/dev/null` read-only: the acceptor's spare fd for the EMFILE trick.
+pub fn open_dev_null() -> io::Result<OwnedFd> {
+    // SAFETY: the path is a NUL-terminated C string literal.
+    let fd = syscall!(open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC))?;
+    Ok(owned(fd))
+}
+
+/// How many fds this process has open (counts `/proc/self/fd`; Linux).
+pub fn open_fd_count() -> io::Result<usize> {
+    // One of the entries is the directory handle read_dir itself holds.
+    Ok(std::fs::read_dir("/proc/self/fd")?.count().saturating_sub(1))
+}
+
+/// Converts a `sockaddr_storage` filled by the kernel into a `SocketAddr`.
+pub(crate) fn to_socket_addr(storage: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
+    match storage.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, and
+            // sockaddr_storage is large and aligned enough for it.
+            let sin: &libc::sockaddr_in = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Ok(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6: &libc::sockaddr_in6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            let port = u16::from_be(sin6.sin6_port);
+            Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, sin6.sin6_flowinfo, sin6.sin6_scope_id)))
+        }
+        family => {
+            Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unsupported address family {family}")))
+        }
+    }
+}
+
+/// Converts a `SocketAddr` into a `sockaddr_storage` and its length.
+pub(crate) fn from_socket_addr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(v4) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
+            let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = v4.port().to_be();
+            sin.sin_addr = libc::in_addr { s_addr: u32::from(*v4.ip()).to_be() };
+            mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in6.
+            let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = v6.port().to_be();
+            sin6.sin6_addr = libc::in6_addr { s6_addr: v6.ip().octets() };
+            sin6.sin6_flowinfo = v6.flowinfo();
+            sin6.sin6_scope_id = v6.scope_id();
+            mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
 }

@@ -112,7 +112,12 @@ impl Dispatcher for EpollDispatcher {
         let capacity = self.buffer.len().min(libc::c_int::MAX as usize) as libc::c_int;
         // SAFETY: the kernel writes at most `capacity` epoll_events into
         // `buffer`, which holds that many initialised elements.
-        let n = match syscall!(epoll_wait(self.epoll.as_raw_fd(), self.buffer.as_mut_ptr(), capacity, timeout_ms(timeout))) {
+        let n = match syscall!(epoll_wait(
+            self.epoll.as_raw_fd(),
+            self.buffer.as_mut_ptr(),
+            capacity,
+            timeout_ms(timeout)
+        )) {
             Ok(n) => n as usize,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),

@@ -127,7 +127,11 @@ impl Dispatcher for PollDispatcher {
         events.clear();
         // SAFETY: `pollfds` is a valid array of `len` pollfd structs; the
         // kernel writes only their `revents` fields.
-        let result = syscall!(poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, timeout_ms(timeout)));
+        let result = syscall!(poll(
+            self.pollfds.as_mut_ptr(),
+            self.pollfds.len() as libc::nfds_t,
+            timeout_ms(timeout)
+        ));
         let mut remaining = match result {
             Ok(n) => n as usize,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),

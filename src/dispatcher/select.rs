@@ -118,7 +118,8 @@ impl SelectDispatcher {
 
     /// After `EBADF`: reports every registered fd that is no longer open.
     fn report_closed_fds(&self, events: &mut Events) {
-        let armed = self.registry.iter().enumerate().filter(|(_, r)| r.is_some_and(|r| !r.interest.is_empty()));
+        let armed =
+            self.registry.iter().enumerate().filter(|(_, r)| r.is_some_and(|r| !r.interest.is_empty()));
         for (fd, _) in armed {
             let fd = fd as RawFd;
             if !sys::is_open(fd) {
@@ -191,7 +192,8 @@ impl Dispatcher for SelectDispatcher {
         self.ready_read.copy_from(&self.want_read, nwords);
         self.ready_write.copy_from(&self.want_write, nwords);
         let ms = timeout_ms(timeout);
-        let mut tv = libc::timeval { tv_sec: (ms / 1000) as libc::time_t, tv_usec: ((ms % 1000) * 1000) as _ };
+        let mut tv =
+            libc::timeval { tv_sec: (ms / 1000) as libc::time_t, tv_usec: ((ms % 1000) * 1000) as _ };
         let tv_ptr = if ms < 0 { ptr::null_mut() } else { &mut tv as *mut libc::timeval };
         // SAFETY: each set pointer is null or points to `nwords` words, enough
         // for the `nfds` bits the kernel reads and writes; `tv_ptr` is null or

@@ -28,6 +28,8 @@
 //!   `FnOnce(&mut EventLoop) + Send` and writes to the loop's waker fd, which
 //!   is how connections are handed to sub-loops and how other threads stop a loop.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::mem;
@@ -54,10 +56,11 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
 type Handler<D> = Box<dyn FnMut(&mut EventLoop<D>, Event)>;
 type LocalTask<D> = Box<dyn FnOnce(&mut EventLoop<D>)>;
 type RemoteTask<D> = Box<dyn FnOnce(&mut EventLoop<D>) + Send>;
+type RepeatingTask<D> = Box<dyn FnMut(&mut EventLoop<D>)>;
 
 enum TimerCallback<D: Dispatcher> {
     Once(LocalTask<D>),
-    Every(Box<dyn FnMut(&mut EventLoop<D>)>, Duration),
+    Every(RepeatingTask<D>, Duration),
 }
 
 /// What the loop knows about one registered fd.
@@ -112,10 +115,10 @@ struct Shared<D: Dispatcher> {
 
 impl<D: Dispatcher> Shared<D> {
     fn wake(&self) {
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            if let Err(e) = self.waker.wake() {
-                warn!("could not wake event loop: {e}");
-            }
+        if !self.wake_pending.swap(true, Ordering::AcqRel)
+            && let Err(e) = self.waker.wake()
+        {
+            warn!("could not wake event loop: {e}");
         }
     }
 }
@@ -159,6 +162,7 @@ pub struct EventLoop<D: Dispatcher = DefaultDispatcher> {
     batch: u64,
     in_dispatch: bool,
     stats: Stats,
+    contexts: HashMap<TypeId, Box<dyn Any>>,
 }
 
 impl<D: Dispatcher> EventLoop<D> {
@@ -190,6 +194,7 @@ impl<D: Dispatcher> EventLoop<D> {
             batch: 0,
             in_dispatch: false,
             stats: Stats::default(),
+            contexts: HashMap::new(),
         })
     }
 
@@ -367,6 +372,17 @@ impl<D: Dispatcher> EventLoop<D> {
         self.quit = true;
     }
 
+    /// Per-loop state of type `T` for the layers above (muduo's
+    /// `EventLoop::getContext`), created with `T::default()` on first use.
+    /// The TCP layer keeps each loop's table of live connections here.
+    pub fn context<T: Default + 'static>(&mut self) -> &mut T {
+        self.contexts
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Box::new(T::default()))
+            .downcast_mut()
+            .expect("contexts are keyed by their own TypeId")
+    }
+
     /// Counters since the loop was created.
     pub fn stats(&self) -> Stats {
         self.stats
@@ -477,10 +493,10 @@ impl<D: Dispatcher> EventLoop<D> {
             delivered += 1;
             // Put it back unless the handler deregistered itself (the slot is then
             // empty, or holds a new channel with its own handler).
-            if let Some(channel) = self.channel_mut(fd) {
-                if channel.handler.is_none() {
-                    channel.handler = Some(handler);
-                }
+            if let Some(channel) = self.channel_mut(fd)
+                && channel.handler.is_none()
+            {
+                channel.handler = Some(handler);
             }
         }
         self.stats.events_delivered += delivered as u64;

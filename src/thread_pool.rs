@@ -1,0 +1,120 @@
+//! One event loop per thread: muduo's `EventLoopThread` and
+//! `EventLoopThreadPool`.
+//!
+//! This module teaches how a reactor scales past one core without sharing
+//! its data structures: each thread creates, owns and runs its own
+//! [`EventLoop`] (so nothing in it needs a lock), and other threads reach it
+//! only through its [`LoopHandle`], by queueing closures. A server's main
+//! loop accepts and hands each new connection to the next loop, round-robin.
+
+use std::io;
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+
+use log::{debug, error};
+
+use crate::dispatcher::{DefaultDispatcher, Dispatcher};
+use crate::event_loop::{EventLoop, LoopHandle};
+
+/// A thread running its own [`EventLoop`]; stopped and joined on drop.
+#[derive(Debug)]
+pub struct EventLoopThread<D: Dispatcher + 'static = DefaultDispatcher> {
+    handle: LoopHandle<D>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl<D: Dispatcher + 'static> EventLoopThread<D> {
+    /// Spawns a thread named `name`, creates a loop on it and runs it.
+    /// Returns once the loop exists (an error creating it is returned here).
+    pub fn spawn(name: String) -> io::Result<Self> {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread = thread::Builder::new().name(name.clone()).spawn(move || {
+            let mut ev = match EventLoop::<D>::new() {
+                Ok(ev) => ev,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(ev.handle()));
+            if let Err(e) = ev.run() {
+                error!("event loop thread {name} failed: {e}");
+            }
+        })?;
+        match ready_rx.recv() {
+            Ok(Ok(handle)) => Ok(EventLoopThread { handle, thread: Some(thread) }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(io::Error::other("event loop thread exited before its loop was created")),
+        }
+    }
+
+    /// The handle of the loop running on this thread.
+    pub fn handle(&self) -> &LoopHandle<D> {
+        &self.handle
+    }
+
+    /// Asks the loop to quit and waits for the thread to end. Idempotent.
+    pub fn stop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.handle.quit();
+            let name = thread.thread().name().unwrap_or("?").to_owned();
+            if thread.join().is_err() {
+                error!("event loop thread {name} panicked");
+            } else {
+                debug!("event loop thread {name} joined");
+            }
+        }
+    }
+}
+
+impl<D: Dispatcher + 'static> Drop for EventLoopThread<D> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// N event loop threads, handed out round-robin.
+#[derive(Debug)]
+pub struct EventLoopThreadPool<D: Dispatcher + 'static = DefaultDispatcher> {
+    threads: Vec<EventLoopThread<D>>,
+    next: usize,
+}
+
+impl<D: Dispatcher + 'static> EventLoopThreadPool<D> {
+    /// Starts `count` threads named `{name}-0`, `{name}-1`, ... (`count` may be 0).
+    pub fn new(name: &str, count: usize) -> io::Result<Self> {
+        let threads =
+            (0..count).map(|i| EventLoopThread::spawn(format!("{name}-{i}"))).collect::<io::Result<_>>()?;
+        Ok(EventLoopThreadPool { threads, next: 0 })
+    }
+
+    /// How many threads the pool has.
+    pub fn len(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Whether the pool has no threads (everything then runs on the caller's loop).
+    pub fn is_empty(&self) -> bool {
+        self.threads.is_empty()
+    }
+
+    /// The next loop in round-robin order, or `None` if the pool is empty.
+    pub fn next_loop(&mut self) -> Option<&LoopHandle<D>> {
+        let thread = self.threads.get(self.next)?;
+        self.next = (self.next + 1) % self.threads.len();
+        Some(thread.handle())
+    }
+
+    /// Handles of all loops, in thread order.
+    pub fn handles(&self) -> Vec<LoopHandle<D>> {
+        self.threads.iter().map(|t| t.handle().clone()).collect()
+    }
+
+    /// Quits and joins every thread.
+    pub fn stop(&mut self) {
+        self.threads.iter_mut().for_each(EventLoopThread::stop);
+    }
+}
