@@ -2,7 +2,7 @@
 //! `libc` directly.
 //!
 //! It teaches one idea, borrowed from mio: every libc call is a single line
-//! through [`syscall!`], which turns the C convention "returns -1 and sets
+//! through the `syscall!` macro, which turns the C convention "returns -1 and sets
 //! `errno`" into a Rust `io::Result`. Everything above this module works with
 //! `OwnedFd`/`RawFd` and `io::Result` and never sees `errno`.
 //!

@@ -1,4 +1,4 @@
-//! The TCP layer: [`Acceptor`](acceptor) + [`TcpServer`], [`TcpConnection`],
+//! The TCP layer: the acceptor + [`TcpServer`], [`TcpConnection`],
 //! and [`TcpClient`] (a connector with timeout and retry).
 //!
 //! It teaches how a Reactor turns "fd readable/writable" into "a connection
