@@ -12,13 +12,16 @@
 //! Layers, bottom to top: [`sys`] (every libc call), [`dispatcher`] (the
 //! multiplexers), [`event_loop`] (the reactor: channels, timers, tasks),
 //! [`buffer`] (per-connection byte queues), [`thread_pool`] (one loop per
-//! thread) and [`net`] (TCP server, connection, client).
+//! thread), [`net`] (TCP server, connection, client) and, with the `http`
+//! feature (on by default), `http` (an HTTP/1.1 server).
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod buffer;
 pub mod dispatcher;
 pub mod event_loop;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod net;
 pub mod sys;
 pub mod thread_pool;
