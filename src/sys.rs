@@ -249,6 +249,19 @@ pub fn set_keepalive(fd: RawFd, on: bool) -> io::Result<()> {
     set_int_option(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, on as libc::c_int)
 }
 
+/// `SO_LINGER`: `Some(Duration::ZERO)` makes `close` reset the connection
+/// (RST) instead of a graceful FIN; `None` restores the default.
+pub fn set_linger(fd: RawFd, linger: Option<std::time::Duration>) -> io::Result<()> {
+    let value = libc::linger {
+        l_onoff: linger.is_some() as libc::c_int,
+        l_linger: linger.map_or(0, |d| d.as_secs().min(i32::MAX as u64) as libc::c_int),
+    };
+    let len = mem::size_of::<libc::linger>() as libc::socklen_t;
+    // SAFETY: `value` lives across the call and `len` is its size.
+    syscall!(setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, (&value as *const libc::linger).cast(), len))?;
+    Ok(())
+}
+
 /// Sets `SO_SNDBUF` / `SO_RCVBUF` (the kernel doubles and clamps the value).
 pub fn set_buffer_sizes(fd: RawFd, send: Option<usize>, recv: Option<usize>) -> io::Result<()> {
     if let Some(size) = send {
