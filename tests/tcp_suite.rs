@@ -112,7 +112,10 @@ fn peer_reset_during_large_write<D: Dispatcher + 'static>() {
     victim.read_exact(&mut first).unwrap(); // the large write has started
     sys::set_linger(victim.as_raw_fd(), Some(Duration::ZERO)).unwrap();
     drop(victim); // RST
-    assert!(wait_until(Duration::from_secs(10), || downs.load(Ordering::SeqCst) == 1), "reset connection closed");
+    assert!(
+        wait_until(Duration::from_secs(10), || downs.load(Ordering::SeqCst) == 1),
+        "reset connection closed"
+    );
     for i in 0..5u8 {
         assert!(echo_round_trip(server.addr, &[b'a' + i; 100]), "server still serves after a reset");
     }
@@ -193,7 +196,11 @@ fn connector_refused_and_connected<D: Dispatcher + 'static>() {
     let mut ev = EventLoop::<D>::new().unwrap();
     let outcome: Arc<Mutex<Option<ErrorKind>>> = Arc::default();
     let recorded = Arc::clone(&outcome);
-    let options = ConnectOptions { retries: 2, initial_backoff: Duration::from_millis(20), ..ConnectOptions::default() };
+    let options = ConnectOptions {
+        retries: 2,
+        initial_backoff: Duration::from_millis(20),
+        ..ConnectOptions::default()
+    };
     let started = Instant::now();
     TcpClient::new(closed, Callbacks::<D>::new())
         .options(options)
@@ -242,7 +249,8 @@ fn chat_lines_reach_the_others_once<D: Dispatcher + 'static>() {
         .on_message(move |_, conn, input| {
             while let Some(eol) = input.find_eol() {
                 let line = input.take(eol + 1);
-                let others: Vec<_> = room.lock().unwrap().values().filter(|h| h.id() != conn.id()).cloned().collect();
+                let others: Vec<_> =
+                    room.lock().unwrap().values().filter(|h| h.id() != conn.id()).cloned().collect();
                 for other in others {
                     other.send(line.clone()).unwrap();
                 }

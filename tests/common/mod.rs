@@ -27,7 +27,8 @@ pub fn spawn_server<D: Dispatcher + 'static>(callbacks: Callbacks<D>, threads: u
         .spawn(move || {
             let mut ev = EventLoop::<D>::new().expect("event loop");
             let addr = "127.0.0.1:0".parse().unwrap();
-            let server = TcpServer::builder(addr, callbacks).threads(threads).start(&mut ev).expect("server starts");
+            let server =
+                TcpServer::builder(addr, callbacks).threads(threads).start(&mut ev).expect("server starts");
             tx.send((server.local_addr(), ev.handle())).unwrap();
             ev.run().expect("main loop runs");
             server.stop(&mut ev, Duration::from_secs(2)).expect("graceful stop");
