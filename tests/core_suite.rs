@@ -243,7 +243,7 @@ fn timers_fire_in_deadline_order_and_cancel<D: Dispatcher + 'static>() {
     for (ms, tag) in [(30, 30), (10, 10), (20, 20), (25, 25)] {
         let order = Rc::clone(&order);
         ev.run_after(Duration::from_millis(ms), move |_| {
-            assert!(start.elapsed() >= Duration::from_millis(ms as u64), "timer {tag} fired early");
+            assert!(start.elapsed() >= Duration::from_millis(ms), "timer {tag} fired early");
             order.borrow_mut().push(tag);
         });
     }
