@@ -71,9 +71,10 @@ impl Buffer {
     }
 
     /// An empty buffer with room for `capacity` bytes after the prepend area.
+    /// Storage above [`SHRINK_THRESHOLD`] is still released on the first drain.
     pub fn with_capacity(capacity: usize) -> Buffer {
         Buffer {
-            storage: vec![0; CHEAP_PREPEND + capacity],
+            storage: vec![0; CHEAP_PREPEND.saturating_add(capacity)],
             read_index: CHEAP_PREPEND,
             write_index: CHEAP_PREPEND,
         }
@@ -151,24 +152,41 @@ impl Buffer {
     }
 
     /// Makes room for at least `n` more bytes: first by moving the readable
-    /// bytes to the front (reusing consumed space), growing only if that is
-    /// not enough.
+    /// bytes to the front (reusing consumed space, muduo's `makeSpace`),
+    /// growing only if that is not enough.
+    ///
+    /// Like `Vec::reserve`, it panics only if the memory cannot be allocated.
     pub fn ensure_writable(&mut self, n: usize) {
         if self.writable_bytes() >= n {
             return;
         }
-        let len = self.len();
-        if self.storage.len() >= CHEAP_PREPEND + len + n {
-            self.storage.copy_within(self.read_index..self.write_index, CHEAP_PREPEND);
+        let needed = CHEAP_PREPEND.saturating_add(self.len()).saturating_add(n);
+        if self.storage.len() >= needed {
+            self.move_readable_to(CHEAP_PREPEND);
         } else {
             // Grow geometrically so repeated appends stay amortised O(1).
-            let wanted = (CHEAP_PREPEND + len + n).max(self.storage.len() * 2);
-            let mut grown = vec![0; wanted];
-            grown[CHEAP_PREPEND..CHEAP_PREPEND + len].copy_from_slice(self.peek());
-            self.storage = grown;
+            self.reallocate(needed.max(self.storage.len().saturating_mul(2)), CHEAP_PREPEND);
         }
-        self.read_index = CHEAP_PREPEND;
-        self.write_index = CHEAP_PREPEND + len;
+    }
+
+    /// Moves the readable bytes within the storage to start at `offset`
+    /// (the caller checked that they fit).
+    fn move_readable_to(&mut self, offset: usize) {
+        let len = self.len();
+        self.storage.copy_within(self.read_index..self.write_index, offset);
+        self.read_index = offset;
+        self.write_index = offset + len;
+    }
+
+    /// Replaces the storage with `size` bytes holding the readable bytes at
+    /// `offset`. Only they are copied: consumed and unwritten bytes are not.
+    fn reallocate(&mut self, size: usize, offset: usize) {
+        let len = self.len();
+        let mut storage = vec![0; size];
+        storage[offset..offset + len].copy_from_slice(self.peek());
+        self.storage = storage;
+        self.read_index = offset;
+        self.write_index = offset + len;
     }
 
     /// The writable space, to fill directly (after
@@ -183,19 +201,28 @@ impl Buffer {
         self.write_index += n.min(self.writable_bytes());
     }
 
-    /// Puts `data` in front of the readable bytes. Uses the prependable area
-    /// when it is large enough, otherwise moves the data to make room.
+    /// Puts `data` in front of the readable bytes. It always succeeds: the
+    /// prependable area is used when it is large enough (the cheap, usual
+    /// case: a header of up to [`CHEAP_PREPEND`] bytes); otherwise the
+    /// readable bytes are shifted towards the back of the storage, which
+    /// grows only if it is too small for both.
     pub fn prepend(&mut self, data: &[u8]) {
-        if data.len() > self.read_index {
-            let len = self.len();
-            let mut grown = vec![0; data.len() + len + self.writable_bytes().max(CHEAP_PREPEND)];
-            grown[data.len()..data.len() + len].copy_from_slice(self.peek());
-            self.storage = grown;
-            self.read_index = data.len();
-            self.write_index = data.len() + len;
+        if data.len() > self.prependable_bytes() {
+            self.make_prepend_room(data.len());
         }
         self.read_index -= data.len();
         self.storage[self.read_index..self.read_index + data.len()].copy_from_slice(data);
+    }
+
+    /// Moves the readable bytes so that exactly `n` bytes lie in front of them.
+    fn make_prepend_room(&mut self, n: usize) {
+        // Both are lengths of slices in memory, so the sum cannot overflow.
+        let needed = n + self.len();
+        if self.storage.len() >= needed {
+            self.move_readable_to(n);
+        } else {
+            self.reallocate(needed.saturating_add(self.writable_bytes().max(CHEAP_PREPEND)), n);
+        }
     }
 
     /// Offset of the first `"\r\n"` in the readable bytes.
@@ -326,16 +353,25 @@ impl Buffer {
     }
 
     /// Writes the readable bytes to `fd` with `write(2)` and consumes what was
-    /// written.
+    /// written, which may be less than [`len`](Self::len) (a partial write).
+    /// An empty buffer returns `Ok(0)` without a system call.
     pub fn write_fd(&mut self, fd: RawFd) -> io::Result<usize> {
+        if self.is_empty() {
+            return Ok(0);
+        }
         let n = sys::write(fd, self.peek())?;
         self.consume(n);
         Ok(n)
     }
 
     /// Sends the readable bytes on socket `fd` with `MSG_NOSIGNAL` (no
-    /// `SIGPIPE` if the peer is gone) and consumes what was sent.
+    /// `SIGPIPE` if the peer is gone) and consumes what was sent, which may
+    /// be less than [`len`](Self::len). An empty buffer returns `Ok(0)`
+    /// without a system call.
     pub fn send_fd(&mut self, fd: RawFd) -> io::Result<usize> {
+        if self.is_empty() {
+            return Ok(0);
+        }
         let n = sys::send(fd, self.peek())?;
         self.consume(n);
         Ok(n)
@@ -437,6 +473,10 @@ mod tests {
         let mut crs = Buffer::new();
         crs.append(b"\r\r\r\n");
         assert_eq!(crs.find_crlf(), Some(2));
+        assert_eq!(crs.find_byte(b'\n'), Some(3), "match on the last byte");
+        crs.consume(2);
+        assert_eq!(crs.find_crlf(), Some(0), "match at offset 0");
+        assert_eq!(crs.find(b"\r\n\r"), None, "needle longer than what is left");
     }
 
     #[test]
@@ -530,32 +570,61 @@ mod tests {
         }
     }
 
-    #[test]
-    fn one_read_takes_at_most_writable_plus_spill() {
-        let (reader, writer) = sys::socketpair().unwrap();
-        sys::set_nonblocking(writer.as_raw_fd(), false).unwrap();
-        let data = pattern(150 * 1024);
-        // A Unix socket buffer may not hold 150 KiB; write what fits.
-        let mut pending = 0;
-        while pending < data.len() {
-            match sys::send(writer.as_raw_fd(), &data[pending..]) {
-                Ok(n) => pending += n,
-                Err(_) => break,
+    /// Queues more than `min` bytes in `writer` without blocking (the socket
+    /// buffer is enlarged so this holds on small-default systems too);
+    /// returns what is queued.
+    fn queue_at_least(writer: RawFd, min: usize) -> Vec<u8> {
+        sys::set_buffer_sizes(writer, Some(4 * min), None).unwrap();
+        let data = pattern(4 * min);
+        let mut queued = 0;
+        loop {
+            match sys::send(writer, &data[queued..]) {
+                Ok(0) => break,
+                Ok(n) => queued += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("send: {e}"),
             }
-            sys::set_nonblocking(writer.as_raw_fd(), true).unwrap();
         }
+        assert!(queued > min, "only {queued} bytes queued, wanted more than {min}");
+        data[..queued].to_vec()
+    }
+
+    #[test]
+    fn one_read_on_an_empty_buffer_takes_at_most_the_spill_and_allocates_only_that() {
+        let (reader, writer) = sys::socketpair().unwrap();
+        let queued = queue_at_least(writer.as_raw_fd(), 2 * SPILL_SIZE);
         let mut buf = Buffer::new();
         let n = buf.read_fd(reader.as_raw_fd()).unwrap();
-        assert!(n <= SPILL_SIZE, "an empty buffer reads into the spill only");
-        assert_eq!(buf.peek(), &data[..n]);
+        // A stream socket with more than that queued fills the whole spill.
+        assert_eq!(n, SPILL_SIZE, "no writable space: the spill alone");
+        assert_eq!(buf.capacity(), CHEAP_PREPEND + n, "only what arrived is allocated");
+        assert_eq!(buf.peek(), &queued[..n]);
         let mut total = n;
-        while total < pending {
-            let before = buf.writable_bytes();
+        while total < queued.len() {
+            let limit = buf.writable_bytes() + SPILL_SIZE;
             let n = buf.read_fd(reader.as_raw_fd()).unwrap();
-            assert!(n <= before + SPILL_SIZE);
+            assert_eq!(n, limit.min(queued.len() - total), "one readv fills writable space + spill");
             total += n;
         }
-        assert_eq!(buf.peek(), &data[..pending], "nothing lost across spills");
+        assert_eq!(buf.peek(), &queued[..], "nothing lost across spills");
+        let err = buf.read_fd(reader.as_raw_fd()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn read_splits_between_writable_space_and_spill() {
+        let (reader, writer) = sys::socketpair().unwrap();
+        let data = pattern(40);
+        assert_eq!(sys::write(writer.as_raw_fd(), &data).unwrap(), 40);
+        let mut buf = Buffer::with_capacity(10);
+        buf.append(b"ab");
+        let mut spill = [0u8; 16];
+        // 8 bytes of writable space + 16 of spill: one readv takes 24 of the 40.
+        assert_eq!(buf.read_fd_with_spill(reader.as_raw_fd(), &mut spill).unwrap(), 24);
+        assert_eq!(&buf.peek()[..2], b"ab");
+        assert_eq!(&buf.peek()[2..], &data[..24]);
+        assert_eq!(buf.read_fd_with_spill(reader.as_raw_fd(), &mut spill).unwrap(), 16);
+        assert_eq!(&buf.peek()[2..], &data[..]);
     }
 
     #[test]
@@ -581,6 +650,7 @@ mod tests {
             got += sys::read(reader.as_raw_fd(), &mut sink[got..]).unwrap();
         }
         assert_eq!(sink, &data[..written]);
+        assert_eq!(Buffer::new().send_fd(writer.as_raw_fd()).unwrap(), 0);
         let mut pipe_buf = Buffer::new();
         pipe_buf.append(b"through a pipe");
         let (pipe_reader, pipe_writer) = sys::pipe().unwrap();
@@ -589,5 +659,46 @@ mod tests {
         let mut out = [0u8; 14];
         assert_eq!(sys::read(pipe_reader.as_raw_fd(), &mut out).unwrap(), 14);
         assert_eq!(&out, b"through a pipe");
+    }
+
+    #[test]
+    fn partial_write_fd_consumes_exactly_what_was_written() {
+        let (reader, writer) = sys::socketpair().unwrap();
+        let data = pattern(4 * 1024 * 1024);
+        let mut buf = Buffer::new();
+        buf.append(&data);
+        let mut written = 0;
+        loop {
+            let before = buf.len();
+            match buf.write_fd(writer.as_raw_fd()) {
+                Ok(n) => {
+                    assert_eq!(buf.len(), before - n);
+                    written += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("write_fd: {e}"),
+            }
+        }
+        assert!(written > 0 && written < data.len(), "the socket buffer filled up");
+        assert_eq!(buf.peek(), &data[written..]);
+        let mut received = Buffer::new();
+        while received.len() < written {
+            received.read_fd(reader.as_raw_fd()).unwrap();
+        }
+        assert_eq!(received.peek(), &data[..written]);
+    }
+
+    #[test]
+    fn prepend_past_the_reserve_shifts_in_place_when_there_is_room() {
+        let mut buf = Buffer::with_capacity(64);
+        buf.append(b"body");
+        let capacity = buf.capacity();
+        buf.prepend(b"a header longer than eight bytes: ");
+        assert_eq!(buf.capacity(), capacity, "shifted, not reallocated");
+        assert_eq!(buf.peek(), b"a header longer than eight bytes: body");
+        assert_eq!(buf.prependable_bytes(), 0);
+        buf.append(&[b'!'; 100]);
+        assert_eq!(buf.len(), 38 + 100);
+        assert!(buf.peek().starts_with(b"a header"));
     }
 }
