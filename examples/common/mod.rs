@@ -6,6 +6,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 pub mod framing;
+pub mod ring;
 
 /// Result type of the examples' `main`.
 pub type Result<T = ()> = std::result::Result<T, Box<dyn Error + Send + Sync>>;

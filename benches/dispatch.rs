@@ -1,0 +1,43 @@
+//! `cargo bench -- dispatch`: libevent's test/bench.c method on each backend
+//! (N socket pairs, A active tokens, W writes per run; registration is not
+//! timed), plus libev's `-t` variant that re-arms a timer on every read.
+
+#[allow(dead_code)] // the bench uses part of it
+#[path = "../examples/common/ring.rs"]
+mod ring;
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use muxloop::{Dispatcher, EpollDispatcher, PollDispatcher, SelectDispatcher};
+use ring::Ring;
+
+const SIZES: [usize; 4] = [100, 1000, 5000, 9000];
+
+fn bench_backend<D: Dispatcher + 'static>(c: &mut Criterion) {
+    let mut group = c.benchmark_group("dispatch");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    for n in SIZES {
+        for (active, writes, timers) in [(1, 100, false), (100, 1000, false), (1, 100, true)] {
+            let mut ring = Ring::<D>::new(n, timers).expect("socket pairs (raise ulimit -n?)");
+            let variant = format!("{}/a{active}_w{writes}{}", D::NAME, if timers { "_timers" } else { "" });
+            group.bench_function(BenchmarkId::new(variant, n), |b| {
+                b.iter_custom(|runs| (0..runs).map(|_| ring.run(active, writes).expect("ring run")).sum())
+            });
+        }
+    }
+    group.finish();
+}
+
+fn dispatch(c: &mut Criterion) {
+    bench_backend::<SelectDispatcher>(c);
+    bench_backend::<PollDispatcher>(c);
+    bench_backend::<EpollDispatcher>(c);
+}
+
+criterion_group!(benches, dispatch);
+criterion_main!(benches);
