@@ -31,7 +31,7 @@ pub struct EpollDispatcher {
 fn epoll_flags(interest: Interest, mode: Mode) -> u32 {
     let mut flags = 0;
     if interest.is_readable() {
-        flags |= libc::EPOLLIN | libc::EPOLLPRI;
+        flags |= libc::EPOLLIN;
     }
     if interest.is_writable() {
         flags |= libc::EPOLLOUT;

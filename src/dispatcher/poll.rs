@@ -4,7 +4,10 @@
 //! There is no fd limit (unlike `select`'s fixed `fd_set`), but each call
 //! copies the whole array into the kernel, which checks every entry, and we
 //! then scan every entry again for `revents`: the cost grows with the number
-//! of registered fds, however few are active.
+//! of registered fds, however few are active. A call that may sleep costs
+//! more still: the kernel hangs a wait-queue entry on every fd it checks
+//! before finding a ready one (so it can be woken), and removes them all on
+//! return; with a zero timeout it skips that work.
 //!
 //! Two small tricks keep the bookkeeping O(1): an `fd -> index` table for
 //! lookups, and `swap_remove` for deregistration. A oneshot fd that fired is
@@ -39,7 +42,7 @@ pub struct PollDispatcher {
 fn poll_flags(interest: Interest) -> libc::c_short {
     let mut flags = 0;
     if interest.is_readable() {
-        flags |= libc::POLLIN | libc::POLLPRI;
+        flags |= libc::POLLIN;
     }
     if interest.is_writable() {
         flags |= libc::POLLOUT;
