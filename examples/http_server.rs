@@ -25,7 +25,10 @@ fn route(req: &Request<'_>) -> Response {
         "/" => Response::html(200, INDEX),
         "/hello" => Response::text(200, "hello, world"),
         "/echo" => Response::new(200)
-            .header("Content-Type", req.header("content-type").unwrap_or("application/octet-stream"))
+            .header(
+                "Content-Type",
+                req.header("content-type").unwrap_or("application/octet-stream").to_owned(),
+            )
             .body(req.body()),
         _ => Response::text(404, format!("no such page: {}\n", req.path())),
     }

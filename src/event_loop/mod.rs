@@ -267,6 +267,14 @@ impl<D: Dispatcher> EventLoop<D> {
                 format!("fd {fd} is not registered with this event loop"),
             ));
         };
+        // Checked here too (as in `register`): pausing with `Interest::NONE` never
+        // reaches the backend, and would otherwise store a mode it cannot resume with.
+        if !D::supports(mode) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{mode:?}-triggered mode is not supported by the {} dispatcher", D::NAME),
+            ));
+        }
         let in_backend = channel.in_backend;
         match (in_backend, interest.is_empty()) {
             (true, true) => self.dispatcher.deregister(fd)?,
@@ -396,6 +404,11 @@ impl<D: Dispatcher> EventLoop<D> {
     /// A quit requested before `run` makes it return at once; either way the
     /// request is consumed, so the loop can be run again.
     pub fn run(&mut self) -> io::Result<()> {
+        // Refused before looking at the quit flags: a nested `run()` must not
+        // consume a quit requested earlier in the same callback.
+        if self.in_dispatch {
+            return Err(io::Error::other("EventLoop::run called from inside one of its own callbacks"));
+        }
         debug!("{} event loop running ({} fds registered)", D::NAME, self.registered);
         let result = loop {
             if self.quit_requested() {

@@ -1,15 +1,15 @@
 //! Responses: a small builder and the serializer that always frames the body
 //! with `Content-Length` and stamps a `Date`.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
-use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// An HTTP response built by a handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     status: u16,
-    headers: Vec<(String, String)>,
+    headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     body: Vec<u8>,
 }
 
@@ -33,9 +33,14 @@ impl Response {
             .body(body.into().into_bytes())
     }
 
-    /// Adds a header. `Content-Length`, `Connection` and `Date` are set by the
-    /// server and ignored here.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Response {
+    /// Adds a header (`&'static str` names and values are not copied).
+    /// `Content-Length`, `Connection`, `Date` and `Transfer-Encoding` are set
+    /// by the server and ignored here.
+    pub fn header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Response {
         let name = name.into();
         let managed = ["content-length", "connection", "date", "transfer-encoding"];
         if managed.iter().any(|m| name.eq_ignore_ascii_case(m)) {
@@ -66,25 +71,48 @@ impl Response {
     /// `Date`, `Connection` when it matters, the headers, then the body unless
     /// `head_only` (a HEAD request gets the length of the body it would get).
     pub(crate) fn write_to(&self, out: &mut Vec<u8>, head_only: bool, connection: Option<&str>) {
-        let _ = write!(
-            out,
-            "HTTP/1.1 {} {}\r\nContent-Length: {}\r\n",
-            self.status,
-            reason(self.status),
-            self.body.len()
-        );
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(out, self.status.into());
+        out.push(b' ');
+        out.extend_from_slice(reason(self.status).as_bytes());
+        out.extend_from_slice(b"\r\nContent-Length: ");
+        push_decimal(out, self.body.len());
+        out.extend_from_slice(b"\r\n");
         DATE.with(|date| out.extend_from_slice(date.borrow_mut().header()));
         if let Some(connection) = connection {
-            let _ = write!(out, "Connection: {connection}\r\n");
+            push_header(out, "Connection", connection);
         }
         for (name, value) in &self.headers {
-            let _ = write!(out, "{name}: {value}\r\n");
+            push_header(out, name, value);
         }
         out.extend_from_slice(b"\r\n");
         if !head_only {
             out.extend_from_slice(&self.body);
         }
     }
+}
+
+fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `n` in decimal (the response head is on the hot path; `write!`
+/// would go through the formatting machinery for two numbers).
+fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// The reason phrase for common status codes.

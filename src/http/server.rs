@@ -154,6 +154,14 @@ fn respond(handler: &Handler, request: &Request<'_>) -> Result<Response, Rejecti
     })
 }
 
+/// The loop's reusable response buffer, so answering allocates nothing
+/// once it has grown to the usual response size.
+#[derive(Default)]
+struct ResponseScratch(Vec<u8>);
+
+/// Responses larger than this are not kept in the scratch buffer.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
 /// Answers every complete request in `input`, in order, with one send.
 fn on_message<D: Dispatcher + 'static>(
     ev: &mut EventLoop<D>,
@@ -161,18 +169,41 @@ fn on_message<D: Dispatcher + 'static>(
     input: &mut Buffer,
     handler: &Handler,
 ) {
-    let Some(mut session) = conn.take_context::<Session>() else {
-        return input.consume_all();
+    let mut out = std::mem::take(&mut ev.context::<ResponseScratch>().0);
+    let closing = match conn.context::<Session>() {
+        Some(mut session) => {
+            answer(&mut session, input, handler, &mut out, conn.peer_addr());
+            session.closing
+        }
+        None => true,
     };
+    if closing {
+        // Whatever else arrives is not answered; drop it rather than buffer it.
+        input.consume_all();
+    }
+    if !out.is_empty() {
+        let _ = conn.send(ev, &out);
+    }
+    if closing {
+        conn.shutdown(ev);
+    }
+    if out.capacity() <= SCRATCH_KEEP {
+        out.clear();
+        ev.context::<ResponseScratch>().0 = out;
+    }
+}
+
+/// Parses and answers requests from `input` into `out` until the input runs
+/// out or the connection must close.
+fn answer(session: &mut Session, input: &mut Buffer, handler: &Handler, out: &mut Vec<u8>, peer: SocketAddr) {
     let now = Instant::now();
-    let mut out = Vec::new();
     while !session.closing {
         if session.phase == Phase::Idle {
             // Stray CRLFs between requests are allowed and ignored.
             let blank = input.peek().iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
             input.consume(blank);
             if input.is_empty() {
-                break;
+                return;
             }
             session.phase = Phase::Head;
             session.since = now;
@@ -180,50 +211,37 @@ fn on_message<D: Dispatcher + 'static>(
         let outcome = match request::parse(input.peek(), session.scanned, &session.config) {
             Ok(Parsed::Partial { scanned }) => {
                 session.scanned = scanned;
-                break;
+                return;
             }
             Ok(Parsed::AwaitingBody { request, missing }) => {
-                trace!("http: connection {} waits for {missing} more body bytes", conn.id());
-                if session.phase == Phase::Head || session.phase == Phase::Body {
-                    // A body that keeps arriving is progress.
-                    session.phase = Phase::Body;
-                    session.since = now;
-                }
+                trace!("http: {peer} has {missing} more body bytes to send");
+                // A body that keeps arriving is progress.
+                session.phase = Phase::Body;
+                session.since = now;
                 if request.expects_continue() && !session.continue_sent {
                     out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                     session.continue_sent = true;
                 }
-                break;
+                return;
             }
-            Ok(Parsed::Complete { request, len }) => {
+            Ok(Parsed::Complete { request, len }) => respond(handler, &request).map(|response| {
                 let keep_alive = request.keep_alive();
-                match respond(handler, &request) {
-                    Ok(response) => {
-                        let head_only = request.method() == "HEAD";
-                        response.write_to(
-                            &mut out,
-                            head_only,
-                            connection_header(request.version(), keep_alive),
-                        );
-                        Ok((len, keep_alive))
-                    }
-                    Err(rejection) => Err(rejection),
-                }
-            }
+                let head_only = request.method() == "HEAD";
+                response.write_to(out, head_only, connection_header(request.version(), keep_alive));
+                (len, keep_alive)
+            }),
             Err(rejection) => Err(rejection),
         };
         match outcome {
             Ok((len, keep_alive)) => {
                 input.consume(len);
                 session.finish_request(now);
-                if !keep_alive {
-                    session.closing = true;
-                }
+                session.closing = !keep_alive;
             }
             Err(rejection) => {
-                debug!("http: {} from {}: {}", rejection.status, conn.peer_addr(), rejection.reason);
+                debug!("http: {} from {peer}: {}", rejection.status, rejection.reason);
                 Response::text(rejection.status, format!("{}\n", rejection.reason)).write_to(
-                    &mut out,
+                    out,
                     false,
                     Some("close"),
                 );
@@ -231,18 +249,6 @@ fn on_message<D: Dispatcher + 'static>(
                 session.since = now;
             }
         }
-    }
-    if session.closing {
-        // Whatever else arrives is not answered; drop it rather than buffer it.
-        input.consume_all();
-    }
-    let closing = session.closing;
-    conn.set_context(session);
-    if !out.is_empty() {
-        let _ = conn.send(ev, &out);
-    }
-    if closing {
-        conn.shutdown(ev);
     }
 }
 
