@@ -20,10 +20,16 @@
 //! * The prependable area lets a length header be written *after* the body
 //!   (`append(body); prepend_u32(len)`), with no copy of the body.
 //! * [`read_fd`](Buffer::read_fd) uses `readv` into the writable space plus a
-//!   64 KiB spill area (one per thread): one system call can take a lot, yet an idle
-//!   connection does not keep 64 KiB allocated (yolanda allocates that per
-//!   connection). A new `Buffer` allocates nothing, and a drained large one
-//!   gives its memory back.
+//!   64 KiB spill area (one per thread): one system call can take a lot, yet an
+//!   idle connection does not keep 64 KiB allocated (yolanda allocates that
+//!   per connection). A new `Buffer` allocates nothing.
+//! * Memory follows activity, not connections: each thread keeps one
+//!   recycled 64 KiB block. An empty buffer that reads adopts it and the
+//!   kernel writes straight into it (no copy from the spill); a buffer that
+//!   drains hands its large storage back, and [`settle`](Buffer::settle)
+//!   moves a small leftover (half a message) out of a large block. So an echo
+//!   or HTTP server passes one block from connection to connection, and a
+//!   connection at rest holds only the bytes it has not processed.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -36,14 +42,39 @@ use crate::sys;
 pub const CHEAP_PREPEND: usize = 8;
 /// Size of the stack spill area `read_fd` reads into past the writable space.
 pub const SPILL_SIZE: usize = 64 * 1024;
-/// A drained buffer whose storage is larger than this frees it.
+/// A drained buffer whose storage is larger than this gives it up (to the
+/// thread's recycled block, or to the allocator).
 pub const SHRINK_THRESHOLD: usize = 4 * 1024;
+/// Storage up to this size may be kept as the thread's recycled block.
+const RECYCLE_MAX: usize = 1024 * 1024;
+/// The size of a recycled block: a spill's worth after the prepend area.
+const BLOCK_SIZE: usize = CHEAP_PREPEND + SPILL_SIZE;
 
 thread_local! {
     /// The spill area of `read_fd`. muduo puts it on the stack; in safe Rust a
     /// stack array would be zeroed (64 KiB of memset) on every read, so each
     /// thread keeps one, initialised once.
     static SPILL: RefCell<Box<[u8]>> = RefCell::new(vec![0; SPILL_SIZE].into_boxed_slice());
+    /// Storage a drained buffer gave up, for the next empty buffer that reads.
+    static RECYCLED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Keeps `storage` as this thread's recycled block if the slot is free and
+/// the size is sensible; otherwise frees it.
+fn recycle(storage: Vec<u8>) {
+    if (BLOCK_SIZE..=RECYCLE_MAX).contains(&storage.len()) {
+        let _ = RECYCLED.try_with(|slot| {
+            let mut slot = slot.borrow_mut();
+            if slot.is_empty() {
+                *slot = storage;
+            }
+        });
+    }
+}
+
+/// This thread's recycled block, if there is one.
+fn take_recycled() -> Option<Vec<u8>> {
+    RECYCLED.try_with(|slot| std::mem::take(&mut *slot.borrow_mut())).ok().filter(|block| !block.is_empty())
 }
 
 /// A growable byte queue with cheap prepend; see the [module docs](self).
@@ -119,10 +150,11 @@ impl Buffer {
         }
     }
 
-    /// Drops everything readable; frees large storage so an idle connection
-    /// holds no memory.
+    /// Drops everything readable; gives up large storage so an idle
+    /// connection holds no memory.
     pub fn consume_all(&mut self) {
         if self.storage.len() > SHRINK_THRESHOLD {
+            recycle(std::mem::take(&mut self.storage));
             *self = Buffer::new();
         } else {
             let start = self.storage.len().min(CHEAP_PREPEND);
@@ -326,12 +358,33 @@ impl Buffer {
         self.prepend(&value.to_be_bytes());
     }
 
+    /// Moves a small leftover out of large storage and gives the storage up
+    /// (see the module docs). Owners call it when they are done with the
+    /// input for now, e.g. after the message callback.
+    pub fn settle(&mut self) {
+        if self.storage.len() > SHRINK_THRESHOLD && self.len() <= self.storage.len() / 4 {
+            let mut small = Buffer::with_capacity(self.len());
+            small.append(self.peek());
+            recycle(std::mem::replace(self, small).storage);
+        }
+    }
+
     /// Reads from `fd` with one `readv` into the writable space and a 64 KiB
-    /// spill area; what lands in the spill is appended. Returns the bytes
-    /// read (`Ok(0)`: end of file); errors, `WouldBlock` included, are
-    /// returned as they are.
+    /// spill area; what lands in the spill is appended. An empty buffer first
+    /// adopts the thread's recycled block, if there is one, so the data lands
+    /// in place. Returns the bytes read (`Ok(0)`: end of file); errors,
+    /// `WouldBlock` included, are returned as they are.
     pub fn read_fd(&mut self, fd: RawFd) -> io::Result<usize> {
-        SPILL.with(|spill| self.read_fd_with_spill(fd, &mut spill.borrow_mut()))
+        if self.storage.is_empty()
+            && let Some(block) = take_recycled()
+        {
+            *self = Buffer { storage: block, read_index: CHEAP_PREPEND, write_index: CHEAP_PREPEND };
+        }
+        let result = SPILL.with(|spill| self.read_fd_with_spill(fd, &mut spill.borrow_mut()));
+        if self.is_empty() {
+            self.consume_all(); // nothing arrived: do not sit on the block
+        }
+        result
     }
 
     fn read_fd_with_spill(&mut self, fd: RawFd, spill: &mut [u8]) -> io::Result<usize> {
@@ -477,6 +530,45 @@ mod tests {
         crs.consume(2);
         assert_eq!(crs.find_crlf(), Some(0), "match at offset 0");
         assert_eq!(crs.find(b"\r\n\r"), None, "needle longer than what is left");
+    }
+
+    #[test]
+    fn a_drained_block_is_reused_by_the_next_read_in_place() {
+        let (reader, writer) = sys::socketpair().unwrap();
+        let mut first = Buffer::new();
+        first.append(&vec![1; 10_000]); // larger than SHRINK_THRESHOLD
+        first.ensure_writable(SPILL_SIZE);
+        first.consume_all(); // gives the storage back to this thread
+        assert_eq!(first.capacity(), 0);
+        let recycled = take_recycled().expect("kept as the recycled block");
+        let block_at = recycled.as_ptr();
+        recycle(recycled);
+
+        let mut second = Buffer::new();
+        assert_eq!(second.read_fd(reader.as_raw_fd()).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(second.capacity(), 0, "a read that got nothing does not keep the block");
+        sys::write(writer.as_raw_fd(), b"straight into the block").unwrap();
+        assert_eq!(second.read_fd(reader.as_raw_fd()).unwrap(), 23);
+        assert_eq!(second.peek(), b"straight into the block");
+        assert_eq!(second.storage.as_ptr(), block_at, "adopted, not allocated");
+        assert!(take_recycled().is_none(), "one block, one owner");
+        second.consume_all();
+        assert!(take_recycled().is_some(), "and back again");
+    }
+
+    #[test]
+    fn settle_moves_a_small_leftover_out_of_a_large_block() {
+        let mut buf = Buffer::with_capacity(SPILL_SIZE);
+        buf.append(b"half a mess");
+        buf.settle();
+        assert_eq!(buf.peek(), b"half a mess");
+        assert!(buf.capacity() < 64, "at rest it holds only its bytes ({})", buf.capacity());
+        assert!(take_recycled().is_some(), "the large block went back to the thread");
+        let mut full = Buffer::new();
+        full.append(&vec![5; 20_000]);
+        let capacity = full.capacity();
+        full.settle();
+        assert_eq!(full.capacity(), capacity, "a mostly full buffer is left alone");
     }
 
     #[test]

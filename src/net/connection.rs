@@ -378,6 +378,7 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
                     None => input.consume_all(),
                 }
                 if self.state() != State::Disconnected {
+                    input.settle(); // a partial message should not pin a large block
                     *self.inner.input.borrow_mut() = input;
                 }
             }
