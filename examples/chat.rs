@@ -60,14 +60,7 @@ fn run<D: Dispatcher + 'static>(args: Args) -> Result {
         });
     let server =
         TcpServer::builder(args.addr, callbacks).threads(args.threads).name("chat").start(&mut ev)?;
-    common::announce(server.local_addr(), D::NAME);
-    ev.run()?;
-    Ok(())
+    common::serve(&mut ev, server.local_addr())
 }
 
-fn main() -> Result {
-    common::init_logging();
-    let args = Args::parse(9002)?;
-    let name = args.dispatcher.clone();
-    with_dispatcher!(name.as_str(), run(args))
-}
+example_main!(9002, run);

@@ -66,9 +66,4 @@ fn run<D: Dispatcher + 'static>(args: Args) -> Result {
     network.join().map_err(|_| "network thread panicked")?
 }
 
-fn main() -> Result {
-    common::init_logging();
-    let args = Args::parse(9002)?;
-    let name = args.dispatcher.clone();
-    with_dispatcher!(name.as_str(), run(args))
-}
+example_main!(9002, run);

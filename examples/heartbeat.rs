@@ -111,9 +111,7 @@ fn server<D: Dispatcher + 'static>(args: Args, settings: Settings) -> Result {
         .on_message(on_frames);
     let server =
         TcpServer::builder(args.addr, callbacks).threads(args.threads).name("heartbeat").start(&mut ev)?;
-    common::announce(server.local_addr(), D::NAME);
-    ev.run()?;
-    Ok(())
+    common::serve(&mut ev, server.local_addr())
 }
 
 fn ping<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, conn: &TcpConnection<D>, settings: Settings) {

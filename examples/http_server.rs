@@ -40,14 +40,7 @@ fn run<D: Dispatcher + 'static>(args: Args) -> Result {
         .threads(args.threads)
         .reuse_port(args.reuse_port)
         .start(&mut ev)?;
-    common::announce(server.local_addr(), D::NAME);
-    ev.run()?;
-    Ok(())
+    common::serve(&mut ev, server.local_addr())
 }
 
-fn main() -> Result {
-    common::init_logging();
-    let args = Args::parse(8080)?;
-    let name = args.dispatcher.clone();
-    with_dispatcher!(name.as_str(), run(args))
-}
+example_main!(8080, run);

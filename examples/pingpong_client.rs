@@ -90,9 +90,4 @@ fn run<D: Dispatcher + 'static>(args: Args) -> Result {
     Ok(())
 }
 
-fn main() -> Result {
-    common::init_logging();
-    let args = Args::parse(9003)?;
-    let name = args.dispatcher.clone();
-    with_dispatcher!(name.as_str(), run(args))
-}
+example_main!(9003, run);

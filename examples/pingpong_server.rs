@@ -24,14 +24,7 @@ fn run<D: Dispatcher + 'static>(args: Args) -> Result {
         .reuse_port(args.reuse_port)
         .name("pingpong")
         .start(&mut ev)?;
-    common::announce(server.local_addr(), D::NAME);
-    ev.run()?;
-    Ok(())
+    common::serve(&mut ev, server.local_addr())
 }
 
-fn main() -> Result {
-    common::init_logging();
-    let args = Args::parse(9003)?;
-    let name = args.dispatcher.clone();
-    with_dispatcher!(name.as_str(), run(args))
-}
+example_main!(9003, run);

@@ -43,14 +43,7 @@ fn run<D: Dispatcher + 'static>(args: Args) -> Result {
         });
     let server =
         TcpServer::builder(args.addr, callbacks).threads(args.threads).name("rot13").start(&mut ev)?;
-    common::announce(server.local_addr(), D::NAME);
-    ev.run()?;
-    Ok(())
+    common::serve(&mut ev, server.local_addr())
 }
 
-fn main() -> Result {
-    common::init_logging();
-    let args = Args::parse(9001)?;
-    let name = args.dispatcher.clone();
-    with_dispatcher!(name.as_str(), run(args))
-}
+example_main!(9001, run);

@@ -94,6 +94,27 @@ pub fn announce(addr: SocketAddr, dispatcher: &str) {
     let _ = std::io::stdout().flush();
 }
 
+/// Announces a started server and runs its main loop.
+pub fn serve<D: muxloop::Dispatcher>(ev: &mut muxloop::EventLoop<D>, addr: SocketAddr) -> Result {
+    announce(addr, D::NAME);
+    ev.run()?;
+    Ok(())
+}
+
+/// `fn main` of an example: logging, the shared command line (with
+/// `$port` as the default port), then `$run::<D>(args)` for the chosen backend.
+#[macro_export]
+macro_rules! example_main {
+    ($port:expr, $run:ident) => {
+        fn main() -> common::Result {
+            common::init_logging();
+            let args = common::Args::parse($port)?;
+            let name = args.dispatcher.clone();
+            with_dispatcher!(name.as_str(), $run(args))
+        }
+    };
+}
+
 /// Calls the generic function `$run::<D>($args...)` with the backend named
 /// by `$name` ("select", "poll" or "epoll").
 #[macro_export]

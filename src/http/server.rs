@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use super::{HttpConfig, Response};
 use crate::buffer::Buffer;
 use crate::dispatcher::{DefaultDispatcher, Dispatcher};
 use crate::event_loop::{EventLoop, TimerId};
-use crate::net::{Callbacks, TcpConnection, TcpServer};
+use crate::net::{Callbacks, TcpConnection, TcpServer, TcpServerBuilder};
 
 /// The application: one response per request. Runs on a loop thread, so it
 /// must not block.
@@ -252,31 +251,24 @@ fn answer(session: &mut Session, input: &mut Buffer, handler: &Handler, out: &mu
     }
 }
 
-/// How an [`HttpServer`] is configured before it starts.
+/// How an [`HttpServer`] is configured before it starts: a
+/// [`TcpServerBuilder`] plus the handler and HTTP limits.
 pub struct HttpServerBuilder<D: Dispatcher + 'static = DefaultDispatcher> {
-    addr: SocketAddr,
+    tcp: TcpServerBuilder<D>,
     handler: Handler,
     config: HttpConfig,
-    threads: usize,
-    reuse_port: bool,
-    name: String,
-    dispatcher: PhantomData<fn() -> D>,
 }
 
 impl<D: Dispatcher + 'static> fmt::Debug for HttpServerBuilder<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpServerBuilder")
-            .field("addr", &self.addr)
-            .field("config", &self.config)
-            .field("threads", &self.threads)
-            .finish()
+        f.debug_struct("HttpServerBuilder").field("tcp", &self.tcp).field("config", &self.config).finish()
     }
 }
 
 impl<D: Dispatcher + 'static> HttpServerBuilder<D> {
     /// Number of sub-loop threads (default 0: everything on the main loop).
     pub fn threads(mut self, threads: usize) -> Self {
-        self.threads = threads;
+        self.tcp = self.tcp.threads(threads);
         self
     }
 
@@ -288,13 +280,13 @@ impl<D: Dispatcher + 'static> HttpServerBuilder<D> {
 
     /// One listener per sub-loop with `SO_REUSEPORT`.
     pub fn reuse_port(mut self, on: bool) -> Self {
-        self.reuse_port = on;
+        self.tcp = self.tcp.reuse_port(on);
         self
     }
 
     /// Name used for threads and logs (default `"http"`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.tcp = self.tcp.name(name);
         self
     }
 
@@ -305,12 +297,7 @@ impl<D: Dispatcher + 'static> HttpServerBuilder<D> {
         let callbacks = Callbacks::<D>::new()
             .on_connection(move |ev, conn| on_connection(ev, conn, &config))
             .on_message(move |ev, conn, input| on_message(ev, conn, input, &handler));
-        let tcp = TcpServer::builder(self.addr, callbacks)
-            .threads(self.threads)
-            .reuse_port(self.reuse_port)
-            .name(self.name)
-            .start(ev)?;
-        Ok(HttpServer { tcp })
+        Ok(HttpServer { tcp: self.tcp.callbacks(callbacks).start(ev)? })
     }
 }
 
@@ -327,13 +314,9 @@ impl<D: Dispatcher + 'static> HttpServer<D> {
         F: Fn(&Request<'_>) -> Response + Send + Sync + 'static,
     {
         HttpServerBuilder {
-            addr,
+            tcp: TcpServer::builder(addr, Callbacks::new()).name("http"),
             handler: Arc::new(handler),
             config: HttpConfig::default(),
-            threads: 0,
-            reuse_port: false,
-            name: "http".into(),
-            dispatcher: PhantomData,
         }
     }
 

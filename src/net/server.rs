@@ -66,6 +66,12 @@ impl<D: Dispatcher + 'static> TcpServerBuilder<D> {
         self
     }
 
+    /// Replaces the callbacks (layers built on `TcpServer` set theirs last).
+    pub fn callbacks(mut self, callbacks: Callbacks<D>) -> Self {
+        self.callbacks = callbacks;
+        self
+    }
+
     /// Name used for threads and logs (default `"muxloop"`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
