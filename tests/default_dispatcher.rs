@@ -1,17 +1,36 @@
 //! The compile-time default follows the features, with the priority
-//! select > poll > epoll. `.ci/run` runs this once per feature set.
+//! select > poll > epoll (and poll where the target has no epoll).
+//! `.ci/run` runs this once per feature set:
+//! `cargo test --test default_dispatcher [--features select | --no-default-features --features poll]`.
 
-#[test]
-fn default_dispatcher_matches_the_features() {
-    let expected = if cfg!(feature = "select") {
+use muxloop::{DefaultDispatcher, Dispatcher, EventLoop, Mode};
+
+/// What `build.rs` is documented to pick for the features this test was built with.
+fn expected() -> &'static str {
+    if cfg!(feature = "select") {
         "select"
     } else if cfg!(feature = "poll") {
         "poll"
+    } else if cfg!(any(target_os = "linux", target_os = "android")) {
+        "epoll" // the default feature (and what a build with no backend feature gets)
     } else {
-        "epoll" // the default feature, and what a Linux build falls back to
-    };
+        "poll" // epoll asked for, but the target has none
+    }
+}
+
+#[test]
+fn default_dispatcher_matches_the_features() {
+    let expected = expected();
     assert_eq!(muxloop::default_dispatcher_name(), expected);
-    assert_eq!(<muxloop::DefaultDispatcher as muxloop::Dispatcher>::NAME, expected);
-    let ev: muxloop::EventLoop = muxloop::EventLoop::new().unwrap();
+    assert_eq!(<DefaultDispatcher as Dispatcher>::NAME, expected);
+    let ev: EventLoop = EventLoop::new().unwrap();
     assert_eq!(ev.dispatcher_name(), expected, "EventLoop's default type parameter is DefaultDispatcher");
+}
+
+#[test]
+fn default_dispatcher_capabilities_match_its_name() {
+    let edge = expected() == "epoll";
+    assert_eq!(DefaultDispatcher::SUPPORTS_EDGE, edge);
+    assert_eq!(DefaultDispatcher::supports(Mode::Edge), edge);
+    assert!(DefaultDispatcher::supports(Mode::Level) && DefaultDispatcher::supports(Mode::Oneshot));
 }

@@ -366,6 +366,13 @@ fn check_request<D: Dispatcher>(fd: RawFd, interest: Interest, mode: Mode) -> io
     Ok(())
 }
 
+/// select and poll size fd-indexed tables by the fd number, so they first
+/// make sure the fd is open (as `epoll_ctl` does): a stray huge number must be
+/// an `EBADF` error, not a gigabyte allocation.
+fn check_open(fd: RawFd) -> io::Result<()> {
+    if crate::sys::is_open(fd) { Ok(()) } else { Err(io::Error::from_raw_os_error(libc::EBADF)) }
+}
+
 fn check_fd(fd: RawFd) -> io::Result<()> {
     if fd < 0 {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("negative file descriptor {fd}")));

@@ -19,8 +19,8 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 use super::{
-    Dispatcher, Event, Events, Interest, Mode, Ready, already_registered, check_fd, check_request,
-    not_registered, timeout_ms,
+    Dispatcher, Event, Events, Interest, Mode, Ready, already_registered, check_fd, check_open,
+    check_request, not_registered, timeout_ms,
 };
 use crate::sys::syscall;
 
@@ -92,6 +92,7 @@ impl Dispatcher for PollDispatcher {
 
     fn register(&mut self, fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
         check_request::<Self>(fd, interest, mode)?;
+        check_open(fd)?;
         if self.position(fd).is_some() {
             return Err(already_registered(fd, Self::NAME));
         }

@@ -23,8 +23,8 @@ use std::ptr;
 use std::time::Duration;
 
 use super::{
-    Dispatcher, Event, Events, Interest, Mode, Ready, already_registered, check_fd, check_request,
-    not_registered, timeout_ms,
+    Dispatcher, Event, Events, Interest, Mode, Ready, already_registered, check_fd, check_open,
+    check_request, not_registered, timeout_ms,
 };
 use crate::sys::{self, syscall};
 
@@ -148,6 +148,7 @@ impl Dispatcher for SelectDispatcher {
 
     fn register(&mut self, fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
         check_request::<Self>(fd, interest, mode)?;
+        check_open(fd)?;
         if self.registration(fd).is_some() {
             return Err(already_registered(fd, Self::NAME));
         }

@@ -262,10 +262,7 @@ impl<D: Dispatcher> EventLoop<D> {
     /// `Interest::NONE` pauses it (takes it out of the backend, keeps the handler).
     pub fn modify(&mut self, fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
         let Some(channel) = self.channel(fd) else {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("fd {fd} is not registered with this event loop"),
-            ));
+            return Err(not_registered(fd));
         };
         // Checked here too (as in `register`): pausing with `Interest::NONE` never
         // reaches the backend, and would otherwise store a mode it cannot resume with.
@@ -319,10 +316,7 @@ impl<D: Dispatcher> EventLoop<D> {
     /// returned so the bug can be found.
     pub fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
         let Some(channel) = usize::try_from(fd).ok().and_then(|i| self.channels.get_mut(i)?.take()) else {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("fd {fd} is not registered with this event loop"),
-            ));
+            return Err(not_registered(fd));
         };
         self.registered -= 1;
         trace!("{}: deregistered fd {fd}", D::NAME);
@@ -556,6 +550,16 @@ impl<D: Dispatcher> EventLoop<D> {
         for task in remote {
             task(self);
         }
+    }
+}
+
+/// `NotFound` for an fd without a handler; `InvalidInput` for a negative one
+/// (as `register` and the backends say).
+fn not_registered(fd: RawFd) -> io::Error {
+    if fd < 0 {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("negative file descriptor {fd}"))
+    } else {
+        io::Error::new(io::ErrorKind::NotFound, format!("fd {fd} is not registered with this event loop"))
     }
 }
 
