@@ -24,7 +24,8 @@
 //!   idle connection does not keep 64 KiB allocated (yolanda allocates that
 //!   per connection). A new `Buffer` allocates nothing.
 //! * Memory follows activity, not connections: each thread keeps one
-//!   recycled 64 KiB block. An empty buffer that reads adopts it and the
+//!   recycled 64 KiB block. An empty buffer that reads adopts it (the first
+//!   one creates it) and the
 //!   kernel writes straight into it (no copy from the spill); a buffer that
 //!   drains hands its large storage back, and [`settle`](Buffer::settle)
 //!   moves a small leftover (half a message) out of a large block. So an echo
@@ -371,13 +372,12 @@ impl Buffer {
 
     /// Reads from `fd` with one `readv` into the writable space and a 64 KiB
     /// spill area; what lands in the spill is appended. An empty buffer first
-    /// adopts the thread's recycled block, if there is one, so the data lands
-    /// in place. Returns the bytes read (`Ok(0)`: end of file); errors,
+    /// adopts the thread's recycled block (creating it the first time), so the
+    /// data lands in place. Returns the bytes read (`Ok(0)`: end of file); errors,
     /// `WouldBlock` included, are returned as they are.
     pub fn read_fd(&mut self, fd: RawFd) -> io::Result<usize> {
-        if self.storage.is_empty()
-            && let Some(block) = take_recycled()
-        {
+        if self.storage.is_empty() {
+            let block = take_recycled().unwrap_or_else(|| vec![0; BLOCK_SIZE]);
             *self = Buffer { storage: block, read_index: CHEAP_PREPEND, write_index: CHEAP_PREPEND };
         }
         let result = SPILL.with(|spill| self.read_fd_with_spill(fd, &mut spill.borrow_mut()));
@@ -682,14 +682,14 @@ mod tests {
     }
 
     #[test]
-    fn one_read_on_an_empty_buffer_takes_at_most_the_spill_and_allocates_only_that() {
+    fn one_read_on_an_empty_buffer_fills_the_block_and_the_spill() {
         let (reader, writer) = sys::socketpair().unwrap();
         let queued = queue_at_least(writer.as_raw_fd(), 2 * SPILL_SIZE);
         let mut buf = Buffer::new();
         let n = buf.read_fd(reader.as_raw_fd()).unwrap();
-        // A stream socket with more than that queued fills the whole spill.
-        assert_eq!(n, SPILL_SIZE, "no writable space: the spill alone");
-        assert_eq!(buf.capacity(), CHEAP_PREPEND + n, "only what arrived is allocated");
+        // An empty buffer adopts a 64 KiB block; with more than that queued,
+        // one readv fills the block and the spill behind it.
+        assert_eq!(n, 2 * SPILL_SIZE, "block + spill in one system call");
         assert_eq!(buf.peek(), &queued[..n]);
         let mut total = n;
         while total < queued.len() {
