@@ -105,7 +105,7 @@ dispatch() {
             done
             local m l
             m=$(printf '%s\n' "${mux[@]}" | median)
-            l=$(printf '%s\n' "${lev[@]}" | grep -v nan | median)
+            l=$(printf '%s\n' "${lev[@]}" | { grep -v nan || true; } | median)
             [ "$l" = nan ] && l="aborts"
             row "| $method | $n | $m | $l | $(ratio "$m" "$l") |"
             echo "$method,$n,$m,$l" >> "$csv"

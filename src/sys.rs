@@ -123,6 +123,13 @@ pub fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
+/// `recv(2)` on a socket (skips the VFS layer `read` goes through).
+pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    let n = syscall!(recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0))?;
+    Ok(n as usize)
+}
+
 /// `send(2)` with `MSG_NOSIGNAL`: a peer that has reset the connection makes
 /// this return `EPIPE` instead of killing the process with `SIGPIPE`.
 pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {

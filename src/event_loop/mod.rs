@@ -90,7 +90,9 @@ pub struct Stats {
     pub fds_scanned: u64,
     /// Time spent asleep in the backend.
     pub wait_time: Duration,
-    /// Time spent running handlers, timers and tasks.
+    /// Time from a dispatch returning to the next one starting: handlers,
+    /// timers, tasks (and whatever the caller does between `run_once` calls).
+    /// Each iteration is counted when the next one starts.
     pub handle_time: Duration,
     /// Timer callbacks run.
     pub timers_fired: u64,
@@ -162,6 +164,8 @@ pub struct EventLoop<D: Dispatcher = DefaultDispatcher> {
     batch: u64,
     in_dispatch: bool,
     stats: Stats,
+    /// When the last dispatch returned (two clock reads per iteration, not three).
+    last_woke: Option<Instant>,
     contexts: HashMap<TypeId, Box<dyn Any>>,
 }
 
@@ -194,6 +198,7 @@ impl<D: Dispatcher> EventLoop<D> {
             batch: 0,
             in_dispatch: false,
             stats: Stats::default(),
+            last_woke: None,
             contexts: HashMap::new(),
         })
     }
@@ -428,8 +433,12 @@ impl<D: Dispatcher> EventLoop<D> {
         let timeout = self.next_timeout(timeout);
         let mut events = mem::take(&mut self.events);
         let before = Instant::now();
+        if let Some(woke) = self.last_woke.take() {
+            self.stats.handle_time += before - woke;
+        }
         let result = self.dispatcher.dispatch(&mut events, timeout);
         let woke = Instant::now();
+        self.last_woke = Some(woke);
         self.stats.dispatch_calls += 1;
         self.stats.wait_time += woke - before;
         if let Err(e) = result {
@@ -453,7 +462,6 @@ impl<D: Dispatcher> EventLoop<D> {
         self.fire_due_timers();
         self.run_tasks();
         self.in_dispatch = false;
-        self.stats.handle_time += woke.elapsed();
         Ok(delivered)
     }
 
@@ -511,6 +519,9 @@ impl<D: Dispatcher> EventLoop<D> {
     }
 
     fn fire_due_timers(&mut self) {
+        if self.timers.is_empty() {
+            return;
+        }
         let now = Instant::now();
         while let Some((id, deadline, callback)) = self.timers.pop_due(now) {
             self.stats.timers_fired += 1;
@@ -543,8 +554,12 @@ impl<D: Dispatcher> EventLoop<D> {
         }
         // Clear the flag before taking the queue: a task pushed after this
         // point wakes us again instead of waiting for some unrelated event.
-        // A swap (not a store) so we also see a `quit` set by whoever set the flag.
-        self.shared.wake_pending.swap(false, Ordering::AcqRel);
+        // A swap (not a store) so we also see a `quit` set by whoever set the
+        // flag. Pushers set it after queueing, so if it was clear, the queue
+        // holds nothing new and the lock can be skipped.
+        if !self.shared.wake_pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let remote = mem::take(&mut self.shared.queue.lock().unwrap_or_else(|e| e.into_inner()).tasks);
         self.stats.tasks_run += remote.len() as u64;
         for task in remote {

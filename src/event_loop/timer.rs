@@ -66,6 +66,11 @@ impl<T> TimerQueue<T> {
     pub(crate) fn len(&self) -> usize {
         self.by_deadline.len()
     }
+
+    /// Whether no timer is armed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_deadline.is_empty()
+    }
 }
 
 #[cfg(test)]
