@@ -88,7 +88,7 @@ impl<D: Dispatcher + 'static> Ring<D> {
         while counters.reads.get() != counters.fired.get() {
             self.ev.run_once(Some(Duration::ZERO))?;
             turns = turns.wrapping_add(1);
-            if turns % 4096 == 0 && start.elapsed() > Duration::from_secs(10) {
+            if turns.is_multiple_of(4096) && start.elapsed() > Duration::from_secs(10) {
                 return Err(io::Error::other(format!("{}: a token got lost (n={n})", D::NAME)));
             }
         }
