@@ -78,6 +78,9 @@ fn take_recycled() -> Option<Vec<u8>> {
     RECYCLED.try_with(|slot| std::mem::take(&mut *slot.borrow_mut())).ok().filter(|block| !block.is_empty())
 }
 
+/// `readv` or `recvmsg`: fills the buffers in order, returns the byte count.
+type ReadVectored = fn(RawFd, &mut [IoSliceMut<'_>]) -> io::Result<usize>;
+
 /// A growable byte queue with cheap prepend; see the [module docs](self).
 #[derive(Default, Clone)]
 pub struct Buffer {
@@ -376,25 +379,35 @@ impl Buffer {
     /// data lands in place. Returns the bytes read (`Ok(0)`: end of file); errors,
     /// `WouldBlock` included, are returned as they are.
     pub fn read_fd(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.fill_from(fd, sys::readv)
+    }
+
+    /// [`read_fd`](Self::read_fd) for sockets: `recvmsg(2)` with the same two
+    /// buffers, which skips the VFS layer `readv` goes through.
+    pub fn recv_fd(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.fill_from(fd, sys::recv_vectored)
+    }
+
+    fn fill_from(&mut self, fd: RawFd, read: ReadVectored) -> io::Result<usize> {
         if self.storage.is_empty() {
             let block = take_recycled().unwrap_or_else(|| vec![0; BLOCK_SIZE]);
             *self = Buffer { storage: block, read_index: CHEAP_PREPEND, write_index: CHEAP_PREPEND };
         }
-        let result = SPILL.with(|spill| self.read_fd_with_spill(fd, &mut spill.borrow_mut()));
+        let result = SPILL.with(|spill| self.read_with_spill(fd, &mut spill.borrow_mut(), read));
         if self.is_empty() {
             self.consume_all(); // nothing arrived: do not sit on the block
         }
         result
     }
 
-    fn read_fd_with_spill(&mut self, fd: RawFd, spill: &mut [u8]) -> io::Result<usize> {
+    fn read_with_spill(&mut self, fd: RawFd, spill: &mut [u8], read: ReadVectored) -> io::Result<usize> {
         let writable = self.writable_bytes();
         let n = {
             let (_, space) = self.storage.split_at_mut(self.write_index);
             let mut slices = [IoSliceMut::new(space), IoSliceMut::new(spill)];
             // With no space (e.g. a new buffer), read into the spill alone.
             let first = if writable == 0 { 1 } else { 0 };
-            sys::readv(fd, &mut slices[first..])?
+            read(fd, &mut slices[first..])?
         };
         if n <= writable {
             self.write_index += n;
@@ -572,6 +585,22 @@ mod tests {
     }
 
     #[test]
+    fn recv_fd_reads_sockets_and_refuses_pipes() {
+        let (reader, writer) = sys::socketpair().unwrap();
+        let mut buf = Buffer::new();
+        assert_eq!(buf.recv_fd(reader.as_raw_fd()).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        sys::write(writer.as_raw_fd(), b"over a socket").unwrap();
+        assert_eq!(buf.recv_fd(reader.as_raw_fd()).unwrap(), 13);
+        assert_eq!(buf.peek(), b"over a socket");
+        drop(writer);
+        assert_eq!(buf.recv_fd(reader.as_raw_fd()).unwrap(), 0, "EOF");
+        let (pipe_reader, pipe_writer) = sys::pipe().unwrap();
+        sys::write(pipe_writer.as_raw_fd(), b"x").unwrap();
+        let err = Buffer::new().recv_fd(pipe_reader.as_raw_fd()).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOTSOCK), "use read_fd for pipes");
+    }
+
+    #[test]
     fn big_endian_integers() {
         let mut buf = Buffer::new();
         assert_eq!(buf.peek_u16(), None);
@@ -712,10 +741,10 @@ mod tests {
         buf.append(b"ab");
         let mut spill = [0u8; 16];
         // 8 bytes of writable space + 16 of spill: one readv takes 24 of the 40.
-        assert_eq!(buf.read_fd_with_spill(reader.as_raw_fd(), &mut spill).unwrap(), 24);
+        assert_eq!(buf.read_with_spill(reader.as_raw_fd(), &mut spill, sys::readv).unwrap(), 24);
         assert_eq!(&buf.peek()[..2], b"ab");
         assert_eq!(&buf.peek()[2..], &data[..24]);
-        assert_eq!(buf.read_fd_with_spill(reader.as_raw_fd(), &mut spill).unwrap(), 16);
+        assert_eq!(buf.read_with_spill(reader.as_raw_fd(), &mut spill, sys::readv).unwrap(), 16);
         assert_eq!(&buf.peek()[2..], &data[..]);
     }
 

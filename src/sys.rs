@@ -108,6 +108,18 @@ pub fn readv(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
+/// `recvmsg(2)` into several buffers in order (a socket's `readv`).
+pub fn recv_vectored(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    // SAFETY: all-zero bytes are a valid msghdr (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    msg.msg_iov = bufs.as_mut_ptr().cast();
+    msg.msg_iovlen = bufs.len() as _;
+    // SAFETY: `msg` points to `bufs`, whose `IoSliceMut`s are ABI-compatible
+    // with `struct iovec` and point to writable memory of their stated lengths.
+    let n = syscall!(recvmsg(fd, &mut msg, 0))?;
+    Ok(n as usize)
+}
+
 /// `write(2)` from `buf`.
 pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: the kernel reads at most `buf.len()` bytes from `buf`.

@@ -153,10 +153,11 @@ fn respond(handler: &Handler, request: &Request<'_>) -> Result<Response, Rejecti
     })
 }
 
-/// The loop's reusable response buffer, so answering allocates nothing
-/// once it has grown to the usual response size.
-#[derive(Default)]
-struct ResponseScratch(Vec<u8>);
+thread_local! {
+    /// The thread's reusable response buffer, so answering allocates nothing
+    /// once it has grown to the usual response size.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
 
 /// Responses larger than this are not kept in the scratch buffer.
 const SCRATCH_KEEP: usize = 64 * 1024;
@@ -168,7 +169,7 @@ fn on_message<D: Dispatcher + 'static>(
     input: &mut Buffer,
     handler: &Handler,
 ) {
-    let mut out = std::mem::take(&mut ev.context::<ResponseScratch>().0);
+    let mut out = SCRATCH.take();
     let closing = match conn.context::<Session>() {
         Some(mut session) => {
             answer(&mut session, input, handler, &mut out, conn.peer_addr());
@@ -188,7 +189,7 @@ fn on_message<D: Dispatcher + 'static>(
     }
     if out.capacity() <= SCRATCH_KEEP {
         out.clear();
-        ev.context::<ResponseScratch>().0 = out;
+        SCRATCH.set(out);
     }
 }
 

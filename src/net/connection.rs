@@ -365,7 +365,7 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
     }
 
     fn handle_read(&self, ev: &mut EventLoop<D>) {
-        let result = self.inner.input.borrow_mut().read_fd(self.inner.fd);
+        let result = self.inner.input.borrow_mut().recv_fd(self.inner.fd);
         match result {
             Ok(0) => self.handle_peer_eof(ev),
             Ok(n) => {
