@@ -30,7 +30,7 @@ RESULTS=$WORK/results.md
 log() { printf '\n### %s\n' "$*" >&2; }
 row() { printf '%s\n' "$*" | tee -a "$RESULTS"; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "" || b == "nan" || b == 0 || a == "nan") print "-"; else printf "%.2f", a/b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b == 0) print "-"; else printf "%.2f", a/b }'; }
 
 PIDS=()
 cleanup() {
