@@ -259,8 +259,8 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
 
     /// Sends `data`: written at once if nothing is queued, the rest queued and
     /// written when the socket has room. Fails with `NotConnected` after
-    /// `shutdown`/close; a socket error closes the connection (after this
-    /// batch) and is returned.
+    /// `shutdown`/close; a socket error closes the connection at once (its
+    /// close callback runs after the current batch) and is returned.
     pub fn send(&self, ev: &mut EventLoop<D>, data: &[u8]) -> io::Result<()> {
         if self.state() != State::Connected {
             return Err(not_connected(self.id()));
