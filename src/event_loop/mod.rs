@@ -609,6 +609,9 @@ impl<D: Dispatcher> fmt::Debug for EventLoop<D> {
 }
 
 /// A `Send + Sync + Clone` way to reach an [`EventLoop`] from other threads.
+///
+/// Handles share the loop's waker, so its fd stays open until the loop and
+/// every handle are gone (never a dangling fd number a late `wake` could hit).
 pub struct LoopHandle<D: Dispatcher = DefaultDispatcher> {
     shared: Arc<Shared<D>>,
 }
