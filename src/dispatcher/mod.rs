@@ -357,13 +357,19 @@ fn check_request<D: Dispatcher>(fd: RawFd, interest: Interest, mode: Mode) -> io
             format!("fd {fd}: empty interest (deregister instead, or use the event loop's Interest::NONE)"),
         ));
     }
-    if !D::supports(mode) {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("fd {fd}: {mode:?}-triggered mode is not supported by the {} dispatcher", D::NAME),
-        ));
+    check_mode::<D>(mode)
+}
+
+/// `Unsupported` for a mode the backend cannot do (the event loop checks too,
+/// since a paused fd never reaches the backend).
+pub(crate) fn check_mode<D: Dispatcher>(mode: Mode) -> io::Result<()> {
+    if D::supports(mode) {
+        return Ok(());
     }
-    Ok(())
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{mode:?}-triggered mode is not supported by the {} dispatcher", D::NAME),
+    ))
 }
 
 /// select and poll size fd-indexed tables by the fd number, so they first
@@ -373,7 +379,7 @@ fn check_open(fd: RawFd) -> io::Result<()> {
     if crate::sys::is_open(fd) { Ok(()) } else { Err(io::Error::from_raw_os_error(libc::EBADF)) }
 }
 
-fn check_fd(fd: RawFd) -> io::Result<()> {
+pub(crate) fn check_fd(fd: RawFd) -> io::Result<()> {
     if fd < 0 {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("negative file descriptor {fd}")));
     }

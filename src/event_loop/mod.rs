@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, trace, warn};
 
-use crate::dispatcher::{DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode};
+use crate::dispatcher::{DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, check_fd, check_mode};
 
 mod timer;
 mod waker;
@@ -228,25 +228,19 @@ impl<D: Dispatcher> EventLoop<D> {
     where
         F: FnMut(&mut EventLoop<D>, Event) + 'static,
     {
-        let slot = usize::try_from(fd).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("negative file descriptor {fd}"))
-        })?;
+        check_fd(fd)?;
         if self.channel(fd).is_some() || fd == self.shared.waker.fd() {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 format!("fd {fd} is already registered with this event loop"),
             ));
         }
-        if !D::supports(mode) {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("{mode:?}-triggered mode is not supported by the {} dispatcher", D::NAME),
-            ));
-        }
+        check_mode::<D>(mode)?;
         let in_backend = !interest.is_empty();
         if in_backend {
             self.dispatcher.register(fd, interest, mode)?;
         }
+        let slot = fd as usize;
         if slot >= self.channels.len() {
             self.channels.resize_with(slot + 1, || None);
         }
@@ -269,14 +263,9 @@ impl<D: Dispatcher> EventLoop<D> {
         let Some(channel) = self.channel(fd) else {
             return Err(not_registered(fd));
         };
-        // Checked here too (as in `register`): pausing with `Interest::NONE` never
-        // reaches the backend, and would otherwise store a mode it cannot resume with.
-        if !D::supports(mode) {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("{mode:?}-triggered mode is not supported by the {} dispatcher", D::NAME),
-            ));
-        }
+        // Checked here too: pausing with `Interest::NONE` never reaches the
+        // backend, and would otherwise store a mode it cannot resume with.
+        check_mode::<D>(mode)?;
         let in_backend = channel.in_backend;
         match (in_backend, interest.is_empty()) {
             (true, true) => self.dispatcher.deregister(fd)?,
@@ -571,10 +560,11 @@ impl<D: Dispatcher> EventLoop<D> {
 /// `NotFound` for an fd without a handler; `InvalidInput` for a negative one
 /// (as `register` and the backends say).
 fn not_registered(fd: RawFd) -> io::Error {
-    if fd < 0 {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("negative file descriptor {fd}"))
-    } else {
-        io::Error::new(io::ErrorKind::NotFound, format!("fd {fd} is not registered with this event loop"))
+    match check_fd(fd) {
+        Err(negative) => negative,
+        Ok(()) => {
+            io::Error::new(io::ErrorKind::NotFound, format!("fd {fd} is not registered with this event loop"))
+        }
     }
 }
 

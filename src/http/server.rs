@@ -138,11 +138,17 @@ fn sweep<D: Dispatcher + 'static>(ev: &mut EventLoop<D>) {
             drop(session);
             debug!("http: request from {} timed out", conn.peer_addr());
             let mut out = Vec::new();
-            Response::text(408, "request timed out\n").write_to(&mut out, false, Some("close"));
+            write_final(&mut out, 408, "request timed out");
             let _ = conn.send(ev, &out);
             conn.shutdown(ev);
         }
     }
+}
+
+/// Appends the last response a connection gets: `status`, `reason` as the
+/// body, `Connection: close`.
+fn write_final(out: &mut Vec<u8>, status: u16, reason: &str) {
+    Response::text(status, format!("{reason}\n")).write_to(out, false, Some("close"));
 }
 
 /// Calls the handler; a panic becomes a 500 instead of killing the loop thread.
@@ -240,11 +246,7 @@ fn answer(session: &mut Session, input: &mut Buffer, handler: &Handler, out: &mu
             }
             Err(rejection) => {
                 debug!("http: {} from {peer}: {}", rejection.status, rejection.reason);
-                Response::text(rejection.status, format!("{}\n", rejection.reason)).write_to(
-                    out,
-                    false,
-                    Some("close"),
-                );
+                write_final(out, rejection.status, &rejection.reason);
                 session.closing = true;
                 session.since = now;
             }

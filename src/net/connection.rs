@@ -46,7 +46,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Where a connection is in its life.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum State {
-    /// A client socket whose connect has not completed (used by the connector).
+    /// Connect in progress. `TcpClient` keeps the socket outside a connection
+    /// until the handshake ends, so a `TcpConnection` never reports it; it names
+    /// the phase the connector covers.
     Connecting,
     /// Reading and writing.
     Connected,

@@ -252,6 +252,16 @@ impl<D: Dispatcher + 'static> TcpServer<D> {
         }
     }
 
+    /// Runs `ev` until no connection is left or `limit` passes; returns how
+    /// many are left.
+    fn drive_until_closed(&self, ev: &mut EventLoop<D>, limit: Duration) -> io::Result<usize> {
+        let deadline = Instant::now() + limit;
+        while self.live_connections() > 0 && Instant::now() < deadline {
+            ev.run_once(Some(Duration::from_millis(10)))?;
+        }
+        Ok(self.live_connections())
+    }
+
     /// Graceful stop, called on the main loop's thread outside its callbacks
     /// (e.g. after `run()` returned): stops accepting, half-closes every
     /// connection so queued output drains, drives `ev` until all have closed
@@ -259,18 +269,11 @@ impl<D: Dispatcher + 'static> TcpServer<D> {
     pub fn stop(mut self, ev: &mut EventLoop<D>, grace: Duration) -> io::Result<()> {
         self.stop_accepting(Some(ev));
         self.for_each_connection(ev, |ev, conn| conn.shutdown(ev));
-        let deadline = Instant::now() + grace;
-        while self.live_connections() > 0 && Instant::now() < deadline {
-            ev.run_once(Some(Duration::from_millis(10)))?;
-        }
-        let left = self.live_connections();
+        let left = self.drive_until_closed(ev, grace)?;
         if left > 0 {
             warn!("{}: {left} connection(s) still open after {grace:?}; closing them", self.name);
             self.for_each_connection(ev, |ev, conn| conn.force_close(ev));
-            let deadline = Instant::now() + Duration::from_secs(1);
-            while self.live_connections() > 0 && Instant::now() < deadline {
-                ev.run_once(Some(Duration::from_millis(10)))?;
-            }
+            self.drive_until_closed(ev, Duration::from_secs(1))?;
         }
         self.pool.stop();
         debug!("{}: stopped", self.name);
