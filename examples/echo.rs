@@ -11,7 +11,6 @@
 mod common;
 
 use common::{Args, Result};
-use log::info;
 use muxloop::{Callbacks, Dispatcher, EventLoop, TcpServer};
 
 /// Queued output per connection above which we stop reading from it.
@@ -23,10 +22,7 @@ fn run<D: Dispatcher + 'static>(args: Args) -> Result {
     }
     let mut ev = EventLoop::<D>::new()?;
     let callbacks = Callbacks::<D>::new()
-        .on_connection(|_, conn| {
-            let state = if conn.is_connected() { "up" } else { "down" };
-            info!("{} {state} (connection {})", conn.peer_addr(), conn.id());
-        })
+        .on_connection(common::log_connection)
         .on_message(|ev, conn, input| {
             let _ = conn.send(ev, input.peek());
             input.consume_all();

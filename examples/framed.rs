@@ -13,7 +13,7 @@ mod common;
 
 use common::framing::{self, Decoded, MSG_ERROR, MSG_PING, MSG_PONG, MSG_TYPE1, MSG_TYPE2};
 use common::{Args, Result};
-use log::{info, warn};
+use log::warn;
 use muxloop::{Callbacks, Dispatcher, EventLoop, TcpConnection, TcpServer};
 
 fn reject<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, conn: &TcpConnection<D>, why: String) {
@@ -27,11 +27,8 @@ fn reject<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, conn: &TcpConnection<D
 fn run<D: Dispatcher + 'static>(args: Args) -> Result {
     let max_body: usize = args.flag_or("--max-body", 64 * 1024)?;
     let mut ev = EventLoop::<D>::new()?;
-    let callbacks = Callbacks::<D>::new()
-        .on_connection(|_, conn| {
-            info!("{} {}", conn.peer_addr(), if conn.is_connected() { "up" } else { "down" })
-        })
-        .on_message(move |ev, conn, input| {
+    let callbacks =
+        Callbacks::<D>::new().on_connection(common::log_connection).on_message(move |ev, conn, input| {
             if !conn.is_connected() {
                 // Rejected: discard whatever else arrives until the peer closes.
                 return input.consume_all();

@@ -101,7 +101,7 @@ fn server<D: Dispatcher + 'static>(args: Args, settings: Settings) -> Result {
     let mut ev = EventLoop::<D>::new()?;
     let callbacks = Callbacks::<D>::new()
         .on_connection(move |ev, conn| {
-            info!("{} {}", conn.peer_addr(), if conn.is_connected() { "up" } else { "down" });
+            common::log_connection(ev, conn);
             if conn.is_connected() {
                 watch(ev, conn, settings, |_, _, _| {});
             } else {

@@ -10,7 +10,7 @@
 mod common;
 
 use common::{Args, Result};
-use log::{info, warn};
+use log::warn;
 use muxloop::{Callbacks, Dispatcher, EventLoop, TcpServer};
 
 /// A client that sends more than this without a newline is disconnected.
@@ -26,11 +26,8 @@ fn rot13(byte: u8) -> u8 {
 
 fn run<D: Dispatcher + 'static>(args: Args) -> Result {
     let mut ev = EventLoop::<D>::new()?;
-    let callbacks = Callbacks::<D>::new()
-        .on_connection(|_, conn| {
-            info!("{} {}", conn.peer_addr(), if conn.is_connected() { "up" } else { "down" })
-        })
-        .on_message(|ev, conn, input| {
+    let callbacks =
+        Callbacks::<D>::new().on_connection(common::log_connection).on_message(|ev, conn, input| {
             while let Some(eol) = input.find_eol() {
                 let line: Vec<u8> = input.peek()[..=eol].iter().copied().map(rot13).collect();
                 input.consume(eol + 1);

@@ -94,6 +94,15 @@ pub fn announce(addr: SocketAddr, dispatcher: &str) {
     let _ = std::io::stdout().flush();
 }
 
+/// The connection callback the servers share: one log line per up/down.
+pub fn log_connection<D: muxloop::Dispatcher>(
+    _: &mut muxloop::EventLoop<D>,
+    conn: &muxloop::TcpConnection<D>,
+) {
+    let state = if conn.is_connected() { "up" } else { "down" };
+    log::info!("{} {state} (connection {})", conn.peer_addr(), conn.id());
+}
+
 /// Announces a started server and runs its main loop.
 pub fn serve<D: muxloop::Dispatcher>(ev: &mut muxloop::EventLoop<D>, addr: SocketAddr) -> Result {
     announce(addr, D::NAME);
