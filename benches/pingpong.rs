@@ -29,8 +29,7 @@ fn bench_backend<D: Dispatcher + 'static>(c: &mut Criterion) {
         let (tx, rx) = mpsc::channel();
         let server = thread::spawn(move || {
             let mut ev = EventLoop::<D>::new().unwrap();
-            let server =
-                TcpServer::builder("127.0.0.1:0".parse().unwrap(), echo::<D>()).start(&mut ev).unwrap();
+            let server = TcpServer::builder("127.0.0.1:0", echo::<D>()).start(&mut ev).unwrap();
             tx.send((server.local_addr(), ev.handle())).unwrap();
             ev.run().unwrap();
         });

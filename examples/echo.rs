@@ -14,22 +14,20 @@ use common::{Args, Result};
 use muxloop::{Callbacks, Dispatcher, EventLoop, TcpServer};
 
 /// Queued output per connection above which we stop reading from it.
-const HIGH_WATER_MARK: usize = 4 * 1024 * 1024;
+const OUTPUT_LIMIT: usize = 4 * 1024 * 1024;
 
 fn run<D: Dispatcher + 'static>(args: Args) -> Result {
     if let Some(limit) = args.flag("--nofile") {
         muxloop::sys::set_nofile_limit(limit.parse()?)?;
     }
     let mut ev = EventLoop::<D>::new()?;
-    let callbacks = Callbacks::<D>::new()
-        .on_connection(common::log_connection)
-        .on_message(|ev, conn, input| {
+    let callbacks =
+        Callbacks::<D>::new().on_connection(common::log_connection).on_message(|ev, conn, input| {
             let _ = conn.send(ev, input.peek());
             input.consume_all();
-        })
-        .on_high_water_mark(HIGH_WATER_MARK, |ev, conn, _| conn.stop_reading(ev))
-        .on_write_complete(|ev, conn| conn.start_reading(ev));
+        });
     let server = TcpServer::builder(args.addr, callbacks)
+        .output_limit(Some(OUTPUT_LIMIT))
         .threads(args.threads)
         .reuse_port(args.reuse_port)
         .name("echo")

@@ -1,6 +1,8 @@
 //! Heartbeats over the framed protocol: the client sends PING every interval,
 //! the server answers PONG, and either side closes a peer that has been silent
-//! for `--misses` intervals. Everything is done with loop timers.
+//! for `--misses` intervals. Silence is each connection's own timer
+//! ([`TcpConnection::set_timeout`](muxloop::TcpConnection::set_timeout)),
+//! re-armed by every frame; the client pings from a loop timer.
 //!
 //! ```text
 //! cargo run --example heartbeat -- server [ADDR] [--interval SECS] [--misses K] [--threads N]   # default 127.0.0.1:9005
@@ -11,20 +13,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::framing::{self, Decoded, MSG_PING, MSG_PONG};
 use common::{Args, Result};
 use log::{info, warn};
-use muxloop::{Callbacks, Dispatcher, EventLoop, TcpClient, TcpConnection, TcpServer, TimerId};
-
-/// Per-connection state: when the peer was last heard from, and the timer
-/// that checks it.
-struct Liveness {
-    last_seen: Instant,
-    timer: TimerId,
-    pings_sent: u64,
-}
+use muxloop::{Buffer, Dispatcher, EventLoop, Handler, TcpClient, TcpConnection, TcpServer, TimerId};
 
 #[derive(Clone, Copy)]
 struct Settings {
@@ -34,110 +28,94 @@ struct Settings {
     max_pings: u64,
 }
 
-/// Arms the per-connection timer: every interval, close the connection if the
-/// peer has been silent too long, else call `tick` (the client pings there).
-fn watch<D: Dispatcher + 'static>(
-    ev: &mut EventLoop<D>,
-    conn: &TcpConnection<D>,
-    settings: Settings,
-    tick: fn(&mut EventLoop<D>, &TcpConnection<D>, Settings),
-) {
-    let watched = conn.clone();
-    let timer = ev.run_every(settings.interval, move |ev| {
-        let silent = watched.context::<Liveness>().map(|l| l.last_seen.elapsed());
-        match silent {
-            Some(silent) if silent > settings.interval * settings.misses => {
-                warn!(
-                    "{}: silent for {silent:.1?} ({} missed heartbeats), closing",
-                    watched.peer_addr(),
-                    settings.misses
-                );
-                watched.force_close(ev);
-            }
-            Some(_) => tick(ev, &watched, settings),
-            None => {}
-        }
-    });
-    conn.set_context(Liveness { last_seen: Instant::now(), timer, pings_sent: 0 });
-}
-
-/// Cancels the timer when the connection goes down.
-fn unwatch<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
-    if let Some(liveness) = conn.take_context::<Liveness>() {
-        ev.cancel(liveness.timer);
+impl Settings {
+    /// How long a peer may stay silent.
+    fn patience(&self) -> Duration {
+        self.interval * self.misses
     }
 }
 
-/// Reads frames, records that the peer is alive, and answers PING with PONG.
-fn on_frames<D: Dispatcher + 'static>(
-    ev: &mut EventLoop<D>,
-    conn: &TcpConnection<D>,
-    input: &mut muxloop::buffer::Buffer,
-) {
-    loop {
-        match framing::decode(input, 1024) {
-            Decoded::Frame { kind, .. } => {
-                if let Some(mut liveness) = conn.context::<Liveness>() {
-                    liveness.last_seen = Instant::now();
+/// One side of a heartbeat connection. Silence is the connection's timer:
+/// every frame re-arms it, and `on_timeout` fires when the peer missed
+/// `misses` intervals.
+struct Heartbeat {
+    settings: Settings,
+    /// The client's ping timer (the server only answers).
+    pinger: Option<TimerId>,
+    quit_on_close: bool,
+}
+
+impl<D: Dispatcher + 'static> Handler<D> for Heartbeat {
+    fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        info!("{} up ({})", conn.peer_addr(), D::NAME);
+        conn.set_timeout(ev, Some(self.settings.patience()));
+        if self.quit_on_close {
+            let (pinger, settings, mut sent) = (conn.clone(), self.settings, 0);
+            self.pinger = Some(ev.run_every(settings.interval, move |ev| {
+                if sent < settings.max_pings {
+                    sent += 1;
+                    let _ = pinger.send(ev, &framing::encode(MSG_PING, &[]));
                 }
-                match kind {
-                    MSG_PING => {
-                        let _ = conn.send(ev, &framing::encode(MSG_PONG, &[]));
+            }));
+        }
+    }
+
+    /// Reads frames, re-arms the silence timer, and answers PING with PONG.
+    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, input: &mut Buffer) {
+        loop {
+            match framing::decode(input, 1024) {
+                Decoded::Frame { kind, .. } => {
+                    conn.set_timeout(ev, Some(self.settings.patience()));
+                    match kind {
+                        MSG_PING => {
+                            let _ = conn.send(ev, &framing::encode(MSG_PONG, &[]));
+                        }
+                        MSG_PONG => info!("PONG from {}", conn.peer_addr()),
+                        other => warn!("{}: unexpected message type {other}", conn.peer_addr()),
                     }
-                    MSG_PONG => info!("PONG from {}", conn.peer_addr()),
-                    other => warn!("{}: unexpected message type {other}", conn.peer_addr()),
+                }
+                Decoded::Incomplete => return,
+                Decoded::TooLong(len) => {
+                    warn!("{}: {len}-byte frame is not a heartbeat, closing", conn.peer_addr());
+                    return conn.force_close(ev);
                 }
             }
-            Decoded::Incomplete => return,
-            Decoded::TooLong(len) => {
-                warn!("{}: {len}-byte frame is not a heartbeat, closing", conn.peer_addr());
-                return conn.force_close(ev);
-            }
+        }
+    }
+
+    fn on_timeout(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        warn!(
+            "{}: silent for {:.1?} ({} missed heartbeats), closing",
+            conn.peer_addr(),
+            self.settings.patience(),
+            self.settings.misses
+        );
+        conn.force_close(ev);
+    }
+
+    fn on_close(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        info!("{} down", conn.peer_addr());
+        if let Some(timer) = self.pinger.take() {
+            ev.cancel(timer);
+        }
+        if self.quit_on_close {
+            ev.quit();
         }
     }
 }
 
 fn server<D: Dispatcher + 'static>(args: Args, settings: Settings) -> Result {
     let mut ev = EventLoop::<D>::new()?;
-    let callbacks = Callbacks::<D>::new()
-        .on_connection(move |ev, conn| {
-            common::log_connection(ev, conn);
-            if conn.is_connected() {
-                watch(ev, conn, settings, |_, _, _| {});
-            } else {
-                unwatch(ev, conn);
-            }
-        })
-        .on_message(on_frames);
+    let factory = move |_: &TcpConnection<D>| Heartbeat { settings, pinger: None, quit_on_close: false };
     let server =
-        TcpServer::builder(args.addr, callbacks).threads(args.threads).name("heartbeat").start(&mut ev)?;
+        TcpServer::builder(args.addr, factory).threads(args.threads).name("heartbeat").start(&mut ev)?;
     common::serve(&mut ev, server.local_addr())
-}
-
-fn ping<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, conn: &TcpConnection<D>, settings: Settings) {
-    let Some(mut liveness) = conn.context::<Liveness>() else { return };
-    if liveness.pings_sent < settings.max_pings {
-        liveness.pings_sent += 1;
-        drop(liveness);
-        let _ = conn.send(ev, &framing::encode(MSG_PING, &[]));
-    }
 }
 
 fn client<D: Dispatcher + 'static>(args: Args, settings: Settings) -> Result {
     let mut ev = EventLoop::<D>::new()?;
-    let callbacks = Callbacks::<D>::new()
-        .on_connection(move |ev, conn| {
-            if conn.is_connected() {
-                info!("connected to {} ({})", conn.peer_addr(), D::NAME);
-                watch(ev, conn, settings, ping);
-            } else {
-                info!("disconnected from {}", conn.peer_addr());
-                unwatch(ev, conn);
-                ev.quit();
-            }
-        })
-        .on_message(on_frames);
-    TcpClient::new(args.addr, callbacks)
+    let factory = move |_: &TcpConnection<D>| Heartbeat { settings, pinger: None, quit_on_close: true };
+    TcpClient::new(args.addr, factory)
         .on_connect_error(|ev, e| {
             warn!("cannot connect: {e}");
             ev.quit();

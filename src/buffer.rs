@@ -115,6 +115,13 @@ impl Buffer {
         }
     }
 
+    /// A buffer whose readable bytes are `data[start..]`, without a copy
+    /// (`start` is clamped to `data.len()`).
+    pub fn from_vec(data: Vec<u8>, start: usize) -> Buffer {
+        let start = start.min(data.len());
+        Buffer { write_index: data.len(), read_index: start, storage: data }
+    }
+
     /// Readable bytes.
     pub fn len(&self) -> usize {
         self.write_index - self.read_index

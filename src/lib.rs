@@ -34,5 +34,8 @@ pub use dispatcher::{
     default_dispatcher_name,
 };
 pub use event_loop::{EventLoop, LoopHandle, Stats, TimerId};
-pub use net::{Callbacks, ConnectOptions, ConnectionHandle, TcpClient, TcpConnection, TcpServer};
+pub use net::{
+    Callbacks, ConnectOptions, ConnectionHandle, ConnectionOptions, Handler, HandlerFactory, TcpClient,
+    TcpConnection, TcpServer, TcpServerBuilder,
+};
 pub use thread_pool::{EventLoopThread, EventLoopThreadPool};

@@ -120,6 +120,19 @@ pub fn recv_vectored(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize
     Ok(n as usize)
 }
 
+/// `sendmsg(2)` of several buffers in order (a socket's `writev`), with
+/// `MSG_NOSIGNAL` like [`send`].
+pub fn send_vectored(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: all-zero bytes are a valid msghdr (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len() as _;
+    // SAFETY: `msg` points to `bufs`, whose `IoSlice`s are ABI-compatible with
+    // `struct iovec`; the kernel only reads them.
+    let n = syscall!(sendmsg(fd, &msg, libc::MSG_NOSIGNAL))?;
+    Ok(n as usize)
+}
+
 /// `write(2)` from `buf`.
 pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: the kernel reads at most `buf.len()` bytes from `buf`.

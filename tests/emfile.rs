@@ -20,9 +20,7 @@ const HEADROOM: u64 = 12;
 
 fn child_server<D: Dispatcher + 'static>() {
     let mut ev = EventLoop::<D>::new().unwrap();
-    let server = TcpServer::builder("127.0.0.1:0".parse().unwrap(), echo_callbacks::<D>(1 << 20))
-        .start(&mut ev)
-        .unwrap();
+    let server = TcpServer::builder("127.0.0.1:0", echo_callbacks::<D>()).start(&mut ev).unwrap();
     sys::set_nofile_limit(sys::open_fd_count().unwrap() as u64 + HEADROOM).unwrap();
     println!("listening on {}", server.local_addr());
     // Stop when the parent goes away (our stdin closes).

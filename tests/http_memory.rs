@@ -49,11 +49,10 @@ fn no_growth<D: Dispatcher + 'static>() {
     let (tx, rx) = mpsc::channel();
     let server_thread = thread::spawn(move || {
         let mut ev = EventLoop::<D>::new().unwrap();
-        let server =
-            HttpServer::<D>::builder("127.0.0.1:0".parse().unwrap(), |_| Response::text(200, "hello, world"))
-                .threads(2)
-                .start(&mut ev)
-                .unwrap();
+        let server = HttpServer::<D>::builder("127.0.0.1:0", |_| Response::text(200, "hello, world"))
+            .threads(2)
+            .start(&mut ev)
+            .unwrap();
         tx.send((server.local_addr(), ev.handle())).unwrap();
         ev.run().unwrap();
         server.stop(&mut ev, Duration::from_secs(1)).unwrap();

@@ -37,7 +37,7 @@ fn spawn_http<D: Dispatcher + 'static>(config: HttpConfig, threads: usize) -> Te
     let (tx, rx) = mpsc::channel();
     let thread = thread::spawn(move || {
         let mut ev = EventLoop::<D>::new().unwrap();
-        let server = HttpServer::<D>::builder("127.0.0.1:0".parse().unwrap(), route)
+        let server = HttpServer::<D>::builder("127.0.0.1:0", route)
             .config(config)
             .threads(threads)
             .start(&mut ev)

@@ -19,7 +19,9 @@ use muxloop::{Callbacks, ConnectOptions, ConnectionHandle, Dispatcher, EventLoop
 /// 50 clients each send 1-4 MiB of random bytes in random-size writes while
 /// reading slowly; every byte comes back in order.
 fn echo_integrity<D: Dispatcher + 'static>(threads: usize) {
-    let server = spawn_server::<D>(echo_callbacks(256 * 1024), threads);
+    let server = spawn_server_with::<D, _, _>(echo_callbacks(), move |b| {
+        b.threads(threads).output_limit(Some(256 * 1024))
+    });
     let clients: Vec<_> = (0..50u64)
         .map(|i| {
             let addr = server.addr;
@@ -72,7 +74,7 @@ fn echo_integrity_four_threads<D: Dispatcher + 'static>() {
 /// The client half-closes with 8 MiB still to be echoed: the server delivers
 /// all of it, then closes.
 fn half_close_delivers_pending_output<D: Dispatcher + 'static>() {
-    let server = spawn_server::<D>(echo_callbacks(64 * 1024 * 1024), 0);
+    let server = spawn_server_with::<D, _, _>(echo_callbacks(), |b| b.output_limit(Some(64 * 1024 * 1024)));
     let data = Rng::new(7).bytes(8 << 20);
     let mut stream = connect(server.addr);
     let mut reader = stream.try_clone().unwrap();
@@ -105,7 +107,7 @@ fn peer_reset_during_large_write<D: Dispatcher + 'static>() {
             }
             input.consume_all();
         });
-    let server = spawn_server::<D>(callbacks, 2);
+    let server = spawn_server::<D, _>(callbacks, 2);
     let mut victim = connect(server.addr);
     victim.write_all(b"big\n").unwrap();
     let mut first = [0u8; 1024];
@@ -136,11 +138,11 @@ fn high_water_mark_fires_once_per_crossing<D: Dispatcher + 'static>() {
                 }
             }
         })
-        .on_high_water_mark(1 << 20, move |_, _, queued| {
+        .on_high_water_mark(move |_, _, queued| {
             assert!(queued >= 1 << 20);
             counted.fetch_add(1, Ordering::SeqCst);
         });
-    let server = spawn_server::<D>(callbacks, 0);
+    let server = spawn_server_with::<D, _, _>(callbacks, |b| b.high_water_mark(1 << 20));
     let mut stream = connect(server.addr);
     for round in 1..=2 {
         stream.write_all(b"go\n").unwrap();
@@ -161,7 +163,7 @@ fn cross_thread_send<D: Dispatcher + 'static>() {
             registry.lock().unwrap().push(conn.handle());
         }
     });
-    let server = spawn_server::<D>(callbacks, 4);
+    let server = spawn_server::<D, _>(callbacks, 4);
     let mut clients: Vec<_> = (0..4).map(|_| connect(server.addr)).collect();
     assert!(wait_until(Duration::from_secs(5), || handles.lock().unwrap().len() == 4));
     let by_peer: HashMap<SocketAddr, ConnectionHandle<D>> =
@@ -256,7 +258,7 @@ fn chat_lines_reach_the_others_once<D: Dispatcher + 'static>() {
                 }
             }
         });
-    let server = spawn_server::<D>(callbacks, 4);
+    let server = spawn_server::<D, _>(callbacks, 4);
     let mut clients: Vec<_> = (0..3).map(|_| connect(server.addr)).collect();
     thread::sleep(Duration::from_millis(100)); // all three have joined
     for (i, client) in clients.iter_mut().enumerate() {

@@ -34,20 +34,26 @@ use std::fmt;
 use std::io;
 use std::mem;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use log::{debug, trace, warn};
+use log::{debug, trace};
 
 use crate::dispatcher::{DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, check_fd, check_mode};
 
+mod handle;
 mod timer;
 mod waker;
+
+pub use handle::LoopHandle;
+use handle::{Shared, TaskQueue};
 
 pub use timer::TimerId;
 use timer::TimerQueue;
 use waker::Waker;
+
+static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The shortest interval [`EventLoop::run_every`] accepts; shorter ones are
 /// raised to it so a repeating timer can never turn the loop into a busy loop.
@@ -71,8 +77,6 @@ struct Channel<D: Dispatcher> {
     mode: Mode,
     /// False when the interest is `NONE`: the fd is then out of the backend.
     in_backend: bool,
-    /// False after a oneshot delivery, until re-armed.
-    armed: bool,
     /// The batch during which it was registered; events of that batch predate it.
     since_batch: u64,
 }
@@ -98,31 +102,6 @@ pub struct Stats {
     pub timers_fired: u64,
     /// Queued tasks run (local and cross-thread).
     pub tasks_run: u64,
-}
-
-/// Cross-thread task queue; `open` turns false when the loop is dropped.
-struct TaskQueue<D: Dispatcher> {
-    tasks: Vec<RemoteTask<D>>,
-    open: bool,
-}
-
-/// The part of a loop other threads can touch.
-struct Shared<D: Dispatcher> {
-    queue: Mutex<TaskQueue<D>>,
-    waker: Waker,
-    /// Set while a wake-up is in flight, so a burst of tasks writes the waker once.
-    wake_pending: AtomicBool,
-    quit: AtomicBool,
-}
-
-impl<D: Dispatcher> Shared<D> {
-    fn wake(&self) {
-        if !self.wake_pending.swap(true, Ordering::AcqRel)
-            && let Err(e) = self.waker.wake()
-        {
-            warn!("could not wake event loop: {e}");
-        }
-    }
 }
 
 /// A reactor: owns a dispatcher, the fd -> handler table, timers and a task queue.
@@ -151,6 +130,8 @@ impl<D: Dispatcher> Shared<D> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct EventLoop<D: Dispatcher = DefaultDispatcher> {
+    /// Process-wide identity, so objects bound to one loop can refuse another.
+    id: u64,
     dispatcher: D,
     events: Events,
     channels: Vec<Option<Channel<D>>>,
@@ -181,6 +162,7 @@ impl<D: Dispatcher> EventLoop<D> {
         dispatcher.register(waker.fd(), Interest::READABLE, Mode::Level)?;
         debug!("{} event loop created", D::NAME);
         Ok(EventLoop {
+            id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
             dispatcher,
             events: Events::with_capacity(256),
             channels: Vec::new(),
@@ -201,6 +183,12 @@ impl<D: Dispatcher> EventLoop<D> {
             last_woke: None,
             contexts: HashMap::new(),
         })
+    }
+
+    /// This loop's process-wide identity. Connections, servers and timers
+    /// remember the loop they belong to and refuse to be driven by another.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The backend's name: `"select"`, `"poll"` or `"epoll"`.
@@ -249,7 +237,6 @@ impl<D: Dispatcher> EventLoop<D> {
             interest,
             mode,
             in_backend,
-            armed: true,
             since_batch: self.batch,
         });
         self.registered += 1;
@@ -277,7 +264,6 @@ impl<D: Dispatcher> EventLoop<D> {
         channel.interest = interest;
         channel.mode = mode;
         channel.in_backend = !interest.is_empty();
-        channel.armed = true;
         Ok(())
     }
 
@@ -479,18 +465,16 @@ impl<D: Dispatcher> EventLoop<D> {
                 trace!("dropping event {:?} for fd {fd}: not registered", event.ready());
                 continue;
             };
-            // Registered during this batch (maybe a reused fd number), paused, or a
-            // fired oneshot: the event is not for this channel.
-            if channel.since_batch == batch || !channel.in_backend || !channel.armed {
+            // Registered during this batch (maybe a reused fd number) or paused:
+            // the event is not for this channel. (A fired oneshot fd is not
+            // reported again: the backend disarms it, so the loop need not.)
+            if channel.since_batch == batch || !channel.in_backend {
                 continue;
             }
             // A handler earlier in the batch may have narrowed the interest.
             let ready = event.ready().masked_by(channel.interest);
             if ready.is_empty() {
                 continue;
-            }
-            if channel.mode == Mode::Oneshot {
-                channel.armed = false;
             }
             let Some(mut handler) = channel.handler.take() else { continue };
             handler(self, Event::new(fd, ready));
@@ -595,61 +579,5 @@ impl<D: Dispatcher> fmt::Debug for EventLoop<D> {
             .field("pending_timers", &self.timers.len())
             .field("stats", &self.stats)
             .finish()
-    }
-}
-
-/// A `Send + Sync + Clone` way to reach an [`EventLoop`] from other threads.
-///
-/// Handles share the loop's waker, so its fd stays open until the loop and
-/// every handle are gone (never a dangling fd number a late `wake` could hit).
-pub struct LoopHandle<D: Dispatcher = DefaultDispatcher> {
-    shared: Arc<Shared<D>>,
-}
-
-impl<D: Dispatcher> Clone for LoopHandle<D> {
-    fn clone(&self) -> Self {
-        LoopHandle { shared: Arc::clone(&self.shared) }
-    }
-}
-
-impl<D: Dispatcher> fmt::Debug for LoopHandle<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoopHandle").field("dispatcher", &D::NAME).finish()
-    }
-}
-
-impl<D: Dispatcher> LoopHandle<D> {
-    /// Queues `f` to run on the loop's thread and wakes the loop. Tasks run in
-    /// the order they were queued. Fails with `BrokenPipe` if the loop has
-    /// been dropped (the task is dropped too).
-    pub fn run_in_loop<F>(&self, f: F) -> io::Result<()>
-    where
-        F: FnOnce(&mut EventLoop<D>) + Send + 'static,
-    {
-        {
-            let mut queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
-            if !queue.open {
-                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the event loop has been dropped"));
-            }
-            queue.tasks.push(Box::new(f));
-        }
-        self.shared.wake();
-        Ok(())
-    }
-
-    /// Asks the loop's [`run`](EventLoop::run) to return, and wakes it.
-    pub fn quit(&self) {
-        self.shared.quit.store(true, Ordering::Release);
-        self.shared.wake();
-    }
-
-    /// Wakes the loop without giving it anything to do.
-    pub fn wake(&self) {
-        self.shared.wake();
-    }
-
-    /// Whether the loop still exists.
-    pub fn is_alive(&self) -> bool {
-        self.shared.queue.lock().unwrap_or_else(|e| e.into_inner()).open
     }
 }

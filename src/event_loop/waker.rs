@@ -45,11 +45,12 @@ impl Waker {
         }
     }
 
-    /// Reads until empty so level-triggered backends stop reporting it.
+    /// Empties it so level-triggered backends stop reporting it: one read
+    /// resets an eventfd's counter; a pipe is read until it is empty.
     pub(crate) fn drain(&self) {
         let mut buf = [0u8; 64];
         while let Ok(n) = sys::read(self.read.as_raw_fd(), &mut buf) {
-            if n == 0 {
+            if n == 0 || self.write.is_none() {
                 break;
             }
         }

@@ -20,7 +20,7 @@
 //! use muxloop::EventLoop;
 //!
 //! let mut ev: EventLoop = EventLoop::new()?;
-//! let server = HttpServer::builder("127.0.0.1:8080".parse().unwrap(), |req| match req.path() {
+//! let server = HttpServer::builder("127.0.0.1:8080", |req| match req.path() {
 //!     "/hello" => Response::text(200, "hello, world"),
 //!     _ => Response::text(404, "not found\n"),
 //! })
@@ -52,9 +52,13 @@ pub struct HttpConfig {
     /// Time allowed from the first byte of a request to the end of its header
     /// section (default 10 s); then 408 and close.
     pub header_timeout: Duration,
-    /// Time a keep-alive connection may sit idle, or a body may make no
-    /// progress (default 60 s); then the connection is closed.
+    /// Time a keep-alive connection may sit idle between requests (default
+    /// 60 s); then the connection is closed.
     pub idle_timeout: Duration,
+    /// Time allowed for a whole request body once the header section is
+    /// complete, however steadily it trickles in (default 30 s); then 408
+    /// and close.
+    pub body_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -65,6 +69,7 @@ impl Default for HttpConfig {
             max_body_bytes: 1024 * 1024,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -1,14 +1,13 @@
-//! `HttpServer`: a `TcpServer` whose message callback turns input bytes into
-//! requests and handler responses, with per-connection sessions and a
-//! per-loop timer that enforces the time limits.
+//! `HttpServer`: a `TcpServer` whose per-connection [`net::Handler`] turns
+//! input bytes into requests and application responses; its time limits are
+//! connection timers (one sweep per loop, shared with the TCP layer).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use log::{debug, error, trace};
 
@@ -16,8 +15,8 @@ use super::request::{self, Parsed, Rejection, Request, Version};
 use super::{HttpConfig, Response};
 use crate::buffer::Buffer;
 use crate::dispatcher::{DefaultDispatcher, Dispatcher};
-use crate::event_loop::{EventLoop, TimerId};
-use crate::net::{Callbacks, TcpConnection, TcpServer, TcpServerBuilder};
+use crate::event_loop::EventLoop;
+use crate::net::{self, Callbacks, TcpConnection, TcpServer, TcpServerBuilder};
 
 /// The application: one response per request. Runs on a loop thread, so it
 /// must not block.
@@ -34,55 +33,16 @@ enum Phase {
     Body,
 }
 
-/// Per-connection state, kept in the connection's context.
-struct Session {
+/// One HTTP connection: the [`net::Handler`] the server builds per connection.
+struct HttpConnection {
     phase: Phase,
-    /// When the current phase's clock started (see `expired`).
-    since: Instant,
     /// How far the unfinished header section has been searched for its end.
     scanned: usize,
     continue_sent: bool,
     /// A final response was sent and the connection is half-closed.
     closing: bool,
     config: Arc<HttpConfig>,
-}
-
-impl Session {
-    fn new(config: Arc<HttpConfig>, now: Instant) -> Session {
-        Session { phase: Phase::Idle, since: now, scanned: 0, continue_sent: false, closing: false, config }
-    }
-
-    fn finish_request(&mut self, now: Instant) {
-        self.phase = Phase::Idle;
-        self.since = now;
-        self.scanned = 0;
-        self.continue_sent = false;
-    }
-
-    /// Header sections must finish within `header_timeout` of their first byte
-    /// (slowloris); idle connections and stalled bodies get `idle_timeout`
-    /// from their last progress; a half-closed connection gets
-    /// `header_timeout` to finish closing.
-    fn expired(&self, now: Instant) -> bool {
-        let limit = match self.phase {
-            _ if self.closing => self.config.header_timeout,
-            Phase::Head => self.config.header_timeout,
-            Phase::Idle | Phase::Body => self.config.idle_timeout,
-        };
-        now.duration_since(self.since) > limit
-    }
-}
-
-/// The HTTP connections of one loop, swept by one repeating timer.
-struct Sessions<D: Dispatcher + 'static> {
-    conns: HashMap<u64, TcpConnection<D>>,
-    sweeper: Option<TimerId>,
-}
-
-impl<D: Dispatcher + 'static> Default for Sessions<D> {
-    fn default() -> Self {
-        Sessions { conns: HashMap::new(), sweeper: None }
-    }
+    app: Handler,
 }
 
 fn connection_header(version: Version, keep_alive: bool) -> Option<&'static str> {
@@ -90,58 +50,6 @@ fn connection_header(version: Version, keep_alive: bool) -> Option<&'static str>
         (Version::Http11, true) => None,
         (Version::Http10, true) => Some("keep-alive"),
         (_, false) => Some("close"),
-    }
-}
-
-fn on_connection<D: Dispatcher + 'static>(
-    ev: &mut EventLoop<D>,
-    conn: &TcpConnection<D>,
-    config: &Arc<HttpConfig>,
-) {
-    if conn.is_connected() {
-        conn.set_context(Session::new(Arc::clone(config), Instant::now()));
-        let sessions = ev.context::<Sessions<D>>();
-        sessions.conns.insert(conn.id(), conn.clone());
-        if sessions.sweeper.is_none() {
-            let period = (config.header_timeout.min(config.idle_timeout) / 4)
-                .clamp(Duration::from_millis(10), Duration::from_secs(1));
-            let timer = ev.run_every(period, sweep::<D>);
-            ev.context::<Sessions<D>>().sweeper = Some(timer);
-        }
-    } else {
-        let sessions = ev.context::<Sessions<D>>();
-        sessions.conns.remove(&conn.id());
-        if sessions.conns.is_empty()
-            && let Some(timer) = sessions.sweeper.take()
-        {
-            ev.cancel(timer);
-        }
-    }
-}
-
-/// Closes connections that have run out of time.
-fn sweep<D: Dispatcher + 'static>(ev: &mut EventLoop<D>) {
-    let now = Instant::now();
-    let conns: Vec<TcpConnection<D>> = ev.context::<Sessions<D>>().conns.values().cloned().collect();
-    for conn in conns {
-        let Some(mut session) = conn.context::<Session>() else { continue };
-        if !session.expired(now) {
-            continue;
-        }
-        if session.phase == Phase::Idle || session.closing {
-            drop(session);
-            debug!("http: closing idle connection {} from {}", conn.id(), conn.peer_addr());
-            conn.force_close(ev);
-        } else {
-            session.closing = true;
-            session.since = now;
-            drop(session);
-            debug!("http: request from {} timed out", conn.peer_addr());
-            let mut out = Vec::new();
-            write_final(&mut out, 408, "request timed out");
-            let _ = conn.send(ev, &out);
-            conn.shutdown(ev);
-        }
     }
 }
 
@@ -159,98 +67,140 @@ fn respond(handler: &Handler, request: &Request<'_>) -> Result<Response, Rejecti
     })
 }
 
-thread_local! {
-    /// The thread's reusable response buffer, so answering allocates nothing
-    /// once it has grown to the usual response size.
-    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// Responses larger than this are not kept in the scratch buffer.
-const SCRATCH_KEEP: usize = 64 * 1024;
-
-/// Answers every complete request in `input`, in order, with one send.
-fn on_message<D: Dispatcher + 'static>(
-    ev: &mut EventLoop<D>,
-    conn: &TcpConnection<D>,
-    input: &mut Buffer,
-    handler: &Handler,
-) {
-    let mut out = SCRATCH.take();
-    let closing = match conn.context::<Session>() {
-        Some(mut session) => {
-            answer(&mut session, input, handler, &mut out, conn.peer_addr());
-            session.closing
-        }
-        None => true,
-    };
-    if closing {
-        // Whatever else arrives is not answered; drop it rather than buffer it.
-        input.consume_all();
-    }
-    if !out.is_empty() {
-        let _ = conn.send(ev, &out);
-    }
-    if closing {
-        conn.shutdown(ev);
-    }
-    if out.capacity() <= SCRATCH_KEEP {
-        out.clear();
-        SCRATCH.set(out);
-    }
-}
-
-/// Parses and answers requests from `input` into `out` until the input runs
-/// out or the connection must close.
-fn answer(session: &mut Session, input: &mut Buffer, handler: &Handler, out: &mut Vec<u8>, peer: SocketAddr) {
-    let now = Instant::now();
-    while !session.closing {
-        if session.phase == Phase::Idle {
-            // Stray CRLFs between requests are allowed and ignored.
-            let blank = input.peek().iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
-            input.consume(blank);
-            if input.is_empty() {
-                return;
-            }
-            session.phase = Phase::Head;
-            session.since = now;
-        }
-        let outcome = match request::parse(input.peek(), session.scanned, &session.config) {
-            Ok(Parsed::Partial { scanned }) => {
-                session.scanned = scanned;
-                return;
-            }
-            Ok(Parsed::AwaitingBody { request, missing }) => {
-                trace!("http: {peer} has {missing} more body bytes to send");
-                // A body that keeps arriving is progress.
-                session.phase = Phase::Body;
-                session.since = now;
-                if request.expects_continue() && !session.continue_sent {
-                    out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-                    session.continue_sent = true;
-                }
-                return;
-            }
-            Ok(Parsed::Complete { request, len }) => respond(handler, &request).map(|response| {
-                let keep_alive = request.keep_alive();
-                let head_only = request.method() == "HEAD";
-                response.write_to(out, head_only, connection_header(request.version(), keep_alive));
-                (len, keep_alive)
-            }),
-            Err(rejection) => Err(rejection),
+impl HttpConnection {
+    /// Enters `phase` and arms the timer that bounds it: idle keep-alive,
+    /// header section from its first byte (slowloris), body in total (a
+    /// body trickled a byte a minute is cut off too).
+    fn enter<D: Dispatcher + 'static>(
+        &mut self,
+        ev: &mut EventLoop<D>,
+        conn: &TcpConnection<D>,
+        phase: Phase,
+    ) {
+        self.phase = phase;
+        let limit = match phase {
+            Phase::Idle => self.config.idle_timeout,
+            Phase::Head => self.config.header_timeout,
+            Phase::Body => self.config.body_timeout,
         };
-        match outcome {
-            Ok((len, keep_alive)) => {
-                input.consume(len);
-                session.finish_request(now);
-                session.closing = !keep_alive;
+        conn.set_timeout(ev, Some(limit));
+    }
+
+    /// Sends the final response (if any) and half-closes; the peer gets
+    /// `header_timeout` to finish closing.
+    fn close<D: Dispatcher + 'static>(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        self.closing = true;
+        conn.shutdown(ev);
+        conn.set_timeout(ev, Some(self.config.header_timeout));
+    }
+
+    /// Parses and answers requests from `input` into `out` until the input
+    /// runs out, the connection must close, or `out` reaches `budget` bytes
+    /// (the rest of the input is then offered again once the output drains).
+    /// Returns the phase the connection is left in.
+    fn answer(&mut self, input: &mut Buffer, out: &mut Vec<u8>, budget: usize, peer: SocketAddr) -> Phase {
+        let mut phase = self.phase;
+        while !self.closing && out.len() < budget {
+            if phase == Phase::Idle {
+                // Stray CRLFs between requests are allowed and ignored.
+                let blank = input.peek().iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+                input.consume(blank);
+                if input.is_empty() {
+                    break;
+                }
+                phase = Phase::Head;
             }
-            Err(rejection) => {
-                debug!("http: {} from {peer}: {}", rejection.status, rejection.reason);
-                write_final(out, rejection.status, &rejection.reason);
-                session.closing = true;
-                session.since = now;
+            let outcome = match request::parse(input.peek(), self.scanned, &self.config) {
+                Ok(Parsed::Partial { scanned }) => {
+                    self.scanned = scanned;
+                    break;
+                }
+                Ok(Parsed::AwaitingBody { request, missing }) => {
+                    trace!("http: {peer} has {missing} more body bytes to send");
+                    phase = Phase::Body;
+                    if request.expects_continue() && !self.continue_sent {
+                        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        self.continue_sent = true;
+                    }
+                    break;
+                }
+                Ok(Parsed::Complete { request, len }) => respond(&self.app, &request).map(|response| {
+                    let keep_alive = request.keep_alive();
+                    let head_only = request.method() == "HEAD";
+                    response.write_to(out, head_only, connection_header(request.version(), keep_alive));
+                    (len, keep_alive)
+                }),
+                Err(rejection) => Err(rejection),
+            };
+            match outcome {
+                Ok((len, keep_alive)) => {
+                    input.consume(len);
+                    phase = Phase::Idle;
+                    self.scanned = 0;
+                    self.continue_sent = false;
+                    self.closing = !keep_alive;
+                }
+                Err(rejection) => {
+                    debug!("http: {} from {peer}: {}", rejection.status, rejection.reason);
+                    write_final(out, rejection.status, &rejection.reason);
+                    self.closing = true;
+                }
             }
         }
+        phase
+    }
+}
+
+impl<D: Dispatcher + 'static> net::Handler<D> for HttpConnection {
+    fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        self.enter(ev, conn, Phase::Idle);
+    }
+
+    /// Answers every complete request in `input`, in order, with one send,
+    /// up to the connection's output limit.
+    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, input: &mut Buffer) {
+        if self.closing {
+            input.consume_all(); // not answered: drop rather than buffer
+            return;
+        }
+        let budget = conn
+            .options()
+            .output_limit
+            .map_or(usize::MAX, |limit| limit.saturating_sub(conn.queued_output()));
+        let peer = conn.peer_addr();
+        let phase = match conn.send_with(ev, |out| self.answer(input, out, budget, peer)) {
+            Ok(phase) => phase,
+            Err(_) => return, // the connection closed
+        };
+        if self.closing {
+            input.consume_all();
+            self.close(ev, conn);
+            return;
+        }
+        if phase != self.phase || phase == Phase::Idle {
+            self.enter(ev, conn, phase); // a finished request restarts the idle clock
+        }
+        if phase == Phase::Idle && !input.is_empty() {
+            // Stopped at the budget with requests left: they are answered
+            // when offered again (at once if the output drained, otherwise
+            // once it has).
+            conn.offer_input(ev);
+        }
+    }
+
+    fn wants_write_complete(&self) -> bool {
+        false
+    }
+
+    fn on_timeout(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        if self.phase == Phase::Idle || self.closing {
+            debug!("http: closing idle connection {} from {}", conn.id(), conn.peer_addr());
+            conn.force_close(ev);
+            return;
+        }
+        debug!("http: request from {} timed out ({:?})", conn.peer_addr(), self.phase);
+        let _ = conn.send_with(ev, |out| write_final(out, 408, "request timed out"));
+        self.close(ev, conn);
     }
 }
 
@@ -293,14 +243,28 @@ impl<D: Dispatcher + 'static> HttpServerBuilder<D> {
         self
     }
 
-    /// Binds and starts serving on `ev` (run it afterwards).
+    /// Queued response bytes above which a connection stops reading and
+    /// parsing pipelined requests (default 1 MiB; see
+    /// [`ConnectionOptions::output_limit`](crate::net::ConnectionOptions::output_limit)).
+    pub fn output_limit(mut self, limit: usize) -> Self {
+        self.tcp = self.tcp.output_limit(Some(limit.max(1)));
+        self
+    }
+
+    /// Binds and starts serving on `ev` (run it afterwards); the server
+    /// belongs to `ev` from then on, as a [`TcpServer`] does.
     pub fn start(self, ev: &mut EventLoop<D>) -> io::Result<HttpServer<D>> {
         let config = Arc::new(self.config);
-        let handler = self.handler;
-        let callbacks = Callbacks::<D>::new()
-            .on_connection(move |ev, conn| on_connection(ev, conn, &config))
-            .on_message(move |ev, conn, input| on_message(ev, conn, input, &handler));
-        Ok(HttpServer { tcp: self.tcp.callbacks(callbacks).start(ev)? })
+        let app = self.handler;
+        let factory = move |_: &TcpConnection<D>| HttpConnection {
+            phase: Phase::Idle,
+            scanned: 0,
+            continue_sent: false,
+            closing: false,
+            config: Arc::clone(&config),
+            app: Arc::clone(&app),
+        };
+        Ok(HttpServer { tcp: self.tcp.factory(factory).start(ev)? })
     }
 }
 
@@ -312,7 +276,7 @@ pub struct HttpServer<D: Dispatcher + 'static = DefaultDispatcher> {
 
 impl<D: Dispatcher + 'static> HttpServer<D> {
     /// Starts configuring a server on `addr` that answers with `handler`.
-    pub fn builder<F>(addr: SocketAddr, handler: F) -> HttpServerBuilder<D>
+    pub fn builder<F>(addr: impl ToSocketAddrs, handler: F) -> HttpServerBuilder<D>
     where
         F: Fn(&Request<'_>) -> Response + Send + Sync + 'static,
     {

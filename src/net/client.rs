@@ -11,19 +11,18 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use log::{debug, warn};
 
-use super::Callbacks;
 use super::connection::TcpConnection;
+use super::handler::{ConnectionOptions, HandlerFactory};
 use crate::dispatcher::{DefaultDispatcher, Dispatcher, Interest, Mode};
 use crate::event_loop::EventLoop;
 use crate::sys;
 
 /// Called when connecting has failed for good (after all retries).
-pub type ConnectErrorCallback<D> = Arc<dyn Fn(&mut EventLoop<D>, &io::Error) + Send + Sync>;
+pub type ConnectErrorCallback<D> = Box<dyn Fn(&mut EventLoop<D>, &io::Error)>;
 
 /// Timeout and retry policy of a [`TcpClient`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,13 +48,15 @@ impl Default for ConnectOptions {
     }
 }
 
-/// Connects to a server and runs the given [`Callbacks`] on the connection.
+/// Connects to a server and runs a [`Handler`](super::Handler) from the
+/// given factory (or [`Callbacks`](super::Callbacks)) on the connection.
 ///
-/// Success shows as the connection callback (connected); failure, after all
-/// retries, as the connect-error callback (or a warning in the log).
+/// Success shows as the handler's `on_connect`; failure, after all retries,
+/// as the connect-error callback (or a warning in the log).
 pub struct TcpClient<D: Dispatcher + 'static = DefaultDispatcher> {
     addr: SocketAddr,
-    callbacks: Callbacks<D>,
+    factory: Box<dyn HandlerFactory<D>>,
+    connection_options: ConnectionOptions,
     options: ConnectOptions,
     on_connect_error: Option<ConnectErrorCallback<D>>,
 }
@@ -74,9 +75,21 @@ struct Connecting<D: Dispatcher + 'static> {
 }
 
 impl<D: Dispatcher + 'static> TcpClient<D> {
-    /// A client for `addr` whose connection will use `callbacks`.
-    pub fn new(addr: SocketAddr, callbacks: Callbacks<D>) -> Self {
-        TcpClient { addr, callbacks, options: ConnectOptions::default(), on_connect_error: None }
+    /// A client for `addr` whose connection gets a handler from `factory`.
+    pub fn new(addr: SocketAddr, factory: impl HandlerFactory<D>) -> Self {
+        TcpClient {
+            addr,
+            factory: Box::new(factory),
+            connection_options: ConnectionOptions::default(),
+            options: ConnectOptions::default(),
+            on_connect_error: None,
+        }
+    }
+
+    /// Options of the connection once it is up.
+    pub fn connection_options(mut self, options: ConnectionOptions) -> Self {
+        self.connection_options = options;
+        self
     }
 
     /// Sets the timeout and retry policy.
@@ -88,9 +101,9 @@ impl<D: Dispatcher + 'static> TcpClient<D> {
     /// Sets the callback for a connect that failed for good.
     pub fn on_connect_error<F>(mut self, f: F) -> Self
     where
-        F: Fn(&mut EventLoop<D>, &io::Error) + Send + Sync + 'static,
+        F: Fn(&mut EventLoop<D>, &io::Error) + 'static,
     {
-        self.on_connect_error = Some(Arc::new(f));
+        self.on_connect_error = Some(Box::new(f));
         self
     }
 
@@ -169,7 +182,10 @@ fn connected<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, connecting: Rc<Conn
         let e = io::Error::new(io::ErrorKind::ConnectionRefused, format!("connect to {addr} reached itself"));
         return failed(ev, connecting, e);
     }
-    if let Err(e) = TcpConnection::establish(ev, socket, addr, connecting.client.callbacks.clone()) {
+    let client = &connecting.client;
+    if let Err(e) =
+        TcpConnection::establish(ev, socket, addr, &*client.factory, client.connection_options, None)
+    {
         failed(ev, connecting, e);
     }
 }
@@ -184,7 +200,7 @@ fn failed<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, connecting: Rc<Connect
         ev.run_after(delay, move |ev| attempt(ev, connecting));
         return;
     }
-    match client.on_connect_error.clone() {
+    match &client.on_connect_error {
         Some(cb) => cb(ev, &error),
         None => warn!("connect to {} failed after {attempts} attempt(s): {error}", client.addr),
     }

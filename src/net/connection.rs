@@ -1,41 +1,48 @@
 //! `TcpConnection`: one established TCP socket on one event loop, with an
-//! input and an output [`Buffer`].
+//! input and an output [`Buffer`] and the user's [`Handler`].
 //!
 //! It teaches the rules that make a non-blocking connection correct:
 //!
-//! * **Reads** take whatever arrived (one `readv`) and hand the input buffer
-//!   to the message callback, which consumes what forms complete messages and
-//!   leaves the rest for the next read.
+//! * **Reads** take whatever arrived (one `recvmsg` into the input buffer
+//!   and a spill block) and hand the input to the handler, which consumes
+//!   complete messages and leaves the rest for the next read.
 //! * **Writes** go straight to the socket when nothing is queued; what the
 //!   kernel does not take is queued in the output buffer and write interest
 //!   is turned on, and turned off again as soon as the queue drains. Leaving
 //!   it on would make a level-triggered backend report "writable" forever: a
 //!   busy loop.
-//! * **Backpressure**: the high-water-mark callback fires when the queue
-//!   crosses a limit; [`stop_reading`](TcpConnection::stop_reading) stops
-//!   taking input until it drains.
-//! * **Closing**: `shutdown` half-closes after the queue drains, `force_close`
-//!   closes now; the fd is always deregistered before it is closed, and
-//!   user callbacks for the close run after the current batch, never inside
-//!   another callback.
+//! * **Backpressure is built in**: above [`ConnectionOptions::output_limit`]
+//!   of queued output the connection stops reading, so a peer that sends
+//!   requests but never reads the answers fills its own socket buffers and
+//!   blocks, instead of our memory. Below half the limit, reading resumes and
+//!   input the handler left unprocessed is offered to it again, so a
+//!   protocol handler can stop at a byte budget and carry on later.
+//! * **Closing**: [`shutdown`](TcpConnection::shutdown) half-closes once the
+//!   queue drains and waits for the peer; [`close_after_flush`](TcpConnection::close_after_flush)
+//!   closes once the queue drains; [`force_close`](TcpConnection::force_close)
+//!   closes now. The fd is always deregistered before it is closed, and the
+//!   handler's `on_close` runs after the current batch.
 //! * All of this happens on the connection's own loop thread: methods that
-//!   touch the socket take `&mut EventLoop`, which only that thread has. Other
-//!   threads use a [`ConnectionHandle`].
+//!   touch the socket take `&mut EventLoop`, which only that thread has, and
+//!   check it is the connection's own loop. Other threads use a
+//!   [`ConnectionHandle`].
 
-use std::any::Any;
-use std::cell::{Cell, RefCell, RefMut};
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use log::{debug, trace, warn};
+use log::{debug, error, trace, warn};
 
-use super::{Callbacks, ConnectionGroup};
+use super::deadline;
+use super::handle::ConnectionHandle;
+use super::handler::{ConnectionOptions, Handler, HandlerFactory};
+use super::{ConnectionGroup, ConnectionTable};
 use crate::buffer::Buffer;
 use crate::dispatcher::{DefaultDispatcher, Dispatcher, Event, Interest, Mode};
 use crate::event_loop::{EventLoop, LoopHandle};
@@ -43,20 +50,34 @@ use crate::sys;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Where a connection is in its life.
+/// Where a connection is in its life, as users see it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum State {
-    /// Connect in progress. `TcpClient` keeps the socket outside a connection
-    /// until the handshake ends, so a `TcpConnection` never reports it; it names
-    /// the phase the connector covers.
-    Connecting,
     /// Reading and writing.
     Connected,
     /// Closing: no new sends; queued output is still written, then the
-    /// connection half-closes (after `shutdown`) or closes (after the peer's EOF).
+    /// connection half-closes (after [`shutdown`](TcpConnection::shutdown))
+    /// or closes (after the peer's EOF or
+    /// [`close_after_flush`](TcpConnection::close_after_flush)).
     Disconnecting,
     /// Closed: the fd is deregistered and closed.
     Disconnected,
+}
+
+/// The one source of truth for where a connection is; reading and write
+/// interest are derived from it (plus the two pause reasons).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Life {
+    Open,
+    /// `shutdown` was asked: FIN once the output drains, keep reading until
+    /// the peer's FIN. `fin_sent` tells whether ours is out.
+    HalfClosing {
+        fin_sent: bool,
+    },
+    /// Close once the output drains; no more reading (the peer sent FIN, or
+    /// `close_after_flush`).
+    Draining,
+    Closed,
 }
 
 struct Inner<D: Dispatcher + 'static> {
@@ -66,15 +87,24 @@ struct Inner<D: Dispatcher + 'static> {
     socket: RefCell<Option<OwnedFd>>,
     local: SocketAddr,
     peer: SocketAddr,
-    state: Cell<State>,
+    life: Cell<Life>,
+    /// `stop_reading` was called.
+    paused_by_user: Cell<bool>,
+    /// Queued output is above the limit.
+    throttled: Cell<bool>,
     input: RefCell<Buffer>,
     output: RefCell<Buffer>,
-    reading: Cell<bool>,
-    writing: Cell<bool>,
-    peer_closed: Cell<bool>,
-    callbacks: Callbacks<D>,
+    /// `None` only while one of its methods runs.
+    handler: RefCell<Option<Box<dyn Handler<D>>>>,
+    wants_write_complete: Cell<bool>,
+    /// An `offer_input` task is queued.
+    offer_queued: Cell<bool>,
+    options: ConnectionOptions,
+    group: Option<Arc<ConnectionGroup>>,
+    loop_id: u64,
     loop_handle: LoopHandle<D>,
-    context: RefCell<Option<Box<dyn Any>>>,
+    /// When the connection's timer runs out (see `deadline`).
+    deadline: Cell<Option<Instant>>,
 }
 
 /// A TCP connection living on one event loop. Cheap to clone (`Rc`); not `Send`.
@@ -94,32 +124,18 @@ impl<D: Dispatcher + 'static> fmt::Debug for TcpConnection<D> {
             .field("id", &self.inner.id)
             .field("fd", &self.inner.fd)
             .field("peer", &self.inner.peer)
-            .field("state", &self.inner.state.get())
+            .field("state", &self.state())
+            .field("queued_output", &self.queued_output())
             .finish()
     }
 }
 
-/// The live connections of one loop, kept in the loop's context so a
-/// [`ConnectionHandle`] can find its connection from any thread's task.
-pub(crate) struct ConnectionTable<D: Dispatcher + 'static> {
-    by_id: HashMap<u64, TcpConnection<D>>,
-}
-
-impl<D: Dispatcher + 'static> Default for ConnectionTable<D> {
-    fn default() -> Self {
-        ConnectionTable { by_id: HashMap::new() }
-    }
-}
-
-impl<D: Dispatcher + 'static> ConnectionTable<D> {
-    fn find(ev: &mut EventLoop<D>, id: u64) -> Option<TcpConnection<D>> {
-        ev.context::<Self>().by_id.get(&id).cloned()
-    }
-
-    /// The connections of `group` on this loop.
-    pub(crate) fn members(ev: &mut EventLoop<D>, group: &Arc<ConnectionGroup>) -> Vec<TcpConnection<D>> {
-        let table = ev.context::<Self>();
-        table.by_id.values().filter(|c| c.inner.callbacks.in_group(group)).cloned().collect()
+/// The raw fd number; it is closed (and may be reused) once the connection is
+/// [`State::Disconnected`]. There is no `AsFd`: a `BorrowedFd` must stay open
+/// while borrowed, and a connection may be closed by its loop at any time.
+impl<D: Dispatcher + 'static> AsRawFd for TcpConnection<D> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd
     }
 }
 
@@ -127,17 +143,27 @@ fn interrupted_or_would_block(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
 }
 
+thread_local! {
+    /// The reusable reply buffer of [`TcpConnection::send_with`].
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Reply buffers larger than this are not kept for reuse.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
 impl<D: Dispatcher + 'static> TcpConnection<D> {
-    /// Wraps a connected socket, registers it for reading on `ev` and calls
-    /// the connection callback. The socket must be non-blocking.
-    pub(crate) fn establish(
+    /// Wraps a connected, non-blocking socket, registers it for reading on
+    /// `ev`, builds its handler and calls `on_connect`.
+    pub(crate) fn establish<F: HandlerFactory<D> + ?Sized>(
         ev: &mut EventLoop<D>,
         socket: OwnedFd,
         peer: SocketAddr,
-        callbacks: Callbacks<D>,
+        factory: &F,
+        options: ConnectionOptions,
+        group: Option<Arc<ConnectionGroup>>,
     ) -> io::Result<TcpConnection<D>> {
         let fd = socket.as_raw_fd();
-        if callbacks.nodelay {
+        if options.nodelay {
             sys::set_nodelay(fd, true)?;
         }
         let local = sys::local_addr(fd)?;
@@ -148,29 +174,35 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
                 socket: RefCell::new(Some(socket)),
                 local,
                 peer,
-                state: Cell::new(State::Connected),
+                life: Cell::new(Life::Open),
+                paused_by_user: Cell::new(false),
+                throttled: Cell::new(false),
                 input: RefCell::new(Buffer::new()),
                 output: RefCell::new(Buffer::new()),
-                reading: Cell::new(true),
-                writing: Cell::new(false),
-                peer_closed: Cell::new(false),
-                callbacks,
+                handler: RefCell::new(None),
+                wants_write_complete: Cell::new(false),
+                offer_queued: Cell::new(false),
+                options,
+                group,
+                loop_id: ev.id(),
                 loop_handle: ev.handle(),
-                context: RefCell::new(None),
+                deadline: Cell::new(None),
             }),
         };
-        let for_handler = conn.clone();
+        let handler = factory.make(&conn);
+        conn.inner.wants_write_complete.set(handler.wants_write_complete());
+        *conn.inner.handler.borrow_mut() = Some(handler);
+        let for_events = conn.clone();
         ev.register(fd, Interest::READABLE, Mode::Level, move |ev, event| {
-            for_handler.handle_event(ev, event)
+            for_events.handle_event(ev, event)
         })?;
-        ev.context::<ConnectionTable<D>>().by_id.insert(conn.id(), conn.clone());
-        if let Some(group) = &conn.inner.callbacks.group {
+        ConnectionTable::insert(ev, &conn);
+        if let Some(group) = &conn.inner.group {
             group.live.fetch_add(1, Ordering::AcqRel);
         }
-        debug!("connection {} up: {} -> {} (fd {fd}, {})", conn.id(), peer, local, D::NAME);
-        if let Some(cb) = conn.inner.callbacks.on_connection.clone() {
-            cb(ev, &conn);
-        }
+        debug!("connection {} up: {peer} -> {local} (fd {fd}, {})", conn.id(), D::NAME);
+        conn.touch(ev);
+        conn.with_handler(|h| h.on_connect(ev, &conn));
         Ok(conn)
     }
 
@@ -194,14 +226,23 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
         self.inner.local
     }
 
+    /// The [`id`](EventLoop::id) of the loop this connection lives on.
+    pub fn loop_id(&self) -> u64 {
+        self.inner.loop_id
+    }
+
     /// The current state.
     pub fn state(&self) -> State {
-        self.inner.state.get()
+        match self.inner.life.get() {
+            Life::Open => State::Connected,
+            Life::HalfClosing { .. } | Life::Draining => State::Disconnecting,
+            Life::Closed => State::Disconnected,
+        }
     }
 
     /// Whether the connection is [`State::Connected`] (sends are accepted).
     pub fn is_connected(&self) -> bool {
-        self.state() == State::Connected
+        self.inner.life.get() == Life::Open
     }
 
     /// Bytes queued in the output buffer, not yet taken by the kernel.
@@ -209,40 +250,36 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
         self.inner.output.borrow().len()
     }
 
-    /// Whether input is being read (see [`stop_reading`](Self::stop_reading)).
+    /// Whether queued output has reached [`ConnectionOptions::output_limit`]:
+    /// a handler that answers many requests from one input should stop here
+    /// and leave the rest in the input buffer; it is offered again once the
+    /// output has drained.
+    pub fn is_output_full(&self) -> bool {
+        self.inner.options.output_limit.is_some_and(|limit| self.queued_output() >= limit)
+    }
+
+    /// The connection's options.
+    pub fn options(&self) -> &ConnectionOptions {
+        &self.inner.options
+    }
+
+    /// Whether input is being read: not paused by
+    /// [`stop_reading`](Self::stop_reading), by the output limit, or by closing.
     pub fn is_reading(&self) -> bool {
-        self.inner.reading.get()
+        self.reads_wanted()
     }
 
     /// A `Send + Sync` handle other threads can send through.
     pub fn handle(&self) -> ConnectionHandle<D> {
-        ConnectionHandle {
-            id: self.inner.id,
-            peer: self.inner.peer,
-            loop_handle: self.inner.loop_handle.clone(),
-        }
+        ConnectionHandle::new(
+            self.inner.id,
+            self.inner.peer,
+            self.inner.loop_id,
+            self.inner.loop_handle.clone(),
+        )
     }
 
-    /// Attaches user state of any type to this connection (replacing any).
-    pub fn set_context<T: 'static>(&self, value: T) {
-        *self.inner.context.borrow_mut() = Some(Box::new(value));
-    }
-
-    /// The attached state, if there is one of type `T`.
-    pub fn context<T: 'static>(&self) -> Option<RefMut<'_, T>> {
-        RefMut::filter_map(self.inner.context.borrow_mut(), |c| c.as_mut()?.downcast_mut::<T>()).ok()
-    }
-
-    /// Removes and returns the attached state, if it is of type `T`.
-    pub fn take_context<T: 'static>(&self) -> Option<T> {
-        let mut slot = self.inner.context.borrow_mut();
-        if !slot.as_ref().is_some_and(|c| c.is::<T>()) {
-            return None;
-        }
-        slot.take()?.downcast::<T>().ok().map(|b| *b)
-    }
-
-    /// Turns `TCP_NODELAY` on or off (on by default, see [`Callbacks::nodelay`]).
+    /// Turns `TCP_NODELAY` on or off (on by default, see [`ConnectionOptions::nodelay`]).
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.with_open_fd(|fd| sys::set_nodelay(fd, on))
     }
@@ -253,115 +290,344 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
     }
 
     fn with_open_fd<T>(&self, f: impl FnOnce(RawFd) -> io::Result<T>) -> io::Result<T> {
-        match self.state() {
-            State::Disconnected => Err(not_connected(self.id())),
+        match self.inner.life.get() {
+            Life::Closed => Err(not_connected(self.id())),
             _ => f(self.inner.fd),
         }
     }
 
-    /// Sends `data`: written at once if nothing is queued, the rest queued and
-    /// written when the socket has room. Fails with `NotConnected` after
-    /// `shutdown`/close; a socket error closes the connection at once (its
-    /// close callback runs after the current batch) and is returned.
-    pub fn send(&self, ev: &mut EventLoop<D>, data: &[u8]) -> io::Result<()> {
-        if self.state() != State::Connected {
-            return Err(not_connected(self.id()));
-        }
-        let mut written = 0;
-        if !self.inner.writing.get() && !data.is_empty() {
-            match sys::send(self.inner.fd, data) {
-                Ok(n) => written = n,
-                Err(e) if interrupted_or_would_block(&e) => {}
-                Err(e) => {
-                    debug!("connection {}: send failed: {e}", self.id());
-                    self.close(ev);
-                    return Err(e);
-                }
-            }
-        }
-        let rest = &data[written..];
-        if rest.is_empty() {
-            if let Some(cb) = self.inner.callbacks.on_write_complete.clone() {
-                let conn = self.clone();
-                ev.defer(move |ev| cb(ev, &conn));
-            }
+    /// `InvalidInput` if `ev` is not this connection's loop: a connection's
+    /// fd is registered with one loop only, and acting on it through another
+    /// would deregister or write from the wrong thread's tables.
+    fn check_loop(&self, ev: &EventLoop<D>) -> io::Result<()> {
+        if ev.id() == self.inner.loop_id {
             return Ok(());
         }
-        let (before, after) = {
+        debug_assert!(
+            false,
+            "connection {} driven by loop {} instead of its own loop {}",
+            self.id(),
+            ev.id(),
+            self.inner.loop_id
+        );
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("connection {} belongs to event loop {}, not {}", self.id(), self.inner.loop_id, ev.id()),
+        ))
+    }
+
+    /// Like [`check_loop`](Self::check_loop), for methods that return nothing.
+    fn on_own_loop(&self, ev: &EventLoop<D>) -> bool {
+        match self.check_loop(ev) {
+            Ok(()) => true,
+            Err(e) => {
+                error!("{e}; call ignored");
+                false
+            }
+        }
+    }
+
+    /// Sends `data`: written at once if nothing is queued, the rest copied to
+    /// the output queue and written when the socket has room. Fails with
+    /// `NotConnected` after `shutdown`/close, `InvalidInput` on another loop;
+    /// a socket error closes the connection at once (its `on_close` runs
+    /// after the current batch) and is returned.
+    pub fn send(&self, ev: &mut EventLoop<D>, data: &[u8]) -> io::Result<()> {
+        self.send_slices(ev, &[IoSlice::new(data)])
+    }
+
+    /// Sends several slices with one `sendmsg` (a `writev`) when nothing is
+    /// queued; like [`send`](Self::send) otherwise.
+    pub fn send_vectored(&self, ev: &mut EventLoop<D>, slices: &[IoSlice<'_>]) -> io::Result<()> {
+        self.send_slices(ev, slices)
+    }
+
+    /// Sends `data`, taking ownership: what the kernel does not take at once
+    /// is queued without a copy when the queue was empty.
+    pub fn send_owned(&self, ev: &mut EventLoop<D>, data: Vec<u8>) -> io::Result<()> {
+        let (len, written) = (data.len(), self.write_now(ev, &[IoSlice::new(&data)])?);
+        if written < len {
             let mut output = self.inner.output.borrow_mut();
-            let before = output.len();
-            output.append(rest);
-            (before, output.len())
-        };
-        trace!("connection {}: wrote {written}, queued {} ({after} pending)", self.id(), rest.len());
-        let mark = self.inner.callbacks.high_water_mark;
-        if before < mark
-            && after >= mark
-            && let Some(cb) = self.inner.callbacks.on_high_water_mark.clone()
-        {
-            let conn = self.clone();
-            ev.defer(move |ev| cb(ev, &conn, after));
+            if output.is_empty() {
+                *output = Buffer::from_vec(data, written);
+            } else {
+                output.append(&data[written..]);
+            }
         }
-        if !self.inner.writing.get() {
-            self.inner.writing.set(true);
-            self.update_interest(ev);
-        }
+        self.after_send(ev, written, len - written);
         Ok(())
+    }
+
+    /// Builds a reply in a reusable per-thread buffer and sends it with one
+    /// system call: the way to answer a batch of pipelined requests (append
+    /// every reply, send once). Returns what `build` returns.
+    ///
+    /// ```no_run
+    /// # use muxloop::{EventLoop, TcpConnection, Buffer};
+    /// # fn on_message(ev: &mut EventLoop, conn: &TcpConnection, input: &mut Buffer) -> std::io::Result<()> {
+    /// conn.send_with(ev, |out| {
+    ///     while let Some(eol) = input.find_eol() {
+    ///         out.extend_from_slice(b"+OK\r\n");
+    ///         input.consume(eol + 1);
+    ///     }
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn send_with<R>(
+        &self,
+        ev: &mut EventLoop<D>,
+        build: impl FnOnce(&mut Vec<u8>) -> R,
+    ) -> io::Result<R> {
+        let mut out = SCRATCH.take();
+        out.clear();
+        let result = build(&mut out);
+        let sent = if out.is_empty() { Ok(()) } else { self.send(ev, &out) };
+        if out.capacity() <= SCRATCH_KEEP {
+            out.clear();
+            SCRATCH.set(out);
+        }
+        sent.map(|()| result)
+    }
+
+    fn send_slices(&self, ev: &mut EventLoop<D>, slices: &[IoSlice<'_>]) -> io::Result<()> {
+        let total: usize = slices.iter().map(|s| s.len()).sum();
+        let written = self.write_now(ev, slices)?;
+        let mut skip = written;
+        if skip < total {
+            let mut output = self.inner.output.borrow_mut();
+            for slice in slices {
+                let part = &slice[skip.min(slice.len())..];
+                skip = skip.saturating_sub(slice.len());
+                output.append(part);
+            }
+        }
+        self.after_send(ev, written, total - written);
+        Ok(())
+    }
+
+    /// Checks the connection can send and writes what the socket takes now
+    /// (nothing if output is already queued: order must be kept).
+    fn write_now(&self, ev: &mut EventLoop<D>, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.check_loop(ev)?;
+        if self.inner.life.get() != Life::Open {
+            return Err(not_connected(self.id()));
+        }
+        if !self.inner.output.borrow().is_empty() || slices.iter().all(|s| s.is_empty()) {
+            return Ok(0);
+        }
+        match sys::send_vectored(self.inner.fd, slices) {
+            Ok(n) => Ok(n),
+            Err(e) if interrupted_or_would_block(&e) => Ok(0),
+            Err(e) => {
+                debug!("connection {}: send failed: {e}", self.id());
+                self.close(ev, "send failed");
+                Err(e)
+            }
+        }
+    }
+
+    /// Bookkeeping after a send wrote `written` bytes and queued `queued`.
+    fn after_send(&self, ev: &mut EventLoop<D>, written: usize, queued: usize) {
+        if written > 0 {
+            self.touch(ev);
+        }
+        if queued == 0 {
+            trace!("connection {}: sent {written}/{written}", self.id());
+            if written > 0 {
+                self.notify_write_complete(ev);
+            }
+            return;
+        }
+        let after = self.queued_output();
+        let before = after - queued;
+        trace!("connection {}: sent {written}/{}, {after} bytes queued", self.id(), written + queued);
+        let mark = self.inner.options.high_water_mark;
+        if before < mark && after >= mark {
+            let conn = self.clone();
+            ev.defer(move |ev| conn.with_handler(|h| h.on_high_water_mark(ev, &conn, after)));
+        }
+        if self.is_output_full() && !self.inner.throttled.replace(true) {
+            debug!("connection {}: {after} bytes queued, pausing reads until they drain", self.id());
+        }
+        self.update_interest(ev);
+    }
+
+    fn notify_write_complete(&self, ev: &mut EventLoop<D>) {
+        if self.inner.wants_write_complete.get() {
+            let conn = self.clone();
+            ev.defer(move |ev| {
+                if conn.inner.life.get() != Life::Closed {
+                    conn.with_handler(|h| h.on_write_complete(ev, &conn));
+                }
+            });
+        }
     }
 
     /// Stops reading input (backpressure): the peer's sends then fill the
     /// kernel buffers and block it. Queued output is still written.
     pub fn stop_reading(&self, ev: &mut EventLoop<D>) {
-        if self.inner.reading.replace(false) && self.state() != State::Disconnected {
+        if self.on_own_loop(ev) && !self.inner.paused_by_user.replace(true) {
             self.update_interest(ev);
         }
     }
 
-    /// Resumes reading after [`stop_reading`](Self::stop_reading).
+    /// Resumes reading after [`stop_reading`](Self::stop_reading), and offers
+    /// input left in the buffer again.
     pub fn start_reading(&self, ev: &mut EventLoop<D>) {
-        let open = matches!(self.state(), State::Connected | State::Disconnecting);
-        if open && !self.inner.peer_closed.get() && !self.inner.reading.replace(true) {
+        if self.on_own_loop(ev) && self.inner.paused_by_user.replace(false) {
             self.update_interest(ev);
+            self.offer_input(ev);
         }
+    }
+
+    /// Calls the handler's `on_message` again, after the current batch, with
+    /// the input left in the buffer, even though nothing new arrived; for a
+    /// handler that stopped at a budget. Does nothing if no input is left or
+    /// reading is paused (the output limit offers it again when it lifts).
+    pub fn offer_input(&self, ev: &mut EventLoop<D>) {
+        if !self.on_own_loop(ev) || self.inner.offer_queued.replace(true) {
+            return;
+        }
+        let conn = self.clone();
+        ev.defer(move |ev| {
+            conn.inner.offer_queued.set(false);
+            if conn.reads_wanted() && !conn.inner.input.borrow().is_empty() {
+                trace!(
+                    "connection {}: offering {} bytes of input again",
+                    conn.id(),
+                    conn.inner.input.borrow().len()
+                );
+                conn.deliver_input(ev);
+            }
+        });
     }
 
     /// Half-closes: no more sends; once the queued output is written, a FIN is
-    /// sent. The connection closes when the peer closes its side.
+    /// sent. Input is still read; the connection closes when the peer closes
+    /// its side (bound that wait with [`set_timeout`](Self::set_timeout)).
     pub fn shutdown(&self, ev: &mut EventLoop<D>) {
-        if self.state() != State::Connected {
+        if !self.on_own_loop(ev) || self.inner.life.get() != Life::Open {
             return;
         }
-        self.inner.state.set(State::Disconnecting);
-        if !self.inner.writing.get() {
-            self.finish_output(ev);
+        self.inner.life.set(Life::HalfClosing { fin_sent: false });
+        if self.queued_output() == 0 {
+            self.output_drained(ev);
         }
     }
 
-    /// Closes now, dropping queued output. The close callback runs after the
-    /// current batch.
-    pub fn force_close(&self, ev: &mut EventLoop<D>) {
-        self.close(ev);
+    /// Closes once the queued output is written, without waiting for the
+    /// peer (Redis' `QUIT`, HTTP's `Connection: close`). No more input is
+    /// read or delivered, and sends fail from now on.
+    pub fn close_after_flush(&self, ev: &mut EventLoop<D>) {
+        if !self.on_own_loop(ev) || matches!(self.inner.life.get(), Life::Closed | Life::Draining) {
+            return;
+        }
+        self.inner.life.set(Life::Draining);
+        if self.queued_output() == 0 {
+            self.close(ev, "closed after flush");
+        } else {
+            self.update_interest(ev);
+        }
     }
 
+    /// Closes now, dropping queued output. `on_close` runs after the current batch.
+    pub fn force_close(&self, ev: &mut EventLoop<D>) {
+        if self.on_own_loop(ev) {
+            self.close(ev, "closed by the application");
+        }
+    }
+
+    /// Arms (or with `None` disarms) the connection's timer: unless re-armed,
+    /// the handler's `on_timeout` runs once `timeout` has passed. With
+    /// [`ConnectionOptions::idle_timeout`], every read and write re-arms it.
+    pub fn set_timeout(&self, ev: &mut EventLoop<D>, timeout: Option<Duration>) {
+        if !self.on_own_loop(ev) || self.inner.life.get() == Life::Closed {
+            return;
+        }
+        self.inner.deadline.set(timeout.map(|t| Instant::now() + t));
+        if let Some(t) = timeout {
+            deadline::watch::<D>(ev, t);
+        }
+    }
+
+    /// Whether the connection's timer has run out at `now`; disarms it if so.
+    pub(crate) fn take_expired(&self, now: Instant) -> bool {
+        match self.inner.deadline.get() {
+            Some(deadline) if deadline <= now => {
+                self.inner.deadline.set(None);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn in_group(&self, group: &Arc<ConnectionGroup>) -> bool {
+        self.inner.group.as_ref().is_some_and(|g| Arc::ptr_eq(g, group))
+    }
+
+    /// Whether the connection's timer is armed.
+    pub(crate) fn has_deadline(&self) -> bool {
+        self.inner.deadline.get().is_some()
+    }
+
+    /// Runs the handler's `on_timeout`.
+    pub(crate) fn timed_out(&self, ev: &mut EventLoop<D>) {
+        debug!("connection {}: timed out", self.id());
+        self.with_handler(|h| h.on_timeout(ev, self));
+    }
+
+    /// Progress: re-arms the idle timer, if the options ask for one.
+    fn touch(&self, ev: &mut EventLoop<D>) {
+        if let Some(idle) = self.inner.options.idle_timeout {
+            self.set_timeout(ev, Some(idle));
+        }
+    }
+
+    /// Runs `f` on the handler unless one of its methods is already running.
+    fn with_handler(&self, f: impl FnOnce(&mut dyn Handler<D>)) {
+        let taken = self.inner.handler.borrow_mut().take();
+        if let Some(mut handler) = taken {
+            f(handler.as_mut());
+            *self.inner.handler.borrow_mut() = Some(handler);
+        }
+    }
+
+    fn reads_wanted(&self) -> bool {
+        matches!(self.inner.life.get(), Life::Open | Life::HalfClosing { .. })
+            && !self.inner.paused_by_user.get()
+            && !self.inner.throttled.get()
+    }
+
+    /// Puts the interest the state calls for into the loop, if it changed.
     fn update_interest(&self, ev: &mut EventLoop<D>) {
+        if self.inner.life.get() == Life::Closed {
+            return;
+        }
         let mut interest = Interest::NONE;
-        if self.inner.reading.get() && !self.inner.peer_closed.get() {
+        if self.reads_wanted() {
             interest = interest | Interest::READABLE;
         }
-        if self.inner.writing.get() {
+        let queued = self.queued_output();
+        if queued > 0 {
             interest = interest | Interest::WRITABLE;
         }
+        let Some(current) = ev.interest(self.inner.fd) else { return };
+        if current == interest {
+            return;
+        }
+        let why = if queued > 0 { format!("{queued} bytes queued") } else { "drained".to_owned() };
+        trace!("connection {}: fd {} {current:?} -> {interest:?} ({why})", self.id(), self.inner.fd);
         if let Err(e) = ev.set_interest(self.inner.fd, interest) {
             warn!("connection {}: cannot change interest to {interest:?}: {e}", self.id());
-            self.close(ev);
+            self.close(ev, "interest change failed");
         }
     }
 
     fn handle_event(&self, ev: &mut EventLoop<D>, event: Event) {
-        if event.is_readable() && self.inner.reading.get() && !self.inner.peer_closed.get() {
+        if event.is_readable() && self.reads_wanted() {
             self.handle_read(ev);
         }
-        if event.is_writable() && self.inner.writing.get() && self.state() != State::Disconnected {
+        if event.is_writable() && self.queued_output() > 0 && self.inner.life.get() != Life::Closed {
             self.handle_write(ev);
         }
     }
@@ -372,23 +638,29 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
             Ok(0) => self.handle_peer_eof(ev),
             Ok(n) => {
                 trace!("connection {}: read {n} bytes", self.id());
-                // Take the buffer out so the callback can do anything with the
-                // connection (even close it) without a RefCell conflict.
-                let mut input = self.inner.input.take();
-                match self.inner.callbacks.on_message.clone() {
-                    Some(cb) => cb(ev, self, &mut input),
-                    None => input.consume_all(),
-                }
-                if self.state() != State::Disconnected {
-                    input.settle(); // a partial message should not pin a large block
-                    *self.inner.input.borrow_mut() = input;
-                }
+                self.touch(ev);
+                self.deliver_input(ev);
             }
             Err(e) if interrupted_or_would_block(&e) => {}
             Err(e) => {
                 debug!("connection {}: read failed: {e}", self.id());
-                self.close(ev);
+                self.close(ev, "read failed");
             }
+        }
+    }
+
+    /// Hands the input buffer to the handler.
+    fn deliver_input(&self, ev: &mut EventLoop<D>) {
+        // Take the buffer out so the handler can do anything with the
+        // connection (even close it) without a RefCell conflict.
+        let mut input = self.inner.input.take();
+        self.with_handler(|h| h.on_message(ev, self, &mut input));
+        if self.inner.life.get() == Life::Draining {
+            input.consume_all(); // nothing more will be delivered
+        }
+        if self.inner.life.get() != Life::Closed {
+            input.settle(); // a partial message should not pin a large block
+            *self.inner.input.borrow_mut() = input;
         }
     }
 
@@ -399,146 +671,93 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
             self.id(),
             self.queued_output()
         );
-        self.inner.peer_closed.set(true);
-        if !self.inner.writing.get() {
-            self.close(ev);
+        if self.queued_output() == 0 {
+            self.close(ev, "peer closed");
             return;
         }
-        self.inner.state.set(State::Disconnecting);
+        self.inner.life.set(Life::Draining);
         self.update_interest(ev);
     }
 
     fn handle_write(&self, ev: &mut EventLoop<D>) {
         let result = self.inner.output.borrow_mut().send_fd(self.inner.fd);
         match result {
-            Ok(_) if self.inner.output.borrow().is_empty() => {
-                self.inner.writing.set(false);
-                self.update_interest(ev);
-                if let Some(cb) = self.inner.callbacks.on_write_complete.clone() {
-                    cb(ev, self);
+            Ok(n) => {
+                trace!("connection {}: wrote {n} queued bytes, {} left", self.id(), self.queued_output());
+                self.touch(ev);
+                let left = self.queued_output();
+                let below_half = self.inner.options.output_limit.is_none_or(|limit| left <= limit / 2);
+                if self.inner.throttled.get() && below_half {
+                    self.inner.throttled.set(false);
+                    debug!("connection {}: output down to {left} bytes, reading again", self.id());
+                    self.offer_input(ev);
                 }
-                if self.state() == State::Disconnecting {
-                    self.finish_output(ev);
+                if left == 0 {
+                    self.notify_write_complete(ev);
+                    self.output_drained(ev);
+                } else {
+                    self.update_interest(ev);
                 }
             }
-            Ok(_) => {}
             Err(e) if interrupted_or_would_block(&e) => {}
             Err(e) => {
                 debug!("connection {}: write failed: {e}", self.id());
-                self.close(ev);
+                self.close(ev, "write failed");
             }
         }
     }
 
-    /// Output has drained while disconnecting: close if the peer is gone,
-    /// otherwise send our FIN and wait for theirs.
-    fn finish_output(&self, ev: &mut EventLoop<D>) {
-        if self.inner.peer_closed.get() {
-            self.close(ev);
-        } else if let Err(e) = sys::shutdown(self.inner.fd, Shutdown::Write) {
-            debug!("connection {}: shutdown failed: {e}", self.id());
-            self.close(ev);
+    /// The output queue is empty: finish a half-close or a flush-then-close.
+    fn output_drained(&self, ev: &mut EventLoop<D>) {
+        match self.inner.life.get() {
+            Life::Draining => self.close(ev, "output flushed"),
+            Life::HalfClosing { fin_sent: false } => match sys::shutdown(self.inner.fd, Shutdown::Write) {
+                Ok(()) => {
+                    debug!("connection {}: output flushed, FIN sent", self.id());
+                    self.inner.life.set(Life::HalfClosing { fin_sent: true });
+                    self.update_interest(ev);
+                }
+                Err(e) => {
+                    debug!("connection {}: shutdown failed: {e}", self.id());
+                    self.close(ev, "shutdown failed");
+                }
+            },
+            _ => self.update_interest(ev),
         }
     }
 
     /// Tears the connection down now (idempotent): deregister, then close the
-    /// fd; user callbacks run after the current batch.
-    fn close(&self, ev: &mut EventLoop<D>) {
-        if self.inner.state.replace(State::Disconnected) == State::Disconnected {
+    /// fd; `on_close` runs after the current batch.
+    fn close(&self, ev: &mut EventLoop<D>, reason: &str) {
+        if self.inner.life.replace(Life::Closed) == Life::Closed {
             return;
         }
         if let Err(e) = ev.deregister(self.inner.fd) {
             warn!("connection {}: deregister failed: {e}", self.id());
         }
         drop(self.inner.socket.borrow_mut().take());
-        ev.context::<ConnectionTable<D>>().by_id.remove(&self.id());
+        ConnectionTable::remove(ev, self.id());
+        self.inner.deadline.set(None);
         let dropped = self.inner.output.take().len();
         self.inner.input.take();
         debug!(
-            "connection {} down: {} (fd {} closed, {dropped} queued bytes dropped)",
+            "connection {} down: {} (fd {} closed: {reason}; {dropped} queued bytes dropped)",
             self.id(),
             self.inner.peer,
             self.inner.fd
         );
         let conn = self.clone();
         ev.defer(move |ev| {
-            if let Some(cb) = conn.inner.callbacks.on_connection.clone() {
-                cb(ev, &conn);
-            }
-            if let Some(group) = &conn.inner.callbacks.group {
+            conn.with_handler(|h| h.on_close(ev, &conn));
+            // The handler (and whatever it holds) goes with the connection.
+            drop(conn.inner.handler.borrow_mut().take());
+            if let Some(group) = &conn.inner.group {
                 group.live.fetch_sub(1, Ordering::AcqRel);
             }
         });
     }
 }
 
-fn not_connected(id: u64) -> io::Error {
+pub(crate) fn not_connected(id: u64) -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, format!("connection {id} is closing or closed"))
-}
-
-/// A `Send + Sync + Clone` handle to a [`TcpConnection`]: any thread can send
-/// through it; the work is queued to the connection's loop.
-pub struct ConnectionHandle<D: Dispatcher + 'static = DefaultDispatcher> {
-    id: u64,
-    peer: SocketAddr,
-    loop_handle: LoopHandle<D>,
-}
-
-impl<D: Dispatcher + 'static> Clone for ConnectionHandle<D> {
-    fn clone(&self) -> Self {
-        ConnectionHandle { id: self.id, peer: self.peer, loop_handle: self.loop_handle.clone() }
-    }
-}
-
-impl<D: Dispatcher + 'static> fmt::Debug for ConnectionHandle<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectionHandle").field("id", &self.id).field("peer", &self.peer).finish()
-    }
-}
-
-impl<D: Dispatcher + 'static> ConnectionHandle<D> {
-    /// The connection's id.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// The connection's remote address.
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
-    }
-
-    /// Runs `f` on the connection's loop if the connection still exists there.
-    /// Fails only if the loop is gone.
-    pub fn run<F>(&self, f: F) -> io::Result<()>
-    where
-        F: FnOnce(&mut EventLoop<D>, &TcpConnection<D>) + Send + 'static,
-    {
-        let id = self.id;
-        self.loop_handle.run_in_loop(move |ev| {
-            if let Some(conn) = ConnectionTable::find(ev, id) {
-                f(ev, &conn);
-            }
-        })
-    }
-
-    /// Queues `data` to be sent on the connection's loop (dropped if the
-    /// connection has closed by then). Fails only if the loop is gone.
-    pub fn send(&self, data: impl Into<Vec<u8>>) -> io::Result<()> {
-        let data = data.into();
-        self.run(move |ev, conn| {
-            if let Err(e) = conn.send(ev, &data) {
-                debug!("connection {}: cross-thread send of {} bytes dropped: {e}", conn.id(), data.len());
-            }
-        })
-    }
-
-    /// Queues a [`TcpConnection::shutdown`].
-    pub fn shutdown(&self) -> io::Result<()> {
-        self.run(|ev, conn| conn.shutdown(ev))
-    }
-
-    /// Queues a [`TcpConnection::force_close`].
-    pub fn force_close(&self) -> io::Result<()> {
-        self.run(|ev, conn| conn.force_close(ev))
-    }
 }

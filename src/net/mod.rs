@@ -3,36 +3,50 @@
 //!
 //! It teaches how a Reactor turns "fd readable/writable" into "a connection
 //! came up / a message arrived / the output drained / it closed": the
-//! callbacks in [`Callbacks`], which every server and client is built from.
+//! methods of a [`Handler`], which every server and client is built from.
+//! Each connection gets its own handler (typed state, `&mut self`), built by
+//! a factory on the connection's loop; [`Callbacks`] is muduo's closure
+//! style of the same thing.
+//!
+//! ```no_run
+//! use muxloop::{Buffer, EventLoop, Handler, TcpConnection, TcpServer};
+//!
+//! struct Echo;
+//! impl Handler for Echo {
+//!     fn on_message(&mut self, ev: &mut EventLoop, conn: &TcpConnection, input: &mut Buffer) {
+//!         let _ = conn.send(ev, input.peek());
+//!         input.consume_all();
+//!     }
+//! }
+//!
+//! let mut ev: EventLoop = EventLoop::new()?;
+//! let server = TcpServer::builder("127.0.0.1:9000", |_: &TcpConnection| Echo).threads(4).start(&mut ev)?;
+//! println!("listening on {}", server.local_addr());
+//! ev.run()?; // the server lives as long as the loop (or until `server.stop`)
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
-use std::fmt;
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
 
-use crate::buffer::Buffer;
-use crate::dispatcher::{DefaultDispatcher, Dispatcher};
+use crate::dispatcher::Dispatcher;
 use crate::event_loop::EventLoop;
 
 mod acceptor;
 mod client;
 mod connection;
+mod deadline;
+mod handle;
+mod handler;
 mod server;
 
 pub use client::{ConnectOptions, TcpClient};
-pub use connection::{ConnectionHandle, State, TcpConnection};
+pub use connection::{State, TcpConnection};
+pub use handle::ConnectionHandle;
+pub use handler::{
+    Callbacks, ConnectionOptions, DEFAULT_HIGH_WATER_MARK, DEFAULT_OUTPUT_LIMIT, Handler, HandlerFactory,
+};
 pub use server::{TcpServer, TcpServerBuilder};
-
-/// Called when a connection comes up and again when it goes down
-/// (check [`TcpConnection::is_connected`]).
-pub type ConnectionCallback<D> = Arc<dyn Fn(&mut EventLoop<D>, &TcpConnection<D>) + Send + Sync>;
-/// Called with the input buffer after each read; consume what you handle and
-/// leave partial messages in it.
-pub type MessageCallback<D> = Arc<dyn Fn(&mut EventLoop<D>, &TcpConnection<D>, &mut Buffer) + Send + Sync>;
-/// Called when the output queue crosses the high-water mark, with its length.
-pub type HighWaterMarkCallback<D> = Arc<dyn Fn(&mut EventLoop<D>, &TcpConnection<D>, usize) + Send + Sync>;
-
-/// The default high-water mark: 64 MiB queued for one connection.
-pub const DEFAULT_HIGH_WATER_MARK: usize = 64 * 1024 * 1024;
 
 /// The connections of one server (so stopping it touches only its own).
 #[derive(Debug, Default)]
@@ -40,121 +54,33 @@ pub(crate) struct ConnectionGroup {
     pub(crate) live: AtomicUsize,
 }
 
-/// What a server or client does with its connections: the user callbacks
-/// plus per-connection socket options. Callbacks run on the connection's loop
-/// thread; they are `Send + Sync` because a server shares them with all its
-/// loops. Per-connection state goes in [`TcpConnection::set_context`].
-///
-/// ```
-/// use muxloop::net::Callbacks;
-/// let echo: Callbacks = Callbacks::new().on_message(|ev, conn, input| {
-///     let _ = conn.send(ev, input.peek());
-///     input.consume_all();
-/// });
-/// ```
-pub struct Callbacks<D: Dispatcher + 'static = DefaultDispatcher> {
-    pub(crate) on_connection: Option<ConnectionCallback<D>>,
-    pub(crate) on_message: Option<MessageCallback<D>>,
-    pub(crate) on_write_complete: Option<ConnectionCallback<D>>,
-    pub(crate) on_high_water_mark: Option<HighWaterMarkCallback<D>>,
-    pub(crate) high_water_mark: usize,
-    pub(crate) nodelay: bool,
-    pub(crate) group: Option<Arc<ConnectionGroup>>,
+/// The live connections of one loop, kept in the loop's context: the one
+/// table handles, servers and the timer sweep look connections up in.
+pub(crate) struct ConnectionTable<D: Dispatcher + 'static> {
+    by_id: HashMap<u64, TcpConnection<D>>,
 }
 
-impl<D: Dispatcher + 'static> Clone for Callbacks<D> {
-    fn clone(&self) -> Self {
-        Callbacks {
-            on_connection: self.on_connection.clone(),
-            on_message: self.on_message.clone(),
-            on_write_complete: self.on_write_complete.clone(),
-            on_high_water_mark: self.on_high_water_mark.clone(),
-            high_water_mark: self.high_water_mark,
-            nodelay: self.nodelay,
-            group: self.group.clone(),
-        }
-    }
-}
-
-impl<D: Dispatcher + 'static> Default for Callbacks<D> {
+impl<D: Dispatcher + 'static> Default for ConnectionTable<D> {
     fn default() -> Self {
-        Callbacks {
-            on_connection: None,
-            on_message: None,
-            on_write_complete: None,
-            on_high_water_mark: None,
-            high_water_mark: DEFAULT_HIGH_WATER_MARK,
-            nodelay: true,
-            group: None,
-        }
+        ConnectionTable { by_id: HashMap::new() }
     }
 }
 
-impl<D: Dispatcher + 'static> fmt::Debug for Callbacks<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Callbacks")
-            .field("on_connection", &self.on_connection.is_some())
-            .field("on_message", &self.on_message.is_some())
-            .field("on_write_complete", &self.on_write_complete.is_some())
-            .field("on_high_water_mark", &self.on_high_water_mark.is_some())
-            .field("high_water_mark", &self.high_water_mark)
-            .field("nodelay", &self.nodelay)
-            .finish()
-    }
-}
-
-impl<D: Dispatcher + 'static> Callbacks<D> {
-    /// No callbacks: input is discarded, `TCP_NODELAY` is on.
-    pub fn new() -> Self {
-        Self::default()
+impl<D: Dispatcher + 'static> ConnectionTable<D> {
+    pub(crate) fn insert(ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        ev.context::<Self>().by_id.insert(conn.id(), conn.clone());
     }
 
-    /// Sets the connection up/down callback.
-    pub fn on_connection<F>(mut self, f: F) -> Self
-    where
-        F: Fn(&mut EventLoop<D>, &TcpConnection<D>) + Send + Sync + 'static,
-    {
-        self.on_connection = Some(Arc::new(f));
-        self
+    pub(crate) fn remove(ev: &mut EventLoop<D>, id: u64) {
+        ev.context::<Self>().by_id.remove(&id);
     }
 
-    /// Sets the message callback.
-    pub fn on_message<F>(mut self, f: F) -> Self
-    where
-        F: Fn(&mut EventLoop<D>, &TcpConnection<D>, &mut Buffer) + Send + Sync + 'static,
-    {
-        self.on_message = Some(Arc::new(f));
-        self
+    pub(crate) fn find(ev: &mut EventLoop<D>, id: u64) -> Option<TcpConnection<D>> {
+        ev.context::<Self>().by_id.get(&id).cloned()
     }
 
-    /// Sets the callback for "all queued output has been handed to the kernel".
-    pub fn on_write_complete<F>(mut self, f: F) -> Self
-    where
-        F: Fn(&mut EventLoop<D>, &TcpConnection<D>) + Send + Sync + 'static,
-    {
-        self.on_write_complete = Some(Arc::new(f));
-        self
-    }
-
-    /// Sets the high-water mark (bytes queued) and its callback; it fires once
-    /// each time the queue grows across the mark.
-    pub fn on_high_water_mark<F>(mut self, mark: usize, f: F) -> Self
-    where
-        F: Fn(&mut EventLoop<D>, &TcpConnection<D>, usize) + Send + Sync + 'static,
-    {
-        self.high_water_mark = mark.max(1);
-        self.on_high_water_mark = Some(Arc::new(f));
-        self
-    }
-
-    /// Whether new connections get `TCP_NODELAY` (default: on, so small
-    /// replies are not held back by Nagle's algorithm).
-    pub fn nodelay(mut self, on: bool) -> Self {
-        self.nodelay = on;
-        self
-    }
-
-    pub(crate) fn in_group(&self, group: &Arc<ConnectionGroup>) -> bool {
-        self.group.as_ref().is_some_and(|g| Arc::ptr_eq(g, group))
+    /// Every connection of this loop.
+    pub(crate) fn all(ev: &mut EventLoop<D>) -> Vec<TcpConnection<D>> {
+        ev.context::<Self>().by_id.values().cloned().collect()
     }
 }

@@ -6,30 +6,68 @@
 //! thread. With `reuse_port`, each sub-loop instead gets its own listening
 //! socket on the same port (`SO_REUSEPORT`) and the kernel spreads new
 //! connections, so no hand-off is needed.
+//!
+//! A started server belongs to its main loop: it keeps serving until
+//! [`TcpServer::stop`] or until the loop is dropped, whatever happens to the
+//! [`TcpServer`] value (which is only a handle to it).
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::ops::Deref;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::Ordering;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
 use super::acceptor::{self, AcceptFn};
-use super::connection::{ConnectionTable, TcpConnection};
-use super::{Callbacks, ConnectionGroup};
+use super::connection::TcpConnection;
+use super::handler::{ConnectionOptions, HandlerFactory};
+use super::{ConnectionGroup, ConnectionTable};
 use crate::dispatcher::{DefaultDispatcher, Dispatcher};
 use crate::event_loop::{EventLoop, LoopHandle};
 use crate::sys;
 use crate::thread_pool::EventLoopThreadPool;
 
+static NEXT_SERVER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The handler factory, shared across threads or kept on the main loop.
+enum Factory<D: Dispatcher + 'static> {
+    Shared(Arc<dyn HandlerFactory<D> + Send + Sync>),
+    Local(Rc<dyn HandlerFactory<D>>),
+}
+
+/// What every connection of a server is set up with; `P` points to the factory.
+struct Service<P> {
+    options: ConnectionOptions,
+    group: Arc<ConnectionGroup>,
+    factory: P,
+}
+
+impl<P: Deref> Service<P> {
+    fn establish<D>(&self, ev: &mut EventLoop<D>, socket: OwnedFd, peer: SocketAddr)
+    where
+        D: Dispatcher + 'static,
+        P::Target: HandlerFactory<D>,
+    {
+        let group = Some(Arc::clone(&self.group));
+        if let Err(e) = TcpConnection::establish(ev, socket, peer, &*self.factory, self.options, group) {
+            warn!("cannot set up the connection from {peer}: {e}");
+        }
+    }
+}
+
 /// How a [`TcpServer`] is configured before it starts.
 pub struct TcpServerBuilder<D: Dispatcher + 'static = DefaultDispatcher> {
-    addr: SocketAddr,
-    callbacks: Callbacks<D>,
+    addrs: io::Result<Vec<SocketAddr>>,
+    listener: Option<OwnedFd>,
+    factory: Factory<D>,
+    options: ConnectionOptions,
     threads: usize,
     reuse_port: bool,
     backlog: i32,
@@ -39,7 +77,8 @@ pub struct TcpServerBuilder<D: Dispatcher + 'static = DefaultDispatcher> {
 impl<D: Dispatcher + 'static> fmt::Debug for TcpServerBuilder<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TcpServerBuilder")
-            .field("addr", &self.addr)
+            .field("addrs", &self.addrs)
+            .field("options", &self.options)
             .field("threads", &self.threads)
             .field("reuse_port", &self.reuse_port)
             .field("backlog", &self.backlog)
@@ -66,9 +105,47 @@ impl<D: Dispatcher + 'static> TcpServerBuilder<D> {
         self
     }
 
-    /// Replaces the callbacks (layers built on `TcpServer` set theirs last).
-    pub fn callbacks(mut self, callbacks: Callbacks<D>) -> Self {
-        self.callbacks = callbacks;
+    /// Serves on an already bound and listening std listener instead of
+    /// binding the builder's address (systemd sockets, tests, fd hand-over).
+    pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.listener = Some(listener.into());
+        self
+    }
+
+    /// Per-connection options (all of them at once).
+    pub fn connection_options(mut self, options: ConnectionOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// `TCP_NODELAY` on new connections (default on).
+    pub fn nodelay(mut self, on: bool) -> Self {
+        self.options.nodelay = on;
+        self
+    }
+
+    /// Queued output above which a connection stops reading
+    /// ([`ConnectionOptions::output_limit`]; default 1 MiB).
+    pub fn output_limit(mut self, limit: Option<usize>) -> Self {
+        self.options.output_limit = limit;
+        self
+    }
+
+    /// Queued output that triggers `on_high_water_mark` (default 64 MiB).
+    pub fn high_water_mark(mut self, mark: usize) -> Self {
+        self.options.high_water_mark = mark.max(1);
+        self
+    }
+
+    /// Closes connections idle for this long ([`ConnectionOptions::idle_timeout`]).
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.idle_timeout = timeout;
+        self
+    }
+
+    /// Replaces the handler factory (layers built on `TcpServer` set theirs).
+    pub(crate) fn factory(mut self, factory: impl HandlerFactory<D> + Send + Sync) -> Self {
+        self.factory = Factory::Shared(Arc::new(factory));
         self
     }
 
@@ -78,34 +155,83 @@ impl<D: Dispatcher + 'static> TcpServerBuilder<D> {
         self
     }
 
-    /// Binds, starts the sub-loops and starts accepting on `ev` (the main
-    /// loop; run it afterwards). Errors: bind/listen failures such as
-    /// `AddrInUse`, or a thread that could not start.
+    /// Binds (or adopts the listener), starts the sub-loops and starts
+    /// accepting on `ev`, the main loop: run it afterwards. The server then
+    /// belongs to `ev`. Errors: bind/listen failures such as `AddrInUse`, a
+    /// thread that could not start, or `InvalidInput` for a
+    /// [`local_builder`](TcpServer::local_builder) server with threads.
     pub fn start(self, ev: &mut EventLoop<D>) -> io::Result<TcpServer<D>> {
         let group = Arc::new(ConnectionGroup::default());
-        let mut callbacks = self.callbacks;
-        callbacks.group = Some(Arc::clone(&group));
-        let pool = EventLoopThreadPool::<D>::new(&self.name, self.threads)?;
+        let pool = match &self.factory {
+            Factory::Local(_) if self.threads > 0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{}: a local_builder server runs on one loop; use TcpServer::builder with a Send + Sync \
+                         factory for {} threads",
+                        self.name, self.threads
+                    ),
+                ));
+            }
+            _ => EventLoopThreadPool::<D>::new(&self.name, self.threads)?,
+        };
+        let mut listener = match self.listener {
+            Some(listener) => {
+                sys::set_nonblocking(listener.as_raw_fd(), true)?;
+                Some(listener)
+            }
+            None => None,
+        };
+        let addrs = self.addrs?;
+        let bind = |reuse_port: bool, addrs: &[SocketAddr]| bind_first(addrs, reuse_port, self.backlog);
         let mut listeners = Vec::new();
         let local_addr;
-        if self.reuse_port && !pool.is_empty() {
-            let mut addr = self.addr;
-            for handle in pool.handles() {
-                let listener = sys::tcp_listener(&addr, true, self.backlog)?;
-                addr = sys::local_addr(listener.as_raw_fd())?; // later listeners reuse the chosen port
-                let fd = listen_on(&handle, listener, callbacks.clone())?;
-                listeners.push((Some(handle), fd));
+        match self.factory {
+            Factory::Shared(factory) if self.reuse_port && !pool.is_empty() => {
+                let service = Arc::new(Service { options: self.options, group: Arc::clone(&group), factory });
+                let mut addrs = addrs;
+                for handle in pool.handles() {
+                    let socket = match listener.take() {
+                        Some(adopted) => adopted,
+                        None => bind(true, &addrs)?,
+                    };
+                    // Later listeners reuse the port the first one got.
+                    addrs = vec![sys::local_addr(socket.as_raw_fd())?];
+                    let service = Arc::clone(&service);
+                    let fd = listen_on(&handle, socket, move |ev, socket, peer| {
+                        service.establish(ev, socket, peer)
+                    })?;
+                    listeners.push((Some(handle), fd));
+                }
+                local_addr = addrs[0];
             }
-            local_addr = addr;
-        } else {
-            let listener = sys::tcp_listener(&self.addr, self.reuse_port, self.backlog)?;
-            local_addr = sys::local_addr(listener.as_raw_fd())?;
-            let on_accept = if pool.is_empty() {
-                local_acceptor(callbacks.clone())
-            } else {
-                round_robin_acceptor(pool.handles(), callbacks.clone())
-            };
-            listeners.push((None, acceptor::listen(ev, listener, on_accept)?));
+            factory => {
+                let socket = match listener.take() {
+                    Some(adopted) => adopted,
+                    None => bind(self.reuse_port, &addrs)?,
+                };
+                local_addr = sys::local_addr(socket.as_raw_fd())?;
+                let on_accept = match factory {
+                    Factory::Local(factory) => {
+                        let service = Service { options: self.options, group: Arc::clone(&group), factory };
+                        Box::new(move |ev: &mut EventLoop<D>, socket: OwnedFd, peer: SocketAddr| {
+                            service.establish(ev, socket, peer)
+                        }) as AcceptFn<D>
+                    }
+                    Factory::Shared(factory) => {
+                        let service =
+                            Arc::new(Service { options: self.options, group: Arc::clone(&group), factory });
+                        if pool.is_empty() {
+                            Box::new(move |ev: &mut EventLoop<D>, socket: OwnedFd, peer: SocketAddr| {
+                                service.establish(ev, socket, peer)
+                            }) as AcceptFn<D>
+                        } else {
+                            round_robin(pool.handles(), service)
+                        }
+                    }
+                };
+                listeners.push((None, acceptor::listen(ev, socket, on_accept)?));
+            }
         }
         info!(
             "{}: listening on {local_addr} ({} dispatcher, {} sub-loop(s){})",
@@ -114,66 +240,111 @@ impl<D: Dispatcher + 'static> TcpServerBuilder<D> {
             pool.len(),
             if self.reuse_port { ", SO_REUSEPORT" } else { "" }
         );
-        Ok(TcpServer { local_addr, pool, listeners, group, main: ev.handle(), name: self.name })
+        let id = NEXT_SERVER_ID.fetch_add(1, Ordering::Relaxed);
+        let sub_loops = pool.handles();
+        let core = ServerCore { pool, listeners, main: ev.handle() };
+        ev.context::<Servers<D>>().by_id.insert(id, core);
+        Ok(TcpServer { id, local_addr, group, loop_id: ev.id(), sub_loops, name: self.name })
     }
 }
 
-fn establish<D: Dispatcher + 'static>(
-    ev: &mut EventLoop<D>,
-    socket: OwnedFd,
-    peer: SocketAddr,
-    callbacks: &Callbacks<D>,
-) {
-    if let Err(e) = TcpConnection::establish(ev, socket, peer, callbacks.clone()) {
-        warn!("cannot set up the connection from {peer}: {e}");
+/// Binds the first address that works (like `std::net::TcpListener::bind`).
+fn bind_first(addrs: &[SocketAddr], reuse_port: bool, backlog: i32) -> io::Result<OwnedFd> {
+    let mut last = None;
+    for addr in addrs {
+        match sys::tcp_listener(addr, reuse_port, backlog) {
+            Ok(socket) => return Ok(socket),
+            Err(e) => last = Some(io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))),
+        }
     }
-}
-
-/// Every accepted socket becomes a connection on the accepting loop.
-fn local_acceptor<D: Dispatcher + 'static>(callbacks: Callbacks<D>) -> AcceptFn<D> {
-    Box::new(move |ev, socket, peer| establish(ev, socket, peer, &callbacks))
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on")))
 }
 
 /// Every accepted socket is handed to the next sub-loop.
-fn round_robin_acceptor<D: Dispatcher + 'static>(
+fn round_robin<D: Dispatcher + 'static>(
     loops: Vec<LoopHandle<D>>,
-    callbacks: Callbacks<D>,
+    service: Arc<Service<Arc<dyn HandlerFactory<D> + Send + Sync>>>,
 ) -> AcceptFn<D> {
     let next = Cell::new(0);
     Box::new(move |_, socket, peer| {
-        let target = &loops[next.get()];
-        next.set((next.get() + 1) % loops.len());
-        let callbacks = callbacks.clone();
+        let i = next.get();
+        next.set((i + 1) % loops.len());
+        let service = Arc::clone(&service);
+        debug!("handing {peer} (fd {}) to sub-loop {i}", socket.as_raw_fd());
         // If the sub-loop is gone, the task (and the socket in it) is dropped: the client sees a close.
-        if let Err(e) = target.run_in_loop(move |ev| establish(ev, socket, peer, &callbacks)) {
-            warn!("cannot hand the connection from {peer} to a sub-loop: {e}");
+        if let Err(e) = loops[i].run_in_loop(move |ev| service.establish(ev, socket, peer)) {
+            warn!("cannot hand the connection from {peer} to sub-loop {i}: {e}");
         }
     })
 }
 
-/// Registers a local acceptor on another loop and waits for the outcome.
+/// Registers an acceptor on another loop and waits for the outcome.
 fn listen_on<D: Dispatcher + 'static>(
     handle: &LoopHandle<D>,
     listener: OwnedFd,
-    callbacks: Callbacks<D>,
+    on_accept: impl FnMut(&mut EventLoop<D>, OwnedFd, SocketAddr) + Send + 'static,
 ) -> io::Result<RawFd> {
     let (tx, rx) = mpsc::channel();
     handle.run_in_loop(move |ev| {
-        let _ = tx.send(acceptor::listen(ev, listener, local_acceptor(callbacks)));
+        let _ = tx.send(acceptor::listen(ev, listener, Box::new(on_accept)));
     })?;
     rx.recv().map_err(|_| io::Error::other("sub-loop exited before its listener was registered"))?
 }
 
-/// A running TCP server. Stop it with [`stop`](Self::stop) (graceful);
-/// dropping it stops accepting and joins the sub-loops (connections on them
-/// are closed).
-pub struct TcpServer<D: Dispatcher + 'static = DefaultDispatcher> {
-    local_addr: SocketAddr,
+/// The running part of a server, owned by its main loop.
+struct ServerCore<D: Dispatcher + 'static> {
     pool: EventLoopThreadPool<D>,
     /// Each listener's fd and the loop it is on (`None`: the main loop).
     listeners: Vec<(Option<LoopHandle<D>>, RawFd)>,
-    group: Arc<ConnectionGroup>,
     main: LoopHandle<D>,
+}
+
+impl<D: Dispatcher + 'static> ServerCore<D> {
+    /// Deregisters (and so closes) every listener: directly on `ev` if it is
+    /// given (the main loop), through a queued task otherwise.
+    fn stop_accepting(&mut self, mut ev: Option<&mut EventLoop<D>>) {
+        for (handle, fd) in self.listeners.drain(..) {
+            match (handle, ev.as_deref_mut()) {
+                (None, Some(ev)) => {
+                    let _ = ev.deregister(fd);
+                }
+                (handle, _) => {
+                    let _ = handle.as_ref().unwrap_or(&self.main).run_in_loop(move |ev| {
+                        let _ = ev.deregister(fd);
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl<D: Dispatcher + 'static> Drop for ServerCore<D> {
+    fn drop(&mut self) {
+        self.stop_accepting(None);
+        self.pool.stop();
+    }
+}
+
+/// The servers a loop owns.
+struct Servers<D: Dispatcher + 'static> {
+    by_id: HashMap<u64, ServerCore<D>>,
+}
+
+impl<D: Dispatcher + 'static> Default for Servers<D> {
+    fn default() -> Self {
+        Servers { by_id: HashMap::new() }
+    }
+}
+
+/// A handle to a running TCP server. The server itself belongs to the main
+/// loop it was started on: dropping this value does not stop it; call
+/// [`stop`](Self::stop) for a graceful stop, or drop the loop.
+pub struct TcpServer<D: Dispatcher + 'static = DefaultDispatcher> {
+    id: u64,
+    local_addr: SocketAddr,
+    group: Arc<ConnectionGroup>,
+    loop_id: u64,
+    sub_loops: Vec<LoopHandle<D>>,
     name: String,
 }
 
@@ -182,7 +353,7 @@ impl<D: Dispatcher + 'static> fmt::Debug for TcpServer<D> {
         f.debug_struct("TcpServer")
             .field("name", &self.name)
             .field("local_addr", &self.local_addr)
-            .field("threads", &self.pool.len())
+            .field("threads", &self.sub_loops.len())
             .field("live_connections", &self.live_connections())
             .finish()
     }
@@ -190,10 +361,33 @@ impl<D: Dispatcher + 'static> fmt::Debug for TcpServer<D> {
 
 impl<D: Dispatcher + 'static> TcpServer<D> {
     /// Starts configuring a server on `addr` (port 0 picks a free port).
-    pub fn builder(addr: SocketAddr, callbacks: Callbacks<D>) -> TcpServerBuilder<D> {
+    /// `factory` builds each connection's [`Handler`](super::Handler): a
+    /// closure `|conn| MyHandler { .. }` or [`Callbacks`](super::Callbacks).
+    /// It is shared with the sub-loop threads, hence `Send + Sync`; the
+    /// handlers it builds are not shared and need neither.
+    pub fn builder<F>(addr: impl ToSocketAddrs, factory: F) -> TcpServerBuilder<D>
+    where
+        F: HandlerFactory<D> + Send + Sync,
+    {
+        Self::new_builder(addr, Factory::Shared(Arc::new(factory)))
+    }
+
+    /// Like [`builder`](Self::builder), for a server that runs entirely on
+    /// its main loop (no threads), so `factory` need not be `Send`: it may
+    /// hold loop-wide state in an `Rc<RefCell<..>>`.
+    pub fn local_builder<F>(addr: impl ToSocketAddrs, factory: F) -> TcpServerBuilder<D>
+    where
+        F: HandlerFactory<D>,
+    {
+        Self::new_builder(addr, Factory::Local(Rc::new(factory)))
+    }
+
+    fn new_builder(addr: impl ToSocketAddrs, factory: Factory<D>) -> TcpServerBuilder<D> {
         TcpServerBuilder {
-            addr,
-            callbacks,
+            addrs: addr.to_socket_addrs().map(Iterator::collect),
+            listener: None,
+            factory,
+            options: ConnectionOptions::default(),
             threads: 0,
             reuse_port: false,
             backlog: 1024,
@@ -213,7 +407,7 @@ impl<D: Dispatcher + 'static> TcpServer<D> {
 
     /// Handles of the sub-loops (empty with 0 threads).
     pub fn sub_loops(&self) -> Vec<LoopHandle<D>> {
-        self.pool.handles()
+        self.sub_loops.clone()
     }
 
     /// Runs `f` on every connection of this server, on each one's own loop.
@@ -222,33 +416,16 @@ impl<D: Dispatcher + 'static> TcpServer<D> {
     where
         F: Fn(&mut EventLoop<D>, &TcpConnection<D>) + Send + Sync + Clone + 'static,
     {
-        for conn in ConnectionTable::members(ev, &self.group) {
+        for conn in members(ev, &self.group) {
             f(ev, &conn);
         }
-        for handle in self.pool.handles() {
+        for handle in &self.sub_loops {
             let (group, f) = (Arc::clone(&self.group), f.clone());
             let _ = handle.run_in_loop(move |ev| {
-                for conn in ConnectionTable::members(ev, &group) {
+                for conn in members(ev, &group) {
                     f(ev, &conn);
                 }
             });
-        }
-    }
-
-    /// Deregisters (and so closes) every listener: directly on `ev` if it is
-    /// given (the main loop), through a queued task otherwise.
-    fn stop_accepting(&mut self, mut ev: Option<&mut EventLoop<D>>) {
-        for (handle, fd) in self.listeners.drain(..) {
-            match (handle, ev.as_deref_mut()) {
-                (None, Some(ev)) => {
-                    let _ = ev.deregister(fd);
-                }
-                (handle, _) => {
-                    let _ = handle.as_ref().unwrap_or(&self.main).run_in_loop(move |ev| {
-                        let _ = ev.deregister(fd);
-                    });
-                }
-            }
         }
     }
 
@@ -266,8 +443,18 @@ impl<D: Dispatcher + 'static> TcpServer<D> {
     /// (e.g. after `run()` returned): stops accepting, half-closes every
     /// connection so queued output drains, drives `ev` until all have closed
     /// or `grace` has passed, force-closes the rest and joins the sub-loops.
-    pub fn stop(mut self, ev: &mut EventLoop<D>, grace: Duration) -> io::Result<()> {
-        self.stop_accepting(Some(ev));
+    /// `InvalidInput` if `ev` is not the loop the server was started on.
+    pub fn stop(self, ev: &mut EventLoop<D>, grace: Duration) -> io::Result<()> {
+        if ev.id() != self.loop_id {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: stop must be given the loop the server was started on", self.name),
+            ));
+        }
+        let Some(mut core) = ev.context::<Servers<D>>().by_id.remove(&self.id) else {
+            return Ok(());
+        };
+        core.stop_accepting(Some(ev));
         self.for_each_connection(ev, |ev, conn| conn.shutdown(ev));
         let left = self.drive_until_closed(ev, grace)?;
         if left > 0 {
@@ -275,15 +462,16 @@ impl<D: Dispatcher + 'static> TcpServer<D> {
             self.for_each_connection(ev, |ev, conn| conn.force_close(ev));
             self.drive_until_closed(ev, Duration::from_secs(1))?;
         }
-        self.pool.stop();
+        drop(core); // joins the sub-loops
         debug!("{}: stopped", self.name);
         Ok(())
     }
 }
 
-impl<D: Dispatcher + 'static> Drop for TcpServer<D> {
-    fn drop(&mut self) {
-        self.stop_accepting(None);
-        self.pool.stop();
-    }
+/// The connections of `group` on this loop.
+fn members<D: Dispatcher + 'static>(
+    ev: &mut EventLoop<D>,
+    group: &Arc<ConnectionGroup>,
+) -> Vec<TcpConnection<D>> {
+    ConnectionTable::all(ev).into_iter().filter(|c| c.in_group(group)).collect()
 }

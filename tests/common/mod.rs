@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use muxloop::{Callbacks, Dispatcher, EventLoop, LoopHandle, TcpServer};
+use muxloop::{Callbacks, Dispatcher, EventLoop, HandlerFactory, LoopHandle, TcpServer, TcpServerBuilder};
 
 /// Generous bound for any single blocking client operation.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
@@ -20,15 +20,28 @@ pub struct TestServer<D: Dispatcher + 'static> {
     thread: Option<JoinHandle<()>>,
 }
 
-pub fn spawn_server<D: Dispatcher + 'static>(callbacks: Callbacks<D>, threads: usize) -> TestServer<D> {
+pub fn spawn_server<D, F>(factory: F, threads: usize) -> TestServer<D>
+where
+    D: Dispatcher + 'static,
+    F: HandlerFactory<D> + Send + Sync,
+{
+    spawn_server_with(factory, move |builder| builder.threads(threads))
+}
+
+/// Like [`spawn_server`], with the builder configured by `configure`.
+pub fn spawn_server_with<D, F, C>(factory: F, configure: C) -> TestServer<D>
+where
+    D: Dispatcher + 'static,
+    F: HandlerFactory<D> + Send + Sync,
+    C: FnOnce(TcpServerBuilder<D>) -> TcpServerBuilder<D> + Send + 'static,
+{
     let (tx, rx) = mpsc::channel();
     let thread = thread::Builder::new()
         .name(format!("test-server-{}", D::NAME))
         .spawn(move || {
             let mut ev = EventLoop::<D>::new().expect("event loop");
-            let addr = "127.0.0.1:0".parse().unwrap();
             let server =
-                TcpServer::builder(addr, callbacks).threads(threads).start(&mut ev).expect("server starts");
+                configure(TcpServer::builder("127.0.0.1:0", factory)).start(&mut ev).expect("server starts");
             tx.send((server.local_addr(), ev.handle())).unwrap();
             ev.run().expect("main loop runs");
             server.stop(&mut ev, Duration::from_secs(2)).expect("graceful stop");
@@ -55,16 +68,12 @@ impl<D: Dispatcher + 'static> Drop for TestServer<D> {
     }
 }
 
-/// Echo with backpressure: stop reading a client whose queued output crosses
-/// `mark`, resume once it drains.
-pub fn echo_callbacks<D: Dispatcher + 'static>(mark: usize) -> Callbacks<D> {
-    Callbacks::new()
-        .on_message(|ev, conn, input| {
-            let _ = conn.send(ev, input.peek());
-            input.consume_all();
-        })
-        .on_high_water_mark(mark, |ev, conn, _| conn.stop_reading(ev))
-        .on_write_complete(|ev, conn| conn.start_reading(ev))
+/// Echo; backpressure is the connection's built-in output limit.
+pub fn echo_callbacks<D: Dispatcher + 'static>() -> Callbacks<D> {
+    Callbacks::new().on_message(|ev, conn, input| {
+        let _ = conn.send(ev, input.peek());
+        input.consume_all();
+    })
 }
 
 /// A blocking client with read/write timeouts.

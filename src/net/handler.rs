@@ -1,0 +1,280 @@
+//! What a connection does with its events: the [`Handler`] trait (typed,
+//! per-connection state with `&mut self` methods), the factories that build
+//! one handler per connection, and [`Callbacks`], muduo's closure style,
+//! which is one such factory.
+//!
+//! A handler is created on the connection's own loop thread and never leaves
+//! it, so it needs neither `Send` nor `Sync` nor a lock: its fields *are* the
+//! connection's state. Only the factory crosses threads, and only when a
+//! server has sub-loops ([`TcpServer::builder`](super::TcpServer::builder));
+//! a single-loop server takes a factory that is not `Send` at all
+//! ([`TcpServer::local_builder`](super::TcpServer::local_builder)), so
+//! loop-wide state can be an `Rc<RefCell<..>>`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::TcpConnection;
+use crate::buffer::Buffer;
+use crate::dispatcher::{DefaultDispatcher, Dispatcher};
+use crate::event_loop::EventLoop;
+
+/// The events of one connection. Every method runs on the connection's loop
+/// thread, never inside another of its methods.
+///
+/// ```
+/// use muxloop::{Buffer, EventLoop, Handler, TcpConnection};
+///
+/// /// Counts the lines a client sends and answers each with its number.
+/// struct LineCounter {
+///     lines: u64,
+/// }
+///
+/// impl Handler for LineCounter {
+///     fn on_message(&mut self, ev: &mut EventLoop, conn: &TcpConnection, input: &mut Buffer) {
+///         while let Some(eol) = input.find_eol() {
+///             input.consume(eol + 1);
+///             self.lines += 1;
+///             let _ = conn.send(ev, format!("{}\n", self.lines).as_bytes());
+///         }
+///     }
+/// }
+///
+/// // One `LineCounter` per connection:
+/// let factory = |_: &TcpConnection| LineCounter { lines: 0 };
+/// # let _ = factory;
+/// ```
+pub trait Handler<D: Dispatcher + 'static = DefaultDispatcher>: 'static {
+    /// The connection is up (registered, reading). Runs inside the accept
+    /// (or connect) that created it.
+    fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        let _ = (ev, conn);
+    }
+
+    /// Input arrived (or is offered again, see [`TcpConnection::offer_input`]).
+    /// Consume what forms complete messages; leave the rest in `input` for
+    /// next time. Stopping early is fine: a handler that bounds its output
+    /// (for example "stop once [`TcpConnection::is_output_full`]") gets the
+    /// leftover input again once the output has drained.
+    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, input: &mut Buffer);
+
+    /// The output queue became empty: everything sent so far is in the
+    /// kernel. Always runs after the current batch of events (deferred),
+    /// whether the send completed at once or after write readiness.
+    fn on_write_complete(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        let _ = (ev, conn);
+    }
+
+    /// Whether [`on_write_complete`](Self::on_write_complete) is wanted; each
+    /// notification costs a deferred task, so handlers that ignore it say no.
+    fn wants_write_complete(&self) -> bool {
+        true
+    }
+
+    /// The output queue grew across
+    /// [`ConnectionOptions::high_water_mark`] (deferred, once per crossing).
+    fn on_high_water_mark(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, queued: usize) {
+        let _ = (ev, conn, queued);
+    }
+
+    /// The connection's timer ([`TcpConnection::set_timeout`] or
+    /// [`ConnectionOptions::idle_timeout`]) ran out. The default closes it.
+    fn on_timeout(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        conn.force_close(ev);
+    }
+
+    /// The connection is closed (fd deregistered and closed). Deferred: runs
+    /// after the batch in which it closed.
+    fn on_close(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        let _ = (ev, conn);
+    }
+}
+
+/// Builds one [`Handler`] per connection. Implemented by closures
+/// `Fn(&TcpConnection<D>) -> H` and by [`Callbacks`].
+pub trait HandlerFactory<D: Dispatcher + 'static = DefaultDispatcher>: 'static {
+    /// A handler for the connection that is coming up.
+    fn make(&self, conn: &TcpConnection<D>) -> Box<dyn Handler<D>>;
+}
+
+impl<D, F, H> HandlerFactory<D> for F
+where
+    D: Dispatcher + 'static,
+    F: Fn(&TcpConnection<D>) -> H + 'static,
+    H: Handler<D>,
+{
+    fn make(&self, conn: &TcpConnection<D>) -> Box<dyn Handler<D>> {
+        Box::new(self(conn))
+    }
+}
+
+/// Per-connection settings of a server or client.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionOptions {
+    /// `TCP_NODELAY` (default on: small replies are not held back by Nagle).
+    pub nodelay: bool,
+    /// Queued output above which the connection stops reading (built-in
+    /// backpressure; default 1 MiB, `None` turns it off). Reading resumes,
+    /// and leftover input is offered again, once the queue is below half.
+    pub output_limit: Option<usize>,
+    /// Queued output that triggers [`Handler::on_high_water_mark`] (default 64 MiB).
+    pub high_water_mark: usize,
+    /// Close a connection that has neither read nor written for this long
+    /// (through [`Handler::on_timeout`]; default: never).
+    pub idle_timeout: Option<std::time::Duration>,
+}
+
+/// The default [`ConnectionOptions::output_limit`].
+pub const DEFAULT_OUTPUT_LIMIT: usize = 1024 * 1024;
+/// The default [`ConnectionOptions::high_water_mark`].
+pub const DEFAULT_HIGH_WATER_MARK: usize = 64 * 1024 * 1024;
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            nodelay: true,
+            output_limit: Some(DEFAULT_OUTPUT_LIMIT),
+            high_water_mark: DEFAULT_HIGH_WATER_MARK,
+            idle_timeout: None,
+        }
+    }
+}
+
+type ConnectionFn<D> = Arc<dyn Fn(&mut EventLoop<D>, &TcpConnection<D>) + Send + Sync>;
+type MessageFn<D> = Arc<dyn Fn(&mut EventLoop<D>, &TcpConnection<D>, &mut Buffer) + Send + Sync>;
+type HighWaterMarkFn<D> = Arc<dyn Fn(&mut EventLoop<D>, &TcpConnection<D>, usize) + Send + Sync>;
+
+/// muduo's callback style: closures for connection up/down, messages, write
+/// completion and the high-water mark, shared by all connections (so they
+/// are `Send + Sync`; per-connection state belongs in a [`Handler`]).
+///
+/// ```
+/// use muxloop::net::Callbacks;
+/// let echo: Callbacks = Callbacks::new().on_message(|ev, conn, input| {
+///     let _ = conn.send(ev, input.peek());
+///     input.consume_all();
+/// });
+/// ```
+pub struct Callbacks<D: Dispatcher + 'static = DefaultDispatcher> {
+    on_connection: Option<ConnectionFn<D>>,
+    on_message: Option<MessageFn<D>>,
+    on_write_complete: Option<ConnectionFn<D>>,
+    on_high_water_mark: Option<HighWaterMarkFn<D>>,
+}
+
+impl<D: Dispatcher + 'static> Clone for Callbacks<D> {
+    fn clone(&self) -> Self {
+        Callbacks {
+            on_connection: self.on_connection.clone(),
+            on_message: self.on_message.clone(),
+            on_write_complete: self.on_write_complete.clone(),
+            on_high_water_mark: self.on_high_water_mark.clone(),
+        }
+    }
+}
+
+impl<D: Dispatcher + 'static> Default for Callbacks<D> {
+    fn default() -> Self {
+        Callbacks { on_connection: None, on_message: None, on_write_complete: None, on_high_water_mark: None }
+    }
+}
+
+impl<D: Dispatcher + 'static> fmt::Debug for Callbacks<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Callbacks")
+            .field("on_connection", &self.on_connection.is_some())
+            .field("on_message", &self.on_message.is_some())
+            .field("on_write_complete", &self.on_write_complete.is_some())
+            .field("on_high_water_mark", &self.on_high_water_mark.is_some())
+            .finish()
+    }
+}
+
+impl<D: Dispatcher + 'static> Callbacks<D> {
+    /// No callbacks: input is discarded.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Called when a connection comes up and again when it goes down (check
+    /// [`TcpConnection::is_connected`]).
+    pub fn on_connection<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&mut EventLoop<D>, &TcpConnection<D>) + Send + Sync + 'static,
+    {
+        self.on_connection = Some(Arc::new(f));
+        self
+    }
+
+    /// Called with the input buffer; see [`Handler::on_message`].
+    pub fn on_message<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&mut EventLoop<D>, &TcpConnection<D>, &mut Buffer) + Send + Sync + 'static,
+    {
+        self.on_message = Some(Arc::new(f));
+        self
+    }
+
+    /// Called when the output queue becomes empty; see [`Handler::on_write_complete`].
+    pub fn on_write_complete<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&mut EventLoop<D>, &TcpConnection<D>) + Send + Sync + 'static,
+    {
+        self.on_write_complete = Some(Arc::new(f));
+        self
+    }
+
+    /// Called when the output queue crosses the high-water mark
+    /// ([`ConnectionOptions::high_water_mark`]), with its length.
+    pub fn on_high_water_mark<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&mut EventLoop<D>, &TcpConnection<D>, usize) + Send + Sync + 'static,
+    {
+        self.on_high_water_mark = Some(Arc::new(f));
+        self
+    }
+}
+
+impl<D: Dispatcher + 'static> HandlerFactory<D> for Callbacks<D> {
+    fn make(&self, _: &TcpConnection<D>) -> Box<dyn Handler<D>> {
+        Box::new(self.clone())
+    }
+}
+
+/// Each connection gets a clone of the callbacks (four `Arc`s).
+impl<D: Dispatcher + 'static> Handler<D> for Callbacks<D> {
+    fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        if let Some(f) = &self.on_connection {
+            f(ev, conn);
+        }
+    }
+
+    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, input: &mut Buffer) {
+        match &self.on_message {
+            Some(f) => f(ev, conn, input),
+            None => input.consume_all(),
+        }
+    }
+
+    fn on_write_complete(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        if let Some(f) = &self.on_write_complete {
+            f(ev, conn);
+        }
+    }
+
+    fn wants_write_complete(&self) -> bool {
+        self.on_write_complete.is_some()
+    }
+
+    fn on_high_water_mark(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, queued: usize) {
+        if let Some(f) = &self.on_high_water_mark {
+            f(ev, conn, queued);
+        }
+    }
+
+    fn on_close(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        if let Some(f) = &self.on_connection {
+            f(ev, conn);
+        }
+    }
+}
