@@ -303,13 +303,6 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
         if ev.id() == self.inner.loop_id {
             return Ok(());
         }
-        debug_assert!(
-            false,
-            "connection {} driven by loop {} instead of its own loop {}",
-            self.id(),
-            ev.id(),
-            self.inner.loop_id
-        );
         Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("connection {} belongs to event loop {}, not {}", self.id(), self.inner.loop_id, ev.id()),
