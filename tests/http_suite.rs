@@ -7,8 +7,10 @@ mod common;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::process::Command;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -324,6 +326,87 @@ fn timeouts<D: Dispatcher + 'static>() {
     assert!(slow.is_closed());
 }
 
+/// A body trickled in a byte at a time is cut off at `body_timeout` in
+/// total, although every byte is progress (the slowloris of bodies).
+fn slow_body_gets_408<D: Dispatcher + 'static>() {
+    let config = HttpConfig { body_timeout: Duration::from_millis(300), ..HttpConfig::default() };
+    let server = spawn_http::<D>(config, 0);
+    let mut slow = Client::connect(server.addr);
+    slow.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n");
+    let started = Instant::now();
+    for _ in 0..40 {
+        if slow.writer.write_all(b"x").is_err() {
+            break; // answered and closed
+        }
+        thread::sleep(Duration::from_millis(50));
+        if started.elapsed() > Duration::from_millis(1500) {
+            break;
+        }
+    }
+    let reply = slow.reply();
+    assert_eq!(reply.status, 408, "a body trickling past body_timeout gets 408");
+    assert!(started.elapsed() < Duration::from_secs(3), "cut off near the deadline, not at the idle timeout");
+    assert!(slow.is_closed());
+}
+
+/// A client that pipelines requests and never reads the responses must not
+/// make the server answer (and buffer) them all: once a connection's queued
+/// output passes its limit, the server stops reading and parsing. When the
+/// client reads, every response arrives, in order.
+fn pipelined_output_is_bounded<D: Dispatcher + 'static>() {
+    const REQUESTS: usize = 20_000;
+    const BODY: usize = 4096;
+    let handled = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&handled);
+    // Small socket buffers (accepted sockets inherit the listener's), so
+    // that what the kernel can hold on the server's behalf is small too.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    muxloop::sys::set_buffer_sizes(listener.as_raw_fd(), Some(64 * 1024), Some(64 * 1024)).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let thread = thread::spawn(move || {
+        let mut ev = EventLoop::<D>::new().unwrap();
+        let route = move |req: &Request<'_>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Response::new(200).body(vec![req.path().as_bytes()[1]; BODY])
+        };
+        let server =
+            HttpServer::<D>::builder("127.0.0.1:0", route).output_limit(64 * 1024).start(&mut ev).unwrap();
+        tx.send((server.local_addr(), ev.handle())).unwrap();
+        ev.run().unwrap();
+        server.stop(&mut ev, Duration::from_secs(1)).unwrap();
+    });
+    let (addr, main_loop) = rx.recv_timeout(IO_TIMEOUT).unwrap();
+    let mut client = Client::connect(addr);
+    muxloop::sys::set_buffer_sizes(client.writer.as_raw_fd(), Some(64 * 1024), Some(64 * 1024)).unwrap();
+    // 1 KiB per request: 20 MB in all, more than the socket buffers hold.
+    let padding = "p".repeat(1000);
+    let batch: Vec<u8> = (0..REQUESTS)
+        .flat_map(|i| {
+            format!("GET /{} HTTP/1.1\r\nHost: t\r\nX-Pad: {padding}\r\n\r\n", (b'a' + (i % 26) as u8) as char)
+                .into_bytes()
+        })
+        .collect();
+    let mut writer = client.writer.try_clone().unwrap();
+    let sending = thread::spawn(move || writer.write_all(&batch).unwrap());
+    thread::sleep(Duration::from_millis(500)); // not reading yet
+    let answered_unread = handled.load(Ordering::SeqCst);
+    assert!(!sending.is_finished(), "the server stopped reading: the client's writes must block");
+    // What the kernel buffers hold plus the limit, far below all 20,000 (80 MB).
+    assert!(
+        answered_unread < REQUESTS / 4,
+        "{answered_unread} requests answered while the client did not read"
+    );
+    for i in 0..REQUESTS {
+        let reply = client.reply();
+        assert_eq!(reply.body.len(), BODY);
+        assert_eq!(reply.body[0], b'a' + (i % 26) as u8, "response {i} in order");
+    }
+    sending.join().unwrap();
+    assert_eq!(handled.load(Ordering::SeqCst), REQUESTS);
+    main_loop.quit();
+    thread.join().unwrap();
+}
+
 fn real_clients_curl_and_python<D: Dispatcher + 'static>() {
     let server = spawn_http::<D>(HttpConfig::default(), 2);
     let url = format!("http://{}", server.addr);
@@ -379,5 +462,7 @@ for_each_dispatcher!(
     head_has_no_body,
     not_found_and_handler_panic,
     timeouts,
+    slow_body_gets_408,
+    pipelined_output_is_bounded,
     real_clients_curl_and_python,
 );

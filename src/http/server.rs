@@ -180,10 +180,9 @@ impl<D: Dispatcher + 'static> net::Handler<D> for HttpConnection {
         if phase != self.phase || phase == Phase::Idle {
             self.enter(ev, conn, phase); // a finished request restarts the idle clock
         }
-        if phase == Phase::Idle && !input.is_empty() {
-            // Stopped at the budget with requests left: they are answered
-            // when offered again (at once if the output drained, otherwise
-            // once it has).
+        if phase == Phase::Idle && !input.is_empty() && !conn.is_output_full() {
+            // Stopped at the budget with requests left: answer them on the
+            // next pass. (Above the limit, the drain offers them again.)
             conn.offer_input(ev);
         }
     }
@@ -234,6 +233,13 @@ impl<D: Dispatcher + 'static> HttpServerBuilder<D> {
     /// One listener per sub-loop with `SO_REUSEPORT`.
     pub fn reuse_port(mut self, on: bool) -> Self {
         self.tcp = self.tcp.reuse_port(on);
+        self
+    }
+
+    /// Serves on an already bound and listening std listener instead of
+    /// binding the builder's address; see [`TcpServerBuilder::listener`].
+    pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.tcp = self.tcp.listener(listener);
         self
     }
 
