@@ -382,8 +382,11 @@ fn pipelined_output_is_bounded<D: Dispatcher + 'static>() {
     let padding = "p".repeat(1000);
     let batch: Vec<u8> = (0..REQUESTS)
         .flat_map(|i| {
-            format!("GET /{} HTTP/1.1\r\nHost: t\r\nX-Pad: {padding}\r\n\r\n", (b'a' + (i % 26) as u8) as char)
-                .into_bytes()
+            format!(
+                "GET /{} HTTP/1.1\r\nHost: t\r\nX-Pad: {padding}\r\n\r\n",
+                (b'a' + (i % 26) as u8) as char
+            )
+            .into_bytes()
         })
         .collect();
     let mut writer = client.writer.try_clone().unwrap();

@@ -174,3 +174,17 @@ macro_rules! for_each_dispatcher {
         }
     };
 }
+
+/// The path of an example binary that `cargo test` built next to the test
+/// binaries (`target/<profile>/examples/NAME`).
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds the examples (or run `cargo build --examples`)",
+        path.display()
+    );
+    path
+}
