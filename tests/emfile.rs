@@ -9,6 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -19,6 +20,8 @@ const CHILD_ENV: &str = "MUXLOOP_EMFILE_CHILD";
 const HEADROOM: u64 = 12;
 
 fn child_server<D: Dispatcher + 'static>() {
+    // Warnings go to stderr, where the parent counts them.
+    let _ = env_logger::Builder::new().filter_level(log::LevelFilter::Warn).try_init();
     let mut ev = EventLoop::<D>::new().unwrap();
     let server = TcpServer::builder("127.0.0.1:0", echo_callbacks::<D>()).start(&mut ev).unwrap();
     sys::set_nofile_limit(sys::open_fd_count().unwrap() as u64 + HEADROOM).unwrap();
@@ -47,6 +50,8 @@ fn emfile_child_entry() {
 struct ChildServer {
     child: Child,
     addr: SocketAddr,
+    /// The child's stderr lines, collected by a thread.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl ChildServer {
@@ -56,13 +61,21 @@ impl ChildServer {
             .env(CHILD_ENV, dispatcher)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("re-executing the test binary");
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (stderr, lines_to) = (child.stderr.take().unwrap(), Arc::clone(&log));
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines_to.lock().unwrap().push(line);
+            }
+        });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let addr = lines
             .find_map(|line| line.ok()?.split_once("listening on ")?.1.trim().parse().ok())
             .expect("the child reports its address");
-        ChildServer { child, addr }
+        ChildServer { child, addr, log }
     }
 
     /// User + system CPU time of the child, in clock ticks.
@@ -107,6 +120,15 @@ fn survives_emfile(dispatcher: &str) {
     std::thread::sleep(Duration::from_secs(1));
     let used = server.cpu_ticks() - before;
     assert!(used <= 30, "{dispatcher}: {used} ticks of CPU in 1 s at the fd limit (a busy loop?)");
+
+    // ~30 clients were shed one at a time within about a second: the
+    // warning is rate-limited to one line per second, with a count.
+    let warnings =
+        server.log.lock().unwrap().iter().filter(|l| l.contains("new connection(s) at once")).count();
+    assert!(
+        (1..=3).contains(&warnings),
+        "{dispatcher}: {warnings} shed warnings (rate limit: one per second)"
+    );
 
     // Existing clients keep working.
     let mut alive: Vec<TcpStream> = attempts.into_iter().flatten().collect();

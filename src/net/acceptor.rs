@@ -9,12 +9,12 @@
 //! connection closed instead of hanging), reopen the reserve. If even that is
 //! impossible, the listener is paused for a moment with a timer.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::{debug, error, warn};
 
@@ -33,7 +33,14 @@ struct Acceptor<D: Dispatcher + 'static> {
     /// Reserved so that at the fd limit we can still accept-and-close.
     spare: RefCell<Option<OwnedFd>>,
     on_accept: RefCell<AcceptFn<D>>,
+    /// Connections shed since the last warning, and when that was: at the
+    /// fd limit, one line per interval with a count, not one per batch.
+    shed_since_warning: Cell<usize>,
+    last_warning: Cell<Option<Instant>>,
 }
+
+/// At most one shed warning per listener per this interval.
+const WARNING_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Registers `listener` on `ev`; returns its fd (deregistering it stops the
 /// acceptor and closes the listener).
@@ -48,6 +55,8 @@ pub(crate) fn listen<D: Dispatcher + 'static>(
         listener,
         spare: RefCell::new(sys::open_dev_null().ok()),
         on_accept: RefCell::new(on_accept),
+        shed_since_warning: Cell::new(0),
+        last_warning: Cell::new(None),
     });
     ev.register(fd, Interest::READABLE, Mode::Level, move |ev, _| acceptor.accept_pending(ev))?;
     debug!("listening on {local} (fd {fd}, {})", D::NAME);
@@ -104,13 +113,32 @@ impl<D: Dispatcher + 'static> Acceptor<D> {
                 Err(_) => break,
             }
         }
-        warn!("accept: {cause}; closed {shed} new connection(s) at once to stay responsive");
+        self.warn_shed(cause, shed);
         let reopened = sys::open_dev_null().ok();
         let have_spare = reopened.is_some();
         *self.spare.borrow_mut() = reopened;
         if !have_spare {
             self.pause(ev);
         }
+    }
+
+    /// Logs shed connections at most once per [`WARNING_INTERVAL`], with the
+    /// count since the last line (a flood at the fd limit must not become a
+    /// flood of log lines).
+    fn warn_shed(&self, cause: &io::Error, shed: usize) {
+        let total = self.shed_since_warning.get() + shed;
+        let now = Instant::now();
+        if self.last_warning.get().is_some_and(|last| now - last < WARNING_INTERVAL) {
+            self.shed_since_warning.set(total);
+            debug!("accept: {cause}; closed {shed} new connection(s) at once");
+            return;
+        }
+        self.last_warning.set(Some(now));
+        self.shed_since_warning.set(0);
+        warn!(
+            "accept: {cause}; closed {total} new connection(s) at once to stay responsive \
+             (at most one such line per {WARNING_INTERVAL:?})"
+        );
     }
 
     /// Stops watching the listener for a moment (no busy loop while nothing
