@@ -7,6 +7,10 @@
 //! With `--threads 4`, clients live on different sub-loops; the room holds a
 //! `Send` [`ConnectionHandle`](muxloop::ConnectionHandle) per client, and a
 //! broadcast queues each send to the receiving connection's own loop.
+//!
+//! Policy for slow members: a member with more than 1 MiB of undelivered
+//! lines is dropped from the room (closed), so a client that never reads
+//! cannot make the server buffer the conversation without bound.
 
 mod common;
 
@@ -15,12 +19,29 @@ use std::sync::{Arc, Mutex};
 
 use common::{Args, Result};
 use log::{info, warn};
-use muxloop::{Callbacks, ConnectionHandle, Dispatcher, EventLoop, TcpServer};
+use muxloop::{Callbacks, ConnectionHandle, Dispatcher, EventLoop, TcpConnection, TcpServer};
 
 /// A client that sends more than this without a newline is disconnected.
 const MAX_LINE: usize = 64 * 1024;
+/// A member whose undelivered messages pass this is dropped from the room:
+/// one silent member must not make the server buffer the whole conversation.
+const MEMBER_QUEUE_LIMIT: usize = 1024 * 1024;
 
 type Room<D> = Arc<Mutex<HashMap<u64, ConnectionHandle<D>>>>;
+
+/// Queues `line` for `member`, or drops a member that has stopped reading.
+fn deliver<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, member: &TcpConnection<D>, line: &[u8]) {
+    if member.queued_output() + line.len() > MEMBER_QUEUE_LIMIT {
+        warn!(
+            "{}: {} bytes undelivered, dropping it from the room",
+            member.peer_addr(),
+            member.queued_output()
+        );
+        member.force_close(ev);
+        return;
+    }
+    let _ = member.send(ev, line);
+}
 
 fn run<D: Dispatcher + 'static>(args: Args) -> Result {
     let mut ev = EventLoop::<D>::new()?;
@@ -49,8 +70,10 @@ fn run<D: Dispatcher + 'static>(args: Args) -> Result {
                     let members = room.lock().unwrap_or_else(|e| e.into_inner());
                     members.values().filter(|h| h.id() != conn.id()).cloned().collect()
                 };
+                let line: Arc<[u8]> = Arc::from(line);
                 for other in others {
-                    let _ = other.send(line.clone());
+                    let line = Arc::clone(&line);
+                    let _ = other.run(move |ev, member| deliver(ev, member, &line));
                 }
             }
             if input.len() > MAX_LINE {

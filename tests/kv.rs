@@ -6,33 +6,24 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::example_binary;
+use common::ExampleProcess;
 
 /// The kv example on a free port, killed on drop.
 struct Kv {
-    child: Child,
+    process: ExampleProcess,
     port: u16,
 }
 
 impl Kv {
     fn start(dispatcher: &str) -> Kv {
-        let mut child = Command::new(example_binary("kv"))
-            .args(["127.0.0.1:0", "--dispatcher", dispatcher])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start examples/kv (built by cargo test)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        // "listening on 127.0.0.1:PORT (dispatcher: NAME)"
-        let addr = line.split_whitespace().nth(2).expect("listening line");
-        let port = addr.rsplit(':').next().unwrap().parse().unwrap();
-        Kv { child, port }
+        let process = ExampleProcess::start("kv", &["127.0.0.1:0", "--dispatcher", dispatcher]);
+        let port = process.addr.port();
+        Kv { process, port }
     }
 
     fn connect(&self) -> TcpStream {
@@ -41,18 +32,8 @@ impl Kv {
         stream
     }
 
-    /// Peak resident memory of the server so far (VmHWM), in bytes.
     fn peak_rss(&self) -> usize {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse::<usize>().unwrap() * 1024
-    }
-}
-
-impl Drop for Kv {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.peak_rss()
     }
 }
 

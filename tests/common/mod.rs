@@ -188,3 +188,61 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
     );
     path
 }
+
+/// A running example binary, killed on drop.
+pub struct ExampleProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    /// Its log (stderr) lines so far, collected by a thread.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ExampleProcess {
+    /// Starts `examples/NAME ARGS...` and waits for its
+    /// `listening on ADDR (dispatcher: NAME)` line.
+    pub fn start(name: &str, args: &[&str]) -> ExampleProcess {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(example_binary(name))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start examples/{name}: {e}"));
+        let log = std::sync::Arc::<std::sync::Mutex<Vec<String>>>::default();
+        let (stderr, lines_to) = (child.stderr.take().unwrap(), std::sync::Arc::clone(&log));
+        thread::spawn(move || {
+            for line in io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines_to.lock().unwrap().push(line);
+            }
+        });
+        let mut line = String::new();
+        io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("examples/{name} did not announce its address: {line:?}"));
+        ExampleProcess { child, addr, log }
+    }
+
+    /// Whether a log line containing `text` has appeared within `timeout`.
+    pub fn logged(&self, text: &str, timeout: Duration) -> bool {
+        wait_until(timeout, || self.log.lock().unwrap().iter().any(|l| l.contains(text)))
+    }
+
+    /// Peak resident memory so far (VmHWM), in bytes.
+    pub fn peak_rss(&self) -> usize {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse::<usize>().unwrap() * 1024
+    }
+}
+
+impl Drop for ExampleProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
