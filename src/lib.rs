@@ -30,8 +30,8 @@ pub use buffer::Buffer;
 #[cfg(muxloop_has_epoll)]
 pub use dispatcher::EpollDispatcher;
 pub use dispatcher::{
-    DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, PollDispatcher, Ready, SelectDispatcher,
-    default_dispatcher_name,
+    AnyDispatcher, DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, PollDispatcher, Ready,
+    SelectDispatcher, default_dispatcher_name,
 };
 pub use event_loop::{EventLoop, LoopHandle, Stats, TimerId};
 pub use net::{Callbacks, ConnectOptions, ConnectionHandle, TcpClient, TcpConnection, TcpServer};

@@ -41,11 +41,13 @@ use std::ops::BitOr;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+mod any;
 #[cfg(muxloop_has_epoll)]
 mod epoll;
 mod poll;
 mod select;
 
+pub use any::AnyDispatcher;
 #[cfg(muxloop_has_epoll)]
 pub use epoll::EpollDispatcher;
 pub use poll::PollDispatcher;
@@ -307,15 +309,31 @@ impl<'a> IntoIterator for &'a Events {
 }
 
 /// An I/O multiplexer: remembers which fds we care about and waits until some
-/// are ready. See the [module docs](self) for the semantics all three keep.
+/// are ready. See the [module docs](self) for the semantics all of them keep.
 pub trait Dispatcher: Sized {
-    /// `"select"`, `"poll"` or `"epoll"`.
+    /// `"select"`, `"poll"`, `"epoll"`, `"uring"`, or `"any"` for the
+    /// run-time choice ([`AnyDispatcher`]); [`name`](Self::name) says which
+    /// backend an instance really is.
     const NAME: &'static str;
-    /// Whether [`Mode::Edge`] is supported.
-    const SUPPORTS_EDGE: bool;
 
     /// Creates an empty dispatcher.
     fn new() -> io::Result<Self>;
+
+    /// A new empty dispatcher of the same kind as this one (a thread pool
+    /// creates its sub-loops' dispatchers this way, so a backend chosen at
+    /// run time is kept).
+    fn fresh(&self) -> io::Result<Self> {
+        Self::new()
+    }
+
+    /// The backend this instance runs: `"select"`, `"poll"`, `"epoll"` or `"uring"`.
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    /// Whether `mode` can be used with this backend (a run-time capability
+    /// query: every backend does `Level` and `Oneshot`, only some `Edge`).
+    fn supports(&self, mode: Mode) -> bool;
 
     /// Starts watching `fd`. Errors: `AlreadyExists` if it is registered,
     /// `InvalidInput` for a negative fd or empty interest, `Unsupported` for
@@ -340,16 +358,11 @@ pub trait Dispatcher: Sized {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// Whether `mode` can be used with this backend (a run-time capability query).
-    fn supports(mode: Mode) -> bool {
-        mode != Mode::Edge || Self::SUPPORTS_EDGE
-    }
 }
 
 /// Rejects what no backend accepts: a negative fd, an empty interest, or an
 /// edge-triggered request where edge is unsupported.
-fn check_request<D: Dispatcher>(fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
+fn check_request<D: Dispatcher>(dispatcher: &D, fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
     check_fd(fd)?;
     if interest.is_empty() {
         return Err(io::Error::new(
@@ -357,18 +370,18 @@ fn check_request<D: Dispatcher>(fd: RawFd, interest: Interest, mode: Mode) -> io
             format!("fd {fd}: empty interest (deregister instead, or use the event loop's Interest::NONE)"),
         ));
     }
-    check_mode::<D>(mode)
+    check_mode(dispatcher, mode)
 }
 
 /// `Unsupported` for a mode the backend cannot do (the event loop checks too,
 /// since a paused fd never reaches the backend).
-pub(crate) fn check_mode<D: Dispatcher>(mode: Mode) -> io::Result<()> {
-    if D::supports(mode) {
+pub(crate) fn check_mode<D: Dispatcher>(dispatcher: &D, mode: Mode) -> io::Result<()> {
+    if dispatcher.supports(mode) {
         return Ok(());
     }
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
-        format!("{mode:?}-triggered mode is not supported by the {} dispatcher", D::NAME),
+        format!("{mode:?}-triggered mode is not supported by the {} dispatcher", dispatcher.name()),
     ))
 }
 

@@ -40,7 +40,9 @@ use std::time::{Duration, Instant};
 
 use log::{debug, trace, warn};
 
-use crate::dispatcher::{DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, check_fd, check_mode};
+use crate::dispatcher::{
+    AnyDispatcher, DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, check_fd, check_mode,
+};
 
 mod timer;
 mod waker;
@@ -179,7 +181,7 @@ impl<D: Dispatcher> EventLoop<D> {
     pub fn with_dispatcher(mut dispatcher: D) -> io::Result<Self> {
         let waker = Waker::new()?;
         dispatcher.register(waker.fd(), Interest::READABLE, Mode::Level)?;
-        debug!("{} event loop created", D::NAME);
+        debug!("{} event loop created", dispatcher.name());
         Ok(EventLoop {
             dispatcher,
             events: Events::with_capacity(256),
@@ -203,9 +205,17 @@ impl<D: Dispatcher> EventLoop<D> {
         })
     }
 
-    /// The backend's name: `"select"`, `"poll"` or `"epoll"`.
+    /// The backend's name: `"select"`, `"poll"`, `"epoll"` or `"uring"`
+    /// (for [`AnyDispatcher`], the backend it was given).
     pub fn dispatcher_name(&self) -> &'static str {
-        D::NAME
+        self.dispatcher.name()
+    }
+
+    /// A new, empty loop on a dispatcher of the same kind as this one's.
+    // Used once the thread pool creates sub-loops from the main loop (issue 14).
+    #[allow(dead_code)]
+    pub(crate) fn new_sibling(&self) -> io::Result<EventLoop<D>> {
+        EventLoop::with_dispatcher(self.dispatcher.fresh()?)
     }
 
     fn channel_mut(&mut self, fd: RawFd) -> Option<&mut Channel<D>> {
@@ -235,7 +245,7 @@ impl<D: Dispatcher> EventLoop<D> {
                 format!("fd {fd} is already registered with this event loop"),
             ));
         }
-        check_mode::<D>(mode)?;
+        check_mode(&self.dispatcher, mode)?;
         let in_backend = !interest.is_empty();
         if in_backend {
             self.dispatcher.register(fd, interest, mode)?;
@@ -253,7 +263,7 @@ impl<D: Dispatcher> EventLoop<D> {
             since_batch: self.batch,
         });
         self.registered += 1;
-        trace!("{}: registered fd {fd} for {interest:?} ({mode:?})", D::NAME);
+        trace!("{}: registered fd {fd} for {interest:?} ({mode:?})", self.dispatcher.name());
         Ok(())
     }
 
@@ -265,7 +275,7 @@ impl<D: Dispatcher> EventLoop<D> {
         };
         // Checked here too: pausing with `Interest::NONE` never reaches the
         // backend, and would otherwise store a mode it cannot resume with.
-        check_mode::<D>(mode)?;
+        check_mode(&self.dispatcher, mode)?;
         let in_backend = channel.in_backend;
         match (in_backend, interest.is_empty()) {
             (true, true) => self.dispatcher.deregister(fd)?,
@@ -313,7 +323,7 @@ impl<D: Dispatcher> EventLoop<D> {
             return Err(not_registered(fd));
         };
         self.registered -= 1;
-        trace!("{}: deregistered fd {fd}", D::NAME);
+        trace!("{}: deregistered fd {fd}", self.dispatcher.name());
         if channel.in_backend { self.dispatcher.deregister(fd) } else { Ok(()) }
     }
 
@@ -397,7 +407,7 @@ impl<D: Dispatcher> EventLoop<D> {
         if self.in_dispatch {
             return Err(io::Error::other("EventLoop::run called from inside one of its own callbacks"));
         }
-        debug!("{} event loop running ({} fds registered)", D::NAME, self.registered);
+        debug!("{} event loop running ({} fds registered)", self.dispatcher.name(), self.registered);
         let result = loop {
             if self.quit_requested() {
                 break Ok(());
@@ -408,7 +418,7 @@ impl<D: Dispatcher> EventLoop<D> {
         };
         self.quit = false;
         self.shared.quit.store(false, Ordering::Release);
-        debug!("{} event loop stopped", D::NAME);
+        debug!("{} event loop stopped", self.dispatcher.name());
         result
     }
 
@@ -438,7 +448,7 @@ impl<D: Dispatcher> EventLoop<D> {
         self.stats.fds_scanned += events.scanned() as u64;
         trace!(
             "{} returned {} events ({} fds scanned) after {:.3} ms",
-            D::NAME,
+            self.dispatcher.name(),
             events.len(),
             events.scanned(),
             (woke - before).as_secs_f64() * 1e3
@@ -573,6 +583,14 @@ fn deadline_after(delay: Duration) -> Instant {
     now.checked_add(delay).unwrap_or(now + Duration::from_secs(86_400 * 365 * 100))
 }
 
+impl EventLoop<AnyDispatcher> {
+    /// A loop on the backend called `name`, chosen at run time (see
+    /// [`AnyDispatcher::by_name`] for the names and errors).
+    pub fn with_backend(name: &str) -> io::Result<Self> {
+        Self::with_dispatcher(AnyDispatcher::by_name(name)?)
+    }
+}
+
 impl<D: Dispatcher> Drop for EventLoop<D> {
     fn drop(&mut self) {
         // Tasks queued for a loop that will never run again are dropped now,
@@ -583,14 +601,14 @@ impl<D: Dispatcher> Drop for EventLoop<D> {
             mem::take(&mut queue.tasks)
         };
         drop(abandoned);
-        debug!("{} event loop dropped with {} fds registered", D::NAME, self.registered);
+        debug!("{} event loop dropped with {} fds registered", self.dispatcher.name(), self.registered);
     }
 }
 
 impl<D: Dispatcher> fmt::Debug for EventLoop<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventLoop")
-            .field("dispatcher", &D::NAME)
+            .field("dispatcher", &self.dispatcher.name())
             .field("registered_fds", &self.registered)
             .field("pending_timers", &self.timers.len())
             .field("stats", &self.stats)

@@ -50,7 +50,7 @@ pub(crate) fn listen<D: Dispatcher + 'static>(
         on_accept: RefCell::new(on_accept),
     });
     ev.register(fd, Interest::READABLE, Mode::Level, move |ev, _| acceptor.accept_pending(ev))?;
-    debug!("listening on {local} (fd {fd}, {})", D::NAME);
+    debug!("listening on {local} (fd {fd}, {})", ev.dispatcher_name());
     Ok(fd)
 }
 

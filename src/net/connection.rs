@@ -167,7 +167,7 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
         if let Some(group) = &conn.inner.callbacks.group {
             group.live.fetch_add(1, Ordering::AcqRel);
         }
-        debug!("connection {} up: {} -> {} (fd {fd}, {})", conn.id(), peer, local, D::NAME);
+        debug!("connection {} up: {} -> {} (fd {fd}, {})", conn.id(), peer, local, ev.dispatcher_name());
         if let Some(cb) = conn.inner.callbacks.on_connection.clone() {
             cb(ev, &conn);
         }

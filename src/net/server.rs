@@ -110,7 +110,7 @@ impl<D: Dispatcher + 'static> TcpServerBuilder<D> {
         info!(
             "{}: listening on {local_addr} ({} dispatcher, {} sub-loop(s){})",
             self.name,
-            D::NAME,
+            ev.dispatcher_name(),
             pool.len(),
             if self.reuse_port { ", SO_REUSEPORT" } else { "" }
         );
