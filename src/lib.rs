@@ -29,6 +29,8 @@ pub mod thread_pool;
 pub use buffer::Buffer;
 #[cfg(muxloop_has_epoll)]
 pub use dispatcher::EpollDispatcher;
+#[cfg(target_os = "linux")]
+pub use dispatcher::UringDispatcher;
 pub use dispatcher::{
     AnyDispatcher, DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, PollDispatcher, Ready,
     SelectDispatcher, default_dispatcher_name,

@@ -46,12 +46,16 @@ mod any;
 mod epoll;
 mod poll;
 mod select;
+#[cfg(target_os = "linux")]
+mod uring;
 
 pub use any::AnyDispatcher;
 #[cfg(muxloop_has_epoll)]
 pub use epoll::EpollDispatcher;
 pub use poll::PollDispatcher;
 pub use select::SelectDispatcher;
+#[cfg(target_os = "linux")]
+pub use uring::UringDispatcher;
 
 cfg_if::cfg_if! {
     if #[cfg(muxloop_dispatcher = "select")] {
@@ -61,13 +65,16 @@ cfg_if::cfg_if! {
         /// The dispatcher chosen at compile time (here: `poll`, by the `poll`
         /// feature or because the target has no epoll).
         pub type DefaultDispatcher = PollDispatcher;
+    } else if #[cfg(muxloop_dispatcher = "uring")] {
+        /// The dispatcher chosen at compile time (here: `io_uring`, by the `uring` feature).
+        pub type DefaultDispatcher = UringDispatcher;
     } else {
         /// The dispatcher chosen at compile time (here: `epoll`, the default).
         pub type DefaultDispatcher = EpollDispatcher;
     }
 }
 
-/// The name of [`DefaultDispatcher`]: `"select"`, `"poll"` or `"epoll"`.
+/// The name of [`DefaultDispatcher`]: `"select"`, `"poll"`, `"epoll"` or `"uring"`.
 pub fn default_dispatcher_name() -> &'static str {
     DefaultDispatcher::NAME
 }
