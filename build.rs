@@ -9,7 +9,9 @@
 use std::env;
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(muxloop_dispatcher, values(\"select\", \"poll\", \"uring\", \"epoll\"))");
+    println!(
+        "cargo::rustc-check-cfg=cfg(muxloop_dispatcher, values(\"select\", \"poll\", \"uring\", \"epoll\"))"
+    );
     println!("cargo::rustc-check-cfg=cfg(muxloop_has_epoll)");
     println!("cargo::rerun-if-changed=build.rs");
 

@@ -1336,7 +1336,11 @@ fn assert_scan_cost<D: Dispatcher>(events: &Events, registered: usize, highest_f
     match D::NAME {
         "select" => assert!(scanned > highest_fd as usize, "select scans up to fd {highest_fd}: {scanned}"),
         "poll" => assert!(scanned >= registered, "poll scans all {registered} registered fds: {scanned}"),
-        _ => assert!(scanned <= events.len(), "epoll/uring scan only the {} ready fds: {scanned}", events.len()),
+        _ => assert!(
+            scanned <= events.len(),
+            "epoll/uring scan only the {} ready fds: {scanned}",
+            events.len()
+        ),
     }
 }
 
@@ -1417,7 +1421,9 @@ fn five_thousand_fds_one_active<D: Dispatcher + 'static>() {
     let busy_scanned = events.scanned();
     assert_scan_cost::<D>(&events, N, highest);
     match D::NAME {
-        "epoll" | "uring" => assert!(idle_scanned == 0 && busy_scanned <= 2, "{idle_scanned}, {busy_scanned}"),
+        "epoll" | "uring" => {
+            assert!(idle_scanned == 0 && busy_scanned <= 2, "{idle_scanned}, {busy_scanned}")
+        }
         "poll" => assert!(idle_scanned >= N && busy_scanned >= N, "{idle_scanned}, {busy_scanned}"),
         _ => assert!(
             idle_scanned > highest as usize && busy_scanned >= N,

@@ -30,16 +30,18 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
-use log::trace;
+use log::{debug, trace, warn};
 
 use super::{
-    Dispatcher, Event, Events, Interest, Mode, Ready, already_registered, check_fd, check_open, check_request,
-    not_registered, timeout_ms,
+    Dispatcher, Event, Events, Interest, Mode, Ready, already_registered, check_fd, check_open,
+    check_request, not_registered, timeout_ms,
 };
 
 /// Submission queue size; the completion queue is [`CQ_PER_SQ`] times larger.
 const DEFAULT_ENTRIES: u32 = 256;
 const CQ_PER_SQ: u32 = 8;
+/// The kernel's largest completion queue (`IORING_MAX_CQ_ENTRIES`).
+const MAX_CQ: u32 = 65_536;
 
 /// `user_data` layout: fd in the low 32 bits, generation in bits 32..62,
 /// bit 62 marks the completion of a poll update, bit 63 any operation whose
@@ -88,6 +90,8 @@ pub struct UringDispatcher {
     cqes: Vec<cqueue::Entry>,
     /// The kernel's count of dropped completions when last looked at.
     dropped: u32,
+    /// The completion queue overflowed during this dispatch.
+    overflowed: bool,
 }
 
 impl std::fmt::Debug for UringDispatcher {
@@ -154,7 +158,8 @@ fn poll_update(old: u64, fd: RawFd, reg: &Registration) -> squeue::Entry {
     // The crate has no builder for the update form of POLL_REMOVE, so the
     // three fields it adds are written into the remove SQE, at their offsets
     // in the kernel ABI's `struct io_uring_sqe`.
-    let entry = opcode::PollRemove::new(old).build().user_data(INTERNAL | UPDATE | user_data(fd, reg.generation));
+    let entry =
+        opcode::PollRemove::new(old).build().user_data(INTERNAL | UPDATE | user_data(fd, reg.generation));
     // SAFETY: `squeue::Entry` is `repr(C)` around the 64-byte kernel SQE, made
     // only of integers, so it and `[u8; 64]` have the same size and every
     // byte pattern is a valid value of both.
@@ -174,6 +179,29 @@ fn poll_update(old: u64, fd: RawFd, reg: &Registration) -> squeue::Entry {
     unsafe { std::mem::transmute::<[u8; 64], squeue::Entry>(raw) }
 }
 
+/// A ring with `sq` submission and `cq` completion entries, or a clear
+/// error saying why io_uring cannot be used here.
+fn new_ring(sq: u32, cq: u32) -> io::Result<IoUring> {
+    let ring = IoUring::builder().setup_cqsize(cq).build(sq).map_err(|e| {
+        let why = match e.raw_os_error() {
+            Some(libc::ENOSYS) => "the kernel has no io_uring",
+            Some(libc::EPERM) => "io_uring is disabled (kernel.io_uring_disabled) or refused by a sandbox",
+            _ => "io_uring_setup failed",
+        };
+        io::Error::new(e.kind(), format!("cannot use io_uring: {why} ({e})"))
+    })?;
+    let params = ring.params();
+    // Multishot polls and poll updates came in Linux 5.13, the same
+    // release as resource tagging, which is the feature bit we can see.
+    if !(params.is_feature_ext_arg() && params.is_feature_nodrop() && params.is_feature_resource_tagging()) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "cannot use io_uring: the kernel is older than 5.13 (needs EXT_ARG, NODROP, multishot poll)",
+        ));
+    }
+    Ok(ring)
+}
+
 /// Flag values from `<linux/io_uring.h>` that the crate does not export.
 mod io_uring_sys {
     pub const POLL_ADD_MULTI: u32 = 1;
@@ -188,26 +216,9 @@ impl UringDispatcher {
     /// completions that overflow the completion queue are kept by the kernel
     /// and fetched. Errors: the kernel's refusal, with a message saying why.
     pub fn with_entries(entries: u32) -> io::Result<Self> {
-        let entries = entries.clamp(1, 32_768);
-        let ring = IoUring::builder().setup_cqsize(entries * CQ_PER_SQ).build(entries).map_err(|e| {
-            let why = match e.raw_os_error() {
-                Some(libc::ENOSYS) => "the kernel has no io_uring",
-                Some(libc::EPERM) => "io_uring is disabled (kernel.io_uring_disabled) or refused by a sandbox",
-                _ => "io_uring_setup failed",
-            };
-            io::Error::new(e.kind(), format!("cannot use io_uring: {why} ({e})"))
-        })?;
-        let params = ring.params();
-        // Multishot polls and poll updates came in Linux 5.13, the same
-        // release as resource tagging, which is the feature bit we can see.
-        if !(params.is_feature_ext_arg() && params.is_feature_nodrop() && params.is_feature_resource_tagging()) {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "cannot use io_uring: the kernel is older than 5.13 (needs EXT_ARG, NODROP, multishot poll)",
-            ));
-        }
+        let entries = entries.clamp(1, 4096);
         Ok(UringDispatcher {
-            ring,
+            ring: new_ring(entries, entries * CQ_PER_SQ)?,
             registrations: Vec::new(),
             registered: 0,
             rearm: Vec::new(),
@@ -215,7 +226,50 @@ impl UringDispatcher {
             batch: 0,
             cqes: Vec::new(),
             dropped: 0,
+            overflowed: false,
         })
+    }
+
+    /// How many completions the ring can hold before the kernel has to keep
+    /// them aside (it grows when that happens).
+    pub fn completion_capacity(&self) -> usize {
+        self.ring.params().cq_entries() as usize
+    }
+
+    /// After a completion queue overflow: a new ring whose completion queue
+    /// holds twice as many entries as there are registered fds, with every
+    /// armed poll armed again there. Dropping the old ring cancels its polls.
+    ///
+    /// Why not just keep fetching the overflow: the kernel ends a multishot
+    /// poll whose completion does not fit, and re-arming it reports the fd
+    /// again, so with more ready edge-triggered fds than completion slots the
+    /// backend would report them on every dispatch instead of settling.
+    fn grow(&mut self) -> io::Result<()> {
+        let cq = self.ring.params().cq_entries();
+        let wanted =
+            (2 * self.registered as u64 + 2).next_power_of_two().clamp(2 * cq as u64, MAX_CQ as u64) as u32;
+        if wanted <= cq {
+            warn!(
+                "uring: completion queue overflow at the largest ring ({cq} entries); completions are fetched late"
+            );
+            return Ok(());
+        }
+        let ring = new_ring(self.ring.params().sq_entries(), wanted)?;
+        debug!("uring: completion queue overflowed; ring grown from {cq} to {wanted} completion entries");
+        self.ring = ring;
+        self.dropped = 0;
+        self.rearm.clear();
+        for (fd, slot) in self.registrations.iter_mut().enumerate() {
+            // Armed or about to be: again on the new ring. A fired oneshot stays fired.
+            if let Some(reg) = slot
+                && (reg.in_flight || reg.queued)
+            {
+                reg.in_flight = false;
+                reg.queued = true;
+                self.rearm.push(fd as RawFd);
+            }
+        }
+        Ok(())
     }
 
     fn registration(&mut self, fd: RawFd) -> Option<&mut Registration> {
@@ -339,6 +393,7 @@ impl UringDispatcher {
             // Completions that did not fit are kept by the kernel (NODROP) and
             // flushed into the queue by an enter with GETEVENTS.
             if self.ring.submission().cq_overflow() {
+                self.overflowed = true;
                 self.submit_now()?;
                 continue;
             }
@@ -516,6 +571,9 @@ impl Dispatcher for UringDispatcher {
         }
         // Only the completions were looked at: like epoll, the cost follows the ready fds.
         events.set_scanned(events.len());
+        if std::mem::take(&mut self.overflowed) {
+            self.grow()?;
+        }
         Ok(())
     }
 
