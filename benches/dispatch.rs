@@ -1,6 +1,8 @@
 //! `cargo bench -- dispatch`: libevent's test/bench.c method on each backend
 //! (N socket pairs, A active tokens, W writes per run; registration is not
 //! timed), plus libev's `-t` variant that re-arms a timer on every read.
+//! `any-epoll` is epoll behind the run-time choice (`AnyDispatcher`): its
+//! distance from `epoll` is what choosing the backend at run time costs.
 
 #[allow(dead_code)] // the bench uses part of it
 #[path = "../examples/common/ring.rs"]
@@ -9,12 +11,21 @@ mod ring;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
-use muxloop::{Dispatcher, EpollDispatcher, PollDispatcher, SelectDispatcher};
+use muxloop::{AnyDispatcher, Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher};
 use ring::Ring;
 
 const SIZES: [usize; 4] = [100, 1000, 5000, 9000];
 
 fn bench_backend<D: Dispatcher + 'static>(c: &mut Criterion) {
+    bench_loop(c, D::NAME, EventLoop::<D>::new);
+}
+
+/// The ring on loops made by `make_loop`, reported as `label/...`.
+fn bench_loop<D: Dispatcher + 'static>(
+    c: &mut Criterion,
+    label: &str,
+    make_loop: impl Fn() -> std::io::Result<EventLoop<D>>,
+) {
     let mut group = c.benchmark_group("dispatch");
     group
         .sampling_mode(SamplingMode::Flat)
@@ -23,8 +34,9 @@ fn bench_backend<D: Dispatcher + 'static>(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2));
     for n in SIZES {
         for (active, writes, timers) in [(1, 100, false), (100, 1000, false), (1, 100, true)] {
-            let mut ring = Ring::<D>::new(n, timers).expect("socket pairs (raise ulimit -n?)");
-            let variant = format!("{}/a{active}_w{writes}{}", D::NAME, if timers { "_timers" } else { "" });
+            let ev = make_loop().expect("event loop");
+            let mut ring = Ring::on(ev, n, timers).expect("socket pairs (raise ulimit -n?)");
+            let variant = format!("{label}/a{active}_w{writes}{}", if timers { "_timers" } else { "" });
             group.bench_function(BenchmarkId::new(variant, n), |b| {
                 b.iter_custom(|runs| (0..runs).map(|_| ring.run(active, writes).expect("ring run")).sum())
             });
@@ -37,6 +49,7 @@ fn dispatch(c: &mut Criterion) {
     bench_backend::<SelectDispatcher>(c);
     bench_backend::<PollDispatcher>(c);
     bench_backend::<EpollDispatcher>(c);
+    bench_loop(c, "any-epoll", || EventLoop::<AnyDispatcher>::with_backend("epoll"));
 }
 
 criterion_group!(benches, dispatch);

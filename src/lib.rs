@@ -29,9 +29,11 @@ pub mod thread_pool;
 pub use buffer::Buffer;
 #[cfg(muxloop_has_epoll)]
 pub use dispatcher::EpollDispatcher;
+#[cfg(target_os = "linux")]
+pub use dispatcher::UringDispatcher;
 pub use dispatcher::{
-    DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, PollDispatcher, Ready, SelectDispatcher,
-    default_dispatcher_name,
+    AnyDispatcher, DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, PollDispatcher, Ready,
+    SelectDispatcher, default_dispatcher_name,
 };
 pub use event_loop::{EventLoop, LoopHandle, Stats, TimerId};
 pub use net::{

@@ -27,9 +27,23 @@ impl<D: Dispatcher + 'static> EventLoopThread<D> {
     /// Spawns a thread named `name`, creates a loop on it and runs it.
     /// Returns once the loop exists (an error creating it is returned here).
     pub fn spawn(name: String) -> io::Result<Self> {
+        Self::spawn_with(name, EventLoop::<D>::new)
+    }
+
+    /// Like [`spawn`](Self::spawn), with the loop around `dispatcher` (made
+    /// on this thread, e.g. with [`EventLoop::fresh_dispatcher`], so a
+    /// backend chosen at run time is the same on every loop).
+    pub fn spawn_on(name: String, dispatcher: D) -> io::Result<Self> {
+        Self::spawn_with(name, move || EventLoop::with_dispatcher(dispatcher))
+    }
+
+    fn spawn_with<F>(name: String, make: F) -> io::Result<Self>
+    where
+        F: FnOnce() -> io::Result<EventLoop<D>> + Send + 'static,
+    {
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = thread::Builder::new().name(name.clone()).spawn(move || {
-            let mut ev = match EventLoop::<D>::new() {
+            let mut ev = match make() {
                 Ok(ev) => ev,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -88,6 +102,20 @@ impl<D: Dispatcher + 'static> EventLoopThreadPool<D> {
     pub fn new(name: &str, count: usize) -> io::Result<Self> {
         let threads =
             (0..count).map(|i| EventLoopThread::spawn(format!("{name}-{i}"))).collect::<io::Result<_>>()?;
+        Ok(EventLoopThreadPool { threads, next: 0 })
+    }
+
+    /// Starts `count` threads whose loops use dispatchers made by `make`
+    /// (on this thread): the way to give every sub-loop the backend the main
+    /// loop was given at run time.
+    pub fn with_dispatchers(
+        name: &str,
+        count: usize,
+        mut make: impl FnMut() -> io::Result<D>,
+    ) -> io::Result<Self> {
+        let threads = (0..count)
+            .map(|i| EventLoopThread::spawn_on(format!("{name}-{i}"), make()?))
+            .collect::<io::Result<_>>()?;
         Ok(EventLoopThreadPool { threads, next: 0 })
     }
 

@@ -37,6 +37,11 @@ impl<D: Dispatcher + 'static> Ring<D> {
     /// Creates and registers `n` pairs. With `timers`, every read also
     /// re-arms a per-pair timeout, as libev's bench does with `-t`.
     pub fn new(n: usize, timers: bool) -> io::Result<Ring<D>> {
+        Ring::on(EventLoop::<D>::new()?, n, timers)
+    }
+
+    /// Like [`new`](Self::new), on a loop the caller made (e.g. with a backend chosen at run time).
+    pub fn on(mut ev: EventLoop<D>, n: usize, timers: bool) -> io::Result<Ring<D>> {
         let wanted = (2 * n + 64) as u64;
         if sys::nofile_limit()?.0 < wanted && sys::set_nofile_limit(wanted)? < wanted {
             return Err(io::Error::other(format!("{n} pairs need {wanted} fds; the hard limit is lower")));
@@ -45,7 +50,6 @@ impl<D: Dispatcher + 'static> Ring<D> {
             (0..n).map(|_| sys::socketpair()).collect::<io::Result<Vec<_>>>()?.into_iter().unzip();
         let writers = Rc::new(writers);
         let counters = Rc::new(Counters::default());
-        let mut ev = EventLoop::<D>::new()?;
         for (i, reader) in readers.iter().enumerate() {
             let (counters, writers) = (Rc::clone(&counters), Rc::clone(&writers));
             let timer: Option<Rc<Cell<TimerId>>> =
@@ -89,7 +93,10 @@ impl<D: Dispatcher + 'static> Ring<D> {
             self.ev.run_once(Some(Duration::ZERO))?;
             turns = turns.wrapping_add(1);
             if turns.is_multiple_of(4096) && start.elapsed() > Duration::from_secs(10) {
-                return Err(io::Error::other(format!("{}: a token got lost (n={n})", D::NAME)));
+                return Err(io::Error::other(format!(
+                    "{}: a token got lost (n={n})",
+                    self.ev.dispatcher_name()
+                )));
             }
         }
         Ok(start.elapsed())

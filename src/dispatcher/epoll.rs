@@ -75,7 +75,6 @@ impl EpollDispatcher {
 
 impl Dispatcher for EpollDispatcher {
     const NAME: &'static str = "epoll";
-    const SUPPORTS_EDGE: bool = true;
 
     fn new() -> io::Result<Self> {
         // SAFETY: plain integer flag.
@@ -86,8 +85,12 @@ impl Dispatcher for EpollDispatcher {
         Ok(EpollDispatcher { epoll, buffer: vec![empty; INITIAL_EVENTS], registered: 0 })
     }
 
+    fn supports(&self, _mode: Mode) -> bool {
+        true // level, oneshot (EPOLLONESHOT) and edge (EPOLLET)
+    }
+
     fn register(&mut self, fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
-        check_request::<Self>(fd, interest, mode)?;
+        check_request(self, fd, interest, mode)?;
         // EEXIST maps to AlreadyExists, EBADF/EPERM say what is wrong with the fd.
         self.ctl(libc::EPOLL_CTL_ADD, fd, interest, mode)?;
         self.registered += 1;
@@ -95,7 +98,7 @@ impl Dispatcher for EpollDispatcher {
     }
 
     fn modify(&mut self, fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
-        check_request::<Self>(fd, interest, mode)?;
+        check_request(self, fd, interest, mode)?;
         // ENOENT (unknown fd) maps to NotFound.
         self.ctl(libc::EPOLL_CTL_MOD, fd, interest, mode)
     }

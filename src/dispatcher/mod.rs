@@ -41,15 +41,21 @@ use std::ops::BitOr;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+mod any;
 #[cfg(muxloop_has_epoll)]
 mod epoll;
 mod poll;
 mod select;
+#[cfg(target_os = "linux")]
+mod uring;
 
+pub use any::AnyDispatcher;
 #[cfg(muxloop_has_epoll)]
 pub use epoll::EpollDispatcher;
 pub use poll::PollDispatcher;
 pub use select::SelectDispatcher;
+#[cfg(target_os = "linux")]
+pub use uring::UringDispatcher;
 
 cfg_if::cfg_if! {
     if #[cfg(muxloop_dispatcher = "select")] {
@@ -59,13 +65,16 @@ cfg_if::cfg_if! {
         /// The dispatcher chosen at compile time (here: `poll`, by the `poll`
         /// feature or because the target has no epoll).
         pub type DefaultDispatcher = PollDispatcher;
+    } else if #[cfg(muxloop_dispatcher = "uring")] {
+        /// The dispatcher chosen at compile time (here: `io_uring`, by the `uring` feature).
+        pub type DefaultDispatcher = UringDispatcher;
     } else {
         /// The dispatcher chosen at compile time (here: `epoll`, the default).
         pub type DefaultDispatcher = EpollDispatcher;
     }
 }
 
-/// The name of [`DefaultDispatcher`]: `"select"`, `"poll"` or `"epoll"`.
+/// The name of [`DefaultDispatcher`]: `"select"`, `"poll"`, `"epoll"` or `"uring"`.
 pub fn default_dispatcher_name() -> &'static str {
     DefaultDispatcher::NAME
 }
@@ -307,15 +316,31 @@ impl<'a> IntoIterator for &'a Events {
 }
 
 /// An I/O multiplexer: remembers which fds we care about and waits until some
-/// are ready. See the [module docs](self) for the semantics all three keep.
-pub trait Dispatcher: Sized {
-    /// `"select"`, `"poll"` or `"epoll"`.
+/// are ready. See the [module docs](self) for the semantics all of them keep.
+pub trait Dispatcher: Sized + Send {
+    /// `"select"`, `"poll"`, `"epoll"`, `"uring"`, or `"any"` for the
+    /// run-time choice ([`AnyDispatcher`]); [`name`](Self::name) says which
+    /// backend an instance really is.
     const NAME: &'static str;
-    /// Whether [`Mode::Edge`] is supported.
-    const SUPPORTS_EDGE: bool;
 
     /// Creates an empty dispatcher.
     fn new() -> io::Result<Self>;
+
+    /// A new empty dispatcher of the same kind as this one (a thread pool
+    /// creates its sub-loops' dispatchers this way, so a backend chosen at
+    /// run time is kept).
+    fn fresh(&self) -> io::Result<Self> {
+        Self::new()
+    }
+
+    /// The backend this instance runs: `"select"`, `"poll"`, `"epoll"` or `"uring"`.
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    /// Whether `mode` can be used with this backend (a run-time capability
+    /// query: every backend does `Level` and `Oneshot`, only some `Edge`).
+    fn supports(&self, mode: Mode) -> bool;
 
     /// Starts watching `fd`. Errors: `AlreadyExists` if it is registered,
     /// `InvalidInput` for a negative fd or empty interest, `Unsupported` for
@@ -340,16 +365,11 @@ pub trait Dispatcher: Sized {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// Whether `mode` can be used with this backend (a run-time capability query).
-    fn supports(mode: Mode) -> bool {
-        mode != Mode::Edge || Self::SUPPORTS_EDGE
-    }
 }
 
 /// Rejects what no backend accepts: a negative fd, an empty interest, or an
 /// edge-triggered request where edge is unsupported.
-fn check_request<D: Dispatcher>(fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
+fn check_request<D: Dispatcher>(dispatcher: &D, fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
     check_fd(fd)?;
     if interest.is_empty() {
         return Err(io::Error::new(
@@ -357,18 +377,18 @@ fn check_request<D: Dispatcher>(fd: RawFd, interest: Interest, mode: Mode) -> io
             format!("fd {fd}: empty interest (deregister instead, or use the event loop's Interest::NONE)"),
         ));
     }
-    check_mode::<D>(mode)
+    check_mode(dispatcher, mode)
 }
 
 /// `Unsupported` for a mode the backend cannot do (the event loop checks too,
 /// since a paused fd never reaches the backend).
-pub(crate) fn check_mode<D: Dispatcher>(mode: Mode) -> io::Result<()> {
-    if D::supports(mode) {
+pub(crate) fn check_mode<D: Dispatcher>(dispatcher: &D, mode: Mode) -> io::Result<()> {
+    if dispatcher.supports(mode) {
         return Ok(());
     }
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
-        format!("{mode:?}-triggered mode is not supported by the {} dispatcher", D::NAME),
+        format!("{mode:?}-triggered mode is not supported by the {} dispatcher", dispatcher.name()),
     ))
 }
 

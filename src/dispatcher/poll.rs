@@ -84,14 +84,17 @@ impl PollDispatcher {
 
 impl Dispatcher for PollDispatcher {
     const NAME: &'static str = "poll";
-    const SUPPORTS_EDGE: bool = false;
 
     fn new() -> io::Result<Self> {
         Ok(PollDispatcher::default())
     }
 
+    fn supports(&self, mode: Mode) -> bool {
+        mode != Mode::Edge
+    }
+
     fn register(&mut self, fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
-        check_request::<Self>(fd, interest, mode)?;
+        check_request(self, fd, interest, mode)?;
         check_open(fd)?;
         if self.position(fd).is_some() {
             return Err(already_registered(fd, Self::NAME));
@@ -107,7 +110,7 @@ impl Dispatcher for PollDispatcher {
     }
 
     fn modify(&mut self, fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
-        check_request::<Self>(fd, interest, mode)?;
+        check_request(self, fd, interest, mode)?;
         let i = self.position(fd).ok_or_else(|| not_registered(fd, Self::NAME))?;
         // Writing `fd` back also re-arms a disarmed oneshot entry.
         self.pollfds[i] = libc::pollfd { fd, events: poll_flags(interest), revents: 0 };

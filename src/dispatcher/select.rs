@@ -132,7 +132,6 @@ impl SelectDispatcher {
 
 impl Dispatcher for SelectDispatcher {
     const NAME: &'static str = "select";
-    const SUPPORTS_EDGE: bool = false;
 
     fn new() -> io::Result<Self> {
         Ok(SelectDispatcher {
@@ -146,8 +145,12 @@ impl Dispatcher for SelectDispatcher {
         })
     }
 
+    fn supports(&self, mode: Mode) -> bool {
+        mode != Mode::Edge
+    }
+
     fn register(&mut self, fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
-        check_request::<Self>(fd, interest, mode)?;
+        check_request(self, fd, interest, mode)?;
         check_open(fd)?;
         if self.registration(fd).is_some() {
             return Err(already_registered(fd, Self::NAME));
@@ -162,7 +165,7 @@ impl Dispatcher for SelectDispatcher {
     }
 
     fn modify(&mut self, fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
-        check_request::<Self>(fd, interest, mode)?;
+        check_request(self, fd, interest, mode)?;
         if self.registration(fd).is_none() {
             return Err(not_registered(fd, Self::NAME));
         }

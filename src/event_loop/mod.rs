@@ -40,7 +40,9 @@ use std::time::{Duration, Instant};
 
 use log::{debug, trace};
 
-use crate::dispatcher::{DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, check_fd, check_mode};
+use crate::dispatcher::{
+    AnyDispatcher, DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, check_fd, check_mode,
+};
 
 mod handle;
 mod timer;
@@ -160,7 +162,7 @@ impl<D: Dispatcher> EventLoop<D> {
     pub fn with_dispatcher(mut dispatcher: D) -> io::Result<Self> {
         let waker = Waker::new()?;
         dispatcher.register(waker.fd(), Interest::READABLE, Mode::Level)?;
-        debug!("{} event loop created", D::NAME);
+        debug!("{} event loop created", dispatcher.name());
         Ok(EventLoop {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
             dispatcher,
@@ -191,9 +193,16 @@ impl<D: Dispatcher> EventLoop<D> {
         self.id
     }
 
-    /// The backend's name: `"select"`, `"poll"` or `"epoll"`.
+    /// The backend's name: `"select"`, `"poll"`, `"epoll"` or `"uring"`
+    /// (for [`AnyDispatcher`], the backend it was given).
     pub fn dispatcher_name(&self) -> &'static str {
-        D::NAME
+        self.dispatcher.name()
+    }
+
+    /// A new, empty dispatcher of the same kind as this loop's (for
+    /// sub-loops that must use the backend chosen at run time).
+    pub fn fresh_dispatcher(&self) -> io::Result<D> {
+        self.dispatcher.fresh()
     }
 
     fn channel_mut(&mut self, fd: RawFd) -> Option<&mut Channel<D>> {
@@ -223,7 +232,7 @@ impl<D: Dispatcher> EventLoop<D> {
                 format!("fd {fd} is already registered with this event loop"),
             ));
         }
-        check_mode::<D>(mode)?;
+        check_mode(&self.dispatcher, mode)?;
         let in_backend = !interest.is_empty();
         if in_backend {
             self.dispatcher.register(fd, interest, mode)?;
@@ -240,7 +249,7 @@ impl<D: Dispatcher> EventLoop<D> {
             since_batch: self.batch,
         });
         self.registered += 1;
-        trace!("{}: registered fd {fd} for {interest:?} ({mode:?})", D::NAME);
+        trace!("{}: registered fd {fd} for {interest:?} ({mode:?})", self.dispatcher.name());
         Ok(())
     }
 
@@ -252,7 +261,7 @@ impl<D: Dispatcher> EventLoop<D> {
         };
         // Checked here too: pausing with `Interest::NONE` never reaches the
         // backend, and would otherwise store a mode it cannot resume with.
-        check_mode::<D>(mode)?;
+        check_mode(&self.dispatcher, mode)?;
         let in_backend = channel.in_backend;
         match (in_backend, interest.is_empty()) {
             (true, true) => self.dispatcher.deregister(fd)?,
@@ -299,7 +308,7 @@ impl<D: Dispatcher> EventLoop<D> {
             return Err(not_registered(fd));
         };
         self.registered -= 1;
-        trace!("{}: deregistered fd {fd}", D::NAME);
+        trace!("{}: deregistered fd {fd}", self.dispatcher.name());
         if channel.in_backend { self.dispatcher.deregister(fd) } else { Ok(()) }
     }
 
@@ -383,7 +392,7 @@ impl<D: Dispatcher> EventLoop<D> {
         if self.in_dispatch {
             return Err(io::Error::other("EventLoop::run called from inside one of its own callbacks"));
         }
-        debug!("{} event loop running ({} fds registered)", D::NAME, self.registered);
+        debug!("{} event loop running ({} fds registered)", self.dispatcher.name(), self.registered);
         let result = loop {
             if self.quit_requested() {
                 break Ok(());
@@ -394,7 +403,7 @@ impl<D: Dispatcher> EventLoop<D> {
         };
         self.quit = false;
         self.shared.quit.store(false, Ordering::Release);
-        debug!("{} event loop stopped", D::NAME);
+        debug!("{} event loop stopped", self.dispatcher.name());
         result
     }
 
@@ -424,7 +433,7 @@ impl<D: Dispatcher> EventLoop<D> {
         self.stats.fds_scanned += events.scanned() as u64;
         trace!(
             "{} returned {} events ({} fds scanned) after {:.3} ms",
-            D::NAME,
+            self.dispatcher.name(),
             events.len(),
             events.scanned(),
             (woke - before).as_secs_f64() * 1e3
@@ -557,6 +566,14 @@ fn deadline_after(delay: Duration) -> Instant {
     now.checked_add(delay).unwrap_or(now + Duration::from_secs(86_400 * 365 * 100))
 }
 
+impl EventLoop<AnyDispatcher> {
+    /// A loop on the backend called `name`, chosen at run time (see
+    /// [`AnyDispatcher::by_name`] for the names and errors).
+    pub fn with_backend(name: &str) -> io::Result<Self> {
+        Self::with_dispatcher(AnyDispatcher::by_name(name)?)
+    }
+}
+
 impl<D: Dispatcher> Drop for EventLoop<D> {
     fn drop(&mut self) {
         // Tasks queued for a loop that will never run again are dropped now,
@@ -567,14 +584,14 @@ impl<D: Dispatcher> Drop for EventLoop<D> {
             mem::take(&mut queue.tasks)
         };
         drop(abandoned);
-        debug!("{} event loop dropped with {} fds registered", D::NAME, self.registered);
+        debug!("{} event loop dropped with {} fds registered", self.dispatcher.name(), self.registered);
     }
 }
 
 impl<D: Dispatcher> fmt::Debug for EventLoop<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventLoop")
-            .field("dispatcher", &D::NAME)
+            .field("dispatcher", &self.dispatcher.name())
             .field("registered_fds", &self.registered)
             .field("pending_timers", &self.timers.len())
             .field("stats", &self.stats)

@@ -59,7 +59,7 @@ pub(crate) fn listen<D: Dispatcher + 'static>(
         last_warning: Cell::new(None),
     });
     ev.register(fd, Interest::READABLE, Mode::Level, move |ev, _| acceptor.accept_pending(ev))?;
-    debug!("listening on {local} (fd {fd}, {})", D::NAME);
+    debug!("listening on {local} (fd {fd}, {})", ev.dispatcher_name());
     Ok(fd)
 }
 

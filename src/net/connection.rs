@@ -200,7 +200,7 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
         if let Some(group) = &conn.inner.group {
             group.live.fetch_add(1, Ordering::AcqRel);
         }
-        debug!("connection {} up: {peer} -> {local} (fd {fd}, {})", conn.id(), D::NAME);
+        debug!("connection {} up: {peer} -> {local} (fd {fd}, {})", conn.id(), ev.dispatcher_name());
         conn.touch(ev);
         conn.with_handler(|h| h.on_connect(ev, &conn));
         Ok(conn)

@@ -173,7 +173,8 @@ impl<D: Dispatcher + 'static> TcpServerBuilder<D> {
                     ),
                 ));
             }
-            _ => EventLoopThreadPool::<D>::new(&self.name, self.threads)?,
+            // Sub-loops get the main loop's backend, also when it was chosen at run time.
+            _ => EventLoopThreadPool::with_dispatchers(&self.name, self.threads, || ev.fresh_dispatcher())?,
         };
         let mut listener = match self.listener {
             Some(listener) => {
@@ -236,7 +237,7 @@ impl<D: Dispatcher + 'static> TcpServerBuilder<D> {
         info!(
             "{}: listening on {local_addr} ({} dispatcher, {} sub-loop(s){})",
             self.name,
-            D::NAME,
+            ev.dispatcher_name(),
             pool.len(),
             if self.reuse_port { ", SO_REUSEPORT" } else { "" }
         );

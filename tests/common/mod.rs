@@ -158,8 +158,27 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
+/// Whether io_uring cannot be used here (old kernel, `io_uring_disabled`, a
+/// seccomp sandbox); if so, says "skipped: io_uring unavailable (reason)".
+/// Every io_uring test starts with it, so the rest of the suite still runs.
+pub fn uring_unavailable() -> bool {
+    static REASON: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    #[cfg(target_os = "linux")]
+    let probe = || <muxloop::UringDispatcher as Dispatcher>::new().err().map(|e| e.to_string());
+    #[cfg(not(target_os = "linux"))]
+    let probe = || Some("not Linux".to_owned());
+    match REASON.get_or_init(probe) {
+        None => false,
+        Some(reason) => {
+            eprintln!("skipped: io_uring unavailable ({reason})");
+            true
+        }
+    }
+}
+
 /// Instantiates `$body` (a generic `fn name<D: Dispatcher>()` list) once per
-/// backend: `mod select`, `mod poll`, `mod epoll`, each with `#[test]`s.
+/// backend: `mod select`, `mod poll`, `mod epoll`, `mod uring`, each with
+/// `#[test]`s (the io_uring ones skip where io_uring is refused).
 #[macro_export]
 macro_rules! for_each_dispatcher {
     ($($test:ident),* $(,)?) => {
@@ -171,6 +190,14 @@ macro_rules! for_each_dispatcher {
         }
         mod epoll {
             $( #[test] fn $test() { super::$test::<muxloop::EpollDispatcher>() } )*
+        }
+        #[cfg(target_os = "linux")]
+        mod uring {
+            $( #[test] fn $test() {
+                if !$crate::common::uring_unavailable() {
+                    super::$test::<muxloop::UringDispatcher>()
+                }
+            } )*
         }
     };
 }

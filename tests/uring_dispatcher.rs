@@ -1,0 +1,286 @@
+//! What only the io_uring backend has to get right, beyond the shared
+//! dispatcher suite: completions that arrive after their registration is
+//! gone (generations), multishot polls the kernel ends (re-arm), poll updates
+//! that miss a poll which just fired, and rings far smaller than the number
+//! of ready fds (a full submission queue, an overflowing completion queue).
+//!
+//! Every test first checks that io_uring is usable here and otherwise says
+//! "skipped: io_uring unavailable (reason)". Tests hold one lock: several of
+//! them need "the next socket gets this fd number".
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::ErrorKind;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use muxloop::{Dispatcher, Event, Events, Interest, Mode, UringDispatcher, sys};
+
+const QUIET: Duration = Duration::from_millis(20);
+const PATIENCE: Duration = Duration::from_secs(10);
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn dispatch(d: &mut UringDispatcher, timeout: Duration) -> Vec<Event> {
+    let mut events = Events::with_capacity(8);
+    d.dispatch(&mut events, Some(timeout)).expect("dispatch");
+    events.iter().copied().collect()
+}
+
+fn send(fd: &impl AsRawFd, data: &[u8]) {
+    assert_eq!(sys::write(fd.as_raw_fd(), data).unwrap(), data.len());
+}
+
+fn drain(fd: RawFd) -> usize {
+    let mut total = 0;
+    let mut buf = [0u8; 4096];
+    loop {
+        match sys::read(fd, &mut buf) {
+            Ok(0) => return total,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return total,
+            Err(e) => panic!("read fd {fd}: {e}"),
+        }
+    }
+}
+
+fn raise_nofile(min: u64) {
+    let (soft, hard) = sys::nofile_limit().unwrap();
+    if soft < min {
+        assert!(hard >= min, "this test needs RLIMIT_NOFILE >= {min} (hard limit {hard})");
+        sys::set_nofile_limit(min).unwrap();
+    }
+}
+
+/// Dispatches until `fds` have each been reported at least once; returns how
+/// many times each fd was reported in all (panics after `PATIENCE`).
+fn collect_until_all(d: &mut UringDispatcher, fds: &[RawFd]) -> Vec<RawFd> {
+    let wanted: HashSet<RawFd> = fds.iter().copied().collect();
+    let mut seen = HashSet::new();
+    let mut all = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    while seen.len() < wanted.len() {
+        assert!(Instant::now() < deadline, "only {} of {} fds reported", seen.len(), wanted.len());
+        for e in dispatch(d, QUIET) {
+            assert!(wanted.contains(&e.fd()), "unexpected event {e:?}");
+            seen.insert(e.fd());
+            all.push(e.fd());
+        }
+    }
+    all
+}
+
+/// The old registration's poll fires, its completion waits in the queue, the
+/// owner deregisters and closes the fd, and a new socket with the same number
+/// is registered, all before the next dispatch: the stale completion must not
+/// be delivered to the new owner.
+#[test]
+fn fd_reuse_after_deregister_within_one_batch() {
+    if common::uring_unavailable() {
+        return;
+    }
+    let _serial = serial();
+    raise_nofile(4200);
+    let mut d = UringDispatcher::new().unwrap();
+    let (a, a_peer) = sys::socketpair().unwrap();
+    let a = sys::dup_at_least(a.as_fd(), 4000).unwrap(); // a number nobody else here takes
+    let number = a.as_raw_fd();
+    d.register(number, Interest::READABLE, Mode::Level).unwrap();
+    assert!(dispatch(&mut d, Duration::ZERO).is_empty(), "armed, nothing ready");
+    send(&a_peer, b"old");
+    // The write's return to user space runs the poll's completion: it is in
+    // the completion queue now, tagged with the old registration.
+    d.deregister(number).unwrap();
+    drop(a);
+    let (b, b_peer) = sys::socketpair().unwrap();
+    let b = sys::dup_at_least(b.as_fd(), number).unwrap();
+    assert_eq!(b.as_raw_fd(), number, "the number was reused");
+    d.register(number, Interest::READABLE, Mode::Level).unwrap();
+    assert!(dispatch(&mut d, QUIET).is_empty(), "the old file's readiness is not the new one's");
+    send(&b_peer, b"new");
+    let events = dispatch(&mut d, PATIENCE);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].fd() == number && events[0].is_readable());
+    assert_eq!(drain(number), 3);
+    d.deregister(number).unwrap();
+}
+
+/// A oneshot poll fires and, before its completion is harvested, `modify`
+/// re-arms it: the poll update finds no poll (it already completed), the old
+/// completion is stale, and the backend must arm a fresh poll in the same
+/// dispatch, which then reports exactly once.
+#[test]
+fn modify_on_a_fired_oneshot() {
+    if common::uring_unavailable() {
+        return;
+    }
+    let _serial = serial();
+    let mut d = UringDispatcher::new().unwrap();
+    let (a, a_peer) = sys::socketpair().unwrap();
+    let fa = a.as_raw_fd();
+    d.register(fa, Interest::READABLE, Mode::Oneshot).unwrap();
+    assert!(dispatch(&mut d, Duration::ZERO).is_empty());
+    send(&a_peer, b"x");
+    d.modify(fa, Interest::BOTH, Mode::Oneshot).unwrap();
+    let events = dispatch(&mut d, PATIENCE);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].is_readable() && events[0].is_writable(), "the new interest: {:?}", events[0]);
+    assert!(dispatch(&mut d, QUIET).is_empty(), "oneshot: not again until modified");
+
+    // Modify after the event was harvested: a new poll, one more event.
+    d.modify(fa, Interest::WRITABLE, Mode::Oneshot).unwrap();
+    let events = dispatch(&mut d, PATIENCE);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].is_writable() && !events[0].is_readable(), "{:?}", events[0]);
+    assert!(dispatch(&mut d, QUIET).is_empty());
+
+    // Modify of a poll still in flight (nothing ready): a poll update that takes.
+    d.modify(fa, Interest::READABLE, Mode::Oneshot).unwrap();
+    assert_eq!(drain(fa), 1);
+    assert!(dispatch(&mut d, QUIET).is_empty());
+    d.modify(fa, Interest::READABLE, Mode::Level).unwrap();
+    assert!(dispatch(&mut d, QUIET).is_empty(), "updated in flight, still nothing to read");
+    send(&a_peer, b"y");
+    assert_eq!(dispatch(&mut d, PATIENCE).len(), 1);
+    assert_eq!(dispatch(&mut d, PATIENCE).len(), 1, "level now: reported again until drained");
+    d.deregister(fa).unwrap();
+}
+
+/// With a tiny completion queue, a burst of edges overflows it; the kernel
+/// then ends multishot polls (a completion without `IORING_CQE_F_MORE`). The
+/// backend re-arms them (on a grown ring), so every later edge is still
+/// reported, and unread data stops being reported after a few dispatches.
+#[test]
+fn edge_multishot_is_rearmed_when_the_kernel_ends_it() {
+    if common::uring_unavailable() {
+        return;
+    }
+    let _serial = serial();
+    const N: usize = 200;
+    raise_nofile(2 * N as u64 + 256);
+    let mut d = UringDispatcher::with_entries(2).unwrap();
+    assert!(d.completion_capacity() < N);
+    let pairs: Vec<(OwnedFd, OwnedFd)> = (0..N).map(|_| sys::socketpair().unwrap()).collect();
+    let fds: Vec<RawFd> = pairs.iter().map(|(a, _)| a.as_raw_fd()).collect();
+    for &fd in &fds {
+        d.register(fd, Interest::READABLE, Mode::Edge).unwrap();
+    }
+    assert!(dispatch(&mut d, QUIET).is_empty());
+    for round in 0..6 {
+        for (_, peer) in &pairs {
+            send(peer, b"e");
+        }
+        collect_until_all(&mut d, &fds);
+        // Edge: the data is left unread. Re-armed polls may report it once more
+        // (a spurious wake-up, allowed), but it must settle, not flood.
+        let settled = (0..4).any(|_| dispatch(&mut d, QUIET).is_empty());
+        assert!(settled, "round {round}: unread data still reported after 4 dispatches");
+        assert!(dispatch(&mut d, QUIET).is_empty(), "round {round}: old data is no new edge");
+    }
+    assert!(d.completion_capacity() >= N, "the ring grew: {}", d.completion_capacity());
+    for &fd in &fds {
+        assert_eq!(drain(fd), 6);
+        d.deregister(fd).unwrap();
+    }
+    assert!(d.is_empty());
+}
+
+/// 5,000 fds on the default ring (256 submission slots, 2,048 completion
+/// slots): registering them overflows the submission queue many times, and
+/// all of them ready at once overflows the completion queue. One dispatch
+/// still reports each exactly once, and a drained set reports nothing.
+#[test]
+fn five_thousand_ready_fds_in_one_dispatch() {
+    if common::uring_unavailable() {
+        return;
+    }
+    let _serial = serial();
+    const N: usize = 5000;
+    raise_nofile(2 * N as u64 + 256);
+    let mut d = UringDispatcher::new().unwrap();
+    let pairs: Vec<(OwnedFd, OwnedFd)> = (0..N).map(|_| sys::socketpair().unwrap()).collect();
+    for (a, _) in &pairs {
+        d.register(a.as_raw_fd(), Interest::READABLE, Mode::Level).unwrap();
+    }
+    assert_eq!(d.len(), N);
+    assert!(dispatch(&mut d, QUIET).is_empty(), "all idle");
+    for (_, peer) in &pairs {
+        send(peer, b"!");
+    }
+    let events = dispatch(&mut d, PATIENCE);
+    let fds: HashSet<RawFd> = events.iter().map(Event::fd).collect();
+    assert_eq!(fds.len(), events.len(), "each fd once per batch");
+    assert_eq!(events.len(), N, "every ready fd in one dispatch (completion queue overflow fetched)");
+    assert!(events.iter().all(Event::is_readable));
+
+    // Level: undrained fds are reported again; drained ones are not.
+    for (a, _) in &pairs[..N / 2] {
+        assert_eq!(drain(a.as_raw_fd()), 1);
+    }
+    let again = dispatch(&mut d, PATIENCE);
+    assert_eq!(again.len(), N - N / 2, "only the undrained half");
+    for (a, _) in &pairs[N / 2..] {
+        assert_eq!(drain(a.as_raw_fd()), 1);
+    }
+    assert!(dispatch(&mut d, QUIET).is_empty());
+    for (a, _) in &pairs {
+        d.deregister(a.as_raw_fd()).unwrap();
+    }
+    assert!(d.is_empty());
+}
+
+/// A ring of two slots still handles many registrations, modifies and
+/// removals between dispatches (each full submission queue is flushed).
+#[test]
+fn a_tiny_ring_takes_any_number_of_requests() {
+    if common::uring_unavailable() {
+        return;
+    }
+    let _serial = serial();
+    let mut d = UringDispatcher::with_entries(2).unwrap();
+    let pairs: Vec<(OwnedFd, OwnedFd)> = (0..100).map(|_| sys::socketpair().unwrap()).collect();
+    for (a, _) in &pairs {
+        d.register(a.as_raw_fd(), Interest::READABLE, Mode::Level).unwrap();
+        d.modify(a.as_raw_fd(), Interest::WRITABLE, Mode::Level).unwrap();
+    }
+    let events = dispatch(&mut d, PATIENCE);
+    assert_eq!(events.len(), 100, "all writable");
+    for (a, _) in &pairs[..50] {
+        d.deregister(a.as_raw_fd()).unwrap();
+    }
+    let events = dispatch(&mut d, PATIENCE);
+    assert_eq!(events.len(), 50, "the removed half is gone: {}", events.len());
+    for (a, _) in &pairs[50..] {
+        d.deregister(a.as_raw_fd()).unwrap();
+    }
+    assert!(dispatch(&mut d, QUIET).is_empty());
+}
+
+/// Errors say what is wrong, as the other backends do.
+#[test]
+fn errors_have_the_contract_kinds() {
+    if common::uring_unavailable() {
+        return;
+    }
+    let _serial = serial();
+    let mut d = UringDispatcher::new().unwrap();
+    let (a, _peer) = sys::socketpair().unwrap();
+    let fa = a.as_raw_fd();
+    assert_eq!(d.deregister(fa).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(d.modify(fa, Interest::READABLE, Mode::Level).unwrap_err().kind(), ErrorKind::NotFound);
+    d.register(fa, Interest::READABLE, Mode::Edge).unwrap();
+    assert_eq!(d.register(fa, Interest::READABLE, Mode::Level).unwrap_err().kind(), ErrorKind::AlreadyExists);
+    assert_eq!(d.modify(fa, Interest::NONE, Mode::Level).unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(d.register(-1, Interest::READABLE, Mode::Level).unwrap_err().kind(), ErrorKind::InvalidInput);
+    let err = d.register(1 << 30, Interest::READABLE, Mode::Level).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(9), "EBADF for a number that is not open: {err}");
+    d.deregister(fa).unwrap();
+    assert!(d.is_empty());
+}
