@@ -52,7 +52,10 @@ fn tokens(cell: &str) -> Vec<&str> {
 fn check_cell(kind: &str, cell: &str, examples: &BTreeSet<String>, problems: &mut Vec<String>) {
     let cell = cell.trim();
     let pending = cell.contains("pending (issue ")
-        && cell.split("pending (issue ").skip(1).all(|rest| rest.split(')').next().unwrap().parse::<u32>().is_ok());
+        && cell
+            .split("pending (issue ")
+            .skip(1)
+            .all(|rest| rest.split(')').next().unwrap().parse::<u32>().is_ok());
     let mut named = false;
     for token in tokens(cell) {
         if token.contains("::") && kind == "test" {
@@ -116,7 +119,10 @@ fn every_tour_chapter_is_in_the_rustdoc() {
     for entry in std::fs::read_dir(root().join("docs/tour")).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(".md") {
-            assert!(tour.contains(&format!("docs/tour/{name}")), "docs/tour/{name} is not included in src/tour.rs");
+            assert!(
+                tour.contains(&format!("docs/tour/{name}")),
+                "docs/tour/{name} is not included in src/tour.rs"
+            );
         }
     }
 }
@@ -223,7 +229,9 @@ fn socket_options_apply() {
     sys::set_buffer_sizes(fd, Some(8192), Some(8192)).unwrap();
     let (pipe, _) = sys::pipe().unwrap();
     let p = pipe.as_raw_fd();
-    for result in [sys::set_nodelay(p, true), sys::set_keepalive(p, true), sys::set_buffer_sizes(p, Some(1), None)] {
+    for result in
+        [sys::set_nodelay(p, true), sys::set_keepalive(p, true), sys::set_buffer_sizes(p, Some(1), None)]
+    {
         assert_eq!(result.unwrap_err().raw_os_error(), Some(libc::ENOTSOCK));
     }
 }

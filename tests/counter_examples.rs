@@ -54,7 +54,11 @@ fn writable_interest_left_on_spins<D: Dispatcher>() {
     ev.deregister(fd).unwrap();
     // Quiet: about WINDOW / TICK = 20 calls. Spinning: one per event, tens of thousands.
     assert!(quiet <= 40 && quiet_again <= 40, "{}: idle loop made {quiet}/{quiet_again} calls", D::NAME);
-    assert!(spinning >= 20 * quiet.max(1), "{}: writable left on: {spinning} calls vs {quiet} quiet", D::NAME);
+    assert!(
+        spinning >= 20 * quiet.max(1),
+        "{}: writable left on: {spinning} calls vs {quiet} quiet",
+        D::NAME
+    );
 }
 
 /// Wrong: an edge-triggered handler that reads once. The unread rest is
@@ -153,7 +157,7 @@ fn blocking_accept_hangs_after_stale_readiness<D: Dispatcher>() {
     // Wrong: blocking. It hangs until some other client comes along.
     backend.deregister(lfd).unwrap();
     sys::set_nonblocking(lfd, false).unwrap();
-    let listener = TcpListener::from(OwnedFd::from(owned));
+    let listener = TcpListener::from(owned);
     let (tx, rx) = mpsc::channel();
     let blocked = std::thread::spawn(move || {
         let result = listener.accept().map(|_| ());

@@ -48,15 +48,14 @@ fn run(args: common::Args) -> common::Result {
         };
         // A small stack: the default 2 MiB is mostly untouched virtual memory,
         // but the address space and the kernel bookkeeping still add up.
-        let spawned = thread::Builder::new().name(format!("conn-{id}")).stack_size(stack_kib * 1024).spawn(
-            move || {
+        let spawned =
+            thread::Builder::new().name(format!("conn-{id}")).stack_size(stack_kib * 1024).spawn(move || {
                 let alive = ALIVE.fetch_add(1, Ordering::Relaxed) + 1;
                 log::debug!("{peer} connected; {alive} threads alive");
                 let result = echo(stream);
                 let alive = ALIVE.fetch_sub(1, Ordering::Relaxed) - 1;
                 log::debug!("{peer} left ({result:?}); {alive} threads alive");
-            },
-        );
+            });
         // Out of threads (EAGAIN): the stream was dropped with the closure, so
         // this client is refused, and the server lives on.
         if let Err(e) = spawned {

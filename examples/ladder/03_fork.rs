@@ -84,7 +84,7 @@ fn reap_children() {
     loop {
         match sys::waitpid_nohang() {
             Ok(Some((pid, status))) => log::debug!("reaped pid {pid} ({status})"),
-            Ok(None) => return,                                          // children left, none exited
+            Ok(None) => return, // children left, none exited
             Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return, // no children at all
             Err(e) => return log::warn!("waitpid: {e}"),
         }

@@ -67,7 +67,13 @@ fn run(args: common::Args) -> common::Result {
                     let fd = socket.as_raw_fd();
                     select.register(fd, Interest::READABLE, Mode::Level)?;
                     log::debug!("{peer} connected as fd {fd}");
-                    let channel = Channel { socket, peer, out: Buffer::new(), interest: Interest::READABLE, eof: false };
+                    let channel = Channel {
+                        socket,
+                        peer,
+                        out: Buffer::new(),
+                        interest: Interest::READABLE,
+                        eof: false,
+                    };
                     if table.len() <= fd as usize {
                         table.resize_with(fd as usize + 1, || None);
                     }

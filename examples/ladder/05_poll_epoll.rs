@@ -28,7 +28,9 @@ use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use muxloop::{Buffer, Dispatcher, EpollDispatcher, Events, Interest, Mode, PollDispatcher, SelectDispatcher, sys};
+use muxloop::{
+    Buffer, Dispatcher, EpollDispatcher, Events, Interest, Mode, PollDispatcher, SelectDispatcher, sys,
+};
 
 const USAGE: &str = "ladder_05_poll_epoll [ADDR] [--dispatcher poll|epoll|select] [--leave-writable-on]
 (default 127.0.0.1:9150, epoll). An echo server driving a dispatcher by hand.
@@ -83,7 +85,8 @@ fn run<D: Dispatcher>(args: common::Args) -> common::Result {
                     if table.len() <= fd as usize {
                         table.resize_with(fd as usize + 1, || None);
                     }
-                    table[fd as usize] = Some(Channel { _socket: socket, out: Buffer::new(), interest, eof: false });
+                    table[fd as usize] =
+                        Some(Channel { _socket: socket, out: Buffer::new(), interest, eof: false });
                 }
                 continue;
             }
@@ -120,7 +123,11 @@ fn run<D: Dispatcher>(args: common::Args) -> common::Result {
                 want = want | Interest::READABLE;
             }
             if want != ch.interest {
-                let why = if ch.out.is_empty() { "drained".to_owned() } else { format!("{} bytes queued", ch.out.len()) };
+                let why = if ch.out.is_empty() {
+                    "drained".to_owned()
+                } else {
+                    format!("{} bytes queued", ch.out.len())
+                };
                 log::trace!("fd {fd} {:?} -> {want:?} ({why})", ch.interest);
                 backend.modify(fd, want, Mode::Level)?;
                 ch.interest = want;

@@ -122,8 +122,9 @@ fn serve(fd: i32, out: &mut Buffer, drain: bool) -> bool {
                 Err(_) => return false,
             }
         }
-        // Reading stopped for room and the room is back: no edge will say so.
-        if !(full && !blocked) {
+        // Go round again only if reading stopped for room and the room is
+        // back: no edge will say so.
+        if !full || blocked {
             return !(eof && out.is_empty());
         }
     }

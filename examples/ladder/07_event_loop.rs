@@ -68,7 +68,9 @@ fn run(args: common::Args) -> common::Result {
                         continue;
                     }
                     let idle_timer = ev.run_after(idle, move |ev| kick(ev, fd));
-                    ev.context::<Clients>().by_fd.insert(fd, Client { socket, out: Buffer::new(), idle_timer });
+                    ev.context::<Clients>()
+                        .by_fd
+                        .insert(fd, Client { socket, out: Buffer::new(), idle_timer });
                     log::debug!("{peer} connected as fd {fd}");
                 }
                 Ok(None) => return,

@@ -21,7 +21,8 @@ mod common;
 
 use muxloop::{Callbacks, EventLoop, TcpServer};
 
-const USAGE: &str = "ladder_09_multi_reactor [ADDR] [--threads N] [--reuse-port]   (default 127.0.0.1:9190, N = 2)
+const USAGE: &str =
+    "ladder_09_multi_reactor [ADDR] [--threads N] [--reuse-port]   (default 127.0.0.1:9190, N = 2)
 An echo server: a main reactor that accepts and N sub-reactors that serve.";
 
 fn main() {

@@ -56,7 +56,9 @@ pub fn main(rung: u16, usage: &str, flags: &[&str], run: fn(Args) -> Result) {
         } else if arg.starts_with('-') {
             fail(&format!("unknown flag {arg:?}\n\n{usage}"));
         } else {
-            args.addr = arg.parse().unwrap_or_else(|_| fail(&format!("bad address {arg:?} (want e.g. 127.0.0.1:{})", 9100 + rung * 10)));
+            args.addr = arg.parse().unwrap_or_else(|_| {
+                fail(&format!("bad address {arg:?} (want e.g. 127.0.0.1:{})", 9100 + rung * 10))
+            });
         }
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();

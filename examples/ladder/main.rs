@@ -76,7 +76,8 @@ fn main() {
 }
 
 fn parse() -> Result<Option<Opts>> {
-    let mut opts = Opts { rungs: (1..=9).collect(), clients: vec![10, 100, 1000, 5000], seconds: 5.0, rounds: 10 };
+    let mut opts =
+        Opts { rungs: (1..=9).collect(), clients: vec![10, 100, 1000, 5000], seconds: 5.0, rounds: 10 };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
         if flag == "--help" || flag == "-h" {
@@ -85,13 +86,20 @@ fn parse() -> Result<Option<Opts>> {
         }
         let value = argv.next().ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))?;
         let list = || -> Result<Vec<usize>> {
-            value.split(',').map(|v| v.trim().parse().map_err(|_| format!("{flag}: bad number {v:?}").into())).collect()
+            value
+                .split(',')
+                .map(|v| v.trim().parse().map_err(|_| format!("{flag}: bad number {v:?}").into()))
+                .collect()
         };
         match flag.as_str() {
             "--rungs" => opts.rungs = list()?,
             "--clients" => opts.clients = list()?,
-            "--seconds" => opts.seconds = value.parse().map_err(|_| format!("--seconds: bad number {value:?}"))?,
-            "--rounds" => opts.rounds = value.parse().map_err(|_| format!("--rounds: bad number {value:?}"))?,
+            "--seconds" => {
+                opts.seconds = value.parse().map_err(|_| format!("--seconds: bad number {value:?}"))?
+            }
+            "--rounds" => {
+                opts.rounds = value.parse().map_err(|_| format!("--rounds: bad number {value:?}"))?
+            }
             _ => return Err(format!("unknown flag {flag:?}\n\n{USAGE}").into()),
         }
     }
@@ -221,7 +229,8 @@ fn start_server(bin: &Path) -> Result<(Server, SocketAddr)> {
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(10)).map_err(|_| format!("{} did not start", bin.display()))?;
+    let addr =
+        rx.recv_timeout(Duration::from_secs(10)).map_err(|_| format!("{} did not start", bin.display()))?;
     Ok((server, addr))
 }
 
@@ -280,7 +289,11 @@ fn run_cell(bin: &Path, clients: usize, opts: &Opts) -> Result<Cell> {
             let fd = event.fd();
             match client.phase {
                 Phase::Done | Phase::Failed => {
-                    if client.phase == Phase::Done { done += 1 } else { failed += 1 }
+                    if client.phase == Phase::Done {
+                        done += 1
+                    } else {
+                        failed += 1
+                    }
                     finished = Instant::now();
                     // Out of the dispatcher, but the connection stays open.
                     let _ = epoll.deregister(fd);
@@ -370,9 +383,7 @@ fn stat(pid: u32) -> Option<Vec<u64>> {
 /// A value in kB (or a count) from /proc/PID/status.
 fn status(pid: u32, key: &str) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    text.lines().find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok()).unwrap_or(0)
 }
 
 /// Live children of `pid` (the fork rung's), found by their parent pid.
