@@ -24,7 +24,7 @@
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
@@ -43,14 +43,16 @@ fn run(args: common::Args) -> common::Result {
     if reap {
         sys::catch_sigchld()?;
     }
-    let listener = TcpListener::bind(args.addr)?;
-    common::announce(listener.local_addr()?, "a process per connection");
+    // Not std's TcpListener: its accept retries on EINTR, and we want to see it.
+    let listener = sys::tcp_listener(&args.addr, false, 1024)?;
+    sys::set_nonblocking(listener.as_raw_fd(), false)?; // a blocking accept, as in rung 01
+    common::announce(sys::local_addr(listener.as_raw_fd())?, "a process per connection");
     loop {
         if reap && sys::take_sigchld() {
             log::debug!("SIGCHLD: reaping");
             reap_children();
         }
-        let (stream, peer) = match listener.accept() {
+        let (socket, peer) = match sys::accept(listener.as_raw_fd()) {
             Ok(pair) => pair,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue, // SIGCHLD: reap first
             Err(e) => {
@@ -59,6 +61,8 @@ fn run(args: common::Args) -> common::Result {
                 continue;
             }
         };
+        sys::set_nonblocking(socket.as_raw_fd(), false)?;
+        let stream = TcpStream::from(socket);
         match sys::fork() {
             Ok(Forked::Child) => {
                 // The child never accepts: close its copy of the listener.
