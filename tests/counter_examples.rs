@@ -1,7 +1,9 @@
 //! Counter-examples: each test does one classic thing wrong on purpose and
 //! asserts the symptom, next to the right way, so the lesson is executable.
 //!
-//! * writable interest left on while idle spins (every backend);
+//! * writable interest left on while idle spins (every backend), and its
+//!   positive twin: the TCP layer turns it on while output is queued and off
+//!   once drained;
 //! * edge-triggered without draining stalls (epoll; the others refuse `Edge`);
 //! * a blocking `accept` after a readiness report can hang (the course's
 //!   RST-before-accept experiment; on Linux the hang comes from another
@@ -18,10 +20,11 @@ use std::io::{ErrorKind, Read};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Command;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use muxloop::{Dispatcher, EpollDispatcher, EventLoop, Events, Interest, Mode, sys};
+use muxloop::{Callbacks, Dispatcher, EpollDispatcher, EventLoop, Events, Interest, Mode, TcpServer, sys};
 
 /// How long each "what does the loop do while idle" window lasts.
 const WINDOW: Duration = Duration::from_millis(200);
@@ -177,7 +180,60 @@ fn blocking_accept_hangs_after_stale_readiness<D: Dispatcher>() {
     drop((client, taken, rescuer));
 }
 
+/// The right way, as the TCP layer does it: while a connection has output
+/// queued its fd is watched for writable; once the queue drains, writable
+/// interest is off again (the companion of the spinning counter-example).
+fn write_interest_follows_the_output_queue<D: Dispatcher + 'static>() {
+    const SIZE: usize = 8 << 20;
+    let conn_fd = Arc::new(AtomicI32::new(-1));
+    let seen = Arc::clone(&conn_fd);
+    let callbacks = Callbacks::<D>::new().on_connection(move |ev, conn| {
+        if conn.is_connected() {
+            seen.store(conn.fd(), Ordering::SeqCst);
+            let _ = conn.send(ev, &vec![5u8; SIZE]); // far more than the socket buffers hold
+        }
+    });
+    let mut ev = EventLoop::<D>::new().unwrap();
+    let server = TcpServer::builder("127.0.0.1:0".parse().unwrap(), callbacks).start(&mut ev).unwrap();
+    let client = TcpStream::connect(server.local_addr()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while conn_fd.load(Ordering::SeqCst) < 0 {
+        assert!(Instant::now() < deadline, "{}: no connection", D::NAME);
+        ev.run_once(Some(TICK)).unwrap();
+    }
+    let fd = conn_fd.load(Ordering::SeqCst);
+    ev.run_once(Some(TICK)).unwrap();
+    let queued = ev.interest(fd).expect("registered");
+    assert!(queued.is_writable(), "{}: output queued, interest {queued:?}", D::NAME);
+    // The client reads everything; the queue drains.
+    let reader = std::thread::spawn(move || {
+        let mut client = client;
+        client.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut got = 0;
+        let mut buf = vec![0u8; 1 << 16];
+        while got < SIZE {
+            match client.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        (got, client)
+    });
+    while !reader.is_finished() {
+        assert!(Instant::now() < deadline, "{}: the client never got everything", D::NAME);
+        ev.run_once(Some(TICK)).unwrap();
+    }
+    let (got, client) = reader.join().unwrap();
+    assert_eq!(got, SIZE, "{}", D::NAME);
+    ev.run_once(Some(TICK)).unwrap();
+    let drained = ev.interest(fd).expect("still registered");
+    assert_eq!(drained, Interest::READABLE, "{}: drained, writable interest must be off", D::NAME);
+    drop(client);
+    server.stop(&mut ev, Duration::from_secs(2)).unwrap();
+}
+
 for_each_dispatcher!(
+    write_interest_follows_the_output_queue,
     writable_interest_left_on_spins,
     edge_is_refused_where_unsupported,
     rst_before_accept,
