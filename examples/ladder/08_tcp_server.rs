@@ -14,8 +14,10 @@
 //! **Try.** `nc 127.0.0.1 9180`; compare this file's length with rung 05's.
 //! `cargo run --release --example ladder -- --rungs 5,8` runs both.
 //!
-//! **Watch** (`RUST_LOG=trace`): accepts, `registered fd 7 for READABLE`,
-//! each dispatch and its events, and a connection's `up` / `down` lines.
+//! **Watch** (`RUST_LOG=trace`): `accepted 127.0.0.1:43222 as fd 7`,
+//! `registered fd 7 for READABLE (Level)`, `connection 2 up: ...`,
+//! `connection 2: read 6 bytes`, each dispatch, then `peer closed its side`
+//! and `deregistered fd 7` before `fd 7 closed`.
 
 mod common;
 

@@ -14,8 +14,9 @@
 //! **Try.** Connect several `nc 127.0.0.1 9190` and see which thread took
 //! each (`RUST_LOG=debug`); `ps -T -p $(pgrep -f ladder_09)` lists the loops.
 //!
-//! **Watch** (`RUST_LOG=trace`): the accept on the main loop, the task and
-//! wake-up on a sub-loop, then that sub-loop's dispatches for the new fd.
+//! **Watch** (`RUST_LOG=debug`): `accepted ... as fd 11` on the main loop,
+//! then `... up on ladder-09-0`, the next client `up on ladder-09-1`: the
+//! hand-off, round-robin. `RUST_LOG=trace` adds every dispatch of every loop.
 
 mod common;
 
