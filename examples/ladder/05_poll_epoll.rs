@@ -15,8 +15,10 @@
 //! **Try.** Connect one idle `nc 127.0.0.1 9150` and read the once-a-second
 //! line: about 1 dispatch/s. Restart with `--leave-writable-on`: hundreds of
 //! thousands per second and a core at 100% (`top`), with nothing to do.
-//! Partial writes: `yes | nc 127.0.0.1 9150 > /dev/null` vs. a client that
-//! never reads (`yes | nc -d ...` after `kill -STOP` on the reading side).
+//! Partial writes: a client that sends 8 MiB and never reads,
+//! `python3 -c 'import socket; socket.create_connection(("127.0.0.1", 9150)).sendall(b"x" * (8 << 20))'`:
+//! the echo fills the socket, the rest queues, and past 256 KiB queued the
+//! server stops reading that client (the python client then blocks: Ctrl-C).
 //!
 //! **Watch** (`RUST_LOG=trace`): `fd 7: sent 65536/262144`, then
 //! `fd 7 READABLE -> READABLE | WRITABLE (196608 bytes queued)`, and later
