@@ -14,6 +14,11 @@
 //! [`buffer`] (per-connection byte queues), [`thread_pool`] (one loop per
 //! thread), [`net`] (TCP server, connection, client) and, with the `http`
 //! feature (on by default), `http` (an HTTP/1.1 server).
+//!
+//! **Learning?** Start with the [tour]: the course this crate descends from,
+//! chapter by chapter, with the ladder of examples from a blocking server to
+//! the multi-reactor. The [concept index](tour::concepts) maps every concept
+//! to its code, example and test.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -25,6 +30,7 @@ pub mod http;
 pub mod net;
 pub mod sys;
 pub mod thread_pool;
+pub mod tour;
 
 pub use buffer::Buffer;
 #[cfg(muxloop_has_epoll)]

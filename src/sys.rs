@@ -392,3 +392,68 @@ pub(crate) fn from_socket_addr(addr: &SocketAddr) -> (libc::sockaddr_storage, li
     };
     (storage, len as libc::socklen_t)
 }
+
+// ---- processes (ladder) ----
+
+/// Set by the `SIGCHLD` handler [`catch_sigchld`] installs.
+static SIGCHLD_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Which side of a [`fork`] this process is on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Forked {
+    /// The original process; the value is the child's pid.
+    Parent(libc::pid_t),
+    /// The new process.
+    Child,
+}
+
+/// `fork(2)`: duplicates this process (every fd is shared, its reference
+/// count goes up). Refuses with `Unsupported` unless the process has exactly
+/// one thread: in a threaded program the child would inherit locks held by
+/// threads that no longer exist (the allocator's, the logger's).
+pub fn fork() -> io::Result<Forked> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let threads = status.lines().find_map(|l| l.strip_prefix("Threads:")).map(str::trim);
+    if threads != Some("1") {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("fork refused: the process has {} threads, not 1", threads.unwrap_or("?")),
+        ));
+    }
+    // SAFETY: the process is single-threaded (checked above; only this thread
+    // could start another), so the child's copy of every lock is consistent.
+    let pid = syscall!(fork())?;
+    Ok(if pid == 0 { Forked::Child } else { Forked::Parent(pid) })
+}
+
+/// `waitpid(-1, WNOHANG)`: reaps one exited child (a zombie) if there is one.
+/// `Ok(None)`: children exist but none has exited; `ECHILD`: no children.
+pub fn waitpid_nohang() -> io::Result<Option<(libc::pid_t, std::process::ExitStatus)>> {
+    use std::os::unix::process::ExitStatusExt;
+    let mut status: libc::c_int = 0;
+    // SAFETY: `status` is a valid out-pointer.
+    let pid = syscall!(waitpid(-1, &mut status, libc::WNOHANG))?;
+    Ok((pid > 0).then(|| (pid, std::process::ExitStatus::from_raw(status))))
+}
+
+extern "C" fn note_sigchld(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    SIGCHLD_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Installs a `SIGCHLD` handler that only records the signal (read it with
+/// [`take_sigchld`]). It is installed without `SA_RESTART`, so a blocking
+/// call such as `accept` returns `EINTR` and the caller gets to reap.
+pub fn catch_sigchld() -> io::Result<()> {
+    // SAFETY: all-zero bytes are a valid sigaction (empty mask, no flags).
+    let mut action: libc::sigaction = unsafe { mem::zeroed() };
+    action.sa_sigaction = note_sigchld as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: `action` is initialised; the handler only stores an atomic.
+    syscall!(sigaction(libc::SIGCHLD, &action, std::ptr::null_mut()))?;
+    Ok(())
+}
+
+/// Whether `SIGCHLD` arrived since the last call (see [`catch_sigchld`]).
+pub fn take_sigchld() -> bool {
+    SIGCHLD_SEEN.swap(false, std::sync::atomic::Ordering::Relaxed)
+}

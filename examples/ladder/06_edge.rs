@@ -1,0 +1,131 @@
+//! Rung 06 — edge-triggered epoll: drain, or stall.
+//!
+//! **Teaches.** Level-triggered (水平触发) epoll reports an fd on every call
+//! while it is ready: epoll puts it back on its ready list after each
+//! report. Edge-triggered (边缘触发, `EPOLLET`) reports it once per *change*
+//! (new bytes arrived, room appeared) and never again for what is already
+//! there. So an edge-triggered handler must read until `EAGAIN` (drain);
+//! one that reads once and returns leaves bytes behind with no event to come
+//! back for them: the connection stalls until the client sends something
+//! new. In exchange, interest never has to be switched: each connection is
+//! registered once for readable and writable, and a writable edge arrives
+//! only when a full send buffer gets room.
+//!
+//! **Run.** `cargo run --release --example ladder_06_edge -- [ADDR] [--no-drain]`
+//! (default `127.0.0.1:9160`).
+//!
+//! **Try.** `nc 127.0.0.1 9160` and type a line longer than 16 characters.
+//! By default it all comes back. With `--no-drain` (which reads 16 bytes per
+//! event, once) only the first 16 come back; each new line you type pushes
+//! out 16 more of the old ones. The bytes were never lost, only never
+//! reported again.
+//!
+//! **Watch** (`RUST_LOG=trace`): `fd 7 READABLE (edge)`, then `read 16` and
+//! `read 4` and `drained (EAGAIN)`; with `--no-drain`, `left unread, no
+//! event will come for it` after the single read.
+
+mod common;
+
+use std::io::ErrorKind;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use muxloop::{Buffer, Dispatcher, EpollDispatcher, Events, Interest, Mode, sys};
+
+const USAGE: &str = "ladder_06_edge [ADDR] [--no-drain]   (default 127.0.0.1:9160)
+An echo server on edge-triggered epoll.
+--no-drain  the bug on purpose: one 16-byte read per event (connections stall)";
+
+/// Chunk size of the `--no-drain` reads, small so the stall is easy to see.
+const CHUNK: usize = 16;
+
+fn main() {
+    common::main(6, USAGE, &["--no-drain"], run);
+}
+
+fn run(args: common::Args) -> common::Result {
+    let drain = !args.has("--no-drain");
+    let listener = sys::tcp_listener(&args.addr, false, 4096)?;
+    let lfd = listener.as_raw_fd();
+    let mut spare = sys::open_dev_null().ok();
+    let mut epoll = EpollDispatcher::new()?;
+    // The listener stays level-triggered: with a burst of connections and
+    // an accept that fails (EMFILE), an edge would never be reported again.
+    epoll.register(lfd, Interest::READABLE, Mode::Level)?;
+    let mut table: Vec<Option<(OwnedFd, Buffer)>> = Vec::new();
+    let mut events = Events::with_capacity(256);
+    common::announce(sys::local_addr(lfd)?, "epoll, edge-triggered");
+    loop {
+        epoll.dispatch(&mut events, None)?;
+        for event in &events {
+            let fd = event.fd();
+            if fd == lfd {
+                while let Some((socket, peer)) = common::accept(lfd, &mut spare)? {
+                    let fd = socket.as_raw_fd();
+                    epoll.register(fd, Interest::BOTH, Mode::Edge)?; // once, for good
+                    log::debug!("{peer} connected as fd {fd}");
+                    if table.len() <= fd as usize {
+                        table.resize_with(fd as usize + 1, || None);
+                    }
+                    table[fd as usize] = Some((socket, Buffer::new()));
+                }
+                continue;
+            }
+            log::trace!("fd {fd} {:?} (edge)", event.ready());
+            let Some(Some((_, out))) = table.get_mut(fd as usize) else { continue };
+            if !serve(fd, out, drain) {
+                epoll.deregister(fd)?;
+                table[fd as usize].take(); // closes the socket, after deregistering
+                log::debug!("fd {fd} closed");
+            }
+        }
+    }
+}
+
+/// Reads (all of it, unless told not to) and writes back what it can.
+/// False: close the connection.
+fn serve(fd: i32, out: &mut Buffer, drain: bool) -> bool {
+    let mut eof = false;
+    loop {
+        let mut full = false;
+        loop {
+            if out.len() >= common::MAX_QUEUED {
+                full = true; // stop reading until the output drains
+                break;
+            }
+            let result = if drain {
+                out.recv_fd(fd)
+            } else {
+                let mut chunk = [0u8; CHUNK];
+                sys::recv(fd, &mut chunk).inspect(|&n| out.append(&chunk[..n]))
+            };
+            let more = matches!(&result, Ok(n) if *n > 0);
+            match result {
+                Ok(0) => eof = true,
+                Ok(n) => log::trace!("fd {fd}: read {n}"),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => log::trace!("fd {fd}: drained (EAGAIN)"),
+                Err(_) => return false,
+            }
+            if !more {
+                break;
+            }
+            if !drain {
+                log::trace!("fd {fd}: whatever is left unread, no event will come for it");
+                break;
+            }
+        }
+        // Write until done or EAGAIN; after EAGAIN the writable edge resumes us.
+        let mut blocked = false;
+        while !out.is_empty() && !blocked {
+            match out.send_fd(fd) {
+                Ok(n) => log::trace!("fd {fd}: sent {n}, {} queued", out.len()),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => blocked = true,
+                Err(_) => return false,
+            }
+        }
+        // Go round again only if reading stopped for room and the room is
+        // back: no edge will say so.
+        if !full || blocked {
+            return !(eof && out.is_empty());
+        }
+    }
+}
