@@ -4,9 +4,10 @@
 //! library: the acceptor (non-blocking accept, the spare fd for `EMFILE`),
 //! the connection (input and output buffers, write interest on only while
 //! output is queued, deregister before close), and you write only what is
-//! yours: what to do with a message. The high-water mark gives
-//! backpressure: a client that sends but does not read stops being read
-//! once its queued output passes the mark, until it drains.
+//! yours: a [`Handler`](muxloop::Handler), one per connection, whose
+//! fields are that connection's state. Backpressure is built in: a client
+//! that sends but does not read stops being read once its queued output
+//! passes the output limit, until it drains.
 //!
 //! **Run.** `cargo run --release --example ladder_08_tcp_server -- [ADDR]`
 //! (default `127.0.0.1:9180`).
@@ -21,7 +22,7 @@
 
 mod common;
 
-use muxloop::{Callbacks, EventLoop, TcpServer};
+use muxloop::{Buffer, EventLoop, Handler, TcpConnection, TcpServer};
 
 const USAGE: &str = "ladder_08_tcp_server [ADDR]   (default 127.0.0.1:9180)
 An echo server on muxloop's TcpServer, single-threaded.";
@@ -30,20 +31,29 @@ fn main() {
     common::main(8, USAGE, &[], run);
 }
 
+/// One per connection: counts what it echoed.
+struct Echo {
+    echoed: usize,
+}
+
+impl Handler for Echo {
+    fn on_message(&mut self, ev: &mut EventLoop, conn: &TcpConnection, input: &mut Buffer) {
+        self.echoed += input.len();
+        let _ = conn.send(ev, input.peek()); // an error means it is closing
+        input.consume_all();
+    }
+
+    fn on_close(&mut self, _: &mut EventLoop, conn: &TcpConnection) {
+        log::debug!("{} down after {} bytes (fd {})", conn.peer_addr(), self.echoed, conn.fd());
+    }
+}
+
 fn run(args: common::Args) -> common::Result {
     let mut ev: EventLoop = EventLoop::new()?;
-    let callbacks: Callbacks = Callbacks::new()
-        .on_connection(|_, conn| {
-            let state = if conn.is_connected() { "up" } else { "down" };
-            log::debug!("{} {state} (fd {})", conn.peer_addr(), conn.fd());
-        })
-        .on_message(|ev, conn, input| {
-            let _ = conn.send(ev, input.peek()); // an error means it is closing
-            input.consume_all();
-        })
-        .on_high_water_mark(common::MAX_QUEUED, |ev, conn, _| conn.stop_reading(ev))
-        .on_write_complete(|ev, conn| conn.start_reading(ev));
-    let server = TcpServer::builder(args.addr, callbacks).name("ladder-08").start(&mut ev)?;
+    let server = TcpServer::builder(args.addr, |_: &TcpConnection| Echo { echoed: 0 })
+        .output_limit(Some(common::MAX_QUEUED))
+        .name("ladder-08")
+        .start(&mut ev)?;
     common::announce(server.local_addr(), ev.dispatcher_name());
     ev.run()?;
     Ok(())

@@ -42,10 +42,9 @@ fn run(args: common::Args) -> common::Result {
         .on_message(|ev, conn, input| {
             let _ = conn.send(ev, input.peek());
             input.consume_all();
-        })
-        .on_high_water_mark(common::MAX_QUEUED, |ev, conn, _| conn.stop_reading(ev))
-        .on_write_complete(|ev, conn| conn.start_reading(ev));
+        });
     let server = TcpServer::builder(args.addr, callbacks)
+        .output_limit(Some(common::MAX_QUEUED))
         .threads(threads)
         .reuse_port(args.has("--reuse-port"))
         .name("ladder-09")
