@@ -32,6 +32,9 @@ use super::{DefaultDispatcher, Dispatcher, Events, Interest, Mode, PollDispatche
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]
+// One per loop, created once and never moved on a hot path: boxing the
+// larger variants would only add an indirection to every call.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyDispatcher {
     /// `select(2)`.
     Select(SelectDispatcher),
