@@ -31,6 +31,58 @@
 //!   moves a small leftover (half a message) out of a large block. So an echo
 //!   or HTTP server passes one block from connection to connection, and a
 //!   connection at rest holds only the bytes it has not processed.
+//!
+//! # Parsing: peek, then consume
+//!
+//! Protocol code looks at the readable bytes ([`peek`](Buffer::peek),
+//! [`peek_u32`](Buffer::peek_u32), the `find*` searches) without removing
+//! anything, and consumes only once a whole message is there; an incomplete
+//! message simply stays for the next read. A parser that searched from the
+//! start on every read would cost O(n²) for a message that trickles in one
+//! byte at a time, so it remembers how far it has looked and resumes there
+//! with the `*_from` searches (offsets count from the first readable byte,
+//! so the mark restarts at 0 whenever the parser consumes):
+//!
+//! ```
+//! use muxloop::Buffer;
+//!
+//! /// A line protocol: commands end with "\r\n".
+//! #[derive(Default)]
+//! struct Lines {
+//!     /// How much of the buffered, unfinished line holds no line end.
+//!     scanned: usize,
+//! }
+//!
+//! impl Lines {
+//!     /// The next complete line (without its "\r\n"), removed from `input`.
+//!     fn next(&mut self, input: &mut Buffer) -> Option<Vec<u8>> {
+//!         match input.find_crlf_from(self.scanned) {
+//!             Some(end) => {
+//!                 let line = input.take(end);
+//!                 input.consume(2);
+//!                 self.scanned = 0; // offsets now start at the next line
+//!                 Some(line)
+//!             }
+//!             None => {
+//!                 // The last byte may be the '\r' of a "\r\n" cut by a read.
+//!                 self.scanned = input.len().saturating_sub(1);
+//!                 None
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let (mut input, mut lines, mut got) = (Buffer::new(), Lines::default(), Vec::new());
+//! // The worst case for a parser that rescans: one byte per read.
+//! for &byte in b"PING\r\nECHO hello\r\nQU" {
+//!     input.append(&[byte]); // what `read_fd` does when a byte arrives
+//!     while let Some(line) = lines.next(&mut input) {
+//!         got.push(line);
+//!     }
+//! }
+//! assert_eq!(got, [&b"PING"[..], b"ECHO hello"]);
+//! assert_eq!(input.peek(), b"QU", "an incomplete line waits for more input");
+//! ```
 
 use std::cell::RefCell;
 use std::fmt;
@@ -273,15 +325,47 @@ impl Buffer {
 
     /// Offset of the first `byte` in the readable bytes.
     pub fn find_byte(&self, byte: u8) -> Option<usize> {
-        self.peek().iter().position(|&b| b == byte)
+        self.find_byte_from(byte, 0)
     }
 
     /// Offset of the first occurrence of `needle` in the readable bytes (an
     /// empty needle is found at 0).
     pub fn find(&self, needle: &[u8]) -> Option<usize> {
-        let Some((&first, rest)) = needle.split_first() else { return Some(0) };
+        self.find_from(needle, 0)
+    }
+
+    /// Offset of the first `"\r\n"` starting at or after `from`. To resume
+    /// a scan that found nothing, pass `len() - 1`: the `'\r'` may be the
+    /// last byte seen.
+    pub fn find_crlf_from(&self, from: usize) -> Option<usize> {
+        self.find_from(b"\r\n", from)
+    }
+
+    /// Offset of the first `'\n'` at or after `from`.
+    pub fn find_eol_from(&self, from: usize) -> Option<usize> {
+        self.find_byte_from(b'\n', from)
+    }
+
+    /// Offset of the first `byte` at or after `from`.
+    ///
+    /// Offsets, `from` and the result alike, count from the start of the
+    /// readable bytes; `from > len()` finds nothing.
+    pub fn find_byte_from(&self, byte: u8, from: usize) -> Option<usize> {
+        let haystack = self.peek().get(from..)?;
+        haystack.iter().position(|&b| b == byte).map(|i| from + i)
+    }
+
+    /// Offset of the first occurrence of `needle` that starts at or after
+    /// `from` (see the [module docs](self) for resuming a scan). Offsets
+    /// count from the start of the readable bytes; `from > len()` finds
+    /// nothing, an empty needle is found at `from`.
+    pub fn find_from(&self, needle: &[u8], from: usize) -> Option<usize> {
         let haystack = self.peek();
-        let mut from = 0;
+        if from > haystack.len() {
+            return None;
+        }
+        let Some((&first, rest)) = needle.split_first() else { return Some(from) };
+        let mut from = from;
         while let Some(i) = haystack[from..].iter().position(|&b| b == first) {
             let at = from + i;
             if haystack[at + 1..].starts_with(rest) {
@@ -598,6 +682,30 @@ mod tests {
         sys::write(pipe_writer.as_raw_fd(), b"x").unwrap();
         let err = Buffer::new().recv_fd(pipe_reader.as_raw_fd()).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOTSOCK), "use read_fd for pipes");
+    }
+
+    #[test]
+    fn find_from_offsets() {
+        let mut buf = Buffer::new();
+        assert_eq!(buf.find_from(b"", 0), Some(0));
+        assert_eq!(buf.find_byte_from(b'a', 1), None, "past the end: none, no panic");
+        buf.append(b"xxa\r\nb\r\n\n");
+        buf.consume(2);
+        // readable: "a\r\nb\r\n\n"
+        assert_eq!(buf.find_crlf_from(0), Some(1));
+        assert_eq!(buf.find_crlf_from(1), Some(1), "a match at `from`");
+        assert_eq!(buf.find_crlf_from(2), Some(4));
+        assert_eq!(buf.find_crlf_from(5), None, "a needle starting before `from` does not count");
+        assert_eq!(buf.find_eol_from(2), Some(2));
+        assert_eq!(buf.find_eol_from(3), Some(5));
+        assert_eq!(buf.find_eol_from(6), Some(6), "the last byte");
+        assert_eq!(buf.find_eol_from(7), None, "from == len");
+        assert_eq!(buf.find_byte_from(b'a', 1), None);
+        assert_eq!(buf.find_from(b"b\r", 0), Some(3));
+        assert_eq!(buf.find_from(b"", 7), Some(7));
+        assert_eq!(buf.find_from(b"", 8), None);
+        assert_eq!(buf.find_from(b"\n", usize::MAX), None);
+        assert_eq!(buf.find_crlf_from(usize::MAX), None);
     }
 
     #[test]
