@@ -167,6 +167,15 @@ impl Buffer {
         }
     }
 
+    /// A buffer whose readable bytes are `data[start..]`, taking ownership
+    /// of `data` without copying it (`start > data.len()` clamps: nothing is
+    /// readable). `data[..start]` becomes the prependable area; there is no
+    /// writable space until the first append grows or compacts the storage.
+    pub fn from_vec(data: Vec<u8>, start: usize) -> Buffer {
+        let len = data.len();
+        Buffer { storage: data, read_index: start.min(len), write_index: len }
+    }
+
     /// Readable bytes.
     pub fn len(&self) -> usize {
         self.write_index - self.read_index
@@ -706,6 +715,21 @@ mod tests {
         assert_eq!(buf.find_from(b"", 8), None);
         assert_eq!(buf.find_from(b"\n", usize::MAX), None);
         assert_eq!(buf.find_crlf_from(usize::MAX), None);
+    }
+
+    #[test]
+    fn from_vec_adopts_without_copying() {
+        let data = b"HTTP/1.1 200 OK\r\n".to_vec();
+        let at = data.as_ptr();
+        let mut buf = Buffer::from_vec(data, 9);
+        assert_eq!(buf.peek(), b"200 OK\r\n");
+        assert_eq!(buf.peek().as_ptr(), at.wrapping_add(9), "the same allocation");
+        assert_eq!((buf.prependable_bytes(), buf.writable_bytes()), (9, 0));
+        buf.prepend(b"1.1 ");
+        buf.append(b"more");
+        assert_eq!(buf.peek(), b"1.1 200 OK\r\nmore");
+        assert!(Buffer::from_vec(b"abc".to_vec(), 4).is_empty(), "start past the end clamps");
+        assert_eq!(Buffer::from_vec(Vec::new(), 0).capacity(), 0);
     }
 
     #[test]
