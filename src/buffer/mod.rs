@@ -7,30 +7,40 @@
 //! non-blocking write may be partial, so what the kernel did not take waits
 //! here until the socket is writable again.
 //!
-//! ```text
-//! +-------------+------------------+------------------+
-//! | prependable |     readable     |     writable     |
-//! +-------------+------------------+------------------+
-//! 0          read_index       write_index          capacity
-//! ```
+//! The module does three jobs, one file each:
 //!
-//! * Reading moves `read_index` forward; writing moves `write_index`. Space
-//!   freed at the front is reused by moving the readable bytes back (compaction)
-//!   before the storage is ever grown.
-//! * The prependable area lets a length header be written *after* the body
-//!   (`append(body); prepend_u32(len)`), with no copy of the body.
-//! * [`read_fd`](Buffer::read_fd) uses `readv` into the writable space plus a
-//!   64 KiB spill area (one per thread): one system call can take a lot, yet an
-//!   idle connection does not keep 64 KiB allocated (yolanda allocates that
-//!   per connection). A new `Buffer` allocates nothing.
-//! * Memory follows activity, not connections: each thread keeps one
-//!   recycled 64 KiB block. An empty buffer that reads adopts it (the first
-//!   one creates it) and the
-//!   kernel writes straight into it (no copy from the spill); a buffer that
-//!   drains hands its large storage back, and [`settle`](Buffer::settle)
-//!   moves a small leftover (half a message) out of a large block. So an echo
-//!   or HTTP server passes one block from connection to connection, and a
-//!   connection at rest holds only the bytes it has not processed.
+//! * **The byte queue** (this file): three regions of one storage.
+//!
+//!   ```text
+//!   +-------------+------------------+------------------+
+//!   | prependable |     readable     |     writable     |
+//!   +-------------+------------------+------------------+
+//!   0          read_index       write_index          capacity
+//!   ```
+//!
+//!   Reading moves `read_index` forward; writing moves `write_index`. Space
+//!   freed at the front is reused by moving the readable bytes back
+//!   (compaction) before the storage is ever grown. The prependable area lets
+//!   a length header be written *after* the body (`append(body);
+//!   prepend_u32(len)`) without moving the body. A new `Buffer` allocates
+//!   nothing; [`Buffer::from_vec`] adopts a `Vec` without copying it.
+//! * **fd I/O** (`io_fd.rs`): [`read_fd`](Buffer::read_fd) (`readv`) and
+//!   [`recv_fd`](Buffer::recv_fd) (`recvmsg`, what connections use) read
+//!   into the writable space plus a [`SPILL_SIZE`] spill area in one system
+//!   call. The spill is a heap block allocated once per thread, so one call
+//!   can take a lot, yet an idle connection does not keep 64 KiB allocated
+//!   (yolanda allocates that per connection). [`write_fd`](Buffer::write_fd)
+//!   and [`send_fd`](Buffer::send_fd) consume exactly what the kernel took.
+//! * **The block policy** (`recycle.rs`): memory follows activity, not
+//!   connections. Each thread keeps one recycled 64 KiB block. An empty
+//!   buffer that reads adopts it (the first one creates it) and the kernel
+//!   writes straight into it (no copy from the spill);
+//!   [`consume_all`](Buffer::consume_all) (also reached by consuming
+//!   everything) hands storage above [`SHRINK_THRESHOLD`] back, and
+//!   [`settle`](Buffer::settle) moves a small leftover (half a message) out
+//!   of a large block. So an echo or HTTP server passes one block from
+//!   connection to connection, and a connection at rest holds only the bytes
+//!   it has not processed.
 //!
 //! # Parsing: peek, then consume
 //!
@@ -84,54 +94,22 @@
 //! assert_eq!(input.peek(), b"QU", "an incomplete line waits for more input");
 //! ```
 
-use std::cell::RefCell;
 use std::fmt;
-use std::io::{self, IoSliceMut};
-use std::os::fd::RawFd;
+use std::io;
 
-use crate::sys;
+mod io_fd;
+mod recycle;
 
 /// Bytes reserved in front of the data once storage exists, for headers.
 pub const CHEAP_PREPEND: usize = 8;
-/// Size of the stack spill area `read_fd` reads into past the writable space.
+/// Size of the spill area [`read_fd`](Buffer::read_fd) and
+/// [`recv_fd`](Buffer::recv_fd) read into past the writable space: a heap
+/// block allocated once per thread (muduo uses a stack array), not per buffer.
 pub const SPILL_SIZE: usize = 64 * 1024;
 /// A drained buffer whose storage is larger than this gives it up (to the
-/// thread's recycled block, or to the allocator).
+/// thread's recycled block, or to the allocator); see
+/// [`consume_all`](Buffer::consume_all).
 pub const SHRINK_THRESHOLD: usize = 4 * 1024;
-/// Storage up to this size may be kept as the thread's recycled block.
-const RECYCLE_MAX: usize = 1024 * 1024;
-/// The size of a recycled block: a spill's worth after the prepend area.
-const BLOCK_SIZE: usize = CHEAP_PREPEND + SPILL_SIZE;
-
-thread_local! {
-    /// The spill area of `read_fd`. muduo puts it on the stack; in safe Rust a
-    /// stack array would be zeroed (64 KiB of memset) on every read, so each
-    /// thread keeps one, initialised once.
-    static SPILL: RefCell<Box<[u8]>> = RefCell::new(vec![0; SPILL_SIZE].into_boxed_slice());
-    /// Storage a drained buffer gave up, for the next empty buffer that reads.
-    static RECYCLED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Keeps `storage` as this thread's recycled block if the slot is free and
-/// the size is sensible; otherwise frees it.
-fn recycle(storage: Vec<u8>) {
-    if (BLOCK_SIZE..=RECYCLE_MAX).contains(&storage.len()) {
-        let _ = RECYCLED.try_with(|slot| {
-            let mut slot = slot.borrow_mut();
-            if slot.is_empty() {
-                *slot = storage;
-            }
-        });
-    }
-}
-
-/// This thread's recycled block, if there is one.
-fn take_recycled() -> Option<Vec<u8>> {
-    RECYCLED.try_with(|slot| std::mem::take(&mut *slot.borrow_mut())).ok().filter(|block| !block.is_empty())
-}
-
-/// `readv` or `recvmsg`: fills the buffers in order, returns the byte count.
-type ReadVectored = fn(RawFd, &mut [IoSliceMut<'_>]) -> io::Result<usize>;
 
 /// A growable byte queue with cheap prepend; see the [module docs](self).
 #[derive(Default, Clone)]
@@ -206,7 +184,8 @@ impl Buffer {
         &self.storage[self.read_index..self.write_index]
     }
 
-    /// Drops the first `n` readable bytes (all of them if `n >= len()`).
+    /// Drops the first `n` readable bytes (all of them if `n >= len()`, which
+    /// is [`consume_all`](Self::consume_all), memory policy included).
     pub fn consume(&mut self, n: usize) {
         if n < self.len() {
             self.read_index += n;
@@ -215,12 +194,17 @@ impl Buffer {
         }
     }
 
-    /// Drops everything readable; gives up large storage so an idle
-    /// connection holds no memory.
+    /// Drops everything readable.
+    ///
+    /// It also applies the memory policy (see the module docs): storage
+    /// larger than [`SHRINK_THRESHOLD`] is given up, to become this thread's
+    /// recycled block or be freed, and the buffer is then like a new one
+    /// (capacity 0), so an idle connection holds no memory. Smaller storage
+    /// is kept for reuse. [`consume`](Self::consume) of everything does the
+    /// same.
     pub fn consume_all(&mut self) {
         if self.storage.len() > SHRINK_THRESHOLD {
-            recycle(std::mem::take(&mut self.storage));
-            *self = Buffer::new();
+            self.release_storage();
         } else {
             let start = self.storage.len().min(CHEAP_PREPEND);
             self.read_index = start;
@@ -454,87 +438,6 @@ impl Buffer {
     pub fn prepend_u64(&mut self, value: u64) {
         self.prepend(&value.to_be_bytes());
     }
-
-    /// Moves a small leftover out of large storage and gives the storage up
-    /// (see the module docs). Owners call it when they are done with the
-    /// input for now, e.g. after the message callback.
-    pub fn settle(&mut self) {
-        if self.storage.len() > SHRINK_THRESHOLD && self.len() <= self.storage.len() / 4 {
-            let mut small = Buffer::with_capacity(self.len());
-            small.append(self.peek());
-            recycle(std::mem::replace(self, small).storage);
-        }
-    }
-
-    /// Reads from `fd` with one `readv` into the writable space and a 64 KiB
-    /// spill area; what lands in the spill is appended. An empty buffer first
-    /// adopts the thread's recycled block (creating it the first time), so the
-    /// data lands in place. Returns the bytes read (`Ok(0)`: end of file); errors,
-    /// `WouldBlock` included, are returned as they are.
-    pub fn read_fd(&mut self, fd: RawFd) -> io::Result<usize> {
-        self.fill_from(fd, sys::readv)
-    }
-
-    /// [`read_fd`](Self::read_fd) for sockets: `recvmsg(2)` with the same two
-    /// buffers, which skips the VFS layer `readv` goes through.
-    pub fn recv_fd(&mut self, fd: RawFd) -> io::Result<usize> {
-        self.fill_from(fd, sys::recv_vectored)
-    }
-
-    fn fill_from(&mut self, fd: RawFd, read: ReadVectored) -> io::Result<usize> {
-        if self.storage.is_empty() {
-            let block = take_recycled().unwrap_or_else(|| vec![0; BLOCK_SIZE]);
-            *self = Buffer { storage: block, read_index: CHEAP_PREPEND, write_index: CHEAP_PREPEND };
-        }
-        let result = SPILL.with(|spill| self.read_with_spill(fd, &mut spill.borrow_mut(), read));
-        if self.is_empty() {
-            self.consume_all(); // nothing arrived: do not sit on the block
-        }
-        result
-    }
-
-    fn read_with_spill(&mut self, fd: RawFd, spill: &mut [u8], read: ReadVectored) -> io::Result<usize> {
-        let writable = self.writable_bytes();
-        let n = {
-            let (_, space) = self.storage.split_at_mut(self.write_index);
-            let mut slices = [IoSliceMut::new(space), IoSliceMut::new(spill)];
-            // With no space (e.g. a new buffer), read into the spill alone.
-            let first = if writable == 0 { 1 } else { 0 };
-            read(fd, &mut slices[first..])?
-        };
-        if n <= writable {
-            self.write_index += n;
-        } else {
-            self.write_index = self.storage.len();
-            self.append(&spill[..n - writable]);
-        }
-        Ok(n)
-    }
-
-    /// Writes the readable bytes to `fd` with `write(2)` and consumes what was
-    /// written, which may be less than [`len`](Self::len) (a partial write).
-    /// An empty buffer returns `Ok(0)` without a system call.
-    pub fn write_fd(&mut self, fd: RawFd) -> io::Result<usize> {
-        if self.is_empty() {
-            return Ok(0);
-        }
-        let n = sys::write(fd, self.peek())?;
-        self.consume(n);
-        Ok(n)
-    }
-
-    /// Sends the readable bytes on socket `fd` with `MSG_NOSIGNAL` (no
-    /// `SIGPIPE` if the peer is gone) and consumes what was sent, which may
-    /// be less than [`len`](Self::len). An empty buffer returns `Ok(0)`
-    /// without a system call.
-    pub fn send_fd(&mut self, fd: RawFd) -> io::Result<usize> {
-        if self.is_empty() {
-            return Ok(0);
-        }
-        let n = sys::send(fd, self.peek())?;
-        self.consume(n);
-        Ok(n)
-    }
 }
 
 impl io::Write for Buffer {
@@ -561,7 +464,6 @@ impl io::Read for Buffer {
 mod tests {
     use super::*;
     use std::io::Write as _;
-    use std::os::fd::AsRawFd;
 
     #[test]
     fn append_consume_take_round_trip() {
@@ -597,22 +499,6 @@ mod tests {
     }
 
     #[test]
-    fn drained_large_buffer_releases_its_memory() {
-        let mut buf = Buffer::new();
-        buf.append(&vec![7; 100_000]);
-        assert!(buf.capacity() >= 100_000);
-        buf.consume(99_999);
-        assert!(buf.capacity() >= 100_000, "still holding a byte");
-        buf.consume(1);
-        assert_eq!(buf.capacity(), 0);
-        let mut small = Buffer::new();
-        small.append(b"abc");
-        let kept = small.capacity();
-        small.consume_all();
-        assert_eq!(small.capacity(), kept, "small storage is kept for reuse");
-    }
-
-    #[test]
     fn find_at_boundaries() {
         let mut buf = Buffer::new();
         assert_eq!(buf.find_crlf(), None);
@@ -636,61 +522,6 @@ mod tests {
         crs.consume(2);
         assert_eq!(crs.find_crlf(), Some(0), "match at offset 0");
         assert_eq!(crs.find(b"\r\n\r"), None, "needle longer than what is left");
-    }
-
-    #[test]
-    fn a_drained_block_is_reused_by_the_next_read_in_place() {
-        let (reader, writer) = sys::socketpair().unwrap();
-        let mut first = Buffer::new();
-        first.append(&vec![1; 10_000]); // larger than SHRINK_THRESHOLD
-        first.ensure_writable(SPILL_SIZE);
-        first.consume_all(); // gives the storage back to this thread
-        assert_eq!(first.capacity(), 0);
-        let recycled = take_recycled().expect("kept as the recycled block");
-        let block_at = recycled.as_ptr();
-        recycle(recycled);
-
-        let mut second = Buffer::new();
-        assert_eq!(second.read_fd(reader.as_raw_fd()).unwrap_err().kind(), io::ErrorKind::WouldBlock);
-        assert_eq!(second.capacity(), 0, "a read that got nothing does not keep the block");
-        sys::write(writer.as_raw_fd(), b"straight into the block").unwrap();
-        assert_eq!(second.read_fd(reader.as_raw_fd()).unwrap(), 23);
-        assert_eq!(second.peek(), b"straight into the block");
-        assert_eq!(second.storage.as_ptr(), block_at, "adopted, not allocated");
-        assert!(take_recycled().is_none(), "one block, one owner");
-        second.consume_all();
-        assert!(take_recycled().is_some(), "and back again");
-    }
-
-    #[test]
-    fn settle_moves_a_small_leftover_out_of_a_large_block() {
-        let mut buf = Buffer::with_capacity(SPILL_SIZE);
-        buf.append(b"half a mess");
-        buf.settle();
-        assert_eq!(buf.peek(), b"half a mess");
-        assert!(buf.capacity() < 64, "at rest it holds only its bytes ({})", buf.capacity());
-        assert!(take_recycled().is_some(), "the large block went back to the thread");
-        let mut full = Buffer::new();
-        full.append(&vec![5; 20_000]);
-        let capacity = full.capacity();
-        full.settle();
-        assert_eq!(full.capacity(), capacity, "a mostly full buffer is left alone");
-    }
-
-    #[test]
-    fn recv_fd_reads_sockets_and_refuses_pipes() {
-        let (reader, writer) = sys::socketpair().unwrap();
-        let mut buf = Buffer::new();
-        assert_eq!(buf.recv_fd(reader.as_raw_fd()).unwrap_err().kind(), io::ErrorKind::WouldBlock);
-        sys::write(writer.as_raw_fd(), b"over a socket").unwrap();
-        assert_eq!(buf.recv_fd(reader.as_raw_fd()).unwrap(), 13);
-        assert_eq!(buf.peek(), b"over a socket");
-        drop(writer);
-        assert_eq!(buf.recv_fd(reader.as_raw_fd()).unwrap(), 0, "EOF");
-        let (pipe_reader, pipe_writer) = sys::pipe().unwrap();
-        sys::write(pipe_writer.as_raw_fd(), b"x").unwrap();
-        let err = Buffer::new().recv_fd(pipe_reader.as_raw_fd()).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ENOTSOCK), "use read_fd for pipes");
     }
 
     #[test]
@@ -777,168 +608,6 @@ mod tests {
         buf.writable_mut()[0] = b'!';
         buf.commit(1);
         assert_eq!(buf.peek(), b"2!");
-    }
-
-    fn pattern(n: usize) -> Vec<u8> {
-        (0..n).map(|i| (i * 7 % 256) as u8).collect()
-    }
-
-    #[test]
-    fn read_fd_spills_and_reports_eof_and_would_block() {
-        let (reader, writer) = sys::socketpair().unwrap();
-        let mut buf = Buffer::new();
-        let err = buf.read_fd(reader.as_raw_fd()).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
-        let data = pattern(200 * 1024);
-        let sent = data.clone();
-        let writer_thread = std::thread::spawn(move || {
-            sys::set_nonblocking(writer.as_raw_fd(), false).unwrap();
-            let mut off = 0;
-            while off < sent.len() {
-                off += sys::write(writer.as_raw_fd(), &sent[off..(off + 3000).min(sent.len())]).unwrap();
-            }
-        });
-        let mut received = 0;
-        while received < data.len() {
-            match buf.read_fd(reader.as_raw_fd()) {
-                Ok(n) => {
-                    assert!(n > 0);
-                    received += n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
-                Err(e) => panic!("read_fd: {e}"),
-            }
-        }
-        writer_thread.join().unwrap();
-        assert_eq!(buf.peek(), &data[..]);
-        loop {
-            match buf.read_fd(reader.as_raw_fd()) {
-                Ok(n) => {
-                    assert_eq!(n, 0, "EOF after the writer closed");
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
-                Err(e) => panic!("read_fd: {e}"),
-            }
-        }
-    }
-
-    /// Queues more than `min` bytes in `writer` without blocking (the socket
-    /// buffer is enlarged so this holds on small-default systems too);
-    /// returns what is queued.
-    fn queue_at_least(writer: RawFd, min: usize) -> Vec<u8> {
-        sys::set_buffer_sizes(writer, Some(4 * min), None).unwrap();
-        let data = pattern(4 * min);
-        let mut queued = 0;
-        loop {
-            match sys::send(writer, &data[queued..]) {
-                Ok(0) => break,
-                Ok(n) => queued += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => panic!("send: {e}"),
-            }
-        }
-        assert!(queued > min, "only {queued} bytes queued, wanted more than {min}");
-        data[..queued].to_vec()
-    }
-
-    #[test]
-    fn one_read_on_an_empty_buffer_fills_the_block_and_the_spill() {
-        let (reader, writer) = sys::socketpair().unwrap();
-        let queued = queue_at_least(writer.as_raw_fd(), 2 * SPILL_SIZE);
-        let mut buf = Buffer::new();
-        let n = buf.read_fd(reader.as_raw_fd()).unwrap();
-        // An empty buffer adopts a 64 KiB block; with more than that queued,
-        // one readv fills the block and the spill behind it.
-        assert_eq!(n, 2 * SPILL_SIZE, "block + spill in one system call");
-        assert_eq!(buf.peek(), &queued[..n]);
-        let mut total = n;
-        while total < queued.len() {
-            let limit = buf.writable_bytes() + SPILL_SIZE;
-            let n = buf.read_fd(reader.as_raw_fd()).unwrap();
-            assert_eq!(n, limit.min(queued.len() - total), "one readv fills writable space + spill");
-            total += n;
-        }
-        assert_eq!(buf.peek(), &queued[..], "nothing lost across spills");
-        let err = buf.read_fd(reader.as_raw_fd()).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
-    }
-
-    #[test]
-    fn read_splits_between_writable_space_and_spill() {
-        let (reader, writer) = sys::socketpair().unwrap();
-        let data = pattern(40);
-        assert_eq!(sys::write(writer.as_raw_fd(), &data).unwrap(), 40);
-        let mut buf = Buffer::with_capacity(10);
-        buf.append(b"ab");
-        let mut spill = [0u8; 16];
-        // 8 bytes of writable space + 16 of spill: one readv takes 24 of the 40.
-        assert_eq!(buf.read_with_spill(reader.as_raw_fd(), &mut spill, sys::readv).unwrap(), 24);
-        assert_eq!(&buf.peek()[..2], b"ab");
-        assert_eq!(&buf.peek()[2..], &data[..24]);
-        assert_eq!(buf.read_with_spill(reader.as_raw_fd(), &mut spill, sys::readv).unwrap(), 16);
-        assert_eq!(&buf.peek()[2..], &data[..]);
-    }
-
-    #[test]
-    fn partial_writes_consume_exactly_what_was_written() {
-        let (reader, writer) = sys::socketpair().unwrap();
-        let mut buf = Buffer::new();
-        let data = pattern(4 * 1024 * 1024);
-        buf.append(&data);
-        let mut written = 0;
-        loop {
-            match buf.send_fd(writer.as_raw_fd()) {
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => panic!("send_fd: {e}"),
-            }
-        }
-        assert!(written > 0 && written < data.len(), "the socket buffer filled up");
-        assert_eq!(buf.len(), data.len() - written);
-        assert_eq!(buf.peek(), &data[written..]);
-        let mut sink = vec![0u8; written];
-        let mut got = 0;
-        while got < written {
-            got += sys::read(reader.as_raw_fd(), &mut sink[got..]).unwrap();
-        }
-        assert_eq!(sink, &data[..written]);
-        assert_eq!(Buffer::new().send_fd(writer.as_raw_fd()).unwrap(), 0);
-        let mut pipe_buf = Buffer::new();
-        pipe_buf.append(b"through a pipe");
-        let (pipe_reader, pipe_writer) = sys::pipe().unwrap();
-        assert_eq!(pipe_buf.write_fd(pipe_writer.as_raw_fd()).unwrap(), 14);
-        assert!(pipe_buf.is_empty());
-        let mut out = [0u8; 14];
-        assert_eq!(sys::read(pipe_reader.as_raw_fd(), &mut out).unwrap(), 14);
-        assert_eq!(&out, b"through a pipe");
-    }
-
-    #[test]
-    fn partial_write_fd_consumes_exactly_what_was_written() {
-        let (reader, writer) = sys::socketpair().unwrap();
-        let data = pattern(4 * 1024 * 1024);
-        let mut buf = Buffer::new();
-        buf.append(&data);
-        let mut written = 0;
-        loop {
-            let before = buf.len();
-            match buf.write_fd(writer.as_raw_fd()) {
-                Ok(n) => {
-                    assert_eq!(buf.len(), before - n);
-                    written += n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => panic!("write_fd: {e}"),
-            }
-        }
-        assert!(written > 0 && written < data.len(), "the socket buffer filled up");
-        assert_eq!(buf.peek(), &data[written..]);
-        let mut received = Buffer::new();
-        while received.len() < written {
-            received.read_fd(reader.as_raw_fd()).unwrap();
-        }
-        assert_eq!(received.peek(), &data[..written]);
     }
 
     #[test]
