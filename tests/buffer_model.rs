@@ -361,7 +361,23 @@ fn run_sequence(seed: u64, steps: usize) {
                 assert_eq!(s.buf.prependable_bytes(), junk.len().min(start), "from_vec: {}", what());
             }
             17..=19 => {
-                // The peer sends; the buffer reads it all (spill included).
+                // First, with nothing queued: a read reports WouldBlock,
+                // changes nothing, and a buffer without storage does not
+                // keep the thread's block.
+                if rng.chance(40) {
+                    if s.model.is_empty() && rng.chance(50) {
+                        s.buf.consume_all();
+                    }
+                    let empty_before = s.buf.capacity() == 0;
+                    let read = if rng.chance(50) { Buffer::recv_fd } else { Buffer::read_fd };
+                    let err = read(&mut s.buf, pipe.near.as_raw_fd()).unwrap_err();
+                    assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{}", what());
+                    if empty_before {
+                        assert_eq!(s.buf.capacity(), 0, "a read that got nothing keeps no block: {}", what());
+                    }
+                    check(s, &what, true);
+                }
+                // Then the peer sends; the buffer reads it all (spill included).
                 let data = {
                     let n =
                         if rng.chance(30) { SPILL_SIZE + rng.below(2 * SPILL_SIZE) } else { rng.len() + 1 };
@@ -376,15 +392,6 @@ fn run_sequence(seed: u64, steps: usize) {
                 s.model.extend(&data[..sent]);
                 let recv = rng.chance(50);
                 read_pending(s, pipe, sent, recv, &what);
-                // Nothing more queued: a read now reports WouldBlock and keeps no block.
-                if rng.chance(20) {
-                    let empty_before = s.buf.capacity() == 0;
-                    let err = s.buf.recv_fd(pipe.near.as_raw_fd()).unwrap_err();
-                    assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{}", what());
-                    if empty_before {
-                        assert_eq!(s.buf.capacity(), 0, "a read that got nothing keeps no block: {}", what());
-                    }
-                }
             }
             20..=21 => {
                 // The buffer sends what the socket takes; the peer checks it.
