@@ -325,6 +325,11 @@ fn run_sequence(seed: u64, steps: usize) {
                 }
             }
             14 => {
+                if rng.chance(30) {
+                    // Large storage around a small (often empty) leftover.
+                    s.want(s.model.len() + 2 * SHRINK_THRESHOLD);
+                    s.buf.ensure_writable(2 * SHRINK_THRESHOLD);
+                }
                 let before = s.buf.capacity();
                 s.buf.settle();
                 if before > SHRINK_THRESHOLD && s.model.len() <= before / 4 {
