@@ -113,7 +113,8 @@ fuzz_target!(|data: &[u8]| {
             5 => {
                 let front: Vec<u8> = model.iter().take(8).copied().collect();
                 let be = |n: usize| {
-                    (front.len() >= n).then(|| front[..n].iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
+                    (front.len() >= n)
+                        .then(|| front[..n].iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
                 };
                 assert_eq!(buf.peek_u16().map(u64::from), be(2));
                 assert_eq!(buf.peek_u32().map(u64::from), be(4));
@@ -132,7 +133,8 @@ fuzz_target!(|data: &[u8]| {
             6 | 7 => {
                 let hay: Vec<u8> = model.iter().copied().collect();
                 let from = input.u16();
-                let from = if hay.len() > 4096 { hay.len() - 4096 + from % 4100 } else { from % (hay.len() + 3) };
+                let from =
+                    if hay.len() > 4096 { hay.len() - 4096 + from % 4100 } else { from % (hay.len() + 3) };
                 let needle_len = usize::from(input.byte() % 5);
                 let needle = input.bytes(needle_len);
                 let byte = input.byte();

@@ -22,6 +22,8 @@ use framing::{Decoded, HEADER_LEN, decode, encode};
 struct Outcome {
     frames: Vec<(u32, Vec<u8>)>,
     too_long: Option<u32>,
+    /// Bytes buffered after the last frame (not counted after a refusal:
+    /// the connection closes and reads no more).
     left: usize,
 }
 
@@ -47,7 +49,8 @@ fn feed(input: &mut Buffer, out: &mut Outcome, bytes: &[u8], max_body: usize) {
             Decoded::TooLong(len) => {
                 assert!(len as usize > max_body);
                 out.too_long = Some(len);
-                break;
+                out.left = 0;
+                return;
             }
         }
     }
