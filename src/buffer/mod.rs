@@ -213,6 +213,9 @@ impl Buffer {
     }
 
     /// Removes and returns the first `n` readable bytes (fewer if fewer exist).
+    ///
+    /// With `std::io::Read` in scope, `buf.take(n)` means `Read::take`
+    /// (which takes the buffer by value); write `Buffer::take(&mut buf, n)`.
     pub fn take(&mut self, n: usize) -> Vec<u8> {
         let n = n.min(self.len());
         let bytes = self.peek()[..n].to_vec();
