@@ -25,10 +25,10 @@ impl Input<'_> {
         usize::from(self.byte()) << 8 | usize::from(self.byte())
     }
 
-    /// A length: small, or (rarely) up to 128 KiB.
+    /// A length: small, or (1 in 16) up to 64 KiB, past the block sizes.
     fn len(&mut self) -> usize {
         let n = self.u16();
-        if n & 0x8000 != 0 { (n & 0x7fff) * 4 } else { n % 64 }
+        if n >> 12 == 0xf { (n & 0xfff) * 16 } else { n % 64 }
     }
 
     /// `n` bytes: taken from the input while it lasts, then a pattern.
