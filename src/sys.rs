@@ -1,14 +1,18 @@
-//! The system-call layer: the only module (with `dispatcher/`) that calls
-//! `libc` directly.
+//! The system-call layer: with `dispatcher/`, the only code that calls
+//! `libc`.
 //!
-//! It teaches one idea, borrowed from mio: every libc call is a single line
-//! through the `syscall!` macro, which turns the C convention "returns -1 and sets
-//! `errno`" into a Rust `io::Result`. Everything above this module works with
-//! `OwnedFd`/`RawFd` and `io::Result` and never sees `errno`.
+//! It teaches one idea, borrowed from mio: each libc call is a single line
+//! through the `syscall!` macro, which turns the C convention "returns -1 and
+//! sets `errno`" into a Rust `io::Result`. This module wraps the calls fds,
+//! sockets and buffers need; the backends in `dispatcher/` make their own
+//! multiplexer calls (`epoll_*`, `poll`, `select`) through the same macro.
+//! Everything above those two works with `OwnedFd`/`RawFd` and `io::Result`
+//! and never sees `errno`.
 //!
 //! The helpers are public so tests, benches and examples can build fixtures
-//! (socket pairs, high-numbered fds, fd limits) without unsafe code of their
-//! own.
+//! (socket pairs, pipes) without unsafe code of their own. The pure test
+//! fixtures (`dup_at_least`, `set_nofile_limit`, `open_fd_count`) are hidden
+//! from the docs: they are not part of the API.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem;
@@ -86,6 +90,8 @@ pub fn eventfd() -> io::Result<OwnedFd> {
 
 /// Duplicates `fd` onto the lowest free number that is `>= min` (close-on-exec).
 /// Tests use it to get descriptors above `FD_SETSIZE`.
+// A test fixture, not API: public only for tests and examples.
+#[doc(hidden)]
 pub fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC takes an integer; `fd` is borrowed, hence open.
     let new = syscall!(fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min))?;
@@ -173,6 +179,8 @@ pub fn nofile_limit() -> io::Result<(u64, u64)> {
 }
 
 /// Sets the soft `RLIMIT_NOFILE` (clamped to the hard limit); returns the new soft limit.
+// A test fixture, not API: public only for tests and examples.
+#[doc(hidden)]
 #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
 pub fn set_nofile_limit(soft: u64) -> io::Result<u64> {
     let (_, hard) = nofile_limit()?;
@@ -338,6 +346,8 @@ pub fn open_dev_null() -> io::Result<OwnedFd> {
 }
 
 /// How many fds this process has open (counts `/proc/self/fd`; Linux).
+// A test fixture, not API: public only for tests and examples.
+#[doc(hidden)]
 pub fn open_fd_count() -> io::Result<usize> {
     // One of the entries is the directory handle read_dir itself holds.
     Ok(std::fs::read_dir("/proc/self/fd")?.count().saturating_sub(1))

@@ -48,7 +48,9 @@ pub fn decode(input: &mut Buffer, max_body: usize) -> Decoded {
 }
 
 /// One frame as bytes, built back to front: the body first, then the header
-/// prepended into the buffer's reserved front space (no copy of the body).
+/// prepended into the buffer's reserved front space, so the header never
+/// moves the body. The body is still copied twice: into the buffer by
+/// `append`, and out of it by `take_all`.
 pub fn encode(kind: u32, body: &[u8]) -> Vec<u8> {
     let mut frame = Buffer::with_capacity(HEADER_LEN + body.len());
     frame.append(body);
