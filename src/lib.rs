@@ -35,4 +35,5 @@ pub use dispatcher::{
 };
 pub use event_loop::{EventLoop, LoopHandle, Stats, TimerId};
 pub use net::{Callbacks, ConnectOptions, ConnectionHandle, TcpClient, TcpConnection, TcpServer};
+pub use net::{Datagram, DatagramOptions, DatagramSocket, DatagramStats, PipeReader, UdpSocket, UnixAddr, UnixDatagram};
 pub use thread_pool::{EventLoopThread, EventLoopThreadPool};

@@ -16,11 +16,20 @@ use crate::event_loop::EventLoop;
 mod acceptor;
 mod client;
 mod connection;
+pub mod datagram;
+mod pipe;
 mod server;
+mod udp;
+mod unix_datagram;
 
 pub use client::{ConnectOptions, TcpClient};
 pub use connection::{ConnectionHandle, State, TcpConnection};
 pub use server::{TcpServer, TcpServerBuilder};
+
+pub use datagram::{Datagram, DatagramAddr, DatagramOptions, DatagramSocket, DatagramStats};
+pub use pipe::PipeReader;
+pub use udp::UdpSocket;
+pub use unix_datagram::{UnixAddr, UnixDatagram};
 
 /// Called when a connection comes up and again when it goes down
 /// (check [`TcpConnection::is_connected`]).
