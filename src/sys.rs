@@ -438,7 +438,12 @@ impl RawAddr {
 
     /// The `sun_path` bytes of an `AF_UNIX` address (see
     /// [`from_unix_bytes`](Self::from_unix_bytes)), without a path's trailing NUL.
+    /// An empty address (length 0: what `recvfrom` reports for an unnamed
+    /// Unix sender) is an unnamed Unix address.
     pub fn unix_bytes(&self) -> io::Result<&[u8]> {
+        if self.len == 0 {
+            return Ok(&[]);
+        }
         if self.storage.ss_family as libc::c_int != libc::AF_UNIX {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
