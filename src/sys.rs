@@ -761,3 +761,11 @@ pub fn set_only_v6(fd: RawFd, on: bool) -> io::Result<()> {
 pub fn recv_buffer_size(fd: RawFd) -> io::Result<usize> {
     Ok(get_int_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)? as usize)
 }
+
+/// `dup2(2)` (close-on-exec off on the copy, as for stdin): makes `target`
+/// refer to what `fd` refers to. Tests use it to put a pipe on stdin.
+pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
+    // SAFETY: plain integer arguments; `fd` is borrowed, hence open.
+    syscall!(dup2(fd.as_raw_fd(), target))?;
+    Ok(())
+}
