@@ -35,5 +35,7 @@ pub use dispatcher::{
 };
 pub use event_loop::{EventLoop, LoopHandle, Stats, TimerId};
 pub use net::{Callbacks, ConnectOptions, ConnectionHandle, TcpClient, TcpConnection, TcpServer};
-pub use net::{Datagram, DatagramOptions, DatagramSocket, DatagramStats, PipeReader, UdpSocket, UnixAddr, UnixDatagram};
+pub use net::{
+    Datagram, DatagramOptions, DatagramSocket, DatagramStats, PipeReader, UdpSocket, UnixAddr, UnixDatagram,
+};
 pub use thread_pool::{EventLoopThread, EventLoopThreadPool};

@@ -48,11 +48,16 @@ struct Seen {
 
 fn reader<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, fd: OwnedFd, seen: &Rc<Seen>) -> PipeReader<D> {
     let (a, b) = (Rc::clone(seen), Rc::clone(seen));
-    PipeReader::new(ev, fd, move |_, _, bytes| a.bytes.borrow_mut().extend_from_slice(bytes), move |_, r, res| {
-        assert!(r.is_closed(), "closed before the end callback");
-        b.ends.set(b.ends.get() + 1);
-        *b.result.borrow_mut() = Some(res);
-    })
+    PipeReader::new(
+        ev,
+        fd,
+        move |_, _, bytes| a.bytes.borrow_mut().extend_from_slice(bytes),
+        move |_, r, res| {
+            assert!(r.is_closed(), "closed before the end callback");
+            b.ends.set(b.ends.get() + 1);
+            *b.result.borrow_mut() = Some(res);
+        },
+    )
     .unwrap()
 }
 
@@ -111,9 +116,12 @@ fn regular_file<D: Dispatcher + 'static>() {
     std::fs::remove_file(&path).unwrap();
     let seen = Rc::new(Seen::default());
     let (a, b) = (Rc::clone(&seen), Rc::clone(&seen));
-    let result = PipeReader::new(&mut ev, file, move |_, _, bytes| a.bytes.borrow_mut().extend_from_slice(bytes), move |_, _, _| {
-        b.ends.set(1)
-    });
+    let result = PipeReader::new(
+        &mut ev,
+        file,
+        move |_, _, bytes| a.bytes.borrow_mut().extend_from_slice(bytes),
+        move |_, _, _| b.ends.set(1),
+    );
     if D::NAME == "epoll" {
         let err = result.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
@@ -157,9 +165,11 @@ fn stdin_flag_restored<D: Dispatcher + 'static>() {
     let mut ev = EventLoop::<D>::new().unwrap();
     let seen = Rc::new(Seen::default());
     let (a, b) = (Rc::clone(&seen), Rc::clone(&seen));
-    let reader = PipeReader::stdin(&mut ev, move |_, _, bytes| a.bytes.borrow_mut().extend_from_slice(bytes), move |_, _, _| {
-        b.ends.set(1)
-    })
+    let reader = PipeReader::stdin(
+        &mut ev,
+        move |_, _, bytes| a.bytes.borrow_mut().extend_from_slice(bytes),
+        move |_, _, _| b.ends.set(1),
+    )
     .unwrap();
     assert!(sys::is_nonblocking(0).unwrap(), "non-blocking while watched");
     sys::write(w.as_raw_fd(), b"typed line\n").unwrap();
@@ -175,4 +185,10 @@ fn stdin_flag_restored<D: Dispatcher + 'static>() {
     assert!(open, "stdin is borrowed, never closed");
 }
 
-for_each_dispatcher!(one_mib_through_a_pipe, reads_are_bounded_per_wakeup, regular_file, drop_closes_the_fd, stdin_flag_restored);
+for_each_dispatcher!(
+    one_mib_through_a_pipe,
+    reads_are_bounded_per_wakeup,
+    regular_file,
+    drop_closes_the_fd,
+    stdin_flag_restored
+);

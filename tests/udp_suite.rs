@@ -214,7 +214,8 @@ fn receive_budget_per_wakeup<D: Dispatcher + 'static>() {
     ev.run_once(Some(IO_TIMEOUT)).unwrap();
     assert_eq!(log.borrow().len(), 100, "one wake-up must stop at the budget");
     assert!(run_until(&mut ev, || log.borrow().len() == 1000));
-    let order: Vec<u32> = log.borrow().iter().map(|(d, _, _)| u32::from_be_bytes(d[..4].try_into().unwrap())).collect();
+    let order: Vec<u32> =
+        log.borrow().iter().map(|(d, _, _)| u32::from_be_bytes(d[..4].try_into().unwrap())).collect();
     assert_eq!(order, (0..1000).collect::<Vec<_>>());
 }
 

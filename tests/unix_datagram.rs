@@ -56,21 +56,33 @@ fn echo_server<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, addr: impl Into<U
     .unwrap()
 }
 
-fn recorder<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, addr: impl Into<UnixAddr>) -> (UnixDatagram<D>, Log) {
+fn recorder<D: Dispatcher + 'static>(
+    ev: &mut EventLoop<D>,
+    addr: impl Into<UnixAddr>,
+) -> (UnixDatagram<D>, Log) {
     let log: Log = Rc::default();
     let sink = Rc::clone(&log);
-    let sock = UnixDatagram::bind(ev, addr, move |_, _, d| sink.borrow_mut().push((d.data.to_vec(), d.peer.clone())))
-        .unwrap();
+    let sock = UnixDatagram::bind(ev, addr, move |_, _, d| {
+        sink.borrow_mut().push((d.data.to_vec(), d.peer.clone()))
+    })
+    .unwrap();
     (sock, log)
 }
 
 /// 100 datagrams of up to 16 KiB each way between two sockets on `ev`.
-fn round_trip<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, server: &UnixDatagram<D>, client: &UnixDatagram<D>, log: &Log) {
+fn round_trip<D: Dispatcher + 'static>(
+    ev: &mut EventLoop<D>,
+    server: &UnixDatagram<D>,
+    client: &UnixDatagram<D>,
+    log: &Log,
+) {
     let mut rng = Rng::new(3);
-    let payloads: Vec<Vec<u8>> = (0..100).map(|_| {
-        let n = rng.range(1, 16 * 1024);
-        rng.bytes(n)
-    }).collect();
+    let payloads: Vec<Vec<u8>> = (0..100)
+        .map(|_| {
+            let n = rng.range(1, 16 * 1024);
+            rng.bytes(n)
+        })
+        .collect();
     for p in &payloads {
         client.send_to(ev, p, &server.local_addr()).unwrap();
         // One in flight: the receiver's default queue is short (max_dgram_qlen).
@@ -199,9 +211,12 @@ fn send_queue_bound_and_drop_counter<D: Dispatcher + 'static>() {
     let got: Rc<RefCell<Vec<u32>>> = Rc::default();
     let sink = Rc::clone(&got);
     let options = DatagramOptions::new().send_queue(QUEUE, 1 << 20);
-    let (sender, receiver) = UnixDatagram::pair_with(&mut ev, options, |_, _, _| {}, move |_, _, d| {
-        sink.borrow_mut().push(u32::from_be_bytes(d.data.try_into().unwrap()))
-    })
+    let (sender, receiver) = UnixDatagram::pair_with(
+        &mut ev,
+        options,
+        |_, _, _| {},
+        move |_, _, d| sink.borrow_mut().push(u32::from_be_bytes(d.data.try_into().unwrap())),
+    )
     .unwrap();
     // The receiver does not read until told to.
     ev.set_interest(receiver.fd(), Interest::NONE).unwrap();
@@ -237,7 +252,10 @@ fn bad_addresses<D: Dispatcher + 'static>() {
     let err = UnixDatagram::bind(&mut ev, UnixAddr::Unnamed, |_, _, _| {}).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     let long = format!("/tmp/{}", "x".repeat(200));
-    assert_eq!(UnixDatagram::bind(&mut ev, long.as_str(), |_, _, _| {}).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    assert_eq!(
+        UnixDatagram::bind(&mut ev, long.as_str(), |_, _, _| {}).unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
     assert_eq!(
         UnixDatagram::bind(&mut ev, "/nonexistent-dir/x.sock", |_, _, _| {}).unwrap_err().kind(),
         io::ErrorKind::NotFound

@@ -193,7 +193,8 @@ struct Inner<D: Dispatcher + 'static, A: DatagramAddr> {
 /// assert_eq!(client.recv(&mut buf)?, 4);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct DatagramSocket<D: Dispatcher + 'static = DefaultDispatcher, A: DatagramAddr = std::net::SocketAddr> {
+pub struct DatagramSocket<D: Dispatcher + 'static = DefaultDispatcher, A: DatagramAddr = std::net::SocketAddr>
+{
     inner: Rc<Inner<D, A>>,
 }
 
@@ -308,7 +309,10 @@ impl<D: Dispatcher + 'static, A: DatagramAddr> DatagramSocket<D, A> {
     }
 
     fn closed_error(&self) -> io::Error {
-        io::Error::new(io::ErrorKind::NotConnected, format!("datagram socket {:?} is closed", self.inner.local))
+        io::Error::new(
+            io::ErrorKind::NotConnected,
+            format!("datagram socket {:?} is closed", self.inner.local),
+        )
     }
 
     /// Fixes the default destination ([`send`](Self::send)) and makes the
@@ -339,7 +343,10 @@ impl<D: Dispatcher + 'static, A: DatagramAddr> DatagramSocket<D, A> {
     /// `NotConnected` if [`connect`](Self::connect) was not called.
     pub fn send(&self, ev: &mut EventLoop<D>, data: &[u8]) -> io::Result<()> {
         if self.inner.peer.borrow().is_none() {
-            return Err(io::Error::new(io::ErrorKind::NotConnected, "send on an unconnected datagram socket"));
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "send on an unconnected datagram socket",
+            ));
         }
         self.send_raw(ev, data, None)
     }
@@ -369,7 +376,8 @@ impl<D: Dispatcher + 'static, A: DatagramAddr> DatagramSocket<D, A> {
     fn enqueue(&self, data: &[u8], to: Option<RawAddr>) -> io::Result<()> {
         let opts = &self.inner.options;
         let mut queue = self.inner.queue.borrow_mut();
-        if queue.items.len() >= opts.send_queue_datagrams || queue.bytes + data.len() > opts.send_queue_bytes {
+        if queue.items.len() >= opts.send_queue_datagrams || queue.bytes + data.len() > opts.send_queue_bytes
+        {
             drop(queue);
             self.count(|s| s.dropped += 1);
             trace!("datagram socket fd {}: send queue full, dropped {} bytes", self.inner.fd, data.len());

@@ -171,7 +171,10 @@ impl<D: Dispatcher + 'static> DatagramSocket<D, UnixAddr> {
     {
         let addr = addr.into();
         if addr == UnixAddr::Unnamed {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot bind to an unnamed unix address"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot bind to an unnamed unix address",
+            ));
         }
         let socket = sys::datagram_socket(false, true)?;
         bind_replacing_stale(socket.as_raw_fd(), &addr)?;
