@@ -13,7 +13,9 @@
 //! * **Batching**: a readable socket is drained with `recvmmsg(2)` (many
 //!   datagrams per system call on Linux) up to a per-wake-up budget, so a flood
 //!   on one socket cannot hold the loop; level-triggered readiness brings the
-//!   rest on the next iteration. Replies sent from the callback are gathered
+//!   rest on the next iteration. A batch that comes back short ends the drain
+//!   (the queue was empty), saving the system call that would only fail with
+//!   `EAGAIN`. Replies sent from the callback are gathered
 //!   and leave with one `sendmmsg(2)` per received batch.
 //! * **No backpressure**: a sender is never slowed by its receiver (UDP drops
 //!   on the floor when the receiver's buffer is full). A send that would block
@@ -256,11 +258,16 @@ impl<D: Dispatcher + 'static, A: DatagramAddr> DatagramSocket<D, A> {
             }),
         };
         let weak: Weak<Inner<D, A>> = Rc::downgrade(&sock.inner);
-        ev.register(fd, Interest::READABLE, Mode::Level, move |ev, event| {
+        let registered = ev.register(fd, Interest::READABLE, Mode::Level, move |ev, event| {
             if let Some(inner) = weak.upgrade() {
                 DatagramSocket { inner }.handle_event(ev, event);
             }
-        })?;
+        });
+        if let Err(e) = registered {
+            // Never registered: close the fd here and now, not through the loop.
+            drop(sock.inner.socket.borrow_mut().take());
+            return Err(e);
+        }
         debug!("datagram socket fd {fd} open on {:?} ({})", sock.inner.local, D::NAME);
         Ok(sock)
     }
@@ -465,7 +472,8 @@ impl<D: Dispatcher + 'static, A: DatagramAddr> DatagramSocket<D, A> {
         let mut budget = self.inner.options.recv_budget;
         while budget > 0 && !self.is_closed() {
             let mut batch = self.inner.batch.borrow_mut();
-            let n = match batch.recv(self.inner.fd, budget) {
+            let asked = budget.min(batch.slots());
+            let n = match batch.recv(self.inner.fd, asked) {
                 Ok(n) => n,
                 Err(e) if would_block(&e) => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -508,6 +516,12 @@ impl<D: Dispatcher + 'static, A: DatagramAddr> DatagramSocket<D, A> {
                 self.flush();
             }
             self.update_interest(ev);
+            // A short batch means the queue was empty a moment ago: skip the
+            // receive that would only say `WouldBlock` (level-triggered
+            // readiness reports anything that arrived since).
+            if n < asked {
+                break;
+            }
         }
         let mut slot = self.inner.callback.borrow_mut();
         if slot.is_none() {
