@@ -769,3 +769,18 @@ pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
     syscall!(dup2(fd.as_raw_fd(), target))?;
     Ok(())
 }
+
+/// `IP_MULTICAST_IF`: the interface (by its IPv4 address) multicast leaves by.
+pub fn set_multicast_if_v4(fd: RawFd, interface: Ipv4Addr) -> io::Result<()> {
+    let addr = libc::in_addr { s_addr: u32::from(interface).to_be() };
+    let len = mem::size_of::<libc::in_addr>() as libc::socklen_t;
+    // SAFETY: `addr` lives across the call and `len` is its size.
+    syscall!(setsockopt(
+        fd,
+        libc::IPPROTO_IP,
+        libc::IP_MULTICAST_IF,
+        (&addr as *const libc::in_addr).cast(),
+        len
+    ))?;
+    Ok(())
+}

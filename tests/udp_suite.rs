@@ -273,7 +273,35 @@ fn bind_errors<D: Dispatcher + 'static>() {
     assert_eq!(ev.registered_fds(), 1);
 }
 
+/// A socket that joined a multicast group (on loopback) receives what is
+/// sent to the group; after leaving, it does not.
+fn multicast_on_loopback<D: Dispatcher + 'static>() {
+    use std::net::Ipv4Addr;
+    let lo = Ipv4Addr::LOCALHOST;
+    // One group per backend: the three instances run in parallel.
+    let group = Ipv4Addr::new(239, 255, 77, D::NAME.len() as u8);
+    let mut ev = EventLoop::<D>::new().unwrap();
+    let (member, log) = recorder(&mut ev, "0.0.0.0:0", DatagramOptions::new());
+    member.join_multicast_v4(group, lo).unwrap();
+    let (sender, _) = recorder(&mut ev, "127.0.0.1:0", DatagramOptions::new());
+    sender.set_multicast_interface_v4(lo).unwrap();
+    let to = SocketAddr::from((group, member.local_addr().port()));
+    sender.send_to(&mut ev, b"to the group", &to).unwrap();
+    assert!(run_until(&mut ev, || log.borrow().len() == 1));
+    assert_eq!(log.borrow()[0].0, b"to the group");
+    assert_eq!(log.borrow()[0].1, sender.local_addr());
+    member.leave_multicast_v4(group, lo).unwrap();
+    sender.send_to(&mut ev, b"after leaving", &to).unwrap();
+    for _ in 0..10 {
+        ev.run_once(Some(Duration::from_millis(10))).unwrap();
+    }
+    assert_eq!(log.borrow().len(), 1, "no delivery after leaving the group");
+    // Leaving twice is the kernel's EADDRNOTAVAIL, an error, not a panic.
+    assert!(member.leave_multicast_v4(group, lo).is_err());
+}
+
 for_each_dispatcher!(
+    multicast_on_loopback,
     echo_10k_datagrams,
     truncation_reported,
     connected_mode,

@@ -79,4 +79,10 @@ impl<D: Dispatcher + 'static> DatagramSocket<D, SocketAddr> {
     pub fn leave_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
         sys::set_multicast_v4(self.fd(), group, interface, false)
     }
+
+    /// Sends multicast out of the interface with address `interface`
+    /// (`127.0.0.1` keeps it on loopback).
+    pub fn set_multicast_interface_v4(&self, interface: Ipv4Addr) -> io::Result<()> {
+        sys::set_multicast_if_v4(self.fd(), interface)
+    }
 }
