@@ -151,7 +151,7 @@ fn client<D: Dispatcher + 'static>(args: Args, flood: bool) -> Result {
     {
         let mut c = state.borrow_mut();
         while c.may_send() {
-            sock.send(&mut ev, c.next_payload())?;
+            sock.send(&mut ev, c.next_payload()).map_err(|e| format!("sending to {}: {e}", args.addr))?;
         }
     }
     // Frees the window slots of lost datagrams, and stops when all is done.
