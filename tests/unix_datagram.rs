@@ -116,7 +116,7 @@ fn abstract_round_trip<D: Dispatcher + 'static>() {
     let err = UnixDatagram::bind(&mut ev, name.as_str(), |_, _, _| {}).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
     server.close(&mut ev);
-    UnixDatagram::bind(&mut ev, name.as_str(), |_, _, _| {}).expect("name free after close");
+    let _again = UnixDatagram::bind(&mut ev, name.as_str(), |_, _, _| {}).expect("name free after close");
 }
 
 fn pair_round_trip<D: Dispatcher + 'static>() {

@@ -195,6 +195,7 @@ struct Inner<D: Dispatcher + 'static, A: DatagramAddr> {
 /// assert_eq!(client.recv(&mut buf)?, 4);
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[must_use = "the socket closes when the last handle is dropped"]
 pub struct DatagramSocket<D: Dispatcher + 'static = DefaultDispatcher, A: DatagramAddr = std::net::SocketAddr>
 {
     inner: Rc<Inner<D, A>>,

@@ -81,6 +81,7 @@ struct Inner<D: Dispatcher + 'static> {
 /// ev.run()?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[must_use = "the reader closes when the last handle is dropped"]
 pub struct PipeReader<D: Dispatcher + 'static = DefaultDispatcher> {
     inner: Rc<Inner<D>>,
 }
