@@ -58,6 +58,10 @@ pub struct Datagram<'a, A> {
 }
 
 /// Limits and buffer sizes of a datagram socket.
+///
+/// Memory: each socket reserves `recv_batch x max_datagram` bytes of receive
+/// slots (2 MiB by default, touched only as large datagrams arrive) plus at
+/// most `send_queue_bytes` of queued output.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct DatagramOptions {
     /// Largest datagram received whole (bytes per receive slot). Default
