@@ -42,9 +42,11 @@ use log::{debug, trace, warn};
 
 use crate::dispatcher::{DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, check_fd, check_mode};
 
+pub mod signal;
 mod timer;
 mod waker;
 
+pub use signal::{COMMON_SIGNALS, SignalId, SignalInfo, SignalSource};
 pub use timer::TimerId;
 use timer::TimerQueue;
 use waker::Waker;
