@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use muxloop::event_loop::{SignalInfo, SignalSource};
 use muxloop::sys::{self, Disposition};
-use muxloop::{Dispatcher, EventLoop};
+use muxloop::event_loop::COMMON_SIGNALS;
+use muxloop::{Dispatcher, EventLoop, EventLoopThread};
 
 const SIGUSR1: i32 = libc::SIGUSR1;
 const SIGUSR2: i32 = libc::SIGUSR2;
@@ -282,7 +283,22 @@ fn removes_itself_self_pipe<D: Dispatcher + 'static>() {
     handler_removes_itself::<D>(SignalSource::SelfPipe)
 }
 
+/// Pool threads block the common signals, whatever their parent's mask.
+fn pool_threads_block_common_signals<D: Dispatcher + 'static>() {
+    let thread = EventLoopThread::<D>::spawn("sig-mask".into()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread
+        .handle()
+        .run_in_loop(move |_| {
+            tx.send(COMMON_SIGNALS.map(|s| sys::is_signal_blocked(s).unwrap())).unwrap();
+        })
+        .unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), [true; 7]);
+    assert!(!sys::is_signal_blocked(libc::SIGTERM).unwrap(), "the caller's mask is untouched");
+}
+
 for_each_dispatcher!(
+    pool_threads_block_common_signals,
     once_per_send_signalfd,
     once_per_send_self_pipe,
     two_signals_signalfd,

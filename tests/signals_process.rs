@@ -53,8 +53,12 @@ fn kill_reaches_loop<D: Dispatcher + 'static>(source: SignalSource) {
 /// Two pool threads (which block the common signals); one watches SIGUSR2 by
 /// signalfd: a `kill` reaches it, and only it.
 fn pool_thread_receives<D: Dispatcher + 'static>() {
+    // Spawned from a thread that does not block SIGUSR2, so the pool threads
+    // block it themselves (or the bystander would die of it).
+    sys::unblock_signals(&[SIGUSR2]).unwrap();
     let watcher = EventLoopThread::<D>::spawn("sig-watcher".into()).unwrap();
     let _bystander = EventLoopThread::<D>::spawn("sig-bystander".into()).unwrap();
+    sys::block_signals(&[SIGUSR2]).unwrap();
     let (tx, rx) = mpsc::channel();
     let (ready_tx, ready_rx) = mpsc::channel();
     watcher
