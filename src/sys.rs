@@ -690,3 +690,63 @@ pub fn sendfile(out_fd: RawFd, in_fd: RawFd, offset: &mut u64, count: usize) -> 
     *offset = off as u64;
     Ok(n as usize)
 }
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod signals_splice_sendfile_tests {
+    use super::*;
+    use std::io::{Seek, SeekFrom, Write};
+
+    #[test]
+    fn sendfile_moves_a_file_into_a_socket() {
+        let path = std::env::temp_dir().join(format!("muxloop-sendfile-{}", getpid()));
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::File::create(&path).unwrap().write_all(&data).unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let (tx, rx) = socketpair().unwrap();
+        let (mut offset, mut got) = (1000u64, Vec::new());
+        let mut buf = vec![0u8; 64 * 1024];
+        for _ in 0..10_000 {
+            match sendfile(tx.as_raw_fd(), file.as_raw_fd(), &mut offset, 1 << 20) {
+                Ok(0) => break,
+                Ok(_) => {}
+                // The socket is full: drain it (the non-blocking partial-send case).
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock),
+            }
+            while let Ok(n) = read(rx.as_raw_fd(), &mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        assert_eq!(offset, data.len() as u64, "the offset advanced to the end");
+        assert!(got == data[1000..], "byte-exact from the starting offset");
+        assert_eq!(file.stream_position().unwrap(), 0, "the file's own position is untouched");
+        // Past the end: nothing to send.
+        let mut past = data.len() as u64 + 10;
+        assert_eq!(sendfile(tx.as_raw_fd(), file.as_raw_fd(), &mut past, 10).unwrap(), 0);
+        file.seek(SeekFrom::Start(0)).unwrap();
+        // A socket is not a file to read pages from (ESPIPE: it has no offsets).
+        let err = sendfile(tx.as_raw_fd(), rx.as_raw_fd(), &mut 0, 10).unwrap_err();
+        assert!(matches!(err.raw_os_error(), Some(libc::ESPIPE | libc::EINVAL)), "{err}");
+        let mut huge = u64::MAX;
+        let err = sendfile(tx.as_raw_fd(), file.as_raw_fd(), &mut huge, 10).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn splice_moves_socket_to_pipe_to_socket() {
+        let (a, b) = socketpair().unwrap();
+        let (c, d) = socketpair().unwrap();
+        let (pr, pw) = pipe().unwrap();
+        assert!(set_pipe_size(pw.as_raw_fd(), 1 << 20).unwrap() >= 1 << 20);
+        write(a.as_raw_fd(), b"through the kernel").unwrap();
+        assert_eq!(splice(b.as_raw_fd(), pw.as_raw_fd(), 1 << 20).unwrap(), 18);
+        let err = splice(b.as_raw_fd(), pw.as_raw_fd(), 1 << 20).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "nothing more to read");
+        assert_eq!(splice(pr.as_raw_fd(), c.as_raw_fd(), 1 << 20).unwrap(), 18);
+        let mut buf = [0u8; 32];
+        let n = read(d.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"through the kernel");
+        drop(a);
+        assert_eq!(splice(b.as_raw_fd(), pw.as_raw_fd(), 1 << 20).unwrap(), 0, "EOF");
+    }
+}
