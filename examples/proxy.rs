@@ -178,7 +178,9 @@ impl Direction {
     fn fill(&mut self, src: RawFd) -> io::Result<Step> {
         let result = match &mut self.queue {
             Queue::Copy(buffer) => buffer.recv_fd(src),
-            Queue::Splice { write, held, capacity, .. } => sys::splice(src, write.as_raw_fd(), *capacity - *held),
+            Queue::Splice { write, held, capacity, .. } => {
+                sys::splice(src, write.as_raw_fd(), *capacity - *held)
+            }
         };
         match result {
             Ok(0) => {
@@ -341,7 +343,11 @@ fn open_session<D: Dispatcher + 'static>(
 
 /// Any event on either socket: finish connecting, pump both directions,
 /// set both interests, close when both directions are over.
-fn on_event<D: Dispatcher>(ev: &mut EventLoop<D>, session: &Rc<RefCell<Session>>, totals: &Rc<RefCell<Totals>>) {
+fn on_event<D: Dispatcher>(
+    ev: &mut EventLoop<D>,
+    session: &Rc<RefCell<Session>>,
+    totals: &Rc<RefCell<Totals>>,
+) {
     let mut s = session.borrow_mut();
     if s.closed {
         return;

@@ -16,9 +16,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use muxloop::event_loop::COMMON_SIGNALS;
 use muxloop::event_loop::{SignalInfo, SignalSource};
 use muxloop::sys::{self, Disposition};
-use muxloop::event_loop::COMMON_SIGNALS;
 use muxloop::{Dispatcher, EventLoop, EventLoopThread};
 
 const SIGUSR1: i32 = libc::SIGUSR1;

@@ -10,7 +10,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use muxloop::event_loop::SignalSource;
-use muxloop::{Dispatcher, EpollDispatcher, EventLoop, EventLoopThread, PollDispatcher, SelectDispatcher, sys};
+use muxloop::{
+    Dispatcher, EpollDispatcher, EventLoop, EventLoopThread, PollDispatcher, SelectDispatcher, sys,
+};
 
 const SIGUSR1: i32 = libc::SIGUSR1;
 const SIGUSR2: i32 = libc::SIGUSR2;
