@@ -148,6 +148,7 @@ fn remove_restores_self_pipe<D: Dispatcher + 'static>() {
     // ...but two self-pipe loops cannot hold it at once.
     let err = ev.on_signal(SIGUSR2, |_, _| {}).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(ev.registered_fds(), 0, "no pipe kept open for a refused signal");
     // Dropping a loop restores too.
     drop(other);
     let _ = id;

@@ -152,6 +152,7 @@ struct Entry<D: Dispatcher> {
 /// What to undo when a signal's last handler goes.
 enum Restore {
     /// signalfd: whether the loop's thread blocked it before we did.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     Mask { was_blocked: bool },
     /// self-pipe: the `sigaction` we replaced.
     Action(sys::SignalAction),
@@ -259,8 +260,16 @@ impl<D: Dispatcher + 'static> EventLoop<D> {
         F: FnMut(&mut EventLoop<D>, SignalInfo) + 'static,
     {
         check_catchable(signal)?;
-        if !self.context::<Signals<D>>().watched.iter().any(|(s, _)| *s == signal) {
-            watch(self, signal)?;
+        if !self.context::<Signals<D>>().watched.iter().any(|(s, _)| *s == signal)
+            && let Err(e) = watch(self, signal)
+        {
+            // Do not keep a signalfd/pipe open for nothing.
+            if self.context::<Signals<D>>().watched.is_empty()
+                && let Some(source) = self.context::<Signals<D>>().source.take()
+            {
+                let _ = self.deregister(source.fd());
+            }
+            return Err(e);
         }
         let signals = self.context::<Signals<D>>();
         let id = SignalId { signal, serial: signals.next_serial };
@@ -520,8 +529,6 @@ impl<D: Dispatcher> Drop for Signals<D> {
             let result = match restore {
                 #[cfg(any(target_os = "linux", target_os = "android"))]
                 Restore::Mask { was_blocked } => restore_mask(signal, was_blocked),
-                #[cfg(not(any(target_os = "linux", target_os = "android")))]
-                Restore::Mask { .. } => Ok(()),
                 Restore::Action(previous) => release_slot(signal, &previous),
             };
             if let Err(e) = result {
