@@ -691,6 +691,49 @@ pub fn sendfile(out_fd: RawFd, in_fd: RawFd, offset: &mut u64, count: usize) -> 
     Ok(n as usize)
 }
 
+/// A duplicate of `fd` *without* close-on-exec, so a child started with
+/// `std::process::Command` inherits it (the herd example's accept processes).
+pub fn dup_inheritable(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD takes an integer; `fd` is borrowed, hence open.
+    let new = syscall!(fcntl(fd.as_raw_fd(), libc::F_DUPFD, 3))?;
+    Ok(owned(new))
+}
+
+/// A bare epoll instance (close-on-exec), for experiments the
+/// `EpollDispatcher` does not offer, such as `EPOLLEXCLUSIVE`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn epoll_create() -> io::Result<OwnedFd> {
+    // SAFETY: plain integer argument.
+    let fd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
+    Ok(owned(fd))
+}
+
+/// Adds `fd` to epoll instance `epfd` for readability; with `exclusive`,
+/// `EPOLLEXCLUSIVE` (when several epoll instances wait on one fd, an event
+/// wakes one or a few of them, not all: the thundering herd's kernel fix).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn epoll_add_readable(epfd: RawFd, fd: RawFd, exclusive: bool) -> io::Result<()> {
+    let flags = if exclusive { libc::EPOLLEXCLUSIVE } else { 0 };
+    let mut event = libc::epoll_event { events: (libc::EPOLLIN | flags) as u32, u64: fd as u64 };
+    // SAFETY: `event` is a valid epoll_event for the duration of the call.
+    syscall!(epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut event))?;
+    Ok(())
+}
+
+/// Waits up to `timeout_ms` on `epfd`; returns how many fds are ready
+/// (0 on timeout or `EINTR`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn epoll_wait_ready(epfd: RawFd, timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: all-zero bytes are valid epoll_events for the kernel to overwrite.
+    let mut events: [libc::epoll_event; 8] = unsafe { mem::zeroed() };
+    // SAFETY: the kernel writes at most `events.len()` entries into `events`.
+    match syscall!(epoll_wait(epfd, events.as_mut_ptr(), events.len() as libc::c_int, timeout_ms)) {
+        Ok(n) => Ok(n as usize),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(all(test, any(target_os = "linux", target_os = "android")))]
 mod signals_splice_sendfile_tests {
     use super::*;
