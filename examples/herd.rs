@@ -21,7 +21,13 @@
 //!   with a connection, so they are not counted separately).
 //!
 //! Each wake-up does exactly one `accept`, so "EAGAIN" counts wasted
-//! wake-ups. Latency: from the client's `connect` returning (the connection
+//! wake-ups *that reached user space* (`wake/acc`). Most of the herd does
+//! not: a level-triggered `epoll_wait`/`poll` that is woken re-checks the
+//! listener, finds the queue already emptied by the winner, and goes back to
+//! sleep without returning. Those wake-ups still cost a context switch, so
+//! `ctxs/acc` counts the waiters' voluntary context switches (from
+//! `/proc/thread-self/status`) per accepted connection: that column shows the
+//! herd. (For `processes` it also includes the child's one-byte read.) Latency: from the client's `connect` returning (the connection
 //! is then in the accept queue) to `accept` returning, wall clock.
 
 use std::io::{self, Read, Write};
@@ -38,10 +44,25 @@ use muxloop::{Dispatcher, EventLoop, Interest, Mode, sys};
 /// What one waiter (loop, thread or process) saw.
 #[derive(Default, Debug, Clone)]
 struct Waiter {
+    /// Voluntary context switches of the waiting thread/process: how often it
+    /// went to sleep, i.e. was woken, including wake-ups the kernel hides from
+    /// user space (see the module docs).
+    switches: u64,
     wakeups: u64,
     eagain: u64,
     /// (peer port, accept time in µs since the epoch) per connection.
     accepts: Vec<(u16, u64)>,
+}
+
+/// `voluntary_ctxt_switches` of the calling thread (Linux `/proc`).
+fn voluntary_switches() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("voluntary_ctxt_switches:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 fn now_us() -> u64 {
@@ -77,8 +98,8 @@ fn drive(addr: SocketAddr, k: usize, byte: u8) -> Vec<(u16, u64)> {
                     let Ok(mut s) = TcpStream::connect(addr) else { continue };
                     out.push((s.local_addr().map_or(0, |a| a.port()), now_us()));
                     let _ = s.write_all(&[byte]);
-                    // Spread arrivals a little so waiters fall asleep between them.
-                    thread::sleep(Duration::from_micros(200));
+                    // Spread arrivals so waiters fall asleep between them.
+                    thread::sleep(Duration::from_millis(1));
                 }
                 out
             })
@@ -110,9 +131,11 @@ fn loops<D: Dispatcher + 'static>(
             })
             .expect("register listener");
             tx.send(ev.handle()).unwrap();
+            let before = voluntary_switches();
             ev.run().expect("run");
+            let mut waiter = w.borrow().clone();
+            waiter.switches = voluntary_switches() - before;
             let _ = ev.deregister(fd);
-            let waiter = w.borrow().clone();
             waiter
         }));
         handles.push(rx.recv().unwrap());
@@ -145,8 +168,9 @@ fn exclusive(
         let stop = Arc::clone(&stop);
         threads.push(thread::spawn(move || {
             let mut w = Waiter::default();
+            let before = voluntary_switches();
             while !stop.load(Ordering::Acquire) {
-                match sys::epoll_wait_ready(epfd.as_raw_fd(), 50) {
+                match sys::epoll_wait_ready(epfd.as_raw_fd(), 200) {
                     Ok(0) => {}
                     Ok(_) => {
                         if let Err(e) = accept_one(fd, &mut w) {
@@ -159,6 +183,7 @@ fn exclusive(
                     }
                 }
             }
+            w.switches = voluntary_switches() - before;
             w
         }));
     }
@@ -172,6 +197,7 @@ fn exclusive(
 /// stop connection; prints "port time_us" per accept.
 fn accept_child(fd: RawFd) -> io::Result<()> {
     let mut out = String::new();
+    let before = voluntary_switches();
     loop {
         let (conn, peer) = sys::accept(fd)?;
         let at = now_us();
@@ -185,6 +211,7 @@ fn accept_child(fd: RawFd) -> io::Result<()> {
         }
         out.push_str(&format!("{} {at}\n", peer.port()));
     }
+    out.push_str(&format!("switches {}\n", voluntary_switches() - before));
     io::stdout().write_all(out.as_bytes())
 }
 
@@ -210,14 +237,16 @@ fn processes(n: usize, k: usize) -> io::Result<(Vec<Waiter>, Vec<(u16, u64)>)> {
     let mut waiters = Vec::new();
     for child in children {
         let out = child.wait_with_output()?;
-        let accepts: Vec<(u16, u64)> = String::from_utf8_lossy(&out.stdout)
+        let text = String::from_utf8_lossy(&out.stdout);
+        let switches = text.lines().find_map(|l| l.strip_prefix("switches ")?.parse().ok()).unwrap_or(0);
+        let accepts: Vec<(u16, u64)> = text
             .lines()
             .filter_map(|l| {
                 let (p, t) = l.split_once(' ')?;
                 Some((p.parse().ok()?, t.parse().ok()?))
             })
             .collect();
-        waiters.push(Waiter { wakeups: accepts.len() as u64, eagain: 0, accepts });
+        waiters.push(Waiter { switches, wakeups: accepts.len() as u64, eagain: 0, accepts });
     }
     Ok((waiters, connects))
 }
@@ -226,6 +255,7 @@ fn report(name: &str, waiters: &[Waiter], connects: &[(u16, u64)], k: usize) {
     let accepted: usize = waiters.iter().map(|w| w.accepts.len()).sum();
     let wakeups: u64 = waiters.iter().map(|w| w.wakeups).sum();
     let eagain: u64 = waiters.iter().map(|w| w.eagain).sum();
+    let switches: u64 = waiters.iter().map(|w| w.switches).sum();
     let connected: std::collections::HashMap<u16, u64> = connects.iter().copied().collect();
     let mut lat: Vec<u64> = waiters
         .iter()
@@ -238,9 +268,10 @@ fn report(name: &str, waiters: &[Waiter], connects: &[(u16, u64)], k: usize) {
     };
     let per: Vec<usize> = waiters.iter().map(|w| w.accepts.len()).collect();
     println!(
-        "| {name:<10} | {:>4} | {accepted:>5}/{k:<5} | {:>8.2} | {eagain:>6} | {:>7} | {:>7} | {:>4} / {:<4} |",
+        "| {name:<10} | {:>4} | {accepted:>5}/{k:<5} | {:>8.2} | {:>8.2} | {eagain:>6} | {:>7} | {:>7} | {:>4} / {:<4} |",
         waiters.len(),
         wakeups as f64 / accepted.max(1) as f64,
+        switches as f64 / accepted.max(1) as f64,
         pct(0.50),
         pct(0.99),
         per.iter().min().unwrap_or(&0),
@@ -250,8 +281,12 @@ fn report(name: &str, waiters: &[Waiter], connects: &[(u16, u64)], k: usize) {
 
 fn run<D: Dispatcher + 'static>(n: usize, k: usize, only: &str) -> io::Result<()> {
     println!("herd: {k} connections, {n} waiters, loops on {}", D::NAME);
-    println!("| strategy   | wait | accepted    | wake/acc | EAGAIN | p50 µs  | p99 µs  | per waiter  |");
-    println!("|------------|------|-------------|----------|--------|---------|---------|-------------|");
+    println!(
+        "| strategy   | wait | accepted    | wake/acc | ctxs/acc | EAGAIN | p50 µs  | p99 µs  | per waiter  |"
+    );
+    println!(
+        "|------------|------|-------------|----------|----------|--------|---------|---------|-------------|"
+    );
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     if only == "all" || only == "shared" {
         let listener = sys::tcp_listener(&any, false, 1024)?;
