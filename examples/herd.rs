@@ -251,11 +251,28 @@ fn processes(n: usize, k: usize) -> io::Result<(Vec<Waiter>, Vec<(u16, u64)>)> {
     Ok((waiters, connects))
 }
 
-fn report(name: &str, waiters: &[Waiter], connects: &[(u16, u64)], k: usize) {
-    let accepted: usize = waiters.iter().map(|w| w.accepts.len()).sum();
-    let wakeups: u64 = waiters.iter().map(|w| w.wakeups).sum();
-    let eagain: u64 = waiters.iter().map(|w| w.eagain).sum();
-    let switches: u64 = waiters.iter().map(|w| w.switches).sum();
+/// One row of the table.
+#[derive(Debug)]
+pub struct Summary {
+    /// Connections accepted, all waiters together.
+    pub accepted: usize,
+    /// Accepted connections whose port a client reported (consistency check).
+    pub matched: usize,
+    /// Wake-ups that reached user space.
+    pub wakeups: u64,
+    /// Of those, accepts that failed with EAGAIN.
+    pub eagain: u64,
+    /// Voluntary context switches of the waiters.
+    pub switches: u64,
+    /// Accept latency percentiles, µs.
+    pub p50: u64,
+    /// See `p50`.
+    pub p99: u64,
+    /// Accepts per waiter.
+    pub per_waiter: Vec<usize>,
+}
+
+fn summarize(waiters: &[Waiter], connects: &[(u16, u64)]) -> Summary {
     let connected: std::collections::HashMap<u16, u64> = connects.iter().copied().collect();
     let mut lat: Vec<u64> = waiters
         .iter()
@@ -266,17 +283,49 @@ fn report(name: &str, waiters: &[Waiter], connects: &[(u16, u64)], k: usize) {
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0)
     };
-    let per: Vec<usize> = waiters.iter().map(|w| w.accepts.len()).collect();
-    println!(
-        "| {name:<10} | {:>4} | {accepted:>5}/{k:<5} | {:>8.2} | {:>8.2} | {eagain:>6} | {:>7} | {:>7} | {:>4} / {:<4} |",
-        waiters.len(),
-        wakeups as f64 / accepted.max(1) as f64,
-        switches as f64 / accepted.max(1) as f64,
-        pct(0.50),
-        pct(0.99),
-        per.iter().min().unwrap_or(&0),
-        per.iter().max().unwrap_or(&0),
-    );
+    Summary {
+        accepted: waiters.iter().map(|w| w.accepts.len()).sum(),
+        matched: lat.len(),
+        wakeups: waiters.iter().map(|w| w.wakeups).sum(),
+        eagain: waiters.iter().map(|w| w.eagain).sum(),
+        switches: waiters.iter().map(|w| w.switches).sum(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        per_waiter: waiters.iter().map(|w| w.accepts.len()).collect(),
+    }
+}
+
+/// Runs one strategy ("shared", "exclusive", "reuseport", "processes") with
+/// `n` waiters and `k` connections. "processes" re-executes this program, so
+/// it only works from the herd binary itself.
+pub fn measure<D: Dispatcher + 'static>(strategy: &str, n: usize, k: usize) -> io::Result<Summary> {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (waiters, connects) = match strategy {
+        "shared" => {
+            let listener = sys::tcp_listener(&any, false, 1024)?;
+            let addr = sys::local_addr(listener.as_raw_fd())?;
+            loops::<D>(std::slice::from_ref(&listener), n, k, addr)
+        }
+        "exclusive" => {
+            let listener = sys::tcp_listener(&any, false, 1024)?;
+            let addr = sys::local_addr(listener.as_raw_fd())?;
+            exclusive(&listener, n, k, addr)?
+        }
+        "reuseport" => {
+            let first = sys::tcp_listener(&any, true, 1024)?;
+            let addr = sys::local_addr(first.as_raw_fd())?;
+            let mut listeners = vec![first];
+            for _ in 1..n {
+                listeners.push(sys::tcp_listener(&addr, true, 1024)?);
+            }
+            loops::<D>(&listeners, n, k, addr)
+        }
+        "processes" => processes(n, k)?,
+        other => {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unknown strategy {other:?}")));
+        }
+    };
+    Ok(summarize(&waiters, &connects))
 }
 
 fn run<D: Dispatcher + 'static>(n: usize, k: usize, only: &str) -> io::Result<()> {
@@ -287,36 +336,28 @@ fn run<D: Dispatcher + 'static>(n: usize, k: usize, only: &str) -> io::Result<()
     println!(
         "|------------|------|-------------|----------|----------|--------|---------|---------|-------------|"
     );
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    if only == "all" || only == "shared" {
-        let listener = sys::tcp_listener(&any, false, 1024)?;
-        let addr = sys::local_addr(listener.as_raw_fd())?;
-        let (w, c) = loops::<D>(std::slice::from_ref(&listener), n, k, addr);
-        report("shared", &w, &c, k);
-    }
-    if only == "all" || only == "exclusive" {
-        let listener = sys::tcp_listener(&any, false, 1024)?;
-        let addr = sys::local_addr(listener.as_raw_fd())?;
-        let (w, c) = exclusive(&listener, n, k, addr)?;
-        report("exclusive", &w, &c, k);
-    }
-    if only == "all" || only == "reuseport" {
-        let first = sys::tcp_listener(&any, true, 1024)?;
-        let addr = sys::local_addr(first.as_raw_fd())?;
-        let mut listeners = vec![first];
-        for _ in 1..n {
-            listeners.push(sys::tcp_listener(&addr, true, 1024)?);
+    for name in ["shared", "exclusive", "reuseport", "processes"] {
+        if only != "all" && only != name {
+            continue;
         }
-        let (w, c) = loops::<D>(&listeners, n, k, addr);
-        report("reuseport", &w, &c, k);
-    }
-    if only == "all" || only == "processes" {
-        let (w, c) = processes(n, k)?;
-        report("processes", &w, &c, k);
+        let s = measure::<D>(name, n, k)?;
+        let per_acc = |x: u64| x as f64 / s.accepted.max(1) as f64;
+        println!(
+            "| {name:<10} | {n:>4} | {:>5}/{k:<5} | {:>8.2} | {:>8.2} | {:>6} | {:>7} | {:>7} | {:>4} / {:<4} |",
+            s.accepted,
+            per_acc(s.wakeups),
+            per_acc(s.switches),
+            s.eagain,
+            s.p50,
+            s.p99,
+            s.per_waiter.iter().min().unwrap_or(&0),
+            s.per_waiter.iter().max().unwrap_or(&0),
+        );
     }
     Ok(())
 }
 
+#[allow(dead_code)] // tests/herd.rs includes this file for `measure` alone
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
