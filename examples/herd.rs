@@ -41,6 +41,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use muxloop::{Dispatcher, EventLoop, Interest, Mode, sys};
 
+/// What the waiters saw, and (client port, connected at µs) per connection.
+type Outcome = (Vec<Waiter>, Vec<(u16, u64)>);
+
 /// What one waiter (loop, thread or process) saw.
 #[derive(Default, Debug, Clone)]
 struct Waiter {
@@ -109,12 +112,7 @@ fn drive(addr: SocketAddr, k: usize, byte: u8) -> Vec<(u16, u64)> {
 }
 
 /// Runs `n` loops, each watching `listeners[i % listeners.len()]`, until `k` accepts.
-fn loops<D: Dispatcher + 'static>(
-    listeners: &[OwnedFd],
-    n: usize,
-    k: usize,
-    addr: SocketAddr,
-) -> (Vec<Waiter>, Vec<(u16, u64)>) {
+fn loops<D: Dispatcher + 'static>(listeners: &[OwnedFd], n: usize, k: usize, addr: SocketAddr) -> Outcome {
     let mut handles = Vec::new();
     let mut threads = Vec::new();
     for i in 0..n {
@@ -153,12 +151,7 @@ fn settle() {
     thread::sleep(Duration::from_millis(300));
 }
 
-fn exclusive(
-    listener: &OwnedFd,
-    n: usize,
-    k: usize,
-    addr: SocketAddr,
-) -> io::Result<(Vec<Waiter>, Vec<(u16, u64)>)> {
+fn exclusive(listener: &OwnedFd, n: usize, k: usize, addr: SocketAddr) -> io::Result<Outcome> {
     let stop = Arc::new(AtomicBool::new(false));
     let fd = listener.as_raw_fd();
     let mut threads = Vec::new();
@@ -215,7 +208,7 @@ fn accept_child(fd: RawFd) -> io::Result<()> {
     io::stdout().write_all(out.as_bytes())
 }
 
-fn processes(n: usize, k: usize) -> io::Result<(Vec<Waiter>, Vec<(u16, u64)>)> {
+fn processes(n: usize, k: usize) -> io::Result<Outcome> {
     let listener = sys::tcp_listener(&"127.0.0.1:0".parse().unwrap(), false, 1024)?;
     let addr = sys::local_addr(listener.as_raw_fd())?;
     sys::set_nonblocking(listener.as_raw_fd(), false)?; // blocking accept in the children
