@@ -40,7 +40,9 @@
 //! block the signals it handles on its main thread before spawning any
 //! other thread (threads inherit the mask), e.g. with
 //! [`sys::block_signals`]. Thread-directed signals (`pthread_kill`) reach
-//! only their thread and need nothing more.
+//! only their thread and need nothing more. The mask is inherited across
+//! `fork` and `exec`; `std::process::Command` resets it to empty in the
+//! child, a hand-written fork + exec must do the same.
 //!
 //! # Counting
 //!
@@ -255,6 +257,22 @@ impl<D: Dispatcher + 'static> EventLoop<D> {
     /// Errors: `InvalidInput` for a signal that cannot be caught (SIGKILL,
     /// SIGSTOP, fault signals, out of range); `AlreadyExists` if another loop
     /// already watches `signal` through the self-pipe; the OS's errors.
+    ///
+    /// ```
+    /// use muxloop::{EventLoop, sys};
+    ///
+    /// let mut ev: EventLoop = EventLoop::new()?;
+    /// let id = ev.on_signal(libc::SIGUSR1, |ev, info| {
+    ///     assert_eq!((info.signal, info.count), (libc::SIGUSR1, 1));
+    ///     ev.quit();
+    /// })?;
+    /// // Thread-directed, so no other thread can take it; here signalfd (the
+    /// // Linux default) keeps it pending until the loop reads it.
+    /// sys::signal_thread(sys::current_thread(), libc::SIGUSR1)?;
+    /// ev.run()?;
+    /// ev.remove_signal(id)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn on_signal<F>(&mut self, signal: i32, handler: F) -> io::Result<SignalId>
     where
         F: FnMut(&mut EventLoop<D>, SignalInfo) + 'static,
