@@ -41,10 +41,10 @@ pub use dispatcher::{
     AnyDispatcher, DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, PollDispatcher, Ready,
     SelectDispatcher, default_dispatcher_name,
 };
-pub use event_loop::{EventLoop, LoopHandle, Stats, TimerId};
+pub use event_loop::{EventLoop, LoopHandle, SignalInfo, SignalSource, Stats, TimerId};
 pub use net::{
-    Callbacks, ConnectOptions, ConnectionHandle, ConnectionOptions, Handler, HandlerFactory, TcpClient,
-    TcpConnection, TcpServer, TcpServerBuilder,
+    Callbacks, ConnectOptions, ConnectionHandle, ConnectionOptions, Handler, HandlerFactory, StopSummary,
+    TcpClient, TcpConnection, TcpServer, TcpServerBuilder,
 };
 pub use net::{
     Datagram, DatagramOptions, DatagramSocket, DatagramStats, PipeReader, UdpSocket, UnixAddr, UnixDatagram,

@@ -410,6 +410,54 @@ fn pipelined_output_is_bounded<D: Dispatcher + 'static>() {
     thread.join().unwrap();
 }
 
+/// Graceful stop with 100 clients mid-request: each request that is being
+/// received is completed and answered (with `Connection: close`), idle
+/// keep-alive clients are closed, and the summary counts them all as clean.
+fn graceful_stop_answers_requests_in_flight<D: Dispatcher + 'static>() {
+    let (tx, rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = mpsc::channel();
+    let thread = thread::spawn(move || {
+        let mut ev = EventLoop::<D>::new().unwrap();
+        let server = HttpServer::<D>::builder("127.0.0.1:0", route).threads(2).start(&mut ev).unwrap();
+        tx.send((server.local_addr(), ev.handle())).unwrap();
+        ev.run().unwrap();
+        let summary = server.stop(&mut ev, Duration::from_secs(10)).unwrap();
+        stop_tx.send(summary).unwrap();
+    });
+    let (addr, main_loop) = rx.recv_timeout(IO_TIMEOUT).unwrap();
+    let body = "b".repeat(1000);
+    let head = format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
+    let mut busy: Vec<Client> = (0..100).map(|_| Client::connect(addr)).collect();
+    for client in &mut busy {
+        client.send(head.as_bytes());
+        client.send(&body.as_bytes()[..500]); // half the body: mid-request
+    }
+    // One idle keep-alive client per sub-loop (connections go round-robin):
+    // when both are closed, every loop has been told to stop.
+    let mut idle: Vec<Client> = (0..2).map(|_| Client::connect(addr)).collect();
+    for client in &mut idle {
+        client.send(&get("/hello"));
+        assert_eq!(client.reply().status, 200);
+    }
+    thread::sleep(Duration::from_millis(200)); // every request has started arriving
+    main_loop.quit(); // the server thread now stops gracefully
+    for client in &mut idle {
+        assert!(client.is_closed(), "an idle keep-alive connection is closed at once");
+    }
+    for (i, client) in busy.iter_mut().enumerate() {
+        client.send(&body.as_bytes()[500..]);
+        let reply = client.reply();
+        assert_eq!((reply.status, reply.body.len()), (200, body.len()), "client {i} got its full response");
+        assert!(reply.closes(), "client {i}: the last response says Connection: close");
+        assert!(client.is_closed(), "client {i}: then the server closes");
+    }
+    let summary =
+        stop_rx.recv_timeout(Duration::from_secs(20)).expect("stop returns within the grace period");
+    assert_eq!(summary.forced, 0, "{summary}");
+    assert_eq!(summary.closed_cleanly, 102, "{summary}");
+    thread.join().unwrap();
+}
+
 fn real_clients_curl_and_python<D: Dispatcher + 'static>() {
     let server = spawn_http::<D>(HttpConfig::default(), 2);
     let url = format!("http://{}", server.addr);
@@ -467,5 +515,6 @@ for_each_dispatcher!(
     timeouts,
     slow_body_gets_408,
     pipelined_output_is_bounded,
+    graceful_stop_answers_requests_in_flight,
     real_clients_curl_and_python,
 );

@@ -79,9 +79,11 @@
 //!
 //! [`EventLoopThread`]: crate::thread_pool::EventLoopThread
 
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
 use log::{debug, trace, warn};
@@ -308,6 +310,41 @@ impl<D: Dispatcher + 'static> EventLoop<D> {
             unwatch(self, id.signal)?;
         }
         Ok(true)
+    }
+
+    /// Runs the loop until one of `signals` arrives (a shutdown request such
+    /// as SIGINT or SIGTERM) and returns it; `None` if the loop was asked to
+    /// quit some other way. The handlers stay installed: from then on, a
+    /// second one of these signals ends the process at once with status
+    /// 128 + signal (the impatient second Ctrl-C while a graceful stop runs).
+    ///
+    /// ```no_run
+    /// use muxloop::{Callbacks, EventLoop, TcpServer};
+    /// use std::time::Duration;
+    ///
+    /// let mut ev: EventLoop = EventLoop::new()?;
+    /// let server = TcpServer::builder("127.0.0.1:9000", Callbacks::new()).start(&mut ev)?;
+    /// ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM])?;
+    /// let summary = server.stop(&mut ev, Duration::from_secs(5))?;
+    /// eprintln!("stopped: {summary}");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn run_until_signal(&mut self, signals: &[i32]) -> io::Result<Option<i32>> {
+        let got = Rc::new(Cell::new(None));
+        for &signal in signals {
+            let got = Rc::clone(&got);
+            self.on_signal(signal, move |ev, info| {
+                if got.get().is_some() {
+                    warn!("signal {} again during shutdown: exiting now", info.signal);
+                    std::process::exit(128 + info.signal);
+                }
+                debug!("signal {}: shutting down", info.signal);
+                got.set(Some(info.signal));
+                ev.quit();
+            })?;
+        }
+        self.run()?;
+        Ok(got.get())
     }
 
     /// Picks how this loop receives signals. Allowed while the loop has no

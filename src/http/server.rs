@@ -41,6 +41,8 @@ struct HttpConnection {
     continue_sent: bool,
     /// A final response was sent and the connection is half-closed.
     closing: bool,
+    /// The server is stopping: the request in flight gets `Connection: close`.
+    stopping: bool,
     config: Arc<HttpConfig>,
     app: Handler,
 }
@@ -86,10 +88,16 @@ impl HttpConnection {
         conn.set_timeout(ev, Some(limit));
     }
 
-    /// Sends the final response (if any) and half-closes; the peer gets
-    /// `header_timeout` to finish closing.
+    /// After the final response: half-close, and give the peer
+    /// `header_timeout` to finish closing (a lingering close, so what it
+    /// still sends cannot make the kernel reset away our response). A
+    /// stopping server does not wait for the peer: it closes once flushed.
     fn close<D: Dispatcher + 'static>(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
         self.closing = true;
+        if self.stopping {
+            conn.close_after_flush(ev);
+            return;
+        }
         conn.shutdown(ev);
         conn.set_timeout(ev, Some(self.config.header_timeout));
     }
@@ -125,7 +133,7 @@ impl HttpConnection {
                     break;
                 }
                 Ok(Parsed::Complete { request, len }) => respond(&self.app, &request).map(|response| {
-                    let keep_alive = request.keep_alive();
+                    let keep_alive = request.keep_alive() && !self.stopping;
                     let head_only = request.method() == "HEAD";
                     response.write_to(out, head_only, connection_header(request.version(), keep_alive));
                     (len, keep_alive)
@@ -189,6 +197,15 @@ impl<D: Dispatcher + 'static> net::Handler<D> for HttpConnection {
 
     fn wants_write_complete(&self) -> bool {
         false
+    }
+
+    /// Idle connections close now; a request being read is answered first,
+    /// with `Connection: close`.
+    fn on_server_stop(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        self.stopping = true;
+        if self.phase == Phase::Idle && !self.closing {
+            conn.close_after_flush(ev);
+        }
     }
 
     fn on_timeout(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
@@ -267,6 +284,7 @@ impl<D: Dispatcher + 'static> HttpServerBuilder<D> {
             scanned: 0,
             continue_sent: false,
             closing: false,
+            stopping: false,
             config: Arc::clone(&config),
             app: Arc::clone(&app),
         };
@@ -303,8 +321,10 @@ impl<D: Dispatcher + 'static> HttpServer<D> {
         self.tcp.live_connections()
     }
 
-    /// Graceful stop; see [`TcpServer::stop`].
-    pub fn stop(self, ev: &mut EventLoop<D>, grace: Duration) -> io::Result<()> {
+    /// Graceful stop; see [`TcpServer::stop`]. Idle keep-alive connections
+    /// close at once; a request being received is answered (with
+    /// `Connection: close`) before its connection closes.
+    pub fn stop(self, ev: &mut EventLoop<D>, grace: Duration) -> io::Result<net::StopSummary> {
         self.tcp.stop(ev, grace)
     }
 }

@@ -573,6 +573,13 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
         self.inner.deadline.get().is_some()
     }
 
+    /// Runs the handler's `on_server_stop`.
+    pub(crate) fn server_stopping(&self, ev: &mut EventLoop<D>) {
+        if self.inner.life.get() != Life::Closed {
+            self.with_handler(|h| h.on_server_stop(ev, self));
+        }
+    }
+
     /// Runs the handler's `on_timeout`.
     pub(crate) fn timed_out(&self, ev: &mut EventLoop<D>) {
         debug!("connection {}: timed out", self.id());

@@ -83,6 +83,14 @@ pub trait Handler<D: Dispatcher + 'static = DefaultDispatcher>: 'static {
         conn.force_close(ev);
     }
 
+    /// The server is stopping gracefully ([`TcpServer::stop`](super::TcpServer::stop)):
+    /// finish what is in flight, then close. The default half-closes
+    /// ([`TcpConnection::shutdown`]): queued output drains, then FIN. A
+    /// request/response protocol answers the request it is reading first.
+    fn on_server_stop(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+        conn.shutdown(ev);
+    }
+
     /// The connection is closed (fd deregistered and closed). Deferred: runs
     /// after the batch in which it closed.
     fn on_close(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {

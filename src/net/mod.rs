@@ -50,7 +50,7 @@ pub use handle::ConnectionHandle;
 pub use handler::{
     Callbacks, ConnectionOptions, DEFAULT_HIGH_WATER_MARK, DEFAULT_OUTPUT_LIMIT, Handler, HandlerFactory,
 };
-pub use server::{TcpServer, TcpServerBuilder};
+pub use server::{StopSummary, TcpServer, TcpServerBuilder};
 
 pub use datagram::{Datagram, DatagramAddr, DatagramOptions, DatagramSocket, DatagramStats};
 pub use pipe::PipeReader;

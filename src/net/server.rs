@@ -441,11 +441,14 @@ impl<D: Dispatcher + 'static> TcpServer<D> {
     }
 
     /// Graceful stop, called on the main loop's thread outside its callbacks
-    /// (e.g. after `run()` returned): stops accepting, half-closes every
-    /// connection so queued output drains, drives `ev` until all have closed
-    /// or `grace` has passed, force-closes the rest and joins the sub-loops.
+    /// (e.g. after `run()` or [`EventLoop::run_until_signal`] returned):
+    /// stops accepting, tells every connection's handler
+    /// ([`Handler::on_server_stop`](super::Handler::on_server_stop): by
+    /// default a half-close once queued output drains), drives `ev` until all
+    /// have closed or `grace` has passed, force-closes the rest and joins the
+    /// sub-loops. Says how many closed cleanly and how many were forced.
     /// `InvalidInput` if `ev` is not the loop the server was started on.
-    pub fn stop(self, ev: &mut EventLoop<D>, grace: Duration) -> io::Result<()> {
+    pub fn stop(self, ev: &mut EventLoop<D>, grace: Duration) -> io::Result<StopSummary> {
         if ev.id() != self.loop_id {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -453,19 +456,36 @@ impl<D: Dispatcher + 'static> TcpServer<D> {
             ));
         }
         let Some(mut core) = ev.context::<Servers<D>>().by_id.remove(&self.id) else {
-            return Ok(());
+            return Ok(StopSummary::default());
         };
         core.stop_accepting(Some(ev));
-        self.for_each_connection(ev, |ev, conn| conn.shutdown(ev));
-        let left = self.drive_until_closed(ev, grace)?;
-        if left > 0 {
-            warn!("{}: {left} connection(s) still open after {grace:?}; closing them", self.name);
+        let open = self.live_connections();
+        self.for_each_connection(ev, |ev, conn| conn.server_stopping(ev));
+        let forced = self.drive_until_closed(ev, grace)?;
+        if forced > 0 {
+            warn!("{}: {forced} connection(s) still open after {grace:?}; closing them", self.name);
             self.for_each_connection(ev, |ev, conn| conn.force_close(ev));
             self.drive_until_closed(ev, Duration::from_secs(1))?;
         }
         drop(core); // joins the sub-loops
-        debug!("{}: stopped", self.name);
-        Ok(())
+        let summary = StopSummary { closed_cleanly: open.saturating_sub(forced), forced };
+        debug!("{}: stopped ({summary})", self.name);
+        Ok(summary)
+    }
+}
+
+/// What a graceful [`TcpServer::stop`] did.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct StopSummary {
+    /// Connections that finished and closed within the grace period.
+    pub closed_cleanly: usize,
+    /// Connections still open at the deadline, closed by force.
+    pub forced: usize,
+}
+
+impl fmt::Display for StopSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} connection(s) closed cleanly, {} forced", self.closed_cleanly, self.forced)
     }
 }
 
