@@ -3,12 +3,12 @@
 # measured in one run on this machine, alternating A/B, medians of ROUNDS.
 #
 #   scripts/compare.sh                 # everything (~15 min on 2 cores)
-#   scripts/compare.sh dispatch echo   # some sections: dispatch echo http memory
-#   ROUNDS=5 ECHO_SECS=5 HTTP_SECS=10 scripts/compare.sh
+#   scripts/compare.sh dispatch echo   # some sections: dispatch echo http memory udp
+#   ROUNDS=5 ECHO_SECS=5 HTTP_SECS=10 UDP_SECS=5 scripts/compare.sh
 #
 # Peers (../shared/peers, or PEERS=dir): libevent_ring (bench.c method),
 # raw_epoll_echo, libevent_echo, pingpong_client (independent load tool),
-# nginx (nginx-hello.conf). Needs gcc, libevent-dev, nginx-light, wrk; as
+# nginx (nginx-hello.conf), raw_udp_echo (recvmmsg/sendmmsg). Needs gcc, libevent-dev, nginx-light, wrk; as
 # root with apt-get it installs what is missing. Everything runs on loopback.
 # Writes the table to stdout and to $WORK/results.md, and the dispatch chart
 # to docs/dispatch.svg.
@@ -20,7 +20,8 @@ WORK=${WORK:-/tmp/muxloop-compare}
 ROUNDS=${ROUNDS:-3}
 ECHO_SECS=${ECHO_SECS:-5}
 HTTP_SECS=${HTTP_SECS:-10}
-SECTIONS=${*:-dispatch echo http memory}
+UDP_SECS=${UDP_SECS:-5}
+SECTIONS=${*:-dispatch echo http memory udp}
 BIN=$WORK/bin
 EX=$ROOT/target/release/examples
 mkdir -p "$BIN" "$WORK/logs"
@@ -62,6 +63,7 @@ build() {
     gcc -O2 -o "$BIN/raw_epoll_echo" "$PEERS/raw_epoll_echo.c"
     gcc -O2 -o "$BIN/libevent_echo" "$PEERS/libevent_echo.c" -levent_core
     gcc -O2 -o "$BIN/pingpong_client" "$PEERS/pingpong_client.c"
+    gcc -O2 -o "$BIN/raw_udp_echo" "$PEERS/raw_udp_echo.c"
     (cd "$ROOT" && cargo build --release --examples -q)
 }
 
@@ -279,6 +281,53 @@ memory() {
     done
 }
 
+# --- 5. UDP: datagrams/s through udp_echo vs raw_udp_echo -------------------------
+start_udp() { # port command... ; waits for the "listening on" line (no TCP port to probe)
+    local port=$1
+    shift
+    "$@" >"$WORK/logs/udp-$port.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+    for _ in $(seq 100); do
+        grep -q "listening on" "$WORK/logs/udp-$port.log" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "UDP server on port $port did not start" >&2
+    exit 1
+}
+
+udp() {
+    log "udp: udp_echo flood client (64 in flight, ${UDP_SECS}s), server on cpu 1, client on cpu 0, $ROUNDS rounds"
+    start_udp 9300 taskset -c 1 "$BIN/raw_udp_echo" 127.0.0.1 9300
+    local raw_pid=$LAST_PID
+    start_udp 9301 taskset -c 1 "$EX/udp_echo" 127.0.0.1:9301 --dispatcher epoll
+    local mux_pid=$LAST_PID
+    declare -A port=([raw]=9300 [muxloop]=9301)
+    row ""
+    row "| UDP echo datagrams/s | size | muxloop epoll | raw_udp_echo (C) | muxloop/C | lost (all runs) |"
+    row "|---|---|---|---|---|---|"
+    for size in 64 1400; do
+        declare -A runs=()
+        local lost=0
+        for round in $(seq "$ROUNDS"); do
+            local order=(raw muxloop)
+            [ $((round % 2)) = 0 ] && order=(muxloop raw)
+            for s in "${order[@]}"; do
+                local out
+                out=$(taskset -c 0 "$EX/udp_echo" flood "127.0.0.1:${port[$s]}" --seconds "$UDP_SECS" --size "$size" --inflight 64)
+                runs[$s]+="$(echo "$out" | sed 's/.*datagrams\/s=\([0-9.]*\).*/\1/') "
+                lost=$((lost + $(echo "$out" | sed 's/.*lost=\([0-9]*\).*/\1/')))
+            done
+        done
+        local m r
+        m=$(printf '%s\n' ${runs[muxloop]} | median)
+        r=$(printf '%s\n' ${runs[raw]} | median)
+        row "| | $size | $m | $r | $(ratio "$m" "$r") | $lost |"
+        unset runs
+    done
+    kill "$raw_pid" "$mux_pid" 2>/dev/null || true
+}
+
 need_packages
 build
 ulimit -n 20000
@@ -290,7 +339,8 @@ for section in $SECTIONS; do
         echo) echo_throughput ;;
         http) http ;;
         memory) memory ;;
-        *) echo "unknown section $section (dispatch echo http memory)" >&2; exit 2 ;;
+        udp) udp ;;
+        *) echo "unknown section $section (dispatch echo http memory udp)" >&2; exit 2 ;;
     esac
 done
 log "results in $RESULTS"

@@ -48,4 +48,7 @@ pub use net::{
     Callbacks, ConnectOptions, ConnectionHandle, ConnectionOptions, Handler, HandlerFactory, TcpClient,
     TcpConnection, TcpServer, TcpServerBuilder,
 };
+pub use net::{
+    Datagram, DatagramOptions, DatagramSocket, DatagramStats, PipeReader, UdpSocket, UnixAddr, UnixDatagram,
+};
 pub use thread_pool::{EventLoopThread, EventLoopThreadPool};

@@ -1,14 +1,18 @@
-//! The system-call layer: the only module (with `dispatcher/`) that calls
-//! `libc` directly.
+//! The system-call layer: with `dispatcher/`, the only code that calls
+//! `libc`.
 //!
-//! It teaches one idea, borrowed from mio: every libc call is a single line
-//! through the `syscall!` macro, which turns the C convention "returns -1 and sets
-//! `errno`" into a Rust `io::Result`. Everything above this module works with
-//! `OwnedFd`/`RawFd` and `io::Result` and never sees `errno`.
+//! It teaches one idea, borrowed from mio: each libc call is a single line
+//! through the `syscall!` macro, which turns the C convention "returns -1 and
+//! sets `errno`" into a Rust `io::Result`. This module wraps the calls fds,
+//! sockets and buffers need; the backends in `dispatcher/` make their own
+//! multiplexer calls (`epoll_*`, `poll`, `select`) through the same macro.
+//! Everything above those two works with `OwnedFd`/`RawFd` and `io::Result`
+//! and never sees `errno`.
 //!
 //! The helpers are public so tests, benches and examples can build fixtures
-//! (socket pairs, high-numbered fds, fd limits) without unsafe code of their
-//! own.
+//! (socket pairs, pipes) without unsafe code of their own. The pure test
+//! fixtures (`dup_at_least`, `set_nofile_limit`, `open_fd_count`) are hidden
+//! from the docs: they are not part of the API.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem;
@@ -86,6 +90,8 @@ pub fn eventfd() -> io::Result<OwnedFd> {
 
 /// Duplicates `fd` onto the lowest free number that is `>= min` (close-on-exec).
 /// Tests use it to get descriptors above `FD_SETSIZE`.
+// A test fixture, not API: public only for tests and examples.
+#[doc(hidden)]
 pub fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC takes an integer; `fd` is borrowed, hence open.
     let new = syscall!(fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min))?;
@@ -173,6 +179,8 @@ pub fn nofile_limit() -> io::Result<(u64, u64)> {
 }
 
 /// Sets the soft `RLIMIT_NOFILE` (clamped to the hard limit); returns the new soft limit.
+// A test fixture, not API: public only for tests and examples.
+#[doc(hidden)]
 #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
 pub fn set_nofile_limit(soft: u64) -> io::Result<u64> {
     let (_, hard) = nofile_limit()?;
@@ -338,6 +346,8 @@ pub fn open_dev_null() -> io::Result<OwnedFd> {
 }
 
 /// How many fds this process has open (counts `/proc/self/fd`; Linux).
+// A test fixture, not API: public only for tests and examples.
+#[doc(hidden)]
 pub fn open_fd_count() -> io::Result<usize> {
     // One of the entries is the directory handle read_dir itself holds.
     Ok(std::fs::read_dir("/proc/self/fd")?.count().saturating_sub(1))
@@ -456,4 +466,409 @@ pub fn catch_sigchld() -> io::Result<()> {
 /// Whether `SIGCHLD` arrived since the last call (see [`catch_sigchld`]).
 pub fn take_sigchld() -> bool {
     SIGCHLD_SEEN.swap(false, std::sync::atomic::Ordering::Relaxed)
+}
+
+// ---- datagrams and pipes ----
+
+/// A socket address in the kernel's own form (`sockaddr_storage` + length),
+/// for any family: IPv4, IPv6 or `AF_UNIX` (path, abstract or unnamed).
+/// The datagram layer converts its address types to and from this.
+#[derive(Clone, Copy)]
+pub struct RawAddr {
+    storage: libc::sockaddr_storage,
+    len: libc::socklen_t,
+}
+
+impl RawAddr {
+    fn empty() -> RawAddr {
+        // SAFETY: all-zero bytes are a valid sockaddr_storage.
+        RawAddr { storage: unsafe { mem::zeroed() }, len: mem::size_of::<libc::sockaddr_storage>() as _ }
+    }
+
+    /// An IPv4 or IPv6 address.
+    pub fn from_inet(addr: &SocketAddr) -> RawAddr {
+        let (storage, len) = from_socket_addr(addr);
+        RawAddr { storage, len }
+    }
+
+    /// The IPv4 or IPv6 address; `InvalidInput` for another family.
+    pub fn to_inet(&self) -> io::Result<SocketAddr> {
+        to_socket_addr(&self.storage)
+    }
+
+    /// An `AF_UNIX` address from the bytes of `sun_path`: empty for an unnamed
+    /// socket, a leading NUL for a Linux abstract name, else a path (no NUL
+    /// inside). `InvalidInput` if it does not fit `sun_path`.
+    pub fn from_unix_bytes(name: &[u8]) -> io::Result<RawAddr> {
+        let mut raw = RawAddr::empty();
+        // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_un.
+        let sun = unsafe { &mut *(&mut raw.storage as *mut _ as *mut libc::sockaddr_un) };
+        sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let is_path = name.first().is_some_and(|&b| b != 0);
+        // A path needs room for its terminating NUL.
+        let room = sun.sun_path.len() - usize::from(is_path);
+        if name.len() > room {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unix socket name of {} bytes does not fit sun_path ({room} bytes)", name.len()),
+            ));
+        }
+        if is_path && name.contains(&0) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "unix socket path contains a NUL byte"));
+        }
+        for (dst, &src) in sun.sun_path.iter_mut().zip(name) {
+            *dst = src as libc::c_char;
+        }
+        let header = mem::size_of::<libc::sa_family_t>();
+        raw.len = (header + name.len() + usize::from(is_path)) as libc::socklen_t;
+        Ok(raw)
+    }
+
+    /// The `sun_path` bytes of an `AF_UNIX` address (see
+    /// [`from_unix_bytes`](Self::from_unix_bytes)), without a path's trailing NUL.
+    /// An empty address (length 0: what `recvfrom` reports for an unnamed
+    /// Unix sender) is an unnamed Unix address.
+    pub fn unix_bytes(&self) -> io::Result<&[u8]> {
+        if self.len == 0 {
+            return Ok(&[]);
+        }
+        if self.storage.ss_family as libc::c_int != libc::AF_UNIX {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("address family {} is not AF_UNIX", self.storage.ss_family),
+            ));
+        }
+        // SAFETY: the family says the storage holds a sockaddr_un, which fits in it.
+        let sun = unsafe { &*(&self.storage as *const _ as *const libc::sockaddr_un) };
+        let header = mem::size_of::<libc::sa_family_t>();
+        let len = (self.len as usize).saturating_sub(header).min(sun.sun_path.len());
+        // SAFETY: `sun_path` is `len` or more initialised c_chars, and c_char has u8's layout.
+        let bytes: &[u8] = unsafe { std::slice::from_raw_parts(sun.sun_path.as_ptr().cast(), len) };
+        Ok(match bytes.first() {
+            // A path: up to its NUL (the kernel may count the NUL or not).
+            Some(&b) if b != 0 => &bytes[..bytes.iter().position(|&c| c == 0).unwrap_or(len)],
+            _ => bytes,
+        })
+    }
+
+    fn ptr(&self) -> *const libc::sockaddr {
+        (&self.storage as *const libc::sockaddr_storage).cast()
+    }
+}
+
+impl std::fmt::Debug for RawAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.to_inet(), self.unix_bytes()) {
+            (Ok(a), _) => write!(f, "{a}"),
+            (_, Ok(b)) => write!(f, "unix:{:?}", String::from_utf8_lossy(b)),
+            _ => write!(f, "family {}", self.storage.ss_family),
+        }
+    }
+}
+
+/// A new non-blocking, close-on-exec datagram socket: UDP for an IP family,
+/// or `AF_UNIX`/`SOCK_DGRAM` when `unix` is true.
+pub fn datagram_socket(ipv6: bool, unix: bool) -> io::Result<OwnedFd> {
+    let domain = match (unix, ipv6) {
+        (true, _) => libc::AF_UNIX,
+        (false, false) => libc::AF_INET,
+        (false, true) => libc::AF_INET6,
+    };
+    let ty = libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: plain integer arguments.
+    Ok(owned(syscall!(socket(domain, ty, 0))?))
+}
+
+/// A connected, non-blocking, close-on-exec `AF_UNIX` datagram socket pair.
+pub fn datagram_socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1; 2];
+    let ty = libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: `fds` has room for the two descriptors the kernel writes.
+    syscall!(socketpair(libc::AF_UNIX, ty, 0, fds.as_mut_ptr()))?;
+    Ok((owned(fds[0]), owned(fds[1])))
+}
+
+/// `bind(2)` to any address.
+pub fn bind_raw(fd: RawFd, addr: &RawAddr) -> io::Result<()> {
+    // SAFETY: `addr` holds a valid address of `addr.len` bytes.
+    syscall!(bind(fd, addr.ptr(), addr.len))?;
+    Ok(())
+}
+
+/// `connect(2)` to any address (for a datagram socket: fixes the default
+/// destination and filters what is received).
+pub fn connect_raw(fd: RawFd, addr: &RawAddr) -> io::Result<()> {
+    // SAFETY: `addr` holds a valid address of `addr.len` bytes.
+    syscall!(connect(fd, addr.ptr(), addr.len))?;
+    Ok(())
+}
+
+/// `getsockname`/`getpeername` for any family.
+pub fn raw_name(fd: RawFd, peer: bool) -> io::Result<RawAddr> {
+    let mut raw = RawAddr::empty();
+    let ptr = (&mut raw.storage as *mut libc::sockaddr_storage).cast();
+    if peer {
+        // SAFETY: `raw.storage`/`raw.len` are valid out-pointers of the stated size.
+        syscall!(getpeername(fd, ptr, &mut raw.len))?;
+    } else {
+        // SAFETY: as above.
+        syscall!(getsockname(fd, ptr, &mut raw.len))?;
+    }
+    Ok(raw)
+}
+
+/// `sendto(2)` one datagram (`to: None` on a connected socket), with
+/// `MSG_NOSIGNAL`. A datagram is sent whole or not at all.
+pub fn send_to(fd: RawFd, buf: &[u8], to: Option<&RawAddr>) -> io::Result<usize> {
+    let (ptr, len) = to.map_or((std::ptr::null(), 0), |a| (a.ptr(), a.len));
+    // SAFETY: the kernel reads `buf.len()` bytes from `buf` and `len` bytes from `ptr` (or none).
+    let n = syscall!(sendto(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL, ptr, len))?;
+    Ok(n as usize)
+}
+
+/// One received datagram: its length as sent (larger than the buffer when
+/// it was truncated) and the sender.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    /// The datagram's real length (Linux reports it with `MSG_TRUNC`).
+    pub len: usize,
+    /// Whether it did not fit the buffer and was cut.
+    pub truncated: bool,
+    /// The sender.
+    pub from: RawAddr,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const RECV_FLAGS: libc::c_int = libc::MSG_TRUNC;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const RECV_FLAGS: libc::c_int = 0;
+
+/// `recvmsg(2)` one datagram into `buf`. A datagram larger than `buf` is cut
+/// by the kernel; the answer says so, and on Linux gives its real length.
+pub fn recv_from(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
+    let mut from = RawAddr::empty();
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: all-zero bytes are a valid msghdr.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    msg.msg_name = (&mut from.storage as *mut libc::sockaddr_storage).cast();
+    msg.msg_namelen = from.len;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    // SAFETY: `msg` points to `iov` (writable `buf`) and `from.storage`, both
+    // alive across the call and of the stated sizes.
+    let n = syscall!(recvmsg(fd, &mut msg, RECV_FLAGS))? as usize;
+    from.len = msg.msg_namelen;
+    let truncated = msg.msg_flags & libc::MSG_TRUNC != 0;
+    Ok(Received { len: if truncated { n.max(buf.len()) } else { n }, truncated, from })
+}
+
+/// Buffers for receiving up to `slots` datagrams of up to `slot_size` bytes
+/// with one `recvmmsg(2)` call (Linux), or a `recvmsg` loop elsewhere.
+/// Pages are only touched as datagrams land in them.
+pub struct RecvBatch {
+    slot_size: usize,
+    data: Vec<u8>,
+    got: Vec<Received>,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    headers: Vec<libc::mmsghdr>,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    iovs: Vec<libc::iovec>,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    names: Vec<RawAddr>,
+}
+
+impl std::fmt::Debug for RecvBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch").field("slots", &self.slots()).field("slot_size", &self.slot_size).finish()
+    }
+}
+
+impl RecvBatch {
+    /// Room for `slots` (at least 1) datagrams of `slot_size` (at least 1) bytes.
+    pub fn new(slots: usize, slot_size: usize) -> RecvBatch {
+        let (slots, slot_size) = (slots.max(1), slot_size.max(1));
+        RecvBatch {
+            slot_size,
+            data: vec![0; slots * slot_size],
+            got: Vec::with_capacity(slots),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            // SAFETY: all-zero bytes are a valid mmsghdr.
+            headers: (0..slots).map(|_| unsafe { mem::zeroed() }).collect(),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            iovs: (0..slots).map(|_| libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }).collect(),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            names: vec![RawAddr::empty(); slots],
+        }
+    }
+
+    /// How many datagrams one call can receive.
+    pub fn slots(&self) -> usize {
+        self.data.len() / self.slot_size
+    }
+
+    /// Receives up to `max` (and at most [`slots`](Self::slots)) datagrams;
+    /// returns how many. `WouldBlock` when none is waiting.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub fn recv(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
+        let n = max.clamp(1, self.slots());
+        self.got.clear();
+        for i in 0..n {
+            let slot = &mut self.data[i * self.slot_size..(i + 1) * self.slot_size];
+            self.iovs[i] = libc::iovec { iov_base: slot.as_mut_ptr().cast(), iov_len: slot.len() };
+            self.names[i].len = mem::size_of::<libc::sockaddr_storage>() as _;
+            let hdr = &mut self.headers[i].msg_hdr;
+            hdr.msg_name = (&mut self.names[i].storage as *mut libc::sockaddr_storage).cast();
+            hdr.msg_namelen = self.names[i].len;
+            hdr.msg_iov = &mut self.iovs[i];
+            hdr.msg_iovlen = 1;
+            hdr.msg_control = std::ptr::null_mut();
+            hdr.msg_controllen = 0;
+            hdr.msg_flags = 0;
+            self.headers[i].msg_len = 0;
+        }
+        // SAFETY: the first `n` headers point to live iovecs (into `data`) and
+        // name buffers of the stated sizes; nothing moves until the call returns.
+        let got = syscall!(recvmmsg(fd, self.headers.as_mut_ptr(), n as _, RECV_FLAGS, std::ptr::null_mut()))?
+            as usize;
+        for i in 0..got {
+            let hdr = &self.headers[i].msg_hdr;
+            self.names[i].len = hdr.msg_namelen;
+            let truncated = hdr.msg_flags & libc::MSG_TRUNC != 0;
+            let len = self.headers[i].msg_len as usize;
+            let len = if truncated { len.max(self.slot_size) } else { len };
+            self.got.push(Received { len, truncated, from: self.names[i] });
+        }
+        Ok(got)
+    }
+
+    /// Receives up to `max` datagrams with a `recvmsg` loop.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    pub fn recv(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
+        let n = max.clamp(1, self.slots());
+        self.got.clear();
+        for i in 0..n {
+            let slot = &mut self.data[i * self.slot_size..(i + 1) * self.slot_size];
+            match recv_from(fd, slot) {
+                Ok(r) => self.got.push(r),
+                Err(e) if i > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.got.len())
+    }
+
+    /// Datagram `i` of the last [`recv`](Self::recv): its bytes (at most the
+    /// slot size) and what the kernel said about it.
+    pub fn get(&self, i: usize) -> (&[u8], &Received) {
+        let r = &self.got[i];
+        let start = i * self.slot_size;
+        (&self.data[start..start + r.len.min(self.slot_size)], r)
+    }
+}
+
+/// One datagram to send with [`send_batch`]: bytes and destination (`None`
+/// on a connected socket).
+pub type OutDatagram<'a> = (&'a [u8], Option<&'a RawAddr>);
+
+/// Sends datagrams in order with one `sendmmsg(2)` call per 64 (Linux; a
+/// `sendto` loop elsewhere); returns how many the kernel took. The first one
+/// failing is an error only if none was sent (as `sendmmsg` reports it).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn send_batch(fd: RawFd, datagrams: &[OutDatagram<'_>]) -> io::Result<usize> {
+    const MAX: usize = 64;
+    let mut sent = 0;
+    for chunk in datagrams.chunks(MAX) {
+        let mut iovs: [libc::iovec; MAX] = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX];
+        // SAFETY: all-zero bytes are a valid mmsghdr.
+        let mut headers: [libc::mmsghdr; MAX] = unsafe { mem::zeroed() };
+        for (i, (data, to)) in chunk.iter().enumerate() {
+            iovs[i] = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+            let hdr = &mut headers[i].msg_hdr;
+            if let Some(to) = to {
+                hdr.msg_name = to.ptr() as *mut libc::c_void;
+                hdr.msg_namelen = to.len;
+            }
+            hdr.msg_iov = &mut iovs[i];
+            hdr.msg_iovlen = 1;
+        }
+        // SAFETY: the first `chunk.len()` headers point to iovecs and names that
+        // live across the call; the kernel only reads the data (sendmmsg).
+        match syscall!(sendmmsg(fd, headers.as_mut_ptr(), chunk.len() as _, libc::MSG_NOSIGNAL)) {
+            Ok(n) => {
+                sent += n as usize;
+                if (n as usize) < chunk.len() {
+                    break;
+                }
+            }
+            Err(e) if sent == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(sent)
+}
+
+/// Sends datagrams in order with a `sendto` loop; returns how many were taken.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub fn send_batch(fd: RawFd, datagrams: &[OutDatagram<'_>]) -> io::Result<usize> {
+    for (i, (data, to)) in datagrams.iter().enumerate() {
+        match send_to(fd, data, *to) {
+            Ok(_) => {}
+            Err(e) if i == 0 => return Err(e),
+            Err(_) => return Ok(i),
+        }
+    }
+    Ok(datagrams.len())
+}
+
+/// Whether `O_NONBLOCK` is set on `fd`.
+pub fn is_nonblocking(fd: RawFd) -> io::Result<bool> {
+    // SAFETY: F_GETFL takes and returns plain integers.
+    Ok(syscall!(fcntl(fd, libc::F_GETFL))? & libc::O_NONBLOCK != 0)
+}
+
+/// Joins (or leaves) an IPv4 multicast group on the interface with address
+/// `interface` (`0.0.0.0`: the kernel's choice).
+pub fn set_multicast_v4(fd: RawFd, group: Ipv4Addr, interface: Ipv4Addr, join: bool) -> io::Result<()> {
+    let mreq = libc::ip_mreq {
+        imr_multiaddr: libc::in_addr { s_addr: u32::from(group).to_be() },
+        imr_interface: libc::in_addr { s_addr: u32::from(interface).to_be() },
+    };
+    let name = if join { libc::IP_ADD_MEMBERSHIP } else { libc::IP_DROP_MEMBERSHIP };
+    let len = mem::size_of::<libc::ip_mreq>() as libc::socklen_t;
+    // SAFETY: `mreq` lives across the call and `len` is its size.
+    syscall!(setsockopt(fd, libc::IPPROTO_IP, name, (&mreq as *const libc::ip_mreq).cast(), len))?;
+    Ok(())
+}
+
+/// `IPV6_V6ONLY`: an IPv6 socket that does not also take IPv4-mapped traffic.
+pub fn set_only_v6(fd: RawFd, on: bool) -> io::Result<()> {
+    set_int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, on as libc::c_int)
+}
+
+/// The socket's `SO_RCVBUF` as the kernel reports it (doubled for bookkeeping).
+pub fn recv_buffer_size(fd: RawFd) -> io::Result<usize> {
+    Ok(get_int_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)? as usize)
+}
+
+/// `dup2(2)` (close-on-exec off on the copy, as for stdin): makes `target`
+/// refer to what `fd` refers to. Tests use it to put a pipe on stdin.
+pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
+    // SAFETY: plain integer arguments; `fd` is borrowed, hence open.
+    syscall!(dup2(fd.as_raw_fd(), target))?;
+    Ok(())
+}
+
+/// `IP_MULTICAST_IF`: the interface (by its IPv4 address) multicast leaves by.
+pub fn set_multicast_if_v4(fd: RawFd, interface: Ipv4Addr) -> io::Result<()> {
+    let addr = libc::in_addr { s_addr: u32::from(interface).to_be() };
+    let len = mem::size_of::<libc::in_addr>() as libc::socklen_t;
+    // SAFETY: `addr` lives across the call and `len` is its size.
+    syscall!(setsockopt(
+        fd,
+        libc::IPPROTO_IP,
+        libc::IP_MULTICAST_IF,
+        (&addr as *const libc::in_addr).cast(),
+        len
+    ))?;
+    Ok(())
 }

@@ -50,7 +50,7 @@ fn assert_fresh_binaries() {
     };
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut names: Vec<&str> = servers().into_iter().map(|(name, _)| name).collect();
-    names.extend(["chat_client", "pingpong_client"]);
+    names.extend(["chat_client", "pingpong_client", "udp_echo"]);
     for name in names {
         let file = examples.join(format!("{name}.rs"));
         let source = if file.exists() { newest(&file) } else { newest(&examples.join(name)) };
@@ -235,4 +235,30 @@ fn runtime_errors_print_with_display_and_exit_1() {
     let out = run("heartbeat", &["client", "127.0.0.1:1"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe("heartbeat", &["client"], &out));
     assert!(text(&out.stderr).starts_with("error: cannot connect to 127.0.0.1:1"));
+}
+
+#[test]
+fn udp_echo_server_and_client_modes() {
+    assert_fresh_binaries();
+    let out = run("udp_echo", &["--help"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe("udp_echo", &["--help"], &out));
+    assert!(text(&out.stdout).contains("--dispatcher") && text(&out.stdout).contains("flood"));
+    assert_usage_error("udp_echo", &["127.0.0.1:0", "--bogus"], "--bogus");
+    assert_usage_error("udp_echo", &["127.0.0.1:0", "--dispatcher", "kqueue"], "--dispatcher");
+    assert_usage_error("udp_echo", &["client"], "<ADDR>");
+    assert_usage_error("udp_echo", &["client", "127.0.0.1:9", "--size", "70000"], "--size");
+    assert_usage_error("udp_echo", &["flood", "127.0.0.1:9", "--seconds", "0"], "--seconds");
+
+    let server = ExampleProcess::start("udp_echo", &["127.0.0.1:0", "--dispatcher", "poll"]);
+    let addr = server.addr.to_string();
+    let args = ["client", addr.as_str(), "--count", "200", "--dispatcher", "select"];
+    let out = run("udp_echo", &args);
+    let what = describe("udp_echo", &args, &out);
+    assert_eq!(out.status.code(), Some(0), "{what}");
+    assert!(text(&out.stdout).contains("sent=200 answered=200 lost=0"), "{what}");
+    // The port is taken: a second server says so and exits 1.
+    let out = run("udp_echo", &[addr.as_str()]);
+    let what = describe("udp_echo", &[addr.as_str()], &out);
+    assert_eq!(out.status.code(), Some(1), "{what}");
+    assert!(text(&out.stderr).starts_with("error: ") && text(&out.stderr).contains(&addr), "{what}");
 }

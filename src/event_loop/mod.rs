@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use log::{debug, trace};
+use log::{Level, debug, log_enabled, trace};
 
 use crate::dispatcher::{
     AnyDispatcher, DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, check_fd, check_mode,
@@ -56,6 +56,9 @@ use timer::TimerQueue;
 use waker::Waker;
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How often a loop logs its `debug` summary.
+const SUMMARY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The shortest interval [`EventLoop::run_every`] accepts; shorter ones are
 /// raised to it so a repeating timer can never turn the loop into a busy loop.
@@ -150,6 +153,10 @@ pub struct EventLoop<D: Dispatcher = DefaultDispatcher> {
     /// When the last dispatch returned (two clock reads per iteration, not three).
     last_woke: Option<Instant>,
     contexts: HashMap<TypeId, Box<dyn Any>>,
+    /// Names the loop in its log lines (`main`, `echo-0`, ...).
+    name: String,
+    /// The stats at the last once-per-second summary, and when it was.
+    summarized: (Instant, Stats),
 }
 
 impl<D: Dispatcher> EventLoop<D> {
@@ -162,7 +169,8 @@ impl<D: Dispatcher> EventLoop<D> {
     pub fn with_dispatcher(mut dispatcher: D) -> io::Result<Self> {
         let waker = Waker::new()?;
         dispatcher.register(waker.fd(), Interest::READABLE, Mode::Level)?;
-        debug!("{} event loop created", dispatcher.name());
+        let name = std::thread::current().name().unwrap_or("loop").to_owned();
+        debug!("[{name}] {} event loop created", dispatcher.name());
         Ok(EventLoop {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
             dispatcher,
@@ -184,6 +192,8 @@ impl<D: Dispatcher> EventLoop<D> {
             stats: Stats::default(),
             last_woke: None,
             contexts: HashMap::new(),
+            name,
+            summarized: (Instant::now(), Stats::default()),
         })
     }
 
@@ -191,6 +201,17 @@ impl<D: Dispatcher> EventLoop<D> {
     /// remember the loop they belong to and refuse to be driven by another.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The name this loop's log lines carry: the name of the thread that
+    /// created it (`main`, or `NAME-i` for a pool's loops) unless set.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Renames the loop for its log lines.
+    pub fn set_name(&mut self, name: impl Into<String>) {
+        self.name = name.into();
     }
 
     /// The backend's name: `"select"`, `"poll"`, `"epoll"` or `"uring"`
@@ -249,7 +270,7 @@ impl<D: Dispatcher> EventLoop<D> {
             since_batch: self.batch,
         });
         self.registered += 1;
-        trace!("{}: registered fd {fd} for {interest:?} ({mode:?})", self.dispatcher.name());
+        trace!("[{}] registered fd {fd} for {interest:?} ({mode:?})", self.name);
         Ok(())
     }
 
@@ -308,7 +329,7 @@ impl<D: Dispatcher> EventLoop<D> {
             return Err(not_registered(fd));
         };
         self.registered -= 1;
-        trace!("{}: deregistered fd {fd}", self.dispatcher.name());
+        trace!("[{}] deregistered fd {fd}", self.name);
         if channel.in_backend { self.dispatcher.deregister(fd) } else { Ok(()) }
     }
 
@@ -392,7 +413,12 @@ impl<D: Dispatcher> EventLoop<D> {
         if self.in_dispatch {
             return Err(io::Error::other("EventLoop::run called from inside one of its own callbacks"));
         }
-        debug!("{} event loop running ({} fds registered)", self.dispatcher.name(), self.registered);
+        debug!(
+            "[{}] {} event loop running ({} fds registered)",
+            self.name,
+            self.dispatcher.name(),
+            self.registered
+        );
         let result = loop {
             if self.quit_requested() {
                 break Ok(());
@@ -403,7 +429,7 @@ impl<D: Dispatcher> EventLoop<D> {
         };
         self.quit = false;
         self.shared.quit.store(false, Ordering::Release);
-        debug!("{} event loop stopped", self.dispatcher.name());
+        debug!("[{}] {} event loop stopped", self.name, self.dispatcher.name());
         result
     }
 
@@ -431,13 +457,12 @@ impl<D: Dispatcher> EventLoop<D> {
         }
         self.stats.events_reported += events.len() as u64;
         self.stats.fds_scanned += events.scanned() as u64;
-        trace!(
-            "{} returned {} events ({} fds scanned) after {:.3} ms",
-            self.dispatcher.name(),
-            events.len(),
-            events.scanned(),
-            (woke - before).as_secs_f64() * 1e3
-        );
+        if log_enabled!(Level::Trace) {
+            self.narrate_dispatch(&events, timeout, woke - before);
+        }
+        if log_enabled!(Level::Debug) && woke - self.summarized.0 >= SUMMARY_INTERVAL {
+            self.summarize(woke);
+        }
 
         self.in_dispatch = true;
         self.batch += 1;
@@ -447,6 +472,45 @@ impl<D: Dispatcher> EventLoop<D> {
         self.run_tasks();
         self.in_dispatch = false;
         Ok(delivered)
+    }
+
+    /// One trace line per dispatch: backend, timeout, what the kernel was
+    /// handed and what came back (`fd 7 READABLE`).
+    fn narrate_dispatch(&self, events: &Events, timeout: Option<Duration>, waited: Duration) {
+        let timeout = timeout.map_or("none".to_owned(), |t| format!("{:.1} ms", t.as_secs_f64() * 1e3));
+        let ready: Vec<String> = events.iter().map(|e| format!("fd {} {:?}", e.fd(), e.ready())).collect();
+        trace!(
+            "[{}] {} (timeout {timeout}, {} fds registered) returned {} events after {:.3} ms ({} fds scanned){}{}",
+            self.name,
+            self.dispatcher.name(),
+            self.dispatcher.len(),
+            events.len(),
+            waited.as_secs_f64() * 1e3,
+            events.scanned(),
+            if ready.is_empty() { "" } else { ": " },
+            ready.join(", ")
+        );
+    }
+
+    /// Under load, `debug` gets one line per loop per second instead of a flood.
+    fn summarize(&mut self, now: Instant) {
+        let (since, before) = self.summarized;
+        let s = self.stats;
+        let elapsed = now - since;
+        let waited = (s.wait_time - before.wait_time).as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
+        debug!(
+            "[{}] last {:.1} s: {} dispatches, {} events delivered, {} fds scanned, {} timers, {} tasks, {:.0}% asleep, {} fds registered",
+            self.name,
+            elapsed.as_secs_f64(),
+            s.dispatch_calls - before.dispatch_calls,
+            s.events_delivered - before.events_delivered,
+            s.fds_scanned - before.fds_scanned,
+            s.timers_fired - before.timers_fired,
+            s.tasks_run - before.tasks_run,
+            waited * 100.0,
+            self.registered
+        );
+        self.summarized = (now, s);
     }
 
     /// The dispatch timeout: zero while tasks wait, else bounded by the next timer.
@@ -507,6 +571,7 @@ impl<D: Dispatcher> EventLoop<D> {
         let now = Instant::now();
         while let Some((id, deadline, callback)) = self.timers.pop_due(now) {
             self.stats.timers_fired += 1;
+            trace!("[{}] timer {} fired", self.name, id.0);
             self.running_timer = Some((id, false));
             match callback {
                 TimerCallback::Once(f) => f(self),
@@ -543,6 +608,7 @@ impl<D: Dispatcher> EventLoop<D> {
             return;
         }
         let remote = mem::take(&mut self.shared.queue.lock().unwrap_or_else(|e| e.into_inner()).tasks);
+        trace!("[{}] woken: {} tasks from other threads", self.name, remote.len());
         self.stats.tasks_run += remote.len() as u64;
         for task in remote {
             task(self);
@@ -584,7 +650,12 @@ impl<D: Dispatcher> Drop for EventLoop<D> {
             mem::take(&mut queue.tasks)
         };
         drop(abandoned);
-        debug!("{} event loop dropped with {} fds registered", self.dispatcher.name(), self.registered);
+        debug!(
+            "[{}] {} event loop dropped with {} fds registered",
+            self.name,
+            self.dispatcher.name(),
+            self.registered
+        );
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 /// Identifies an armed timer; pass it to [`EventLoop::cancel`](crate::EventLoop::cancel).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TimerId(u64);
+pub struct TimerId(pub(crate) u64);
 
 /// Values of type `T` ordered by deadline.
 #[derive(Debug)]

@@ -16,7 +16,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use log::{debug, error, warn};
+use log::{debug, error, trace, warn};
 
 use crate::dispatcher::{Dispatcher, Interest, Mode};
 use crate::event_loop::EventLoop;
@@ -81,7 +81,7 @@ impl<D: Dispatcher + 'static> Acceptor<D> {
         loop {
             match sys::accept(self.fd()) {
                 Ok((socket, peer)) => {
-                    debug!("accepted {peer} as fd {}", socket.as_raw_fd());
+                    trace!("[{}] accepted {peer} as fd {}", ev.name(), socket.as_raw_fd());
                     (self.on_accept.borrow_mut())(ev, socket, peer);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

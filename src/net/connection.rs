@@ -200,7 +200,12 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
         if let Some(group) = &conn.inner.group {
             group.live.fetch_add(1, Ordering::AcqRel);
         }
-        debug!("connection {} up: {peer} -> {local} (fd {fd}, {})", conn.id(), ev.dispatcher_name());
+        trace!(
+            "[{}] connection {} up: {peer} -> {local} (fd {fd}, {})",
+            ev.name(),
+            conn.id(),
+            ev.dispatcher_name()
+        );
         conn.touch(ev);
         conn.with_handler(|h| h.on_connect(ev, &conn));
         Ok(conn)
@@ -425,7 +430,7 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
             self.touch(ev);
         }
         if queued == 0 {
-            trace!("connection {}: sent {written}/{written}", self.id());
+            trace!("[{}] connection {}: sent {written}/{written}", ev.name(), self.id());
             if written > 0 {
                 self.notify_write_complete(ev);
             }
@@ -433,7 +438,12 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
         }
         let after = self.queued_output();
         let before = after - queued;
-        trace!("connection {}: sent {written}/{}, {after} bytes queued", self.id(), written + queued);
+        trace!(
+            "[{}] connection {}: sent {written}/{}, {after} bytes queued",
+            ev.name(),
+            self.id(),
+            written + queued
+        );
         let mark = self.inner.options.high_water_mark;
         if before < mark && after >= mark {
             let conn = self.clone();
@@ -609,7 +619,12 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
             return;
         }
         let why = if queued > 0 { format!("{queued} bytes queued") } else { "drained".to_owned() };
-        trace!("connection {}: fd {} {current:?} -> {interest:?} ({why})", self.id(), self.inner.fd);
+        trace!(
+            "[{}] connection {}: fd {} {current:?} -> {interest:?} ({why})",
+            ev.name(),
+            self.id(),
+            self.inner.fd
+        );
         if let Err(e) = ev.set_interest(self.inner.fd, interest) {
             warn!("connection {}: cannot change interest to {interest:?}: {e}", self.id());
             self.close(ev, "interest change failed");
@@ -630,7 +645,7 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
         match result {
             Ok(0) => self.handle_peer_eof(ev),
             Ok(n) => {
-                trace!("connection {}: read {n} bytes", self.id());
+                trace!("[{}] connection {}: read {n} bytes", ev.name(), self.id());
                 self.touch(ev);
                 self.deliver_input(ev);
             }
@@ -676,7 +691,12 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
         let result = self.inner.output.borrow_mut().send_fd(self.inner.fd);
         match result {
             Ok(n) => {
-                trace!("connection {}: wrote {n} queued bytes, {} left", self.id(), self.queued_output());
+                trace!(
+                    "[{}] connection {}: wrote {n} queued bytes, {} left",
+                    ev.name(),
+                    self.id(),
+                    self.queued_output()
+                );
                 self.touch(ev);
                 let left = self.queued_output();
                 let below_half = self.inner.options.output_limit.is_none_or(|limit| left <= limit / 2);
@@ -706,7 +726,7 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
             Life::Draining => self.close(ev, "output flushed"),
             Life::HalfClosing { fin_sent: false } => match sys::shutdown(self.inner.fd, Shutdown::Write) {
                 Ok(()) => {
-                    debug!("connection {}: output flushed, FIN sent", self.id());
+                    trace!("[{}] connection {}: output flushed, FIN sent", ev.name(), self.id());
                     self.inner.life.set(Life::HalfClosing { fin_sent: true });
                     self.update_interest(ev);
                 }
@@ -733,8 +753,9 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
         self.inner.deadline.set(None);
         let dropped = self.inner.output.take().len();
         self.inner.input.take();
-        debug!(
-            "connection {} down: {} (fd {} closed: {reason}; {dropped} queued bytes dropped)",
+        trace!(
+            "[{}] connection {} down: {} (fd {} closed: {reason}; {dropped} queued bytes dropped)",
+            ev.name(),
             self.id(),
             self.inner.peer,
             self.inner.fd

@@ -35,10 +35,14 @@ use crate::event_loop::EventLoop;
 mod acceptor;
 mod client;
 mod connection;
+pub mod datagram;
 mod deadline;
 mod handle;
 mod handler;
+mod pipe;
 mod server;
+mod udp;
+mod unix_datagram;
 
 pub use client::{ConnectOptions, TcpClient};
 pub use connection::{State, TcpConnection};
@@ -47,6 +51,11 @@ pub use handler::{
     Callbacks, ConnectionOptions, DEFAULT_HIGH_WATER_MARK, DEFAULT_OUTPUT_LIMIT, Handler, HandlerFactory,
 };
 pub use server::{TcpServer, TcpServerBuilder};
+
+pub use datagram::{Datagram, DatagramAddr, DatagramOptions, DatagramSocket, DatagramStats};
+pub use pipe::PipeReader;
+pub use udp::UdpSocket;
+pub use unix_datagram::{UnixAddr, UnixDatagram};
 
 /// The connections of one server (so stopping it touches only its own).
 #[derive(Debug, Default)]

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use log::{debug, info, warn};
+use log::{debug, info, trace, warn};
 
 use super::acceptor::{self, AcceptFn};
 use super::connection::TcpConnection;
@@ -267,11 +267,11 @@ fn round_robin<D: Dispatcher + 'static>(
     service: Arc<Service<Arc<dyn HandlerFactory<D> + Send + Sync>>>,
 ) -> AcceptFn<D> {
     let next = Cell::new(0);
-    Box::new(move |_, socket, peer| {
+    Box::new(move |ev, socket, peer| {
         let i = next.get();
         next.set((i + 1) % loops.len());
         let service = Arc::clone(&service);
-        debug!("handing {peer} (fd {}) to sub-loop {i}", socket.as_raw_fd());
+        trace!("[{}] handing {peer} (fd {}) to sub-loop {i}", ev.name(), socket.as_raw_fd());
         // If the sub-loop is gone, the task (and the socket in it) is dropped: the client sees a close.
         if let Err(e) = loops[i].run_in_loop(move |ev| service.establish(ev, socket, peer)) {
             warn!("cannot hand the connection from {peer} to sub-loop {i}: {e}");
