@@ -872,3 +872,417 @@ pub fn set_multicast_if_v4(fd: RawFd, interface: Ipv4Addr) -> io::Result<()> {
     ))?;
     Ok(())
 }
+
+// ---- signals, splice, sendfile ----
+
+/// The highest signal number the signal helpers accept (Linux's `SIGRTMAX`).
+pub const MAX_SIGNAL: i32 = 64;
+
+/// Calls a `pthread_*` function, which returns the error number instead of
+/// setting `errno`, and maps a non-zero result to an `io::Error`.
+macro_rules! pthread_call {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        // SAFETY: the caller justifies the arguments (see each use).
+        let rc = unsafe { libc::$fn($($arg),*) };
+        if rc == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(rc)) }
+    }};
+}
+
+/// `InvalidInput` unless `signal` is a number a handler can be set for.
+pub fn check_signal(signal: i32) -> io::Result<()> {
+    if (1..=MAX_SIGNAL).contains(&signal) && signal != libc::SIGKILL && signal != libc::SIGSTOP {
+        Ok(())
+    } else {
+        Err(io::Error::new(io::ErrorKind::InvalidInput, format!("signal {signal} cannot be caught")))
+    }
+}
+
+/// Builds a `sigset_t` holding `signals`.
+fn sigset(signals: &[i32]) -> io::Result<libc::sigset_t> {
+    // SAFETY: all-zero bytes are a valid sigset_t; sigemptyset initialises it.
+    let mut set: libc::sigset_t = unsafe { mem::zeroed() };
+    // SAFETY: `set` is a valid, writable sigset_t.
+    syscall!(sigemptyset(&mut set))?;
+    for &signal in signals {
+        check_signal(signal)?;
+        // SAFETY: as above; `signal` was checked to be in range.
+        syscall!(sigaddset(&mut set, signal))?;
+    }
+    Ok(set)
+}
+
+fn thread_mask(how: libc::c_int, signals: &[i32]) -> io::Result<()> {
+    let set = sigset(signals)?;
+    // SAFETY: `set` is initialised; a null old-set pointer is allowed.
+    pthread_call!(pthread_sigmask(how, &set, std::ptr::null_mut()))
+}
+
+/// Blocks `signals` in the calling thread (`pthread_sigmask(SIG_BLOCK)`).
+/// Threads spawned afterwards inherit the mask.
+pub fn block_signals(signals: &[i32]) -> io::Result<()> {
+    thread_mask(libc::SIG_BLOCK, signals)
+}
+
+/// Unblocks `signals` in the calling thread. A pending one is delivered at once.
+pub fn unblock_signals(signals: &[i32]) -> io::Result<()> {
+    thread_mask(libc::SIG_UNBLOCK, signals)
+}
+
+/// Whether `signal` is blocked in the calling thread.
+pub fn is_signal_blocked(signal: i32) -> io::Result<bool> {
+    check_signal(signal)?;
+    // SAFETY: all-zero bytes are a valid sigset_t for the kernel to overwrite.
+    let mut current: libc::sigset_t = unsafe { mem::zeroed() };
+    // SAFETY: a null new-set only queries; `current` is a valid out-pointer.
+    pthread_call!(pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut current))?;
+    // SAFETY: `current` was filled by the kernel; `signal` is in range.
+    Ok(syscall!(sigismember(&current, signal))? == 1)
+}
+
+/// The process id (`getpid`).
+pub fn getpid() -> i32 {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// Sends `signal` to process `pid` (`kill(2)`): a process-directed signal the
+/// kernel hands to any thread that does not block it.
+pub fn kill(pid: i32, signal: i32) -> io::Result<()> {
+    // SAFETY: plain integer arguments.
+    syscall!(kill(pid, signal))?;
+    Ok(())
+}
+
+/// A thread that [`signal_thread`] can target (a `pthread_t`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ThreadTarget(libc::pthread_t);
+
+// SAFETY: a pthread_t is an opaque id; any thread may pass it to pthread_kill.
+unsafe impl Send for ThreadTarget {}
+// SAFETY: as above; it is never dereferenced.
+unsafe impl Sync for ThreadTarget {}
+
+/// The calling thread, as a [`signal_thread`] target.
+pub fn current_thread() -> ThreadTarget {
+    // SAFETY: pthread_self cannot fail.
+    ThreadTarget(unsafe { libc::pthread_self() })
+}
+
+/// Sends `signal` to one thread of this process (`pthread_kill`): it stays
+/// pending for that thread only. The thread must still be running.
+pub fn signal_thread(thread: ThreadTarget, signal: i32) -> io::Result<()> {
+    // SAFETY: `thread.0` came from pthread_self of a thread the caller keeps alive.
+    pthread_call!(pthread_kill(thread.0, signal))
+}
+
+/// What a signal does when delivered, as `sigaction` reports it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// `SIG_DFL`: the default action (terminate, ignore, stop... per signal).
+    Default,
+    /// `SIG_IGN`.
+    Ignore,
+    /// A handler function, by address.
+    Handler(usize),
+}
+
+/// A saved `struct sigaction`, to put back with [`restore_signal_action`].
+#[derive(Copy, Clone)]
+pub struct SignalAction(libc::sigaction);
+
+impl std::fmt::Debug for SignalAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SignalAction").field(&disposition_of(&self.0)).finish()
+    }
+}
+
+fn disposition_of(action: &libc::sigaction) -> Disposition {
+    match action.sa_sigaction {
+        libc::SIG_DFL => Disposition::Default,
+        libc::SIG_IGN => Disposition::Ignore,
+        address => Disposition::Handler(address),
+    }
+}
+
+fn sigaction_swap(signal: i32, new: Option<&libc::sigaction>) -> io::Result<libc::sigaction> {
+    check_signal(signal)?;
+    // SAFETY: all-zero bytes are a valid sigaction for the kernel to overwrite.
+    let mut old: libc::sigaction = unsafe { mem::zeroed() };
+    let new = new.map_or(std::ptr::null(), |n| n as *const libc::sigaction);
+    // SAFETY: `new` is null (query) or a valid sigaction; `old` is a valid out-pointer.
+    syscall!(sigaction(signal, new, &mut old))?;
+    Ok(old)
+}
+
+/// The current disposition of `signal` (process-wide).
+pub fn signal_disposition(signal: i32) -> io::Result<Disposition> {
+    Ok(disposition_of(&sigaction_swap(signal, None)?))
+}
+
+/// Sets `signal` to `SIG_DFL` or `SIG_IGN`; returns the previous action.
+/// `Disposition::Handler` is `InvalidInput` (use [`set_signal_handler`]).
+pub fn set_signal_disposition(signal: i32, disposition: Disposition) -> io::Result<SignalAction> {
+    let handler = match disposition {
+        Disposition::Default => libc::SIG_DFL,
+        Disposition::Ignore => libc::SIG_IGN,
+        Disposition::Handler(_) => {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "use set_signal_handler for a handler"));
+        }
+    };
+    // SAFETY: all-zero bytes are a valid sigaction (empty mask, no flags).
+    let mut action: libc::sigaction = unsafe { mem::zeroed() };
+    action.sa_sigaction = handler;
+    Ok(SignalAction(sigaction_swap(signal, Some(&action))?))
+}
+
+/// Installs `handler` for `signal` with `SA_RESTART` (interrupted slow
+/// system calls resume instead of failing with `EINTR`); returns the previous
+/// action. The handler must be async-signal-safe.
+pub fn set_signal_handler(signal: i32, handler: extern "C" fn(libc::c_int)) -> io::Result<SignalAction> {
+    // SAFETY: all-zero bytes are a valid sigaction (empty mask, no flags).
+    let mut action: libc::sigaction = unsafe { mem::zeroed() };
+    action.sa_sigaction = handler as usize;
+    action.sa_flags = libc::SA_RESTART;
+    Ok(SignalAction(sigaction_swap(signal, Some(&action))?))
+}
+
+/// Puts back an action saved by [`set_signal_handler`] or [`set_signal_disposition`].
+pub fn restore_signal_action(signal: i32, saved: &SignalAction) -> io::Result<()> {
+    sigaction_swap(signal, Some(&saved.0)).map(drop)
+}
+
+/// The calling thread's `errno`. A signal handler saves it on entry and
+/// restores it on exit, so the code it interrupted sees no change.
+pub fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Sets the calling thread's `errno` (see [`errno`]).
+pub fn set_errno(value: i32) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: __errno_location returns this thread's errno slot, always valid.
+    unsafe {
+        *libc::__errno_location() = value
+    };
+    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+    // SAFETY: __error returns this thread's errno slot, always valid.
+    unsafe {
+        *libc::__error() = value
+    };
+}
+
+/// One record read from a signalfd.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct SignalRecord {
+    /// The signal number.
+    pub signal: i32,
+    /// The sender's pid (0 for signals the kernel raised itself).
+    pub pid: u32,
+    /// The sender's real uid.
+    pub uid: u32,
+}
+
+/// A non-blocking, close-on-exec `signalfd` for `signals`, or, with
+/// `existing`, replaces that signalfd's set (and returns `None`).
+/// The signals must be blocked in every thread that could receive them, or
+/// they are delivered the ordinary way and never reach the fd.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn signalfd(existing: Option<RawFd>, signals: &[i32]) -> io::Result<Option<OwnedFd>> {
+    let set = sigset(signals)?;
+    let flags = libc::SFD_NONBLOCK | libc::SFD_CLOEXEC;
+    // SAFETY: `set` is initialised; -1 asks for a new fd, else `existing` is one.
+    let fd = syscall!(signalfd(existing.unwrap_or(-1), &set, flags))?;
+    Ok(existing.is_none().then(|| owned(fd)))
+}
+
+/// Reads every pending record from a non-blocking signalfd into `out`.
+/// Returns how many were read (0 if none was pending).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn read_signalfd(fd: RawFd, out: &mut Vec<SignalRecord>) -> io::Result<usize> {
+    const SIZE: usize = mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: all-zero bytes are a valid signalfd_siginfo.
+    let mut records: [libc::signalfd_siginfo; 16] = unsafe { mem::zeroed() };
+    let mut total = 0;
+    loop {
+        let bytes = SIZE * records.len();
+        // SAFETY: the kernel writes at most `bytes` bytes, the size of `records`.
+        let n = match syscall!(read(fd, records.as_mut_ptr().cast(), bytes)) {
+            Ok(n) => n as usize,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        // A signalfd only returns whole records.
+        for r in &records[..n / SIZE] {
+            out.push(SignalRecord { signal: r.ssi_signo as i32, pid: r.ssi_pid, uid: r.ssi_uid });
+        }
+        total += n / SIZE;
+        if n < bytes {
+            return Ok(total);
+        }
+    }
+}
+
+/// Consumes the pending instances of `signal` (thread's and process's)
+/// without delivering them (`sigtimedwait` with a zero timeout). The
+/// signal must be blocked. Returns how many were consumed.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn discard_pending_signal(signal: i32) -> io::Result<usize> {
+    let set = sigset(&[signal])?;
+    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut count = 0;
+    loop {
+        // SAFETY: `set` and `zero` are initialised; a null siginfo pointer is allowed.
+        match syscall!(sigtimedwait(&set, std::ptr::null_mut(), &zero)) {
+            Ok(_) => count += 1,
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return Ok(count),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Asks the kernel for a pipe buffer of `size` bytes (`F_SETPIPE_SZ`);
+/// returns the size it granted (rounded up to pages). Unprivileged processes
+/// are limited by `/proc/sys/fs/pipe-max-size` (1 MiB by default): `EPERM`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn set_pipe_size(fd: RawFd, size: usize) -> io::Result<usize> {
+    let size = size.min(i32::MAX as usize) as libc::c_int;
+    // SAFETY: F_SETPIPE_SZ takes an integer.
+    let granted = syscall!(fcntl(fd, libc::F_SETPIPE_SZ, size))?;
+    Ok(granted as usize)
+}
+
+/// `splice(2)` without offsets: moves up to `len` bytes between two fds one of
+/// which is a pipe, inside the kernel (no copy through user memory), with
+/// `SPLICE_F_MOVE | SPLICE_F_NONBLOCK`. `Ok(0)`: end of input.
+/// `WouldBlock`: the input has nothing or the output (pipe or socket) is full.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn splice(fd_in: RawFd, fd_out: RawFd, len: usize) -> io::Result<usize> {
+    let flags = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK;
+    let null = std::ptr::null_mut();
+    // SAFETY: null offsets mean "use and advance the fds' own positions"
+    // (required for pipes and sockets); no user memory is touched.
+    let n = syscall!(splice(fd_in, null, fd_out, null, len, flags))?;
+    Ok(n as usize)
+}
+
+/// `sendfile(2)`: copies up to `count` bytes of the file `in_fd`, starting at
+/// `*offset`, to `out_fd` (a socket or any fd) inside the kernel, and advances
+/// `*offset` by what was sent. `in_fd`'s own file position is not used or
+/// changed. On a non-blocking socket it may send less (`WouldBlock` if nothing
+/// fits); `Ok(0)` means `*offset` is at or past the end of the file.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn sendfile(out_fd: RawFd, in_fd: RawFd, offset: &mut u64, count: usize) -> io::Result<usize> {
+    let mut off = libc::off_t::try_from(*offset)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "sendfile offset does not fit off_t"))?;
+    // SAFETY: `off` is a valid, writable off_t the kernel reads and advances;
+    // no user memory is read or written otherwise.
+    let n = syscall!(sendfile(out_fd, in_fd, &mut off, count))?;
+    *offset = off as u64;
+    Ok(n as usize)
+}
+
+/// A duplicate of `fd` *without* close-on-exec, so a child started with
+/// `std::process::Command` inherits it (the herd example's accept processes).
+pub fn dup_inheritable(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD takes an integer; `fd` is borrowed, hence open.
+    let new = syscall!(fcntl(fd.as_raw_fd(), libc::F_DUPFD, 3))?;
+    Ok(owned(new))
+}
+
+/// A bare epoll instance (close-on-exec), for experiments the
+/// `EpollDispatcher` does not offer, such as `EPOLLEXCLUSIVE`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn epoll_create() -> io::Result<OwnedFd> {
+    // SAFETY: plain integer argument.
+    let fd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
+    Ok(owned(fd))
+}
+
+/// Adds `fd` to epoll instance `epfd` for readability; with `exclusive`,
+/// `EPOLLEXCLUSIVE` (when several epoll instances wait on one fd, an event
+/// wakes one or a few of them, not all: the thundering herd's kernel fix).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn epoll_add_readable(epfd: RawFd, fd: RawFd, exclusive: bool) -> io::Result<()> {
+    let flags = if exclusive { libc::EPOLLEXCLUSIVE } else { 0 };
+    let mut event = libc::epoll_event { events: (libc::EPOLLIN | flags) as u32, u64: fd as u64 };
+    // SAFETY: `event` is a valid epoll_event for the duration of the call.
+    syscall!(epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut event))?;
+    Ok(())
+}
+
+/// Waits up to `timeout_ms` on `epfd`; returns how many fds are ready
+/// (0 on timeout or `EINTR`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn epoll_wait_ready(epfd: RawFd, timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: all-zero bytes are valid epoll_events for the kernel to overwrite.
+    let mut events: [libc::epoll_event; 8] = unsafe { mem::zeroed() };
+    // SAFETY: the kernel writes at most `events.len()` entries into `events`.
+    match syscall!(epoll_wait(epfd, events.as_mut_ptr(), events.len() as libc::c_int, timeout_ms)) {
+        Ok(n) => Ok(n as usize),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod signals_splice_sendfile_tests {
+    use super::*;
+    use std::io::{Seek, SeekFrom, Write};
+
+    #[test]
+    fn sendfile_moves_a_file_into_a_socket() {
+        let path = std::env::temp_dir().join(format!("muxloop-sendfile-{}", getpid()));
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::File::create(&path).unwrap().write_all(&data).unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let (tx, rx) = socketpair().unwrap();
+        let (mut offset, mut got) = (1000u64, Vec::new());
+        let mut buf = vec![0u8; 64 * 1024];
+        for _ in 0..10_000 {
+            match sendfile(tx.as_raw_fd(), file.as_raw_fd(), &mut offset, 1 << 20) {
+                Ok(0) => break,
+                Ok(_) => {}
+                // The socket is full: drain it (the non-blocking partial-send case).
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock),
+            }
+            while let Ok(n) = read(rx.as_raw_fd(), &mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        assert_eq!(offset, data.len() as u64, "the offset advanced to the end");
+        assert!(got == data[1000..], "byte-exact from the starting offset");
+        assert_eq!(file.stream_position().unwrap(), 0, "the file's own position is untouched");
+        // Past the end: nothing to send.
+        let mut past = data.len() as u64 + 10;
+        assert_eq!(sendfile(tx.as_raw_fd(), file.as_raw_fd(), &mut past, 10).unwrap(), 0);
+        file.seek(SeekFrom::Start(0)).unwrap();
+        // A socket is not a file to read pages from (ESPIPE: it has no offsets).
+        let err = sendfile(tx.as_raw_fd(), rx.as_raw_fd(), &mut 0, 10).unwrap_err();
+        assert!(matches!(err.raw_os_error(), Some(libc::ESPIPE | libc::EINVAL)), "{err}");
+        let mut huge = u64::MAX;
+        let err = sendfile(tx.as_raw_fd(), file.as_raw_fd(), &mut huge, 10).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn splice_moves_socket_to_pipe_to_socket() {
+        let (a, b) = socketpair().unwrap();
+        let (c, d) = socketpair().unwrap();
+        let (pr, pw) = pipe().unwrap();
+        assert!(set_pipe_size(pw.as_raw_fd(), 1 << 20).unwrap() >= 1 << 20);
+        write(a.as_raw_fd(), b"through the kernel").unwrap();
+        assert_eq!(splice(b.as_raw_fd(), pw.as_raw_fd(), 1 << 20).unwrap(), 18);
+        let err = splice(b.as_raw_fd(), pw.as_raw_fd(), 1 << 20).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "nothing more to read");
+        assert_eq!(splice(pr.as_raw_fd(), c.as_raw_fd(), 1 << 20).unwrap(), 18);
+        let mut buf = [0u8; 32];
+        let n = read(d.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"through the kernel");
+        drop(a);
+        assert_eq!(splice(b.as_raw_fd(), pw.as_raw_fd(), 1 << 20).unwrap(), 0, "EOF");
+    }
+}

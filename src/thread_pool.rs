@@ -14,9 +14,13 @@ use std::thread::{self, JoinHandle};
 use log::{debug, error};
 
 use crate::dispatcher::{DefaultDispatcher, Dispatcher};
-use crate::event_loop::{EventLoop, LoopHandle};
+use crate::event_loop::{COMMON_SIGNALS, EventLoop, LoopHandle};
+use crate::sys;
 
 /// A thread running its own [`EventLoop`]; stopped and joined on drop.
+///
+/// The thread blocks [`COMMON_SIGNALS`] before creating its loop (see
+/// [`signal`](crate::event_loop::signal)).
 #[derive(Debug)]
 pub struct EventLoopThread<D: Dispatcher + 'static = DefaultDispatcher> {
     handle: LoopHandle<D>,
@@ -43,6 +47,11 @@ impl<D: Dispatcher + 'static> EventLoopThread<D> {
     {
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = thread::Builder::new().name(name.clone()).spawn(move || {
+            // So a process-directed signal reaches the loop that asked for it
+            // (by signalfd, or by a handler on another thread), never this one.
+            if let Err(e) = sys::block_signals(&COMMON_SIGNALS) {
+                error!("event loop thread {name}: could not block signals: {e}");
+            }
             let mut ev = match make() {
                 Ok(ev) => ev,
                 Err(e) => {

@@ -45,12 +45,13 @@ use crate::dispatcher::{
 };
 
 mod handle;
+pub mod signal;
 mod timer;
 mod waker;
 
 pub use handle::LoopHandle;
 use handle::{Shared, TaskQueue};
-
+pub use signal::{COMMON_SIGNALS, SignalId, SignalInfo, SignalSource};
 pub use timer::TimerId;
 use timer::TimerQueue;
 use waker::Waker;

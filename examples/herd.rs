@@ -1,0 +1,380 @@
+//! The thundering herd, measured: N waiters, K connections, four ways to accept.
+//!
+//! ```text
+//! cargo run --release --example herd -- [--connections K] [--loops N] [--dispatcher select|poll|epoll]
+//! ```
+//!
+//! * `shared`: N threads, each with its own `EventLoop`, all watching ONE
+//!   listening socket (level-triggered). A new connection makes the listener
+//!   readable in every loop's dispatcher, so all N wake up; one `accept` wins
+//!   and the others get `EAGAIN`: the herd.
+//! * `exclusive`: the same with `EPOLLEXCLUSIVE`, which `EpollDispatcher`
+//!   does not expose (it has no such `Mode`), so this one uses a bare epoll fd
+//!   per thread through `sys::epoll_*` (epoll only, whatever `--dispatcher` says).
+//!   The kernel wakes one (or a few) of the waiters.
+//! * `reuseport`: one `SO_REUSEPORT` listener per loop; the kernel hashes each
+//!   connection to one listener, so only its loop wakes. No herd, but the
+//!   spread depends on the hash (min/max per loop).
+//! * `processes`: N child processes blocked in `accept(2)` on one inherited
+//!   listener. Blocking accept has woken a single waiter since Linux 2.6, so
+//!   wake-ups equal accepts by construction (a blocking accept only returns
+//!   with a connection, so they are not counted separately).
+//!
+//! Each wake-up does exactly one `accept`, so "EAGAIN" counts wasted
+//! wake-ups *that reached user space* (`wake/acc`). Most of the herd does
+//! not: a level-triggered `epoll_wait`/`poll` that is woken re-checks the
+//! listener, finds the queue already emptied by the winner, and goes back to
+//! sleep without returning. Those wake-ups still cost a context switch, so
+//! `ctxs/acc` counts the waiters' voluntary context switches (from
+//! `/proc/thread-self/status`) per accepted connection: that column shows the
+//! herd. (For `processes` it also includes the child's one-byte read.) Latency: from the client's `connect` returning (the connection
+//! is then in the accept queue) to `accept` returning, wall clock.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use muxloop::{Dispatcher, EventLoop, Interest, Mode, sys};
+
+/// What the waiters saw, and (client port, connected at µs) per connection.
+type Outcome = (Vec<Waiter>, Vec<(u16, u64)>);
+
+/// What one waiter (loop, thread or process) saw.
+#[derive(Default, Debug, Clone)]
+struct Waiter {
+    /// Voluntary context switches of the waiting thread/process: how often it
+    /// went to sleep, i.e. was woken, including wake-ups the kernel hides from
+    /// user space (see the module docs).
+    switches: u64,
+    wakeups: u64,
+    eagain: u64,
+    /// (peer port, accept time in µs since the epoch) per connection.
+    accepts: Vec<(u16, u64)>,
+}
+
+/// `voluntary_ctxt_switches` of the calling thread (Linux `/proc`).
+fn voluntary_switches() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("voluntary_ctxt_switches:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// One accept per wake-up; `Ok(false)` on EAGAIN (a wasted wake-up).
+fn accept_one(listener: RawFd, w: &mut Waiter) -> io::Result<bool> {
+    w.wakeups += 1;
+    match sys::accept(listener) {
+        Ok((conn, peer)) => {
+            w.accepts.push((peer.port(), now_us()));
+            drop(conn);
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            w.eagain += 1;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Client threads: connect `k` times in total, recording (local port, connected at).
+/// Each connection writes one byte, `b's'` for the stop connections of `processes`.
+fn drive(addr: SocketAddr, k: usize, byte: u8) -> Vec<(u16, u64)> {
+    const CLIENTS: usize = 4;
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut out = Vec::new();
+                for _ in (i..k).step_by(CLIENTS) {
+                    let Ok(mut s) = TcpStream::connect(addr) else { continue };
+                    out.push((s.local_addr().map_or(0, |a| a.port()), now_us()));
+                    let _ = s.write_all(&[byte]);
+                    // Spread arrivals so waiters fall asleep between them.
+                    thread::sleep(Duration::from_millis(1));
+                }
+                out
+            })
+        })
+        .collect();
+    threads.into_iter().flat_map(|t| t.join().unwrap_or_default()).collect()
+}
+
+/// Runs `n` loops, each watching `listeners[i % listeners.len()]`, until `k` accepts.
+fn loops<D: Dispatcher + 'static>(listeners: &[OwnedFd], n: usize, k: usize, addr: SocketAddr) -> Outcome {
+    let mut handles = Vec::new();
+    let mut threads = Vec::new();
+    for i in 0..n {
+        let fd = listeners[i % listeners.len()].as_raw_fd();
+        let (tx, rx) = std::sync::mpsc::channel();
+        threads.push(thread::spawn(move || {
+            let mut ev = EventLoop::<D>::new().expect("loop");
+            let w = std::rc::Rc::new(std::cell::RefCell::new(Waiter::default()));
+            let w2 = std::rc::Rc::clone(&w);
+            ev.register(fd, Interest::READABLE, Mode::Level, move |_, _| {
+                if let Err(e) = accept_one(fd, &mut w2.borrow_mut()) {
+                    eprintln!("accept: {e}");
+                }
+            })
+            .expect("register listener");
+            tx.send(ev.handle()).unwrap();
+            let before = voluntary_switches();
+            ev.run().expect("run");
+            let mut waiter = w.borrow().clone();
+            waiter.switches = voluntary_switches() - before;
+            let _ = ev.deregister(fd);
+            waiter
+        }));
+        handles.push(rx.recv().unwrap());
+    }
+    let connects = drive(addr, k, b'c');
+    settle();
+    handles.iter().for_each(|h| h.quit());
+    (threads.into_iter().map(|t| t.join().unwrap()).collect(), connects)
+}
+
+/// The drivers have returned, so every connection sits in an accept queue;
+/// give the waiters a bounded moment to take them (and the herd behind the
+/// last one to land).
+fn settle() {
+    thread::sleep(Duration::from_millis(300));
+}
+
+fn exclusive(listener: &OwnedFd, n: usize, k: usize, addr: SocketAddr) -> io::Result<Outcome> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let fd = listener.as_raw_fd();
+    let mut threads = Vec::new();
+    for _ in 0..n {
+        let epfd = sys::epoll_create()?;
+        sys::epoll_add_readable(epfd.as_raw_fd(), fd, true)?;
+        let stop = Arc::clone(&stop);
+        threads.push(thread::spawn(move || {
+            let mut w = Waiter::default();
+            let before = voluntary_switches();
+            while !stop.load(Ordering::Acquire) {
+                match sys::epoll_wait_ready(epfd.as_raw_fd(), 200) {
+                    Ok(0) => {}
+                    Ok(_) => {
+                        if let Err(e) = accept_one(fd, &mut w) {
+                            eprintln!("accept: {e}");
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("epoll_wait: {e}");
+                        break;
+                    }
+                }
+            }
+            w.switches = voluntary_switches() - before;
+            w
+        }));
+    }
+    let connects = drive(addr, k, b'c');
+    settle();
+    stop.store(true, Ordering::Release);
+    Ok((threads.into_iter().map(|t| t.join().unwrap()).collect(), connects))
+}
+
+/// The child side of `processes`: blocking accepts on the inherited fd until a
+/// stop connection; prints "port time_us" per accept.
+fn accept_child(fd: RawFd) -> io::Result<()> {
+    let mut out = String::new();
+    let before = voluntary_switches();
+    loop {
+        let (conn, peer) = sys::accept(fd)?;
+        let at = now_us();
+        let mut stream = TcpStream::from(conn);
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut byte = [0u8; 1];
+        let _ = stream.read(&mut byte);
+        if byte[0] == b's' {
+            break;
+        }
+        out.push_str(&format!("{} {at}\n", peer.port()));
+    }
+    out.push_str(&format!("switches {}\n", voluntary_switches() - before));
+    io::stdout().write_all(out.as_bytes())
+}
+
+fn processes(n: usize, k: usize) -> io::Result<Outcome> {
+    let listener = sys::tcp_listener(&"127.0.0.1:0".parse().unwrap(), false, 1024)?;
+    let addr = sys::local_addr(listener.as_raw_fd())?;
+    sys::set_nonblocking(listener.as_raw_fd(), false)?; // blocking accept in the children
+    let inherit = sys::dup_inheritable(listener.as_fd())?;
+    let exe = std::env::current_exe()?;
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            Command::new(&exe)
+                .args(["--accept-child", &inherit.as_raw_fd().to_string()])
+                .stdout(Stdio::piped())
+                .spawn()
+        })
+        .collect::<io::Result<_>>()?;
+    drop(inherit);
+    thread::sleep(Duration::from_millis(200)); // all children blocked in accept
+    let connects = drive(addr, k, b'c');
+    // One stop connection per child: each is accepted by a child still waiting.
+    drive(addr, n, b's');
+    let mut waiters = Vec::new();
+    for child in children {
+        let out = child.wait_with_output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let switches = text.lines().find_map(|l| l.strip_prefix("switches ")?.parse().ok()).unwrap_or(0);
+        let accepts: Vec<(u16, u64)> = text
+            .lines()
+            .filter_map(|l| {
+                let (p, t) = l.split_once(' ')?;
+                Some((p.parse().ok()?, t.parse().ok()?))
+            })
+            .collect();
+        waiters.push(Waiter { switches, wakeups: accepts.len() as u64, eagain: 0, accepts });
+    }
+    Ok((waiters, connects))
+}
+
+/// One row of the table.
+#[derive(Debug)]
+pub struct Summary {
+    /// Connections accepted, all waiters together.
+    pub accepted: usize,
+    /// Accepted connections whose port a client reported (consistency check).
+    pub matched: usize,
+    /// Wake-ups that reached user space.
+    pub wakeups: u64,
+    /// Of those, accepts that failed with EAGAIN.
+    pub eagain: u64,
+    /// Voluntary context switches of the waiters.
+    pub switches: u64,
+    /// Accept latency percentiles, µs.
+    pub p50: u64,
+    /// See `p50`.
+    pub p99: u64,
+    /// Accepts per waiter.
+    pub per_waiter: Vec<usize>,
+}
+
+fn summarize(waiters: &[Waiter], connects: &[(u16, u64)]) -> Summary {
+    let connected: std::collections::HashMap<u16, u64> = connects.iter().copied().collect();
+    let mut lat: Vec<u64> = waiters
+        .iter()
+        .flat_map(|w| w.accepts.iter())
+        .filter_map(|(port, at)| connected.get(port).map(|c| at.saturating_sub(*c)))
+        .collect();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0)
+    };
+    Summary {
+        accepted: waiters.iter().map(|w| w.accepts.len()).sum(),
+        matched: lat.len(),
+        wakeups: waiters.iter().map(|w| w.wakeups).sum(),
+        eagain: waiters.iter().map(|w| w.eagain).sum(),
+        switches: waiters.iter().map(|w| w.switches).sum(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        per_waiter: waiters.iter().map(|w| w.accepts.len()).collect(),
+    }
+}
+
+/// Runs one strategy ("shared", "exclusive", "reuseport", "processes") with
+/// `n` waiters and `k` connections. "processes" re-executes this program, so
+/// it only works from the herd binary itself.
+pub fn measure<D: Dispatcher + 'static>(strategy: &str, n: usize, k: usize) -> io::Result<Summary> {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (waiters, connects) = match strategy {
+        "shared" => {
+            let listener = sys::tcp_listener(&any, false, 1024)?;
+            let addr = sys::local_addr(listener.as_raw_fd())?;
+            loops::<D>(std::slice::from_ref(&listener), n, k, addr)
+        }
+        "exclusive" => {
+            let listener = sys::tcp_listener(&any, false, 1024)?;
+            let addr = sys::local_addr(listener.as_raw_fd())?;
+            exclusive(&listener, n, k, addr)?
+        }
+        "reuseport" => {
+            let first = sys::tcp_listener(&any, true, 1024)?;
+            let addr = sys::local_addr(first.as_raw_fd())?;
+            let mut listeners = vec![first];
+            for _ in 1..n {
+                listeners.push(sys::tcp_listener(&addr, true, 1024)?);
+            }
+            loops::<D>(&listeners, n, k, addr)
+        }
+        "processes" => processes(n, k)?,
+        other => {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unknown strategy {other:?}")));
+        }
+    };
+    Ok(summarize(&waiters, &connects))
+}
+
+fn run<D: Dispatcher + 'static>(n: usize, k: usize, only: &str) -> io::Result<()> {
+    println!("herd: {k} connections, {n} waiters, loops on {}", D::NAME);
+    println!(
+        "| strategy   | wait | accepted    | wake/acc | ctxs/acc | EAGAIN | p50 µs  | p99 µs  | per waiter  |"
+    );
+    println!(
+        "|------------|------|-------------|----------|----------|--------|---------|---------|-------------|"
+    );
+    for name in ["shared", "exclusive", "reuseport", "processes"] {
+        if only != "all" && only != name {
+            continue;
+        }
+        let s = measure::<D>(name, n, k)?;
+        let per_acc = |x: u64| x as f64 / s.accepted.max(1) as f64;
+        println!(
+            "| {name:<10} | {n:>4} | {:>5}/{k:<5} | {:>8.2} | {:>8.2} | {:>6} | {:>7} | {:>7} | {:>4} / {:<4} |",
+            s.accepted,
+            per_acc(s.wakeups),
+            per_acc(s.switches),
+            s.eagain,
+            s.p50,
+            s.p99,
+            s.per_waiter.iter().min().unwrap_or(&0),
+            s.per_waiter.iter().max().unwrap_or(&0),
+        );
+    }
+    Ok(())
+}
+
+#[allow(dead_code)] // tests/herd.rs includes this file for `measure` alone
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    if let Some(fd) = flag("--accept-child") {
+        let fd: RawFd = fd.parse().expect("fd");
+        // Inherited from the parent; used as a number until this process exits.
+        if let Err(e) = accept_child(fd) {
+            eprintln!("herd child: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let n: usize = flag("--loops").and_then(|v| v.parse().ok()).unwrap_or(4);
+    let k: usize = flag("--connections").and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let only = flag("--strategy").unwrap_or_else(|| "all".into());
+    let dispatcher = flag("--dispatcher").unwrap_or_else(|| muxloop::default_dispatcher_name().into());
+    let result = match dispatcher.as_str() {
+        "select" => run::<muxloop::SelectDispatcher>(n, k, &only),
+        "poll" => run::<muxloop::PollDispatcher>(n, k, &only),
+        "epoll" => run::<muxloop::EpollDispatcher>(n, k, &only),
+        other => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unknown dispatcher {other:?}"))),
+    };
+    if let Err(e) = result {
+        eprintln!("herd: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,462 @@
+//! A TCP relay built directly on `EventLoop` + `muxloop::sys`: the zero-copy
+//! example.
+//!
+//! ```text
+//! cargo run --release --example proxy -- LISTEN UPSTREAM [--copy|--splice] [--dispatcher select|poll|epoll]
+//! cargo run --release --example proxy -- 127.0.0.1:9100 127.0.0.1:9000 --splice
+//! ```
+//!
+//! Every accepted client gets a non-blocking connect to UPSTREAM; bytes then
+//! flow both ways until both directions have ended.
+//!
+//! * `--copy` (default) moves bytes through a [`Buffer`]: `recv` copies them
+//!   from the kernel into user memory, `send` copies them back.
+//! * `--splice` never lets them leave the kernel: `splice(2)` moves socket ->
+//!   pipe -> socket (a pipe is the kernel's in-memory page queue, and splice
+//!   can only move pages into or out of a pipe), non-blocking, with
+//!   `SPLICE_F_MOVE`, pipes grown to 1 MiB with `F_SETPIPE_SZ`.
+//!
+//! **Backpressure, both ways**: a direction stops reading its source while
+//! more than a bound is queued for its destination (the buffer's length, or
+//! the pipe's contents), so a slow reader on one side slows the writer on the
+//! other instead of growing memory. **Half-close**: EOF from one side becomes
+//! `shutdown(Write)` on the other once what was queued has been written; the
+//! other direction keeps flowing (a client may send a request, shut down its
+//! write side, and still read the whole answer).
+//!
+//! SIGINT/SIGTERM stop the relay through [`EventLoop::on_signal`] and print
+//! the byte counts.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use log::{debug, info, warn};
+use muxloop::buffer::Buffer;
+use muxloop::{Dispatcher, EventLoop, Interest, Mode, sys};
+
+/// How bytes get from one socket to the other.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Relay {
+    /// Through a user-space `Buffer` (`recv` + `send`).
+    Copy,
+    /// Through a kernel pipe (`splice` in, `splice` out).
+    Splice,
+}
+
+/// What [`start`] needs.
+#[derive(Copy, Clone, Debug)]
+pub struct Config {
+    /// Where clients connect.
+    pub listen: SocketAddr,
+    /// Where each client's bytes go.
+    pub upstream: SocketAddr,
+    /// Copy or splice.
+    pub relay: Relay,
+    /// Bytes queued towards one side above which the other side is not read
+    /// (copy mode; splice mode uses the pipe's size).
+    pub high_water: usize,
+    /// Pipe size asked for in splice mode.
+    pub pipe_size: usize,
+}
+
+impl Config {
+    /// The defaults: 256 KiB high-water mark, 1 MiB pipes.
+    pub fn new(listen: SocketAddr, upstream: SocketAddr, relay: Relay) -> Config {
+        Config { listen, upstream, relay, high_water: 256 * 1024, pipe_size: 1024 * 1024 }
+    }
+}
+
+/// Counters for the summary line.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Totals {
+    /// Clients accepted.
+    pub accepted: u64,
+    /// Sessions that ended (either way).
+    pub closed: u64,
+    /// Sessions that ended with an error (reset, refused upstream...).
+    pub failed: u64,
+    /// Bytes client -> upstream.
+    pub upstream_bytes: u64,
+    /// Bytes upstream -> client.
+    pub client_bytes: u64,
+}
+
+/// One direction's queue: a buffer, or a pipe and how much it holds.
+enum Queue {
+    Copy(Buffer),
+    Splice { read: OwnedFd, write: OwnedFd, held: usize, capacity: usize, maybe_full: bool },
+}
+
+/// Bytes flowing from `src` to `dst` (indexes into `Session::fds`).
+struct Direction {
+    src: usize,
+    dst: usize,
+    queue: Queue,
+    high_water: usize,
+    /// The source said EOF.
+    eof: bool,
+    /// We sent FIN to the destination.
+    shut: bool,
+    moved: u64,
+}
+
+enum Step {
+    Progress,
+    Blocked,
+}
+
+impl Direction {
+    fn queued(&self) -> usize {
+        match &self.queue {
+            Queue::Copy(buffer) => buffer.len(),
+            Queue::Splice { held, .. } => *held,
+        }
+    }
+
+    /// Whether the source should be read now (the backpressure rule).
+    fn wants_read(&self) -> bool {
+        match &self.queue {
+            Queue::Copy(buffer) => !self.eof && buffer.len() < self.high_water,
+            // `maybe_full`: a pipe can fill up before `capacity` bytes (it
+            // holds page fragments), and splice then says EAGAIN like an empty
+            // socket would; wait until some of it has been written out.
+            Queue::Splice { held, capacity, maybe_full, .. } => !self.eof && !maybe_full && held < capacity,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.shut
+    }
+
+    /// Writes what is queued, then reads more, until either side would block.
+    fn pump(&mut self, fds: &[OwnedFd; 2]) -> io::Result<()> {
+        let (src, dst) = (fds[self.src].as_raw_fd(), fds[self.dst].as_raw_fd());
+        loop {
+            let wrote = self.flush(dst)?;
+            let read = if self.wants_read() { self.fill(src)? } else { Step::Blocked };
+            if matches!((wrote, read), (Step::Blocked, Step::Blocked)) {
+                break;
+            }
+        }
+        if self.eof && self.queued() == 0 && !self.shut {
+            // Everything the source sent has been written: pass its EOF on.
+            self.shut = true;
+            match sys::shutdown(dst, Shutdown::Write) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, dst: RawFd) -> io::Result<Step> {
+        let result = match &mut self.queue {
+            Queue::Copy(buffer) if !buffer.is_empty() => buffer.send_fd(dst),
+            Queue::Splice { read, held, .. } if *held > 0 => sys::splice(read.as_raw_fd(), dst, *held),
+            _ => return Ok(Step::Blocked),
+        };
+        match result {
+            Ok(n) => {
+                self.moved += n as u64;
+                if let Queue::Splice { held, maybe_full, .. } = &mut self.queue {
+                    *held -= n;
+                    *maybe_full = false;
+                }
+                Ok(if n > 0 { Step::Progress } else { Step::Blocked })
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Step::Blocked),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Step::Progress),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn fill(&mut self, src: RawFd) -> io::Result<Step> {
+        let result = match &mut self.queue {
+            Queue::Copy(buffer) => buffer.recv_fd(src),
+            Queue::Splice { write, held, capacity, .. } => {
+                sys::splice(src, write.as_raw_fd(), *capacity - *held)
+            }
+        };
+        match result {
+            Ok(0) => {
+                self.eof = true;
+                Ok(Step::Progress)
+            }
+            Ok(n) => {
+                if let Queue::Splice { held, .. } = &mut self.queue {
+                    *held += n;
+                }
+                Ok(Step::Progress)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Queue::Splice { held, maybe_full, .. } = &mut self.queue {
+                    *maybe_full = *held > 0;
+                }
+                Ok(Step::Blocked)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Step::Progress),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A client and its upstream connection.
+struct Session {
+    /// `[client, upstream]`.
+    fds: [OwnedFd; 2],
+    /// `[client -> upstream, upstream -> client]`.
+    dirs: [Direction; 2],
+    connecting: bool,
+    closed: bool,
+}
+
+const CLIENT: usize = 0;
+const UPSTREAM: usize = 1;
+
+impl Session {
+    /// The interest each socket needs now.
+    fn interest(&self, side: usize) -> Interest {
+        if self.connecting {
+            return if side == UPSTREAM { Interest::WRITABLE } else { Interest::NONE };
+        }
+        let (out, inc) = (&self.dirs[side], &self.dirs[1 - side]); // out: side is the source
+        let mut interest = Interest::NONE;
+        if out.wants_read() {
+            interest = interest.add(Interest::READABLE);
+        }
+        if inc.queued() > 0 {
+            interest = interest.add(Interest::WRITABLE);
+        }
+        interest
+    }
+}
+
+fn new_queue(relay: Relay, config: &Config) -> io::Result<Queue> {
+    Ok(match relay {
+        Relay::Copy => Queue::Copy(Buffer::new()),
+        Relay::Splice => {
+            let (read, write) = sys::pipe()?;
+            let capacity = match sys::set_pipe_size(write.as_raw_fd(), config.pipe_size) {
+                Ok(granted) => granted,
+                Err(e) => {
+                    // Over /proc/sys/fs/pipe-max-size or the per-user pipe budget: keep the default.
+                    debug!("F_SETPIPE_SZ {}: {e}; keeping 64 KiB", config.pipe_size);
+                    64 * 1024
+                }
+            };
+            Queue::Splice { read, write, held: 0, capacity, maybe_full: false }
+        }
+    })
+}
+
+/// Binds `config.listen` on `ev` and relays every client; returns the bound
+/// address and the shared counters.
+pub fn start<D: Dispatcher + 'static>(
+    ev: &mut EventLoop<D>,
+    config: Config,
+) -> io::Result<(SocketAddr, Rc<RefCell<Totals>>)> {
+    let listener = sys::tcp_listener(&config.listen, false, 1024)?;
+    let addr = sys::local_addr(listener.as_raw_fd())?;
+    let totals = Rc::new(RefCell::new(Totals::default()));
+    let lfd = listener.as_raw_fd();
+    let counters = Rc::clone(&totals);
+    ev.register(lfd, Interest::READABLE, Mode::Level, move |ev, _| {
+        // Bounded per wake-up so one busy listener cannot starve the sessions.
+        for _ in 0..64 {
+            match sys::accept(listener.as_raw_fd()) {
+                Ok((client, peer)) => {
+                    counters.borrow_mut().accepted += 1;
+                    if let Err(e) = open_session(ev, client, &config, &counters) {
+                        warn!("{peer}: cannot reach upstream {}: {e}", config.upstream);
+                        let mut t = counters.borrow_mut();
+                        t.closed += 1;
+                        t.failed += 1;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
+                Err(e) => {
+                    // EMFILE and friends: the backlog stays readable, so pause
+                    // the listener instead of spinning on it.
+                    warn!("accept: {e}; pausing the listener for 100 ms");
+                    let fd = listener.as_raw_fd();
+                    let _ = ev.set_interest(fd, Interest::NONE);
+                    ev.run_after(Duration::from_millis(100), move |ev| {
+                        let _ = ev.set_interest(fd, Interest::READABLE);
+                    });
+                    break;
+                }
+            }
+        }
+    })?;
+    info!("proxy {addr} -> {} ({:?}, {})", config.upstream, config.relay, D::NAME);
+    Ok((addr, totals))
+}
+
+fn open_session<D: Dispatcher + 'static>(
+    ev: &mut EventLoop<D>,
+    client: OwnedFd,
+    config: &Config,
+    totals: &Rc<RefCell<Totals>>,
+) -> io::Result<()> {
+    let upstream = sys::tcp_socket(&config.upstream)?;
+    let connected = sys::start_connect(upstream.as_raw_fd(), &config.upstream)?;
+    let direction = |src, dst| -> io::Result<Direction> {
+        Ok(Direction {
+            src,
+            dst,
+            queue: new_queue(config.relay, config)?,
+            high_water: config.high_water,
+            eof: false,
+            shut: false,
+            moved: 0,
+        })
+    };
+    let session = Session {
+        dirs: [direction(CLIENT, UPSTREAM)?, direction(UPSTREAM, CLIENT)?],
+        fds: [client, upstream],
+        connecting: !connected,
+        closed: false,
+    };
+    let fds = [session.fds[CLIENT].as_raw_fd(), session.fds[UPSTREAM].as_raw_fd()];
+    let interests = [session.interest(CLIENT), session.interest(UPSTREAM)];
+    let session = Rc::new(RefCell::new(session));
+    for side in [CLIENT, UPSTREAM] {
+        let (session, totals) = (Rc::clone(&session), Rc::clone(totals));
+        let registered = ev.register(fds[side], interests[side], Mode::Level, move |ev, _| {
+            on_event(ev, &session, &totals);
+        });
+        if let Err(e) = registered {
+            if side == UPSTREAM {
+                let _ = ev.deregister(fds[CLIENT]);
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Any event on either socket: finish connecting, pump both directions,
+/// set both interests, close when both directions are over.
+fn on_event<D: Dispatcher>(
+    ev: &mut EventLoop<D>,
+    session: &Rc<RefCell<Session>>,
+    totals: &Rc<RefCell<Totals>>,
+) {
+    let mut s = session.borrow_mut();
+    if s.closed {
+        return;
+    }
+    let result = (|| -> io::Result<()> {
+        if s.connecting {
+            if let Some(e) = sys::take_socket_error(s.fds[UPSTREAM].as_raw_fd())? {
+                return Err(e);
+            }
+            s.connecting = false;
+        }
+        let Session { fds, dirs, .. } = &mut *s;
+        for dir in dirs.iter_mut() {
+            dir.pump(fds)?;
+        }
+        Ok(())
+    })();
+    let finished = result.is_err() || s.dirs.iter().all(Direction::done);
+    if let Err(e) = &result {
+        debug!("session ends with an error: {e}");
+    }
+    if finished {
+        s.closed = true;
+        let mut t = totals.borrow_mut();
+        t.closed += 1;
+        t.failed += result.is_err() as u64;
+        t.upstream_bytes += s.dirs[0].moved;
+        t.client_bytes += s.dirs[1].moved;
+        for fd in &s.fds {
+            // Deregistered before the fds close (when the last handler drops).
+            let _ = ev.deregister(fd.as_raw_fd());
+        }
+        return;
+    }
+    for side in [CLIENT, UPSTREAM] {
+        let fd = s.fds[side].as_raw_fd();
+        if ev.interest(fd) != Some(s.interest(side))
+            && let Err(e) = ev.set_interest(fd, s.interest(side))
+        {
+            warn!("set_interest({fd}): {e}");
+        }
+    }
+}
+
+/// `proxy LISTEN UPSTREAM [--copy|--splice] [--dispatcher NAME]`
+pub fn parse_args(args: &[String]) -> Result<(Config, String), String> {
+    let usage = "usage: proxy LISTEN UPSTREAM [--copy|--splice] [--dispatcher select|poll|epoll]";
+    let mut positional = Vec::new();
+    let mut relay = Relay::Copy;
+    let mut dispatcher = muxloop::default_dispatcher_name().to_owned();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--copy" => relay = Relay::Copy,
+            "--splice" => relay = Relay::Splice,
+            "--dispatcher" => dispatcher = it.next().ok_or(usage)?.clone(),
+            flag if flag.starts_with('-') => return Err(format!("unknown flag {flag}\n{usage}")),
+            _ => positional.push(arg.parse::<SocketAddr>().map_err(|e| format!("{arg}: {e}\n{usage}"))?),
+        }
+    }
+    let [listen, upstream] = positional[..] else { return Err(usage.to_owned()) };
+    Ok((Config::new(listen, upstream, relay), dispatcher))
+}
+
+fn run<D: Dispatcher + 'static>(config: Config) -> io::Result<()> {
+    let mut ev = EventLoop::<D>::new()?;
+    let (addr, totals) = start(&mut ev, config)?;
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        ev.on_signal(signal, |ev, info| {
+            info!("signal {} received, stopping", info.signal);
+            ev.quit();
+        })?;
+    }
+    println!("proxy listening on {addr} -> {} ({:?}, {})", config.upstream, config.relay, D::NAME);
+    let started = std::time::Instant::now();
+    ev.run()?;
+    let t = *totals.borrow();
+    let secs = started.elapsed().as_secs_f64();
+    let mib = (t.upstream_bytes + t.client_bytes) as f64 / (1024.0 * 1024.0);
+    println!(
+        "proxy: {} accepted, {} closed ({} failed), {} B up, {} B down, {mib:.1} MiB in {secs:.1} s",
+        t.accepted, t.closed, t.failed, t.upstream_bytes, t.client_bytes
+    );
+    Ok(())
+}
+
+#[allow(dead_code)] // the proxy test includes this file for `start` alone
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (config, dispatcher) = match parse_args(&args) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    // Blocked before any other thread exists, so signalfd receives them.
+    if let Err(e) = sys::block_signals(&[libc::SIGINT, libc::SIGTERM]) {
+        eprintln!("proxy: {e}");
+    }
+    let result = match dispatcher.as_str() {
+        "select" => run::<muxloop::SelectDispatcher>(config),
+        "poll" => run::<muxloop::PollDispatcher>(config),
+        "epoll" => run::<muxloop::EpollDispatcher>(config),
+        other => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unknown dispatcher {other:?}"))),
+    };
+    if let Err(e) = result {
+        eprintln!("proxy: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,326 @@
+//! `EventLoop::on_signal` on every dispatcher, through signalfd and through
+//! the self-pipe.
+//!
+//! Signal dispositions are process-wide and libtest runs tests on parallel
+//! threads whose mask we do not control (nor the harness' main thread's), so
+//! every case here (a) holds one global lock and (b) sends *thread-directed*
+//! signals (`pthread_kill`) to the loop's own thread, which no other thread
+//! can receive. Process-directed `kill(getpid())` is exercised in
+//! `tests/signals_process.rs`, a harness-less binary that owns every thread.
+
+mod common;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use muxloop::event_loop::COMMON_SIGNALS;
+use muxloop::event_loop::{SignalInfo, SignalSource};
+use muxloop::sys::{self, Disposition};
+use muxloop::{Dispatcher, EventLoop, EventLoopThread};
+
+const SIGUSR1: i32 = libc::SIGUSR1;
+const SIGUSR2: i32 = libc::SIGUSR2;
+
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn new_loop<D: Dispatcher + 'static>(source: SignalSource) -> EventLoop<D> {
+    let mut ev = EventLoop::<D>::new().expect("loop");
+    ev.set_signal_source(source).expect("source");
+    ev
+}
+
+/// Runs the loop until `done` or 5 s pass; false on timeout.
+fn run_until<D: Dispatcher>(ev: &mut EventLoop<D>, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        ev.run_once(Some(Duration::from_millis(50))).expect("run_once");
+    }
+    true
+}
+
+type Log = Rc<RefCell<Vec<SignalInfo>>>;
+
+fn logging_handler<D: Dispatcher>(log: &Log) -> impl FnMut(&mut EventLoop<D>, SignalInfo) + 'static {
+    let log = Rc::clone(log);
+    move |_, info| log.borrow_mut().push(info)
+}
+
+fn once_per_send<D: Dispatcher + 'static>(source: SignalSource) {
+    let _guard = serial();
+    let mut ev = new_loop::<D>(source);
+    let log: Log = Rc::default();
+    let id = ev.on_signal(SIGUSR1, logging_handler(&log)).expect("on_signal");
+    assert_eq!(id.signal(), SIGUSR1);
+    let me = sys::current_thread();
+    for sent in 1..=5 {
+        sys::signal_thread(me, SIGUSR1).expect("pthread_kill");
+        assert!(
+            run_until(&mut ev, || log.borrow().len() == sent),
+            "send {sent} not delivered on {}",
+            D::NAME
+        );
+    }
+    // Nothing more arrives by itself.
+    ev.run_once(Some(Duration::from_millis(100))).unwrap();
+    let log = log.borrow();
+    assert_eq!(log.len(), 5);
+    for info in log.iter() {
+        assert_eq!((info.signal, info.count), (SIGUSR1, 1), "{info:?}");
+        match source {
+            SignalSource::Signalfd => assert_eq!(info.pid, Some(sys::getpid() as u32)),
+            SignalSource::SelfPipe => assert_eq!(info.pid, None),
+        }
+    }
+    assert!(ev.remove_signal(id).unwrap());
+    assert!(!ev.remove_signal(id).unwrap(), "a second removal finds nothing");
+}
+
+fn two_signals<D: Dispatcher + 'static>(source: SignalSource) {
+    let _guard = serial();
+    let mut ev = new_loop::<D>(source);
+    let (usr1, usr2): (Log, Log) = Default::default();
+    let a = ev.on_signal(SIGUSR1, logging_handler(&usr1)).unwrap();
+    let b = ev.on_signal(SIGUSR2, logging_handler(&usr2)).unwrap();
+    let me = sys::current_thread();
+    sys::signal_thread(me, SIGUSR2).unwrap();
+    assert!(run_until(&mut ev, || usr2.borrow().len() == 1));
+    sys::signal_thread(me, SIGUSR1).unwrap();
+    assert!(run_until(&mut ev, || usr1.borrow().len() == 1));
+    sys::signal_thread(me, SIGUSR1).unwrap();
+    assert!(run_until(&mut ev, || usr1.borrow().len() == 2));
+    ev.run_once(Some(Duration::from_millis(50))).unwrap();
+    assert!(usr1.borrow().iter().all(|i| i.signal == SIGUSR1 && i.count == 1));
+    assert_eq!(usr2.borrow().len(), 1);
+    assert_eq!(usr2.borrow()[0].signal, SIGUSR2);
+    ev.remove_signal(a).unwrap();
+    ev.remove_signal(b).unwrap();
+}
+
+/// Signals that arrive before the loop reads are reported, with their count,
+/// never dropped silently; two handlers of one signal both run.
+fn burst_is_counted<D: Dispatcher + 'static>(source: SignalSource) {
+    let _guard = serial();
+    let mut ev = new_loop::<D>(source);
+    let (first, second): (Log, Log) = Default::default();
+    ev.on_signal(SIGUSR1, logging_handler(&first)).unwrap();
+    ev.on_signal(SIGUSR1, logging_handler(&second)).unwrap();
+    let me = sys::current_thread();
+    for _ in 0..10 {
+        sys::signal_thread(me, SIGUSR1).unwrap();
+    }
+    assert!(run_until(&mut ev, || !first.borrow().is_empty()));
+    ev.run_once(Some(Duration::from_millis(50))).unwrap();
+    let total: u64 = first.borrow().iter().map(|i| i.count).sum();
+    match source {
+        // Each send ran the handler at once (the loop's thread does not block it).
+        SignalSource::SelfPipe => assert_eq!(total, 10),
+        // Blocked and pending: the kernel merges a standard signal into one instance.
+        SignalSource::Signalfd => assert_eq!(total, 1),
+    }
+    assert_eq!(*first.borrow(), *second.borrow(), "both handlers see the same reports");
+}
+
+fn remove_restores_self_pipe<D: Dispatcher + 'static>() {
+    let _guard = serial();
+    let original = sys::set_signal_disposition(SIGUSR2, Disposition::Ignore).unwrap();
+    let mut ev = new_loop::<D>(SignalSource::SelfPipe);
+    let log: Log = Rc::default();
+    let id = ev.on_signal(SIGUSR2, logging_handler(&log)).unwrap();
+    assert!(matches!(sys::signal_disposition(SIGUSR2).unwrap(), Disposition::Handler(_)));
+    assert!(ev.remove_signal(id).unwrap());
+    assert_eq!(sys::signal_disposition(SIGUSR2).unwrap(), Disposition::Ignore);
+    // Ignored again: a send neither reaches the old handler nor kills us.
+    sys::signal_thread(sys::current_thread(), SIGUSR2).unwrap();
+    ev.run_once(Some(Duration::from_millis(50))).unwrap();
+    assert!(log.borrow().is_empty());
+    // The signal is free for another loop once the first let go of it...
+    let mut other = new_loop::<D>(SignalSource::SelfPipe);
+    let id = other.on_signal(SIGUSR2, |_, _| {}).unwrap();
+    // ...but two self-pipe loops cannot hold it at once.
+    let err = ev.on_signal(SIGUSR2, |_, _| {}).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(ev.registered_fds(), 0, "no pipe kept open for a refused signal");
+    // Dropping a loop restores too.
+    drop(other);
+    let _ = id;
+    assert_eq!(sys::signal_disposition(SIGUSR2).unwrap(), Disposition::Ignore);
+    sys::restore_signal_action(SIGUSR2, &original).unwrap();
+}
+
+fn remove_restores_signalfd<D: Dispatcher + 'static>() {
+    let _guard = serial();
+    sys::unblock_signals(&[SIGUSR2]).unwrap();
+    let mut ev = new_loop::<D>(SignalSource::Signalfd);
+    let log: Log = Rc::default();
+    let id = ev.on_signal(SIGUSR2, logging_handler(&log)).unwrap();
+    assert!(sys::is_signal_blocked(SIGUSR2).unwrap(), "signalfd needs the signal blocked");
+    assert_eq!(
+        sys::signal_disposition(SIGUSR2).unwrap(),
+        Disposition::Default,
+        "signalfd installs no handler"
+    );
+    // Pending when the handler goes: discarded, not delivered by default
+    // action (which would kill this test process) when unblocked.
+    sys::signal_thread(sys::current_thread(), SIGUSR2).unwrap();
+    assert!(ev.remove_signal(id).unwrap());
+    assert!(!sys::is_signal_blocked(SIGUSR2).unwrap(), "the thread's mask is back");
+    assert!(log.borrow().is_empty());
+    // A signal the thread blocked before stays blocked.
+    sys::block_signals(&[SIGUSR2]).unwrap();
+    let id = ev.on_signal(SIGUSR2, |_, _| {}).unwrap();
+    ev.remove_signal(id).unwrap();
+    assert!(sys::is_signal_blocked(SIGUSR2).unwrap());
+    sys::unblock_signals(&[SIGUSR2]).unwrap();
+    // Dropping the loop unblocks as well.
+    let mut ev = new_loop::<D>(SignalSource::Signalfd);
+    ev.on_signal(SIGUSR2, |_, _| {}).unwrap();
+    drop(ev);
+    assert!(!sys::is_signal_blocked(SIGUSR2).unwrap());
+}
+
+/// Another thread signals the loop's thread while the loop sleeps in its
+/// dispatcher; it waits for each signal to be handled before the next (so
+/// signalfd's pending-merge cannot blur the count).
+fn from_another_thread<D: Dispatcher + 'static>(source: SignalSource) {
+    let _guard = serial();
+    let mut ev = new_loop::<D>(source);
+    let log: Log = Rc::default();
+    let (ack_tx, ack_rx) = std::sync::mpsc::channel();
+    let id = ev
+        .on_signal(SIGUSR1, {
+            let log = Rc::clone(&log);
+            move |_, info| {
+                log.borrow_mut().push(info);
+                let _ = ack_tx.send(());
+            }
+        })
+        .unwrap();
+    let me = sys::current_thread();
+    let sender = thread::spawn(move || {
+        for _ in 0..3 {
+            thread::sleep(Duration::from_millis(20)); // let the loop fall asleep
+            sys::signal_thread(me, SIGUSR1).unwrap();
+            ack_rx.recv_timeout(Duration::from_secs(5)).expect("the loop handled the signal");
+        }
+    });
+    let ok = run_until(&mut ev, || log.borrow().len() == 3);
+    sender.join().unwrap();
+    assert!(ok, "3 signals from another thread on {}", D::NAME);
+    assert!(log.borrow().iter().all(|i| i.count == 1));
+    ev.remove_signal(id).unwrap();
+}
+
+fn refuses_bad_signals<D: Dispatcher + 'static>() {
+    let mut ev = EventLoop::<D>::new().unwrap();
+    for bad in [0, -1, 65, libc::SIGKILL, libc::SIGSTOP, libc::SIGSEGV] {
+        let err = ev.on_signal(bad, |_, _| {}).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "signal {bad}");
+    }
+    assert_eq!(ev.registered_fds(), 0, "nothing opened for a refused signal");
+}
+
+/// A handler may remove itself, and the fd goes once the last one is gone.
+fn handler_removes_itself<D: Dispatcher + 'static>(source: SignalSource) {
+    let _guard = serial();
+    let mut ev = new_loop::<D>(source);
+    let fds_before = ev.registered_fds();
+    let calls = Rc::new(RefCell::new(0));
+    let id = Rc::new(RefCell::new(None));
+    let installed = ev
+        .on_signal(SIGUSR1, {
+            let (calls, id) = (Rc::clone(&calls), Rc::clone(&id));
+            move |ev, _| {
+                *calls.borrow_mut() += 1;
+                let me = id.borrow().expect("set below");
+                assert!(ev.remove_signal(me).unwrap());
+            }
+        })
+        .unwrap();
+    *id.borrow_mut() = Some(installed);
+    assert_eq!(ev.registered_fds(), fds_before + 1);
+    sys::signal_thread(sys::current_thread(), SIGUSR1).unwrap();
+    assert!(run_until(&mut ev, || *calls.borrow() == 1));
+    assert_eq!(ev.registered_fds(), fds_before, "signal fd deregistered with the last handler");
+    assert!(!ev.remove_signal(installed).unwrap());
+}
+
+fn once_per_send_signalfd<D: Dispatcher + 'static>() {
+    once_per_send::<D>(SignalSource::Signalfd)
+}
+fn once_per_send_self_pipe<D: Dispatcher + 'static>() {
+    once_per_send::<D>(SignalSource::SelfPipe)
+}
+fn two_signals_signalfd<D: Dispatcher + 'static>() {
+    two_signals::<D>(SignalSource::Signalfd)
+}
+fn two_signals_self_pipe<D: Dispatcher + 'static>() {
+    two_signals::<D>(SignalSource::SelfPipe)
+}
+fn burst_signalfd<D: Dispatcher + 'static>() {
+    burst_is_counted::<D>(SignalSource::Signalfd)
+}
+fn burst_self_pipe<D: Dispatcher + 'static>() {
+    burst_is_counted::<D>(SignalSource::SelfPipe)
+}
+fn other_thread_signalfd<D: Dispatcher + 'static>() {
+    from_another_thread::<D>(SignalSource::Signalfd)
+}
+fn other_thread_self_pipe<D: Dispatcher + 'static>() {
+    from_another_thread::<D>(SignalSource::SelfPipe)
+}
+fn removes_itself_signalfd<D: Dispatcher + 'static>() {
+    handler_removes_itself::<D>(SignalSource::Signalfd)
+}
+fn removes_itself_self_pipe<D: Dispatcher + 'static>() {
+    handler_removes_itself::<D>(SignalSource::SelfPipe)
+}
+
+/// Pool threads block the common signals, whatever their parent's mask.
+fn pool_threads_block_common_signals<D: Dispatcher + 'static>() {
+    let thread = EventLoopThread::<D>::spawn("sig-mask".into()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread
+        .handle()
+        .run_in_loop(move |_| {
+            tx.send(COMMON_SIGNALS.map(|s| sys::is_signal_blocked(s).unwrap())).unwrap();
+        })
+        .unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), [true; 7]);
+    assert!(!sys::is_signal_blocked(libc::SIGTERM).unwrap(), "the caller's mask is untouched");
+}
+
+for_each_dispatcher!(
+    pool_threads_block_common_signals,
+    once_per_send_signalfd,
+    once_per_send_self_pipe,
+    two_signals_signalfd,
+    two_signals_self_pipe,
+    burst_signalfd,
+    burst_self_pipe,
+    remove_restores_self_pipe,
+    remove_restores_signalfd,
+    other_thread_signalfd,
+    other_thread_self_pipe,
+    refuses_bad_signals,
+    removes_itself_signalfd,
+    removes_itself_self_pipe,
+);
+
+#[test]
+fn default_source_is_signalfd_on_linux() {
+    let _guard = serial();
+    let mut ev: EventLoop = EventLoop::new().unwrap();
+    assert_eq!(ev.signal_source(), SignalSource::Signalfd);
+    ev.on_signal(SIGUSR1, |_, _| {}).unwrap();
+    let err = ev.set_signal_source(SignalSource::SelfPipe).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
