@@ -50,7 +50,7 @@ fn assert_fresh_binaries() {
     };
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut names: Vec<&str> = servers().into_iter().map(|(name, _)| name).collect();
-    names.extend(["chat_client", "pingpong_client", "udp_echo"]);
+    names.extend(["chat_client", "pingpong_client", "udp_echo", "proxy", "herd"]);
     for name in names {
         let file = examples.join(format!("{name}.rs"));
         let source = if file.exists() { newest(&file) } else { newest(&examples.join(name)) };
@@ -261,4 +261,35 @@ fn udp_echo_server_and_client_modes() {
     let what = describe("udp_echo", &[addr.as_str()], &out);
     assert_eq!(out.status.code(), Some(1), "{what}");
     assert!(text(&out.stderr).starts_with("error: ") && text(&out.stderr).contains(&addr), "{what}");
+}
+
+#[test]
+fn proxy_relays_and_herd_refuses_bad_flags() {
+    assert_fresh_binaries();
+    for name in ["proxy", "herd"] {
+        let out = run(name, &["--help"]);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(name, &["--help"], &out));
+        assert!(text(&out.stdout).contains("--dispatcher"));
+        assert_usage_error(name, &["--bogus"], "--bogus");
+        assert_usage_error(name, &["--dispatcher", "kqueue"], "--dispatcher");
+    }
+    assert_usage_error("proxy", &["127.0.0.1:0"], "<UPSTREAM>");
+    assert_usage_error("proxy", &["127.0.0.1:0", "nowhere:x"], "UPSTREAM");
+    assert_usage_error("herd", &["--loops", "x"], "--loops");
+    assert_usage_error("herd", &["--strategy", "stampede"], "--strategy");
+
+    let echo = ExampleProcess::start("echo", &["127.0.0.1:0"]);
+    let upstream = echo.addr.to_string();
+    for relay in ["--copy", "--splice"] {
+        let proxy = ExampleProcess::start(
+            "proxy",
+            &["127.0.0.1:0", upstream.as_str(), relay, "--dispatcher", "poll"],
+        );
+        assert_eq!(exchange(proxy.addr, b"through the relay", b"through the relay"), b"through the relay");
+    }
+    // Its listening port taken: `error: ...`, exit 1.
+    let out = run("proxy", &[upstream.as_str(), upstream.as_str()]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe("proxy", &[], &out));
+    let what = describe("proxy", &[], &out);
+    assert!(text(&out.stderr).starts_with(&format!("error: cannot listen on {upstream}")), "{what}");
 }
