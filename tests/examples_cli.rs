@@ -293,3 +293,29 @@ fn proxy_relays_and_herd_refuses_bad_flags() {
     let what = describe("proxy", &[], &out);
     assert!(text(&out.stderr).starts_with(&format!("error: cannot listen on {upstream}")), "{what}");
 }
+
+#[test]
+fn heartbeat_closes_a_silent_peer_and_the_client_pings() {
+    assert_fresh_binaries();
+    let server = ExampleProcess::start(
+        "heartbeat",
+        &["server", "127.0.0.1:0", "--interval", "0.1", "--misses", "2", "--dispatcher", "poll"],
+    );
+    let mut silent = TcpStream::connect(server.addr).unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let mut byte = [0; 1];
+    assert_eq!(silent.read(&mut byte).unwrap(), 0, "the server closes a peer that sends nothing");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(150) && waited < Duration::from_secs(5),
+        "closed after {waited:?}"
+    );
+    assert!(server.logged("missed heartbeats", Duration::from_secs(5)));
+
+    // A client that stops after 2 pings is closed by the server: it exits 0.
+    let addr = server.addr.to_string();
+    let args = ["client", addr.as_str(), "--interval", "0.1", "--misses", "5", "--pings", "2"];
+    let out = run("heartbeat", &args);
+    assert_eq!(out.status.code(), Some(0), "{}", describe("heartbeat", &args, &out));
+}
