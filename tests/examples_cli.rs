@@ -319,3 +319,22 @@ fn heartbeat_closes_a_silent_peer_and_the_client_pings() {
     let out = run("heartbeat", &args);
     assert_eq!(out.status.code(), Some(0), "{}", describe("heartbeat", &args, &out));
 }
+
+#[test]
+fn echo_stops_reading_a_client_that_does_not_read() {
+    assert_fresh_binaries();
+    const OFFERED: usize = 64 << 20;
+    let echo = ExampleProcess::start("echo", &["127.0.0.1:0", "--dispatcher", "poll"]);
+    let mut client = TcpStream::connect(echo.addr).unwrap();
+    client.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut written = 0;
+    while written < OFFERED {
+        match client.write(&chunk) {
+            Ok(n) => written += n,
+            Err(_) => break, // timed out: the server stopped reading
+        }
+    }
+    // 4 MiB of queued output plus what the kernel buffers hold both ways.
+    assert!(written < 32 << 20, "the server took {} MiB from a client that never reads", written >> 20);
+}
