@@ -1,8 +1,8 @@
 //! Chat room: every line a client sends goes to every *other* client.
 //!
 //! ```text
-//! cargo run --example chat -- [ADDR] [--threads N] [--dispatcher NAME]      # default 127.0.0.1:9002
-//! cargo run --example chat_client -- 127.0.0.1:9002                           # in two terminals
+//! cargo run --example chat -- [ADDR] [--threads N] [--dispatcher NAME] [--reuse-port]   # default 127.0.0.1:9002
+//! cargo run --example chat_client -- 127.0.0.1:9002                                     # in two terminals
 //! ```
 //! With `--threads 4`, clients live on different sub-loops; the room holds a
 //! `Send` [`ConnectionHandle`](muxloop::ConnectionHandle) per client, and a
@@ -12,14 +12,16 @@
 //! lines is dropped from the room (closed), so a client that never reads
 //! cannot make the server buffer the conversation without bound.
 
-mod common;
-
 use std::collections::HashMap;
+use std::error::Error;
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use common::{Args, Result};
+use clap::Parser;
 use log::{info, warn};
-use muxloop::{Callbacks, ConnectionHandle, Dispatcher, EventLoop, TcpConnection, TcpServer};
+use muxloop::{AnyDispatcher, Callbacks, ConnectionHandle, EventLoop, TcpConnection, TcpServer};
 
 /// A client that sends more than this without a newline is disconnected.
 const MAX_LINE: usize = 64 * 1024;
@@ -27,10 +29,38 @@ const MAX_LINE: usize = 64 * 1024;
 /// one silent member must not make the server buffer the whole conversation.
 const MEMBER_QUEUE_LIMIT: usize = 1024 * 1024;
 
-type Room<D> = Arc<Mutex<HashMap<u64, ConnectionHandle<D>>>>;
+type Room = Arc<Mutex<HashMap<u64, ConnectionHandle<AnyDispatcher>>>>;
+
+/// Chat room: every line a client sends goes to every other client.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Address to listen on: HOST:PORT, :PORT or PORT
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9002", value_parser = parse_addr)]
+    addr: SocketAddr,
+    /// Sub-loop threads (0: everything on one loop)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// The I/O multiplexer
+    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
+          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
+    dispatcher: String,
+    /// Set SO_REUSEPORT, so several servers can share the port
+    #[arg(long)]
+    reuse_port: bool,
+}
+
+/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
+    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
+}
 
 /// Queues `line` for `member`, or drops a member that has stopped reading.
-fn deliver<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, member: &TcpConnection<D>, line: &[u8]) {
+fn deliver(ev: &mut EventLoop<AnyDispatcher>, member: &TcpConnection<AnyDispatcher>, line: &[u8]) {
     if member.queued_output() + line.len() > MEMBER_QUEUE_LIMIT {
         warn!(
             "{}: {} bytes undelivered, dropping it from the room",
@@ -43,11 +73,11 @@ fn deliver<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, member: &TcpConnectio
     let _ = member.send(ev, line);
 }
 
-fn run<D: Dispatcher + 'static>(args: Args) -> Result {
-    let mut ev = EventLoop::<D>::new()?;
-    let room: Room<D> = Arc::default();
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
+    let room = Room::default();
     let members = Arc::clone(&room);
-    let callbacks = Callbacks::<D>::new()
+    let callbacks = Callbacks::new()
         .on_connection(move |_, conn| {
             let mut members = members.lock().unwrap_or_else(|e| e.into_inner());
             if conn.is_connected() {
@@ -81,9 +111,25 @@ fn run<D: Dispatcher + 'static>(args: Args) -> Result {
                 conn.force_close(ev);
             }
         });
-    let server =
-        TcpServer::builder(args.addr, callbacks).threads(args.threads).name("chat").start(&mut ev)?;
-    common::serve(&mut ev, server.local_addr())
+    let server = TcpServer::builder(cli.addr, callbacks)
+        .threads(cli.threads)
+        .reuse_port(cli.reuse_port)
+        .name("chat")
+        .start(&mut ev)?;
+    println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
+    std::io::stdout().flush()?;
+    ev.run()?;
+    Ok(())
 }
 
-example_main!(9002, run);
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

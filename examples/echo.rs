@@ -1,38 +1,89 @@
 //! Echo server: every byte comes back, in order.
 //!
 //! ```text
-//! cargo run --release --example echo -- [ADDR] [--threads N] [--dispatcher select|poll|epoll] [--reuse-port] [--nofile N]
+//! cargo run --release --example echo -- [ADDR] [--threads N] [--dispatcher NAME] [--reuse-port] [--nofile N]
 //! ```
 //! Default address 127.0.0.1:9000. Backpressure: when a client sends faster
-//! than it reads, its queued output crosses the high-water mark and the server
+//! than it reads, its queued output crosses the output limit and the server
 //! stops reading from it until the queue drains. `--nofile N` lowers the fd
 //! limit, to watch the acceptor survive `EMFILE`.
 
-mod common;
+use std::error::Error;
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
 
-use common::{Args, Result};
-use muxloop::{Callbacks, Dispatcher, EventLoop, TcpServer};
+use clap::Parser;
+use muxloop::{AnyDispatcher, Callbacks, EventLoop, TcpServer};
 
 /// Queued output per connection above which we stop reading from it.
 const OUTPUT_LIMIT: usize = 4 * 1024 * 1024;
 
-fn run<D: Dispatcher + 'static>(args: Args) -> Result {
-    if let Some(limit) = args.flag("--nofile") {
-        muxloop::sys::set_nofile_limit(limit.parse()?)?;
+/// Echo server: every byte a client sends comes back, in order.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Address to listen on: HOST:PORT, :PORT or PORT
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9000", value_parser = parse_addr)]
+    addr: SocketAddr,
+    /// Sub-loop threads (0: everything on one loop)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// The I/O multiplexer
+    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
+          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
+    dispatcher: String,
+    /// Set SO_REUSEPORT, so several servers can share the port
+    #[arg(long)]
+    reuse_port: bool,
+    /// Lower the open-file limit to N, to watch the acceptor survive EMFILE
+    #[arg(long, value_name = "N")]
+    nofile: Option<u64>,
+}
+
+/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
     }
-    let mut ev = EventLoop::<D>::new()?;
-    let callbacks =
-        Callbacks::<D>::new().on_connection(common::log_connection).on_message(|ev, conn, input| {
+    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
+    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    if let Some(limit) = cli.nofile {
+        muxloop::sys::set_nofile_limit(limit).map_err(|e| format!("--nofile {limit}: {e}"))?;
+    }
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
+    let echo = Callbacks::new()
+        .on_connection(|_, conn| {
+            let state = if conn.is_connected() { "up" } else { "down" };
+            log::info!("{} {state} (connection {})", conn.peer_addr(), conn.id());
+        })
+        .on_message(|ev, conn, input| {
             let _ = conn.send(ev, input.peek());
             input.consume_all();
         });
-    let server = TcpServer::builder(args.addr, callbacks)
+    let server = TcpServer::builder(cli.addr, echo)
         .output_limit(Some(OUTPUT_LIMIT))
-        .threads(args.threads)
-        .reuse_port(args.reuse_port)
+        .threads(cli.threads)
+        .reuse_port(cli.reuse_port)
         .name("echo")
         .start(&mut ev)?;
-    common::serve(&mut ev, server.local_addr())
+    println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
+    std::io::stdout().flush()?;
+    ev.run()?;
+    Ok(())
 }
 
-example_main!(9000, run);
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

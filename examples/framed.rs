@@ -1,7 +1,8 @@
-//! Length-prefixed messages: `| length u32 BE | type u32 BE | body |`.
+//! Length-prefixed messages: `| length u32 BE | type u32 BE | body |`, with
+//! the library's [`muxloop::framing`] codec.
 //!
 //! ```text
-//! cargo run --example framed -- [ADDR] [--threads N] [--dispatcher NAME] [--max-body BYTES]   # default 127.0.0.1:9004
+//! cargo run --example framed -- [ADDR] [--threads N] [--dispatcher NAME] [--reuse-port] [--max-body BYTES]   # default 127.0.0.1:9004
 //! ```
 //! The server answers each message as it completes: TYPE1 (11) with
 //! "Hi, " + body, TYPE2 (21) with "Hello, " + body, PING (1) with PONG (2).
@@ -9,26 +10,64 @@
 //! unknown type, gets an ERROR (99) frame saying why, and the connection is
 //! half-closed after it is sent; nothing of the oversized body is buffered.
 
-mod common;
+use std::error::Error;
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
 
-use common::framing::{self, Decoded, MSG_ERROR, MSG_PING, MSG_PONG, MSG_TYPE1, MSG_TYPE2};
-use common::{Args, Result};
+use clap::Parser;
 use log::warn;
-use muxloop::{Callbacks, Dispatcher, EventLoop, TcpConnection, TcpServer};
+use muxloop::framing::{self, Decoded, MSG_ERROR, MSG_PING, MSG_PONG, MSG_TYPE1, MSG_TYPE2};
+use muxloop::{AnyDispatcher, Callbacks, EventLoop, TcpConnection, TcpServer};
 
-fn reject<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, conn: &TcpConnection<D>, why: String) {
+/// Length-prefixed message server: `| length u32 BE | type u32 BE | body |`.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Address to listen on: HOST:PORT, :PORT or PORT
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9004", value_parser = parse_addr)]
+    addr: SocketAddr,
+    /// Sub-loop threads (0: everything on one loop)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// The I/O multiplexer
+    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
+          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
+    dispatcher: String,
+    /// Set SO_REUSEPORT, so several servers can share the port
+    #[arg(long)]
+    reuse_port: bool,
+    /// Largest frame body accepted; a longer one gets an ERROR frame and a close
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    max_body: usize,
+}
+
+/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
+    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
+}
+
+fn reject(ev: &mut EventLoop<AnyDispatcher>, conn: &TcpConnection<AnyDispatcher>, why: String) {
     warn!("{}: {why}; closing", conn.peer_addr());
-    let _ = conn.send(ev, &framing::encode(MSG_ERROR, why.as_bytes()));
+    let _ = conn.send_owned(ev, framing::encode(MSG_ERROR, why.as_bytes()));
     // Half-close rather than close: closing with unread input would send RST
     // and could destroy the error frame in flight.
     conn.shutdown(ev);
 }
 
-fn run<D: Dispatcher + 'static>(args: Args) -> Result {
-    let max_body: usize = args.flag_or("--max-body", 64 * 1024)?;
-    let mut ev = EventLoop::<D>::new()?;
-    let callbacks =
-        Callbacks::<D>::new().on_connection(common::log_connection).on_message(move |ev, conn, input| {
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    let max_body = cli.max_body;
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
+    let callbacks = Callbacks::new()
+        .on_connection(|_, conn| {
+            let state = if conn.is_connected() { "up" } else { "down" };
+            log::info!("{} {state} (connection {})", conn.peer_addr(), conn.id());
+        })
+        .on_message(move |ev, conn, input| {
             if !conn.is_connected() {
                 // Rejected: discard whatever else arrives until the peer closes.
                 return input.consume_all();
@@ -55,12 +94,28 @@ fn run<D: Dispatcher + 'static>(args: Args) -> Result {
                         return reject(ev, conn, format!("unknown message type {other}"));
                     }
                 };
-                let _ = conn.send(ev, &reply);
+                let _ = conn.send_owned(ev, reply);
             }
         });
-    let server =
-        TcpServer::builder(args.addr, callbacks).threads(args.threads).name("framed").start(&mut ev)?;
-    common::serve(&mut ev, server.local_addr())
+    let server = TcpServer::builder(cli.addr, callbacks)
+        .threads(cli.threads)
+        .reuse_port(cli.reuse_port)
+        .name("framed")
+        .start(&mut ev)?;
+    println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
+    std::io::stdout().flush()?;
+    ev.run()?;
+    Ok(())
 }
 
-example_main!(9004, run);
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,24 +1,99 @@
-//! Heartbeats over the framed protocol: the client sends PING every interval,
-//! the server answers PONG, and either side closes a peer that has been silent
-//! for `--misses` intervals. Silence is each connection's own timer
+//! Heartbeats over the framed protocol ([`muxloop::framing`]): the client
+//! sends PING every interval, the server answers PONG, and either side closes
+//! a peer that has been silent for `--misses` intervals. Silence is each
+//! connection's own timer
 //! ([`TcpConnection::set_timeout`](muxloop::TcpConnection::set_timeout)),
 //! re-armed by every frame; the client pings from a loop timer.
 //!
 //! ```text
-//! cargo run --example heartbeat -- server [ADDR] [--interval SECS] [--misses K] [--threads N]   # default 127.0.0.1:9005
-//! cargo run --example heartbeat -- client [ADDR] [--interval SECS] [--misses K] [--pings N]
+//! cargo run --example heartbeat -- server [ADDR] [--interval SECS] [--misses K] [--threads N] [--dispatcher NAME] [--reuse-port]   # default 127.0.0.1:9005
+//! cargo run --example heartbeat -- client [ADDR] [--interval SECS] [--misses K] [--pings N] [--dispatcher NAME]
 //! ```
 //! `--pings N` makes the client go quiet after N pings, to watch the server
 //! notice the silence and close the connection (`RUST_LOG=debug` shows it).
 
-mod common;
-
+use std::cell::Cell;
+use std::error::Error;
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::Duration;
 
-use common::framing::{self, Decoded, MSG_PING, MSG_PONG};
-use common::{Args, Result};
+use clap::{Args, Parser, Subcommand};
 use log::{info, warn};
-use muxloop::{Buffer, Dispatcher, EventLoop, Handler, TcpClient, TcpConnection, TcpServer, TimerId};
+use muxloop::framing::{self, Decoded, MSG_PING, MSG_PONG};
+use muxloop::{AnyDispatcher, Buffer, EventLoop, Handler, TcpClient, TcpConnection, TcpServer, TimerId};
+
+type Loop = EventLoop<AnyDispatcher>;
+type Connection = TcpConnection<AnyDispatcher>;
+
+/// Heartbeats: PING every interval, PONG back, a silent peer is closed.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Answer PINGs; close clients silent for K intervals
+    Server {
+        #[command(flatten)]
+        common: Common,
+        /// Sub-loop threads (0: everything on one loop)
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        threads: usize,
+        /// Set SO_REUSEPORT, so several servers can share the port
+        #[arg(long)]
+        reuse_port: bool,
+    },
+    /// Send a PING every interval; close a server silent for K intervals
+    Client {
+        #[command(flatten)]
+        common: Common,
+        /// Go quiet after N pings (default: never)
+        #[arg(long, value_name = "N")]
+        pings: Option<u64>,
+    },
+}
+
+/// The flags both sides take.
+#[derive(Args)]
+struct Common {
+    /// Address to listen on or connect to: HOST:PORT, :PORT or PORT
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9005", value_parser = parse_addr)]
+    addr: SocketAddr,
+    /// Seconds between heartbeats (fractions allowed)
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
+    interval: Duration,
+    /// Missed heartbeats after which a silent peer is closed
+    #[arg(long, value_name = "K", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    misses: u32,
+    /// The I/O multiplexer
+    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
+          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
+    dispatcher: String,
+}
+
+/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
+    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
+}
+
+/// A positive number of seconds.
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
+        return Err("expected a number of seconds above 0 and at most 86400".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
 
 #[derive(Clone, Copy)]
 struct Settings {
@@ -42,33 +117,33 @@ struct Heartbeat {
     settings: Settings,
     /// The client's ping timer (the server only answers).
     pinger: Option<TimerId>,
-    quit_on_close: bool,
+    is_client: bool,
 }
 
-impl<D: Dispatcher + 'static> Handler<D> for Heartbeat {
-    fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
-        info!("{} up ({})", conn.peer_addr(), D::NAME);
+impl Handler<AnyDispatcher> for Heartbeat {
+    fn on_connect(&mut self, ev: &mut Loop, conn: &Connection) {
+        info!("{} up ({})", conn.peer_addr(), ev.dispatcher_name());
         conn.set_timeout(ev, Some(self.settings.patience()));
-        if self.quit_on_close {
+        if self.is_client {
             let (pinger, settings, mut sent) = (conn.clone(), self.settings, 0);
             self.pinger = Some(ev.run_every(settings.interval, move |ev| {
                 if sent < settings.max_pings {
                     sent += 1;
-                    let _ = pinger.send(ev, &framing::encode(MSG_PING, &[]));
+                    let _ = pinger.send(ev, &framing::header(MSG_PING, 0));
                 }
             }));
         }
     }
 
     /// Reads frames, re-arms the silence timer, and answers PING with PONG.
-    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, input: &mut Buffer) {
+    fn on_message(&mut self, ev: &mut Loop, conn: &Connection, input: &mut Buffer) {
         loop {
             match framing::decode(input, 1024) {
                 Decoded::Frame { kind, .. } => {
                     conn.set_timeout(ev, Some(self.settings.patience()));
                     match kind {
                         MSG_PING => {
-                            let _ = conn.send(ev, &framing::encode(MSG_PONG, &[]));
+                            let _ = conn.send(ev, &framing::header(MSG_PONG, 0));
                         }
                         MSG_PONG => info!("PONG from {}", conn.peer_addr()),
                         other => warn!("{}: unexpected message type {other}", conn.peer_addr()),
@@ -83,7 +158,11 @@ impl<D: Dispatcher + 'static> Handler<D> for Heartbeat {
         }
     }
 
-    fn on_timeout(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn wants_write_complete(&self) -> bool {
+        false
+    }
+
+    fn on_timeout(&mut self, ev: &mut Loop, conn: &Connection) {
         warn!(
             "{}: silent for {:.1?} ({} missed heartbeats), closing",
             conn.peer_addr(),
@@ -93,56 +172,65 @@ impl<D: Dispatcher + 'static> Handler<D> for Heartbeat {
         conn.force_close(ev);
     }
 
-    fn on_close(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn on_close(&mut self, ev: &mut Loop, conn: &Connection) {
         info!("{} down", conn.peer_addr());
         if let Some(timer) = self.pinger.take() {
             ev.cancel(timer);
         }
-        if self.quit_on_close {
+        if self.is_client {
             ev.quit();
         }
     }
 }
 
-fn server<D: Dispatcher + 'static>(args: Args, settings: Settings) -> Result {
-    let mut ev = EventLoop::<D>::new()?;
-    let factory = move |_: &TcpConnection<D>| Heartbeat { settings, pinger: None, quit_on_close: false };
-    let server =
-        TcpServer::builder(args.addr, factory).threads(args.threads).name("heartbeat").start(&mut ev)?;
-    common::serve(&mut ev, server.local_addr())
-}
-
-fn client<D: Dispatcher + 'static>(args: Args, settings: Settings) -> Result {
-    let mut ev = EventLoop::<D>::new()?;
-    let factory = move |_: &TcpConnection<D>| Heartbeat { settings, pinger: None, quit_on_close: true };
-    TcpClient::new(args.addr, factory)
-        .on_connect_error(|ev, e| {
-            warn!("cannot connect: {e}");
-            ev.quit();
-        })
-        .connect(&mut ev);
+fn server(common: Common, threads: usize, reuse_port: bool) -> Result<(), Box<dyn Error>> {
+    let settings = Settings { interval: common.interval, misses: common.misses, max_pings: 0 };
+    let mut ev = Loop::with_backend(&common.dispatcher)?;
+    let factory = move |_: &Connection| Heartbeat { settings, pinger: None, is_client: false };
+    let server = TcpServer::builder(common.addr, factory)
+        .threads(threads)
+        .reuse_port(reuse_port)
+        .name("heartbeat")
+        .start(&mut ev)?;
+    println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
+    std::io::stdout().flush()?;
     ev.run()?;
     Ok(())
 }
 
-fn main() -> Result {
-    common::init_logging();
-    let mut argv = std::env::args().skip(1);
-    let mode = argv.next().unwrap_or_default();
-    let args = Args::parse_from(argv, 9005)?;
-    let interval: f64 = args.flag_or("--interval", 1.0)?;
-    if !interval.is_finite() || interval <= 0.0 {
-        return Err("--interval must be a positive number of seconds".into());
+fn client(common: Common, pings: Option<u64>) -> Result<(), Box<dyn Error>> {
+    let settings =
+        Settings { interval: common.interval, misses: common.misses, max_pings: pings.unwrap_or(u64::MAX) };
+    let mut ev = Loop::with_backend(&common.dispatcher)?;
+    let factory = move |_: &Connection| Heartbeat { settings, pinger: None, is_client: true };
+    let addr = common.addr;
+    let failure = Rc::new(Cell::new(None));
+    let failed = Rc::clone(&failure);
+    TcpClient::new(addr, factory)
+        .on_connect_error(move |ev, e| {
+            failed.set(Some(format!("cannot connect to {addr}: {e}")));
+            ev.quit();
+        })
+        .connect(&mut ev);
+    ev.run()?;
+    match failure.take() {
+        Some(why) => Err(why.into()),
+        None => Ok(()),
     }
-    let settings = Settings {
-        interval: Duration::from_secs_f64(interval),
-        misses: args.flag_or("--misses", 3)?,
-        max_pings: args.flag_or("--pings", u64::MAX)?,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let result = match cli.mode {
+        Mode::Server { common, threads, reuse_port } => server(common, threads, reuse_port),
+        Mode::Client { common, pings } => client(common, pings),
     };
-    let name = args.dispatcher.clone();
-    match mode.as_str() {
-        "server" => with_dispatcher!(name.as_str(), server(args, settings)),
-        "client" => with_dispatcher!(name.as_str(), client(args, settings)),
-        _ => Err("usage: heartbeat server|client [ADDR] [--interval SECS] [--misses K] [--pings N]".into()),
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The thundering herd, measured: N waiters, K connections, four ways to accept.
 //!
 //! ```text
-//! cargo run --release --example herd -- [--connections K] [--loops N] [--dispatcher select|poll|epoll]
+//! cargo run --release --example herd -- [--connections K] [--loops N] [--strategy S] [--dispatcher NAME]
 //! ```
 //!
 //! * `shared`: N threads, each with its own `EventLoop`, all watching ONE
@@ -39,7 +39,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use muxloop::{Dispatcher, EventLoop, Interest, Mode, sys};
+use clap::Parser;
+use clap::builder::RangedU64ValueParser;
+use muxloop::{AnyDispatcher, Dispatcher, EventLoop, Interest, Mode, sys};
 
 /// What the waiters saw, and (client port, connected at µs) per connection.
 type Outcome = (Vec<Waiter>, Vec<(u16, u64)>);
@@ -111,15 +113,23 @@ fn drive(addr: SocketAddr, k: usize, byte: u8) -> Vec<(u16, u64)> {
     threads.into_iter().flat_map(|t| t.join().unwrap_or_default()).collect()
 }
 
-/// Runs `n` loops, each watching `listeners[i % listeners.len()]`, until `k` accepts.
-fn loops<D: Dispatcher + 'static>(listeners: &[OwnedFd], n: usize, k: usize, addr: SocketAddr) -> Outcome {
+/// Runs `n` loops, each watching `listeners[i % listeners.len()]`, until `k`
+/// accepts; `make` gives each loop its dispatcher.
+fn loops<D: Dispatcher + 'static>(
+    listeners: &[OwnedFd],
+    n: usize,
+    k: usize,
+    addr: SocketAddr,
+    make: &dyn Fn() -> io::Result<D>,
+) -> io::Result<Outcome> {
     let mut handles = Vec::new();
     let mut threads = Vec::new();
     for i in 0..n {
         let fd = listeners[i % listeners.len()].as_raw_fd();
         let (tx, rx) = std::sync::mpsc::channel();
+        let dispatcher = make()?;
         threads.push(thread::spawn(move || {
-            let mut ev = EventLoop::<D>::new().expect("loop");
+            let mut ev = EventLoop::with_dispatcher(dispatcher).expect("loop");
             let w = std::rc::Rc::new(std::cell::RefCell::new(Waiter::default()));
             let w2 = std::rc::Rc::clone(&w);
             ev.register(fd, Interest::READABLE, Mode::Level, move |_, _| {
@@ -141,7 +151,7 @@ fn loops<D: Dispatcher + 'static>(listeners: &[OwnedFd], n: usize, k: usize, add
     let connects = drive(addr, k, b'c');
     settle();
     handles.iter().for_each(|h| h.quit());
-    (threads.into_iter().map(|t| t.join().unwrap()).collect(), connects)
+    Ok((threads.into_iter().map(|t| t.join().unwrap()).collect(), connects))
 }
 
 /// The drivers have returned, so every connection sits in an accept queue;
@@ -292,12 +302,23 @@ fn summarize(waiters: &[Waiter], connects: &[(u16, u64)]) -> Summary {
 /// `n` waiters and `k` connections. "processes" re-executes this program, so
 /// it only works from the herd binary itself.
 pub fn measure<D: Dispatcher + 'static>(strategy: &str, n: usize, k: usize) -> io::Result<Summary> {
+    measure_with(strategy, n, k, &D::new)
+}
+
+/// Like [`measure`], with each loop's dispatcher made by `make` (a backend
+/// chosen at run time).
+pub fn measure_with<D: Dispatcher + 'static>(
+    strategy: &str,
+    n: usize,
+    k: usize,
+    make: &dyn Fn() -> io::Result<D>,
+) -> io::Result<Summary> {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let (waiters, connects) = match strategy {
         "shared" => {
             let listener = sys::tcp_listener(&any, false, 1024)?;
             let addr = sys::local_addr(listener.as_raw_fd())?;
-            loops::<D>(std::slice::from_ref(&listener), n, k, addr)
+            loops(std::slice::from_ref(&listener), n, k, addr, make)?
         }
         "exclusive" => {
             let listener = sys::tcp_listener(&any, false, 1024)?;
@@ -311,7 +332,7 @@ pub fn measure<D: Dispatcher + 'static>(strategy: &str, n: usize, k: usize) -> i
             for _ in 1..n {
                 listeners.push(sys::tcp_listener(&addr, true, 1024)?);
             }
-            loops::<D>(&listeners, n, k, addr)
+            loops(&listeners, n, k, addr, make)?
         }
         "processes" => processes(n, k)?,
         other => {
@@ -321,8 +342,8 @@ pub fn measure<D: Dispatcher + 'static>(strategy: &str, n: usize, k: usize) -> i
     Ok(summarize(&waiters, &connects))
 }
 
-fn run<D: Dispatcher + 'static>(n: usize, k: usize, only: &str) -> io::Result<()> {
-    println!("herd: {k} connections, {n} waiters, loops on {}", D::NAME);
+fn run(n: usize, k: usize, only: &str, dispatcher: &str) -> io::Result<()> {
+    println!("herd: {k} connections, {n} waiters, loops on {dispatcher}");
     println!(
         "| strategy   | wait | accepted    | wake/acc | ctxs/acc | EAGAIN | p50 µs  | p99 µs  | per waiter  |"
     );
@@ -333,7 +354,7 @@ fn run<D: Dispatcher + 'static>(n: usize, k: usize, only: &str) -> io::Result<()
         if only != "all" && only != name {
             continue;
         }
-        let s = measure::<D>(name, n, k)?;
+        let s = measure_with(name, n, k, &|| AnyDispatcher::by_name(dispatcher))?;
         let per_acc = |x: u64| x as f64 / s.accepted.max(1) as f64;
         println!(
             "| {name:<10} | {n:>4} | {:>5}/{k:<5} | {:>8.2} | {:>8.2} | {:>6} | {:>7} | {:>7} | {:>4} / {:<4} |",
@@ -350,31 +371,42 @@ fn run<D: Dispatcher + 'static>(n: usize, k: usize, only: &str) -> io::Result<()
     Ok(())
 }
 
+/// The thundering herd, measured: N waiters, K connections, four ways to accept.
+#[derive(Parser)]
+#[command(name = "herd", version)]
+struct Cli {
+    /// Connections to make
+    #[arg(long, value_name = "K", default_value_t = 2000, value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    connections: usize,
+    /// Waiters (loops, threads or processes)
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    loops: usize,
+    /// Which way to accept
+    #[arg(long, value_name = "S", default_value = "all",
+          value_parser = ["all", "shared", "exclusive", "reuseport", "processes"])]
+    strategy: String,
+    /// The I/O multiplexer of the loops
+    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
+          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
+    dispatcher: String,
+    /// Internal: run as a `processes` child accepting on this inherited fd
+    #[arg(long, value_name = "FD", hide = true)]
+    accept_child: Option<RawFd>,
+}
+
 #[allow(dead_code)] // tests/herd.rs includes this file for `measure` alone
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    if let Some(fd) = flag("--accept-child") {
-        let fd: RawFd = fd.parse().expect("fd");
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.accept_child {
         // Inherited from the parent; used as a number until this process exits.
-        if let Err(e) = accept_child(fd) {
-            eprintln!("herd child: {e}");
-            std::process::exit(1);
-        }
-        return;
-    }
-    let n: usize = flag("--loops").and_then(|v| v.parse().ok()).unwrap_or(4);
-    let k: usize = flag("--connections").and_then(|v| v.parse().ok()).unwrap_or(2000);
-    let only = flag("--strategy").unwrap_or_else(|| "all".into());
-    let dispatcher = flag("--dispatcher").unwrap_or_else(|| muxloop::default_dispatcher_name().into());
-    let result = match dispatcher.as_str() {
-        "select" => run::<muxloop::SelectDispatcher>(n, k, &only),
-        "poll" => run::<muxloop::PollDispatcher>(n, k, &only),
-        "epoll" => run::<muxloop::EpollDispatcher>(n, k, &only),
-        other => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unknown dispatcher {other:?}"))),
+        Some(fd) => accept_child(fd),
+        None => run(cli.loops, cli.connections, &cli.strategy, &cli.dispatcher),
     };
-    if let Err(e) = result {
-        eprintln!("herd: {e}");
-        std::process::exit(1);
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

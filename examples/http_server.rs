@@ -9,16 +9,46 @@
 //! `/` is a small HTML page, `/hello` is `hello, world` (text/plain, for load
 //! tests), `/echo` returns the request body, anything else is 404.
 
-mod common;
+use std::error::Error;
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
 
-use common::{Args, Result};
-use muxloop::Dispatcher;
-use muxloop::EventLoop;
+use clap::Parser;
 use muxloop::http::{HttpServer, Request, Response};
+use muxloop::{AnyDispatcher, EventLoop};
 
 const INDEX: &str = "<!DOCTYPE html>\n<html><head><title>muxloop</title></head>\
 <body><h1>muxloop</h1><p>An HTTP/1.1 server on a pluggable select/poll/epoll reactor.</p>\
 <p>Try <a href=\"/hello\">/hello</a> or POST to /echo.</p></body></html>\n";
+
+/// A small HTTP/1.1 server: `/`, `/hello`, `/echo`, else 404.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Address to listen on: HOST:PORT, :PORT or PORT
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = parse_addr)]
+    addr: SocketAddr,
+    /// Sub-loop threads (0: everything on one loop)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// The I/O multiplexer
+    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
+          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
+    dispatcher: String,
+    /// Set SO_REUSEPORT, so several servers can share the port
+    #[arg(long)]
+    reuse_port: bool,
+}
+
+/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
+    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
+}
 
 fn route(req: &Request<'_>) -> Response {
     match req.path() {
@@ -34,13 +64,26 @@ fn route(req: &Request<'_>) -> Response {
     }
 }
 
-fn run<D: Dispatcher + 'static>(args: Args) -> Result {
-    let mut ev = EventLoop::<D>::new()?;
-    let server = HttpServer::<D>::builder(args.addr, route)
-        .threads(args.threads)
-        .reuse_port(args.reuse_port)
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
+    let server = HttpServer::builder(cli.addr, route)
+        .threads(cli.threads)
+        .reuse_port(cli.reuse_port)
         .start(&mut ev)?;
-    common::serve(&mut ev, server.local_addr())
+    println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
+    std::io::stdout().flush()?;
+    ev.run()?;
+    Ok(())
 }
 
-example_main!(8080, run);
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -9,14 +9,59 @@
 //! Defaults: 127.0.0.1:9003, 1 thread, 1 session, 16384-byte blocks, 10 s.
 //! Timing starts once every session is connected.
 
-mod common;
-
+use std::error::Error;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Args, Result};
-use muxloop::{Callbacks, Dispatcher, EventLoopThreadPool, TcpClient};
+use clap::Parser;
+use clap::builder::RangedU64ValueParser;
+use muxloop::{AnyDispatcher, Callbacks, EventLoopThreadPool, TcpClient};
+
+/// The client half of muduo's pingpong throughput test.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Server address: HOST:PORT, :PORT or PORT
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9003", value_parser = parse_addr)]
+    addr: SocketAddr,
+    /// Loop threads the sessions are spread over (0 counts as 1)
+    #[arg(long, value_name = "T", default_value_t = 1)]
+    threads: usize,
+    /// Concurrent sessions (connections)
+    #[arg(long, value_name = "S", default_value_t = 1, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    sessions: usize,
+    /// Bytes each session keeps in flight
+    #[arg(long, value_name = "B", default_value_t = 16384, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    block: usize,
+    /// How long to measure, in seconds (fractions allowed)
+    #[arg(long, value_name = "D", default_value = "10", value_parser = parse_seconds)]
+    seconds: Duration,
+    /// The I/O multiplexer
+    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
+          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
+    dispatcher: String,
+}
+
+/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
+    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
+}
+
+/// A positive number of seconds.
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
+        return Err("expected a number of seconds above 0 and at most 86400".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
 
 #[derive(Default)]
 struct Counters {
@@ -26,20 +71,16 @@ struct Counters {
     messages: AtomicU64,
 }
 
-fn run<D: Dispatcher + 'static>(args: Args) -> Result {
-    let threads = args.threads.max(1);
-    let sessions: usize = args.flag_or("--sessions", 1)?;
-    let block: usize = args.flag_or("--block", 16384)?;
-    let seconds: f64 = args.flag_or("--seconds", 10.0)?;
-    if sessions == 0 || block == 0 || !seconds.is_finite() || seconds <= 0.0 {
-        return Err("--sessions, --block and --seconds must be positive".into());
-    }
-    muxloop::sys::set_nofile_limit(sessions as u64 + 64)?;
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    let Cli { addr, threads, sessions, block, seconds, dispatcher } = cli;
+    let threads = threads.max(1);
+    muxloop::sys::set_nofile_limit(sessions as u64 + 64)
+        .map_err(|e| format!("cannot raise the open-file limit for {sessions} sessions: {e}"))?;
 
     let counters = Arc::new(Counters::default());
     let (on_up, on_msg) = (Arc::clone(&counters), Arc::clone(&counters));
     let payload: Arc<[u8]> = (0..block).map(|i| (i % 251) as u8).collect();
-    let callbacks = Callbacks::<D>::new()
+    let callbacks = Callbacks::new()
         .on_connection(move |ev, conn| {
             if conn.is_connected() {
                 on_up.connected.fetch_add(1, Ordering::Relaxed);
@@ -53,11 +94,14 @@ fn run<D: Dispatcher + 'static>(args: Args) -> Result {
             input.consume_all();
         });
 
-    let mut pool = EventLoopThreadPool::<D>::new("pingpong-client", threads)?;
+    // Every loop gets the backend named on the command line.
+    let mut pool = EventLoopThreadPool::with_dispatchers("pingpong-client", threads, || {
+        AnyDispatcher::by_name(&dispatcher)
+    })?;
     for _ in 0..sessions {
         let (callbacks, failures) = (callbacks.clone(), Arc::clone(&counters));
-        let addr = args.addr;
-        pool.next_loop().expect("at least one thread").run_in_loop(move |ev| {
+        let Some(next) = pool.next_loop() else { break };
+        next.run_in_loop(move |ev| {
             TcpClient::new(addr, callbacks)
                 .on_connect_error(move |_, e| {
                     log::warn!("session failed to connect: {e}");
@@ -73,16 +117,19 @@ fn run<D: Dispatcher + 'static>(args: Args) -> Result {
         std::thread::sleep(Duration::from_millis(1));
     }
     let connected = counters.connected.load(Ordering::Relaxed);
+    if connected == 0 {
+        pool.stop();
+        return Err(format!("no session could connect to {addr}").into());
+    }
     let (bytes0, messages0, start) =
         (counters.bytes.load(Ordering::Relaxed), counters.messages.load(Ordering::Relaxed), Instant::now());
-    std::thread::sleep(Duration::from_secs_f64(seconds));
+    std::thread::sleep(seconds);
     let elapsed = start.elapsed().as_secs_f64();
     let bytes = counters.bytes.load(Ordering::Relaxed) - bytes0;
     let messages = counters.messages.load(Ordering::Relaxed) - messages0;
     pool.stop();
     println!(
-        "dispatcher={} threads={threads} sessions={sessions} connected={connected} failed={} block={block} secs={elapsed:.2} MiB/s={:.1} msgs/s={:.0}",
-        D::NAME,
+        "dispatcher={dispatcher} threads={threads} sessions={sessions} connected={connected} failed={} block={block} secs={elapsed:.2} MiB/s={:.1} msgs/s={:.0}",
         sessions - connected,
         bytes as f64 / elapsed / (1024.0 * 1024.0),
         messages as f64 / elapsed,
@@ -90,4 +137,14 @@ fn run<D: Dispatcher + 'static>(args: Args) -> Result {
     Ok(())
 }
 
-example_main!(9003, run);
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! example.
 //!
 //! ```text
-//! cargo run --release --example proxy -- LISTEN UPSTREAM [--copy|--splice] [--dispatcher select|poll|epoll]
+//! cargo run --release --example proxy -- LISTEN UPSTREAM [--copy|--splice] [--dispatcher NAME]
 //! cargo run --release --example proxy -- 127.0.0.1:9100 127.0.0.1:9000 --splice
 //! ```
 //!
@@ -29,14 +29,17 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
 
+use clap::Parser;
 use log::{debug, info, warn};
 use muxloop::buffer::Buffer;
-use muxloop::{Dispatcher, EventLoop, Interest, Mode, sys};
+use muxloop::{AnyDispatcher, Dispatcher, EventLoop, Interest, Mode, sys};
 
 /// How bytes get from one socket to the other.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -294,7 +297,7 @@ pub fn start<D: Dispatcher + 'static>(
             }
         }
     })?;
-    info!("proxy {addr} -> {} ({:?}, {})", config.upstream, config.relay, D::NAME);
+    info!("proxy {addr} -> {} ({:?}, {})", config.upstream, config.relay, ev.dispatcher_name());
     Ok((addr, totals))
 }
 
@@ -392,36 +395,65 @@ fn on_event<D: Dispatcher>(
     }
 }
 
-/// `proxy LISTEN UPSTREAM [--copy|--splice] [--dispatcher NAME]`
-pub fn parse_args(args: &[String]) -> Result<(Config, String), String> {
-    let usage = "usage: proxy LISTEN UPSTREAM [--copy|--splice] [--dispatcher select|poll|epoll]";
-    let mut positional = Vec::new();
-    let mut relay = Relay::Copy;
-    let mut dispatcher = muxloop::default_dispatcher_name().to_owned();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--copy" => relay = Relay::Copy,
-            "--splice" => relay = Relay::Splice,
-            "--dispatcher" => dispatcher = it.next().ok_or(usage)?.clone(),
-            flag if flag.starts_with('-') => return Err(format!("unknown flag {flag}\n{usage}")),
-            _ => positional.push(arg.parse::<SocketAddr>().map_err(|e| format!("{arg}: {e}\n{usage}"))?),
-        }
-    }
-    let [listen, upstream] = positional[..] else { return Err(usage.to_owned()) };
-    Ok((Config::new(listen, upstream, relay), dispatcher))
+/// A TCP relay: every client gets its own connection to UPSTREAM.
+#[derive(Parser, Debug)]
+#[command(name = "proxy", version)]
+pub struct Cli {
+    /// Address to listen on: HOST:PORT, :PORT or PORT
+    #[arg(value_name = "LISTEN", value_parser = parse_addr)]
+    listen: SocketAddr,
+    /// Where each client's bytes go: HOST:PORT, :PORT or PORT
+    #[arg(value_name = "UPSTREAM", value_parser = parse_addr)]
+    upstream: SocketAddr,
+    /// Move bytes through a user-space buffer (recv + send; the default)
+    #[arg(long, overrides_with = "splice")]
+    copy: bool,
+    /// Keep bytes in the kernel: splice(2) socket -> pipe -> socket
+    #[arg(long, overrides_with = "copy")]
+    splice: bool,
+    /// The I/O multiplexer
+    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
+          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
+    dispatcher: String,
 }
 
-fn run<D: Dispatcher + 'static>(config: Config) -> io::Result<()> {
-    let mut ev = EventLoop::<D>::new()?;
-    let (addr, totals) = start(&mut ev, config)?;
+impl Cli {
+    /// The relay's configuration and the backend's name.
+    pub fn config(&self) -> (Config, String) {
+        let relay = if self.splice { Relay::Splice } else { Relay::Copy };
+        (Config::new(self.listen, self.upstream, relay), self.dispatcher.clone())
+    }
+}
+
+/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
+    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
+}
+
+/// `proxy LISTEN UPSTREAM [--copy|--splice] [--dispatcher NAME]` without
+/// the program name, as [`Cli`] parses it; the error is clap's message.
+pub fn parse_args(args: &[String]) -> Result<(Config, String), String> {
+    let cli = Cli::try_parse_from(std::iter::once("proxy").chain(args.iter().map(String::as_str)))
+        .map_err(|e| e.to_string())?;
+    Ok(cli.config())
+}
+
+fn run(config: Config, dispatcher: &str) -> io::Result<()> {
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(dispatcher)?;
+    let (addr, totals) = start(&mut ev, config)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen)))?;
     for signal in [libc::SIGINT, libc::SIGTERM] {
         ev.on_signal(signal, |ev, info| {
             info!("signal {} received, stopping", info.signal);
             ev.quit();
         })?;
     }
-    println!("proxy listening on {addr} -> {} ({:?}, {})", config.upstream, config.relay, D::NAME);
+    println!("listening on {addr} (dispatcher: {})", ev.dispatcher_name());
+    std::io::stdout().flush()?;
     let started = std::time::Instant::now();
     ev.run()?;
     let t = *totals.borrow();
@@ -435,28 +467,18 @@ fn run<D: Dispatcher + 'static>(config: Config) -> io::Result<()> {
 }
 
 #[allow(dead_code)] // the proxy test includes this file for `start` alone
-fn main() {
+fn main() -> ExitCode {
+    let (config, dispatcher) = Cli::parse().config();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (config, dispatcher) = match parse_args(&args) {
-        Ok(parsed) => parsed,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
     // Blocked before any other thread exists, so signalfd receives them.
     if let Err(e) = sys::block_signals(&[libc::SIGINT, libc::SIGTERM]) {
-        eprintln!("proxy: {e}");
+        warn!("cannot block SIGINT/SIGTERM ({e}): they may end the relay without its summary");
     }
-    let result = match dispatcher.as_str() {
-        "select" => run::<muxloop::SelectDispatcher>(config),
-        "poll" => run::<muxloop::PollDispatcher>(config),
-        "epoll" => run::<muxloop::EpollDispatcher>(config),
-        other => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unknown dispatcher {other:?}"))),
-    };
-    if let Err(e) = result {
-        eprintln!("proxy: {e}");
-        std::process::exit(1);
+    match run(config, &dispatcher) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -3,18 +3,49 @@
 //! waits in the input buffer until the rest arrives.
 //!
 //! ```text
-//! cargo run --example rot13 -- [ADDR] [--threads N] [--dispatcher NAME]     # default 127.0.0.1:9001
-//! printf 'Hello\n' | nc -q1 127.0.0.1 9001                                    # Uryyb
+//! cargo run --example rot13 -- [ADDR] [--threads N] [--dispatcher NAME] [--reuse-port]   # default 127.0.0.1:9001
+//! printf 'Hello\n' | nc -q1 127.0.0.1 9001                                                # Uryyb
 //! ```
 
-mod common;
+use std::error::Error;
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
 
-use common::{Args, Result};
+use clap::Parser;
 use log::warn;
-use muxloop::{Callbacks, Dispatcher, EventLoop, TcpServer};
+use muxloop::{AnyDispatcher, Callbacks, EventLoop, TcpServer};
 
 /// A client that sends more than this without a newline is disconnected.
 const MAX_LINE: usize = 16 * 1024;
+
+/// rot13 server: every line a client sends comes back rot13-encoded.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Address to listen on: HOST:PORT, :PORT or PORT
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9001", value_parser = parse_addr)]
+    addr: SocketAddr,
+    /// Sub-loop threads (0: everything on one loop)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// The I/O multiplexer
+    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
+          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
+    dispatcher: String,
+    /// Set SO_REUSEPORT, so several servers can share the port
+    #[arg(long)]
+    reuse_port: bool,
+}
+
+/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
+    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
+}
 
 fn rot13(byte: u8) -> u8 {
     match byte {
@@ -24,23 +55,43 @@ fn rot13(byte: u8) -> u8 {
     }
 }
 
-fn run<D: Dispatcher + 'static>(args: Args) -> Result {
-    let mut ev = EventLoop::<D>::new()?;
-    let callbacks =
-        Callbacks::<D>::new().on_connection(common::log_connection).on_message(|ev, conn, input| {
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
+    let callbacks = Callbacks::new()
+        .on_connection(|_, conn| {
+            let state = if conn.is_connected() { "up" } else { "down" };
+            log::info!("{} {state} (connection {})", conn.peer_addr(), conn.id());
+        })
+        .on_message(|ev, conn, input| {
             while let Some(eol) = input.find_eol() {
                 let line: Vec<u8> = input.peek()[..=eol].iter().copied().map(rot13).collect();
                 input.consume(eol + 1);
-                let _ = conn.send(ev, &line);
+                let _ = conn.send_owned(ev, line);
             }
             if input.len() > MAX_LINE {
                 warn!("{}: line longer than {MAX_LINE} bytes, closing", conn.peer_addr());
                 conn.force_close(ev);
             }
         });
-    let server =
-        TcpServer::builder(args.addr, callbacks).threads(args.threads).name("rot13").start(&mut ev)?;
-    common::serve(&mut ev, server.local_addr())
+    let server = TcpServer::builder(cli.addr, callbacks)
+        .threads(cli.threads)
+        .reuse_port(cli.reuse_port)
+        .name("rot13")
+        .start(&mut ev)?;
+    println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
+    std::io::stdout().flush()?;
+    ev.run()?;
+    Ok(())
 }
 
-example_main!(9001, run);
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

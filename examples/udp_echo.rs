@@ -1,9 +1,9 @@
 //! UDP echo: every datagram goes back to its sender, whole.
 //!
 //! ```text
-//! udp_echo [ADDR] [--dispatcher select|poll|epoll]              server (default 127.0.0.1:9005)
-//! udp_echo client ADDR [--count N] [--size B] [--inflight K]   send N datagrams, count the answers
-//! udp_echo flood ADDR [--seconds S] [--size B] [--inflight K]  keep K in flight for S seconds
+//! udp_echo [ADDR] [--dispatcher NAME]                                         server (default 127.0.0.1:9005)
+//! udp_echo client ADDR [--count N] [--size B] [--inflight K] [--dispatcher NAME]   send N datagrams, count the answers
+//! udp_echo flood ADDR [--seconds S] [--size B] [--inflight K] [--dispatcher NAME]  keep K in flight for S seconds
 //! ```
 //!
 //! The client keeps at most K datagrams in flight (UDP has no flow control:
@@ -12,43 +12,115 @@
 //! frees its window slot. Both modes print one line:
 //! `sent=.. answered=.. lost=.. bad=.. secs=.. datagrams/s=..`.
 
-mod common;
-
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::error::Error;
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use common::{Args, Result};
-use muxloop::{DatagramOptions, Dispatcher, EventLoop, UdpSocket};
+use clap::builder::RangedU64ValueParser;
+use clap::{Args, Parser, Subcommand};
+use muxloop::{AnyDispatcher, DatagramOptions, EventLoop, UdpSocket};
 
-const USAGE: &str = "\
-usage: udp_echo [ADDR] [--dispatcher select|poll|epoll]
-       udp_echo client ADDR [--count N] [--size B] [--inflight K] [--dispatcher D]
-       udp_echo flood ADDR [--seconds S] [--size B] [--inflight K] [--dispatcher D]
-Server on ADDR (default 127.0.0.1:9005); the client modes print
-sent=.. answered=.. lost=.. bad=.. secs=.. datagrams/s=..";
+type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
+
+/// UDP echo server (no subcommand), or a client that measures it.
+#[derive(Parser)]
+#[command(version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    /// Address to listen on: HOST:PORT, :PORT or PORT
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9005", value_parser = parse_addr)]
+    addr: SocketAddr,
+    /// The I/O multiplexer
+    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
+          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
+    dispatcher: String,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Send N datagrams, count the answers
+    Client {
+        #[command(flatten)]
+        load: Load,
+        /// Datagrams to send
+        #[arg(long, value_name = "N", default_value_t = 100_000)]
+        count: u64,
+    },
+    /// Keep K datagrams in flight for S seconds
+    Flood {
+        #[command(flatten)]
+        load: Load,
+        /// How long to send, in seconds (fractions allowed)
+        #[arg(long, value_name = "S", default_value = "5", value_parser = parse_seconds)]
+        seconds: Duration,
+    },
+}
+
+/// What both client modes take.
+#[derive(Args)]
+struct Load {
+    /// The echo server: HOST:PORT, :PORT or PORT
+    #[arg(value_name = "ADDR", value_parser = parse_addr)]
+    addr: SocketAddr,
+    /// Bytes per datagram (a UDP datagram holds 1..=65507)
+    #[arg(long, value_name = "B", default_value_t = 64, value_parser = RangedU64ValueParser::<usize>::new().range(1..=65_507))]
+    size: usize,
+    /// Datagrams in flight at most (0 counts as 1)
+    #[arg(long, value_name = "K", default_value_t = 64)]
+    inflight: usize,
+    /// The I/O multiplexer
+    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
+          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
+    dispatcher: String,
+}
+
+/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
+fn parse_addr(s: &str) -> std::result::Result<SocketAddr, String> {
+    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
+    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
+}
+
+/// A positive number of seconds.
+fn parse_seconds(s: &str) -> std::result::Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
+        return Err("expected a number of seconds above 0 and at most 86400".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
 
 /// Kernel buffers for both sides: room for bursts of large datagrams.
 const KERNEL_BUFFER: usize = 4 << 20;
 /// An answer later than this is counted as lost.
 const LOST_AFTER: Duration = Duration::from_millis(500);
 
-fn server<D: Dispatcher + 'static>(args: Args) -> Result {
-    let mut ev = EventLoop::<D>::new()?;
+fn server(addr: SocketAddr, dispatcher: &str) -> Result {
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(dispatcher)?;
     let options = DatagramOptions::new().buffers(Some(KERNEL_BUFFER), Some(KERNEL_BUFFER));
-    let sock = UdpSocket::bind_with(&mut ev, args.addr, options, |ev, sock, d| {
+    let sock = UdpSocket::bind_with(&mut ev, addr, options, |ev, sock, d| {
         if let Some(real) = d.truncated_from {
             log::warn!("{}: datagram of {real} bytes truncated", d.peer);
             return;
         }
         // A full send queue drops the reply: the client sees it as lost.
         let _ = sock.send_to(ev, d.data, &d.peer);
-    })?;
+    })
+    .map_err(|e| format!("cannot bind {addr}: {e}"))?;
     let stats_sock = sock.clone();
     ev.run_every(Duration::from_secs(10), move |_| log::debug!("{:?}", stats_sock.stats()));
-    common::serve(&mut ev, sock.local_addr())
+    println!("listening on {} (dispatcher: {})", sock.local_addr(), ev.dispatcher_name());
+    std::io::stdout().flush()?;
+    ev.run()?;
+    Ok(())
 }
 
 struct Client {
@@ -112,19 +184,13 @@ impl Client {
     }
 }
 
-fn client<D: Dispatcher + 'static>(args: Args, flood: bool) -> Result {
-    let size: usize = args.flag_or("--size", 64)?;
-    if !(1..=65_507).contains(&size) {
-        return Err(format!("--size {size}: a UDP datagram holds 1..=65507 bytes").into());
-    }
-    let inflight: usize = args.flag_or("--inflight", 64)?;
-    let seconds: f64 = args.flag_or("--seconds", 5.0)?;
-    let count: u64 = args.flag_or("--count", 100_000)?;
+fn client(load: Load, count: Option<u64>, seconds: Option<Duration>) -> Result {
+    let Load { addr, size, inflight, dispatcher } = load;
     let state = Rc::new(RefCell::new(Client {
         size,
         inflight: inflight.max(1),
-        count: (!flood).then_some(count),
-        until: flood.then(|| Instant::now() + Duration::from_secs_f64(seconds.clamp(0.0, 86_400.0))),
+        count,
+        until: seconds.map(|s| Instant::now() + s),
         started: Instant::now(),
         sent: 0,
         answered: 0,
@@ -133,8 +199,8 @@ fn client<D: Dispatcher + 'static>(args: Args, flood: bool) -> Result {
         pending: VecDeque::new(),
         payload: vec![0x5a; size],
     }));
-    let mut ev = EventLoop::<D>::new()?;
-    let local: SocketAddr = if args.addr.is_ipv6() { "[::]:0".parse()? } else { "0.0.0.0:0".parse()? };
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&dispatcher)?;
+    let local: SocketAddr = if addr.is_ipv6() { "[::]:0".parse()? } else { "0.0.0.0:0".parse()? };
     let options = DatagramOptions::new().buffers(Some(KERNEL_BUFFER), Some(KERNEL_BUFFER));
     let st = Rc::clone(&state);
     let sock = UdpSocket::bind_with(&mut ev, local, options, move |ev, sock, d| {
@@ -147,11 +213,11 @@ fn client<D: Dispatcher + 'static>(args: Args, flood: bool) -> Result {
             ev.quit();
         }
     })?;
-    sock.connect(&args.addr)?;
+    sock.connect(&addr)?;
     {
         let mut c = state.borrow_mut();
         while c.may_send() {
-            sock.send(&mut ev, c.next_payload()).map_err(|e| format!("sending to {}: {e}", args.addr))?;
+            sock.send(&mut ev, c.next_payload()).map_err(|e| format!("sending to {addr}: {e}"))?;
         }
     }
     // Frees the window slots of lost datagrams, and stops when all is done.
@@ -178,34 +244,24 @@ fn client<D: Dispatcher + 'static>(args: Args, flood: bool) -> Result {
         c.answered as f64 / secs,
         c.size,
         c.inflight,
-        D::NAME
+        ev.dispatcher_name()
     );
     Ok(())
 }
 
-fn main() -> Result {
-    common::init_logging();
-    let mut argv: Vec<String> = std::env::args().skip(1).collect();
-    if argv.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return Ok(());
-    }
-    let mode = match argv.first().map(String::as_str) {
-        Some(m @ ("client" | "flood")) => {
-            let m = m.to_owned();
-            argv.remove(0);
-            if argv.first().is_none_or(|a| a.starts_with('-')) {
-                return Err(format!("udp_echo {m} needs an ADDR\n{USAGE}").into());
-            }
-            m
-        }
-        _ => "server".to_owned(),
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let result = match cli.mode {
+        None => server(cli.addr, &cli.dispatcher),
+        Some(Mode::Client { load, count }) => client(load, Some(count), None),
+        Some(Mode::Flood { load, seconds }) => client(load, None, Some(seconds)),
     };
-    let args = Args::parse_from(argv.into_iter(), 9005)?;
-    let name = args.dispatcher.clone();
-    match mode.as_str() {
-        "client" => with_dispatcher!(name.as_str(), client(args, false)),
-        "flood" => with_dispatcher!(name.as_str(), client(args, true)),
-        _ => with_dispatcher!(name.as_str(), server(args)),
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

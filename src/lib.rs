@@ -12,7 +12,8 @@
 //! Layers, bottom to top: [`sys`] (every libc call), [`dispatcher`] (the
 //! multiplexers), [`event_loop`] (the reactor: channels, timers, tasks),
 //! [`buffer`] (per-connection byte queues), [`thread_pool`] (one loop per
-//! thread), [`net`] (TCP server, connection, client) and, with the `http`
+//! thread), [`net`] (TCP server, connection, client), [`framing`]
+//! (length-prefixed messages) and, with the `http`
 //! feature (on by default), `http` (an HTTP/1.1 server).
 //!
 //! **Learning?** Start with the [tour]: the course this crate descends from,
@@ -25,6 +26,7 @@
 pub mod buffer;
 pub mod dispatcher;
 pub mod event_loop;
+pub mod framing;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod net;

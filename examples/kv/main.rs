@@ -4,7 +4,7 @@
 //! `CONFIG`, which redis-cli and redis-benchmark ask at start).
 //!
 //! ```text
-//! cargo run --release --example kv -- [ADDR] [--dispatcher NAME]        # default 127.0.0.1:6380
+//! cargo run --release --example kv -- [ADDR] [--dispatcher NAME] [--reuse-port]   # default 127.0.0.1:6380
 //! redis-cli -p 6380 set greeting hello && redis-cli -p 6380 get greeting
 //! redis-benchmark -p 6380 -t set,get -n 100000 -P 16 -q
 //! ```
@@ -21,19 +21,19 @@
 //!   pipelined `GET`s of a 1 MB value never hold more than ~2 MB of replies.
 //! * **Close after flush**: `QUIT` answers `+OK`, then closes once it is sent.
 
-#[path = "../common/mod.rs"]
-#[macro_use]
-mod common;
 mod resp;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::IoSlice;
+use std::error::Error;
+use std::io::{IoSlice, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::ops::Range;
+use std::process::ExitCode;
 use std::rc::Rc;
 
-use common::{Args, Result};
-use muxloop::{Buffer, Dispatcher, EventLoop, Handler, TcpConnection, TcpServer};
+use clap::{CommandFactory, Parser};
+use muxloop::{AnyDispatcher, Buffer, Dispatcher, EventLoop, Handler, TcpConnection, TcpServer};
 use resp::Parsed;
 
 type Store = Rc<RefCell<HashMap<Vec<u8>, Rc<[u8]>>>>;
@@ -207,15 +207,64 @@ impl<D: Dispatcher + 'static> Handler<D> for Client {
     }
 }
 
-fn run<D: Dispatcher + 'static>(args: Args) -> Result {
-    if args.threads > 0 {
-        return Err("--threads: kv keeps its store on one loop, like Redis (use --threads 0)".into());
-    }
-    let mut ev = EventLoop::<D>::new()?;
-    let store = Store::default();
-    let factory = move |_: &TcpConnection<D>| Client { store: Rc::clone(&store), batch: Vec::new() };
-    let server = TcpServer::local_builder(args.addr, factory).name("kv").start(&mut ev)?;
-    common::serve(&mut ev, server.local_addr())
+/// A Redis-compatible key-value server (RESP2 subset) on one event loop.
+#[derive(Parser)]
+#[command(name = "kv", version)]
+struct Cli {
+    /// Address to listen on: HOST:PORT, :PORT or PORT
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:6380", value_parser = parse_addr)]
+    addr: SocketAddr,
+    /// Must be 0: the store lives on one loop, like Redis'
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// The I/O multiplexer
+    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
+          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
+    dispatcher: String,
+    /// Set SO_REUSEPORT, so several servers can share the port
+    #[arg(long)]
+    reuse_port: bool,
 }
 
-example_main!(6380, run);
+/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
+    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
+    let store = Store::default();
+    // Not `Send` (the store is an `Rc`): a local builder, all on this loop.
+    let factory =
+        move |_: &TcpConnection<AnyDispatcher>| Client { store: Rc::clone(&store), batch: Vec::new() };
+    let server =
+        TcpServer::local_builder(cli.addr, factory).reuse_port(cli.reuse_port).name("kv").start(&mut ev)?;
+    println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
+    std::io::stdout().flush()?;
+    ev.run()?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.threads > 0 {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ValueValidation,
+                "--threads: kv keeps its store on one loop, like Redis (use --threads 0)",
+            )
+            .exit();
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
