@@ -104,7 +104,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         .start(&mut ev)?;
     println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
     std::io::stdout().flush()?;
-    ev.run()?;
+    // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
+    ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM])?;
+    let summary = server.stop(&mut ev, std::time::Duration::from_secs(5))?;
+    println!("stopped: {summary}");
     Ok(())
 }
 

@@ -338,3 +338,90 @@ fn echo_stops_reading_a_client_that_does_not_read() {
     // 4 MiB of queued output plus what the kernel buffers hold both ways.
     assert!(written < 32 << 20, "the server took {} MiB from a client that never reads", written >> 20);
 }
+
+/// Starts `name` and returns it with its stdout lines (collected by a thread)
+/// once it has announced its address.
+fn start_with_stdout(
+    name: &str,
+    args: &[&str],
+) -> (std::process::Child, std::net::SocketAddr, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new(example_binary(name))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run examples/{name}: {e}"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(10)).expect("a listening line");
+    let addr = first.split_whitespace().nth(2).and_then(|a| a.parse().ok()).expect(&first);
+    (child, addr, rx)
+}
+
+fn wait_exit(child: &mut std::process::Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// SIGTERM (and Ctrl-C's SIGINT) stops every server gracefully: exit code 0
+/// and a one-line summary; a connected client is counted as closed cleanly
+/// once it closes its side after the server's half-close.
+#[test]
+fn servers_stop_gracefully_on_sigterm_and_sigint() {
+    for (i, (name, extra)) in servers().into_iter().enumerate() {
+        let signal = if i % 2 == 0 { libc::SIGTERM } else { libc::SIGINT };
+        let args: Vec<&str> = extra.iter().copied().chain(["127.0.0.1:0", "--threads", "0"]).collect();
+        let args = if name == "kv" || name == "heartbeat" { &args[..args.len() - 2] } else { &args[..] };
+        let (mut child, addr, lines) = start_with_stdout(name, args);
+        let mut client = TcpStream::connect(addr).unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        thread::sleep(Duration::from_millis(100));
+        muxloop::sys::kill(child.id() as i32, signal).unwrap();
+        // The server half-closes (or closes) our connection: read to EOF, then close ours.
+        let mut sink = Vec::new();
+        let _ = client.read_to_end(&mut sink);
+        drop(client);
+        let status =
+            wait_exit(&mut child, Duration::from_secs(10)).unwrap_or_else(|| panic!("{name}: did not exit"));
+        assert_eq!(status.code(), Some(0), "{name}: exit code after signal {signal}");
+        let summary: Vec<String> = lines.try_iter().collect();
+        assert!(
+            summary.iter().any(|l| l == "stopped: 1 connection(s) closed cleanly, 0 forced"),
+            "{name}: summary line, got {summary:?}"
+        );
+    }
+}
+
+/// A second signal during the graceful stop ends the process at once.
+#[test]
+fn a_second_signal_exits_at_once() {
+    let (mut child, addr, _lines) = start_with_stdout("echo", &["127.0.0.1:0"]);
+    let client = TcpStream::connect(addr).unwrap(); // never closes: the stop would wait its 5 s grace
+    thread::sleep(Duration::from_millis(100));
+    let pid = child.id() as i32;
+    muxloop::sys::kill(pid, libc::SIGTERM).unwrap();
+    thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "still in its grace period");
+    let started = Instant::now();
+    muxloop::sys::kill(pid, libc::SIGTERM).unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(3)).expect("the second signal ends it");
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    drop(client);
+}
