@@ -1,7 +1,4 @@
-//! The length + type frame decoder of `examples/common/framing.rs`.
-//!
-//! The decoder lives in the examples, not the library, so this target
-//! compiles that file itself (not a copy). Property: a byte stream split at
+//! The length + type frame decoder, `muxloop::framing`. Property: a byte stream split at
 //! arbitrary points decodes to the same frames (and the same refusal) as
 //! the whole stream at once, each frame re-encodes to exactly the bytes it
 //! came from, and nothing panics.
@@ -11,11 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use muxloop::Buffer;
 
-#[allow(dead_code)]
-#[path = "../../examples/common/framing.rs"]
-mod framing;
-
-use framing::{Decoded, HEADER_LEN, decode, encode};
+use muxloop::framing::{Decoded, HEADER_LEN, decode, encode};
 
 /// Frames decoded so far, and how the stream ended up.
 #[derive(Debug, Default, PartialEq, Eq)]
