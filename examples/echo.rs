@@ -1,7 +1,7 @@
 //! Echo server: every byte comes back, in order.
 //!
 //! ```text
-//! cargo run --release --example echo -- [ADDR] [--threads N] [--dispatcher select|poll|epoll] [--reuse-port] [--nofile N]
+//! cargo run --release --example echo -- [ADDR] [--threads N] [--dispatcher select|poll|epoll|uring] [--reuse-port] [--nofile N]
 //! ```
 //! Default address 127.0.0.1:9000. Backpressure: when a client sends faster
 //! than it reads, its queued output crosses the high-water mark and the server

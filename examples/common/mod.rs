@@ -12,7 +12,7 @@ pub mod ring;
 pub type Result<T = ()> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 
 /// Command line shared by the server examples:
-/// `[ADDR] [--threads N] [--dispatcher select|poll|epoll] [--reuse-port] [other flags...]`.
+/// `[ADDR] [--threads N] [--dispatcher select|poll|epoll|uring] [--reuse-port] [other flags...]`.
 pub struct Args {
     pub addr: SocketAddr,
     pub threads: usize,
@@ -125,7 +125,7 @@ macro_rules! example_main {
 }
 
 /// Calls the generic function `$run::<D>($args...)` with the backend named
-/// by `$name` ("select", "poll" or "epoll").
+/// by `$name` ("select", "poll", "epoll" or "uring").
 #[macro_export]
 macro_rules! with_dispatcher {
     ($name:expr, $run:ident ( $($arg:expr),* )) => {
@@ -133,7 +133,8 @@ macro_rules! with_dispatcher {
             "select" => $run::<muxloop::SelectDispatcher>($($arg),*),
             "poll" => $run::<muxloop::PollDispatcher>($($arg),*),
             "epoll" => $run::<muxloop::EpollDispatcher>($($arg),*),
-            other => Err(format!("unknown dispatcher {other:?} (select, poll or epoll)").into()),
+            "uring" => $run::<muxloop::UringDispatcher>($($arg),*),
+            other => Err(format!("unknown dispatcher {other:?} (select, poll, epoll or uring)").into()),
         }
     };
 }

@@ -32,6 +32,9 @@ use super::{DefaultDispatcher, Dispatcher, Events, Interest, Mode, PollDispatche
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]
+// One per loop, so its size does not matter; boxing the ring would add a
+// pointer chase to every call.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyDispatcher {
     /// `select(2)`.
     Select(SelectDispatcher),
