@@ -49,6 +49,8 @@ mod any;
 #[cfg(muxloop_has_epoll)]
 mod epoll;
 mod poll;
+#[cfg(target_os = "linux")]
+pub mod proactor;
 mod select;
 #[cfg(target_os = "linux")]
 mod uring;
