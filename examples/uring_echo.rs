@@ -105,6 +105,7 @@ mod proactor_echo {
                                 conn.queued += data.len();
                                 conn.out.push_back(data);
                                 if conn.queued > max_output && conn.receiving && !conn.paused {
+                                    debug!("fd {fd}: {} bytes of output queued, receiving paused", conn.queued);
                                     conn.paused = true;
                                     ring.cancel_recv(fd)?;
                                 }
@@ -125,6 +126,7 @@ mod proactor_echo {
                             Ok(n) => {
                                 conn.queued -= n;
                                 if offset + n < buf.len() {
+                                    debug!("fd {fd}: partial send, {n} of {} bytes", buf.len() - offset);
                                     conn.out.push_front_rest(buf, offset + n);
                                 }
                             }
@@ -136,6 +138,7 @@ mod proactor_echo {
                             }
                         }
                         if conn.paused && conn.queued <= max_output / 2 {
+                            debug!("fd {fd}: output down to {} bytes, receiving resumed", conn.queued);
                             conn.paused = false;
                         }
                         conn.step(&mut ring)?;
