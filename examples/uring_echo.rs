@@ -105,7 +105,10 @@ mod proactor_echo {
                                 conn.queued += data.len();
                                 conn.out.push_back(data);
                                 if conn.queued > max_output && conn.receiving && !conn.paused {
-                                    debug!("fd {fd}: {} bytes of output queued, receiving paused", conn.queued);
+                                    debug!(
+                                        "fd {fd}: {} bytes of output queued, receiving paused",
+                                        conn.queued
+                                    );
                                     conn.paused = true;
                                     ring.cancel_recv(fd)?;
                                 }

@@ -137,9 +137,8 @@ fn proactor_echo_is_byte_exact_for_many_clients_and_slow_readers() {
         return;
     }
     let (server, addr) = start_server(64 * 1024);
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|i| thread::spawn(move || echo_client(addr, i as u64 + 1, i < SLOW)))
-        .collect();
+    let clients: Vec<_> =
+        (0..CLIENTS).map(|i| thread::spawn(move || echo_client(addr, i as u64 + 1, i < SLOW))).collect();
     for (i, client) in clients.into_iter().enumerate() {
         let (sent, received, len) = client.join().unwrap();
         let want = if i < SLOW { SLOW_BYTES } else { BYTES };

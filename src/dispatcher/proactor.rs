@@ -88,12 +88,17 @@ pub enum Completion {
 }
 
 /// Buffers we lend to the kernel for receives, in a ring it takes them from.
+///
+/// Both the ring and the buffers are raw allocations, never borrowed as a
+/// whole: the kernel writes into buffers we do not own at that moment, so
+/// Rust references are only ever made to one buffer the kernel gave back.
 struct BufRing {
     entries: *mut BufRingEntry,
-    layout: Layout,
+    entries_layout: Layout,
+    memory: *mut u8,
+    memory_layout: Layout,
     count: u16,
     tail: u16,
-    memory: Vec<u8>,
     size: usize,
 }
 
@@ -105,14 +110,25 @@ impl BufRing {
                 "the buffer count must be a power of two and the size in 1..4 GiB",
             ));
         }
-        let layout = Layout::from_size_align(count as usize * size_of::<BufRingEntry>(), 4096)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        // SAFETY: the layout has a non-zero size (count >= 1).
-        let entries = unsafe { alloc_zeroed(layout) }.cast::<BufRingEntry>();
-        if entries.is_null() {
+        let invalid = |e: std::alloc::LayoutError| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+        let entries_layout =
+            Layout::from_size_align(count as usize * size_of::<BufRingEntry>(), 4096).map_err(invalid)?;
+        let memory_layout = Layout::from_size_align(count as usize * size, 64).map_err(invalid)?;
+        // SAFETY: both layouts have a non-zero size (count >= 1, size >= 1).
+        let (entries, memory) = unsafe { (alloc_zeroed(entries_layout), alloc_zeroed(memory_layout)) };
+        if entries.is_null() || memory.is_null() {
+            // SAFETY: whichever was allocated, with its own layout.
+            unsafe {
+                if !entries.is_null() {
+                    dealloc(entries, entries_layout);
+                }
+                if !memory.is_null() {
+                    dealloc(memory, memory_layout);
+                }
+            }
             return Err(io::Error::new(io::ErrorKind::OutOfMemory, "buffer ring allocation failed"));
         }
-        Ok(BufRing { entries, layout, count, tail: 0, memory: vec![0; count as usize * size], size })
+        Ok(BufRing { entries: entries.cast(), entries_layout, memory, memory_layout, count, tail: 0, size })
     }
 
     /// Hands buffer `bid` (back) to the kernel.
@@ -121,27 +137,38 @@ impl BufRing {
         // SAFETY: `index < count`, the ring holds `count` entries, and the
         // kernel only reads entries up to the tail we publish below.
         let entry = unsafe { &mut *self.entries.add(index) };
-        entry.set_addr(self.memory[bid as usize * self.size..].as_ptr() as u64);
+        // SAFETY: `bid < count`, so the offset stays inside the allocation.
+        let addr = unsafe { self.memory.add(bid as usize * self.size) };
+        entry.set_addr(addr as u64);
         entry.set_len(self.size as u32);
         entry.set_bid(bid);
         self.tail = self.tail.wrapping_add(1);
         // SAFETY: the tail is a u16 inside the ring's first entry, suitably
         // aligned; the kernel reads it concurrently, hence the atomic store
         // (Release: the entry above is written before the kernel sees it).
-        unsafe { (*BufRingEntry::tail(self.entries).cast::<AtomicU16>()).store(self.tail, Ordering::Release) };
+        unsafe {
+            (*BufRingEntry::tail(self.entries).cast::<AtomicU16>()).store(self.tail, Ordering::Release)
+        };
     }
 
+    /// The first `len` bytes of buffer `bid`, which the kernel has handed back.
     fn bytes(&self, bid: u16, len: usize) -> &[u8] {
-        let start = bid as usize * self.size;
-        &self.memory[start..start + len.min(self.size)]
+        assert!(bid < self.count, "the kernel returned buffer {bid} of {}", self.count);
+        // SAFETY: in bounds (checked above, `len` clamped); the kernel wrote
+        // this buffer before posting the completion that named it and does not
+        // touch it again until `provide` returns it.
+        unsafe { std::slice::from_raw_parts(self.memory.add(bid as usize * self.size), len.min(self.size)) }
     }
 }
 
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout; the owner makes sure
-        // the kernel no longer uses it (see `Proactor`'s drop).
-        unsafe { dealloc(self.entries.cast(), self.layout) };
+        // SAFETY: allocated in `new` with these layouts; the owner makes sure
+        // the kernel no longer uses them (see `Proactor`'s drop).
+        unsafe {
+            dealloc(self.entries.cast(), self.entries_layout);
+            dealloc(self.memory, self.memory_layout);
+        }
     }
 }
 
@@ -177,7 +204,9 @@ impl Proactor {
         // SAFETY: the ring memory stays allocated and unmoved until it is
         // unregistered (in `drop`, before it is freed).
         unsafe { ring.submitter().register_buf_ring_with_flags(bufs.entries as u64, buffers, GROUP, 0) }
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot register a buffer ring (Linux 5.19+): {e}")))?;
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot register a buffer ring (Linux 5.19+): {e}"))
+            })?;
         for bid in 0..buffers {
             bufs.provide(bid);
         }
@@ -324,7 +353,10 @@ impl Proactor {
             }
             _ => return, // a cancel request's own completion
         };
-        if matches!(completion, Completion::Accepted { more: false, .. } | Completion::Received { more: false, .. }) {
+        if matches!(
+            completion,
+            Completion::Accepted { more: false, .. } | Completion::Received { more: false, .. }
+        ) {
             self.multishots = self.multishots.saturating_sub(1);
         }
         self.ready.push_back(completion);
@@ -349,5 +381,56 @@ impl Drop for Proactor {
             std::mem::forget(std::mem::take(&mut self.sends));
             std::mem::forget(self.bufs.take());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    fn next_sent(p: &mut Proactor) -> (io::Result<usize>, Vec<u8>, usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            for completion in p.wait(Some(Duration::from_millis(50))).unwrap() {
+                if let Completion::Sent { result, buf, offset, .. } = completion {
+                    return (result, buf, offset);
+                }
+            }
+        }
+        panic!("no send completed");
+    }
+
+    /// The ownership rule of the module docs: a send's buffer is the kernel's
+    /// until its completion, which gives it back even when cancelled.
+    #[test]
+    fn a_cancelled_send_gives_its_buffer_back() {
+        let mut p = match Proactor::new(8, 8, 4096) {
+            Ok(p) => p,
+            Err(e) => return eprintln!("skipped: io_uring unavailable ({e})"),
+        };
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let fd = a.as_raw_fd();
+        let data: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+        p.send(fd, data, 0).unwrap();
+        let (result, buf, offset) = next_sent(&mut p);
+        let n = result.unwrap();
+        assert!(offset == 0 && n > 0 && n < buf.len(), "a partial send: {n}");
+
+        p.send(fd, buf, n).unwrap(); // the peer does not read: it stays in flight
+        assert!(p.wait(Some(Duration::from_millis(50))).unwrap().is_empty());
+        assert_eq!(p.sends_in_flight(), 1);
+        p.cancel(fd).unwrap();
+        let (result, buf, offset) = next_sent(&mut p);
+        assert_eq!(result.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+        assert_eq!((buf.len(), offset), (4 << 20, n), "the same buffer came back");
+        assert_eq!(p.sends_in_flight(), 0);
+
+        drop(a);
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).unwrap();
+        assert_eq!(got, buf[..n], "exactly the first, completed send arrived");
     }
 }

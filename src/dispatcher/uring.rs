@@ -23,7 +23,18 @@
 //!
 //! One `io_uring_enter` per dispatch both submits the queued polls and waits
 //! (with `IORING_ENTER_EXT_ARG` carrying the timeout); then every completion
-//! is harvested from shared memory, without further system calls.
+//! is harvested from shared memory, without further system calls. (A dispatch
+//! that harvested only stale completions waits again for the rest of its
+//! timeout, and `deregister` submits its remove at once: the poll holds a
+//! reference to the file, and the owner is about to close it.)
+//!
+//! What differs from epoll, within the contract: a completion says "the fd
+//! was ready when the poll fired", not "it is ready now". Data read between
+//! the two shows up as a spurious readable event, which the contract allows
+//! (handlers read until `WouldBlock`). And the completion queue is finite:
+//! when more completions arrive than it holds, the kernel keeps the rest
+//! (fetched in the same dispatch) and the ring is rebuilt twice as large as
+//! the number of registered fds, so a large burst is a one-off cost.
 
 use std::io;
 use std::os::fd::RawFd;
