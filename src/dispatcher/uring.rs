@@ -193,7 +193,16 @@ fn poll_update(old: u64, fd: RawFd, reg: &Registration) -> squeue::Entry {
 /// A ring with `sq` submission and `cq` completion entries, or a clear
 /// error saying why io_uring cannot be used here.
 fn new_ring(sq: u32, cq: u32) -> io::Result<IoUring> {
-    let ring = IoUring::builder().setup_cqsize(cq).build(sq).map_err(|e| {
+    // Cooperative task running (5.19): completions are processed when we
+    // enter the kernel anyway, instead of interrupting us to process them;
+    // the flag tells us when some are pending. Older kernels refuse it (EINVAL).
+    let ring = IoUring::builder()
+        .setup_cqsize(cq)
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .build(sq)
+        .or_else(|_| IoUring::builder().setup_cqsize(cq).build(sq));
+    let ring = ring.map_err(|e| {
         let why = match e.raw_os_error() {
             Some(libc::ENOSYS) => "the kernel has no io_uring",
             Some(libc::EPERM) => "io_uring is disabled (kernel.io_uring_disabled) or refused by a sandbox",
@@ -359,7 +368,11 @@ impl UringDispatcher {
             // Nothing to submit and no wait: the completion queue is shared
             // memory, so no system call is needed to look at it.
             Some(t) if t.is_zero() || !waiting => {
-                if self.ring.submission().is_empty() && !self.ring.submission().cq_overflow() {
+                let idle = {
+                    let sq = self.ring.submission();
+                    sq.is_empty() && !sq.cq_overflow() && !sq.taskrun()
+                };
+                if idle {
                     return Ok(());
                 }
                 self.ring.submit()
