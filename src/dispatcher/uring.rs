@@ -99,6 +99,8 @@ pub struct UringDispatcher {
     batch: u64,
     /// Completions harvested by one pass (kept to reuse its allocation).
     cqes: Vec<cqueue::Entry>,
+    /// Completions taken off a full queue outside a dispatch, delivered by the next one.
+    backlog: Vec<cqueue::Entry>,
     /// The kernel's count of dropped completions when last looked at.
     dropped: u32,
     /// The completion queue overflowed during this dispatch.
@@ -245,6 +247,7 @@ impl UringDispatcher {
             next_generation: 0,
             batch: 0,
             cqes: Vec::new(),
+            backlog: Vec::new(),
             dropped: 0,
             overflowed: false,
         })
@@ -279,11 +282,15 @@ impl UringDispatcher {
         self.ring = ring;
         self.dropped = 0;
         self.rearm.clear();
+        self.backlog.clear(); // the old ring's; the new polls check readiness afresh
         for (fd, slot) in self.registrations.iter_mut().enumerate() {
-            // Armed or about to be: again on the new ring. A fired oneshot stays fired.
+            // Armed or about to be: again on the new ring, under a new
+            // generation. A fired oneshot stays fired.
             if let Some(reg) = slot
                 && (reg.in_flight || reg.queued)
             {
+                self.next_generation = (self.next_generation + 1) & GEN_MASK;
+                reg.generation = self.next_generation;
                 reg.in_flight = false;
                 reg.queued = true;
                 self.rearm.push(fd as RawFd);
@@ -304,14 +311,26 @@ impl UringDispatcher {
     /// Queues an SQE; when the submission queue is full, submits what is
     /// there first (without waiting) and tries again.
     fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
-        loop {
+        for _ in 0..1000 {
             // SAFETY: our SQEs point at no user memory (polls, removes and
             // updates carry only integers), so nothing must outlive the call.
             if unsafe { self.ring.submission().push(entry) }.is_ok() {
                 return Ok(());
             }
-            self.submit_now()?;
+            match self.ring.submit() {
+                Ok(_) => {}
+                // The kernel holds overflowed completions and takes no more
+                // submissions until the queue has room: move them aside for
+                // the next dispatch.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    let cq = self.ring.completion();
+                    self.backlog.extend(cq);
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) => {}
+                Err(e) => return Err(e),
+            }
         }
+        Err(io::Error::new(io::ErrorKind::WouldBlock, "io_uring submission queue stays full"))
     }
 
     /// Submits queued SQEs without waiting (`EINTR` and `EBUSY` mean "try later").
@@ -407,6 +426,7 @@ impl UringDispatcher {
             }
             let mut cqes = std::mem::take(&mut self.cqes);
             cqes.clear();
+            cqes.append(&mut self.backlog); // older than what is in the queue now
             let mut cq = self.ring.completion();
             cq.sync();
             cqes.extend(cq);
