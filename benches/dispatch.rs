@@ -11,7 +11,9 @@ mod ring;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
-use muxloop::{AnyDispatcher, Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher};
+use muxloop::{
+    AnyDispatcher, Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher, UringDispatcher,
+};
 use ring::Ring;
 
 const SIZES: [usize; 4] = [100, 1000, 5000, 9000];
@@ -49,7 +51,21 @@ fn dispatch(c: &mut Criterion) {
     bench_backend::<SelectDispatcher>(c);
     bench_backend::<PollDispatcher>(c);
     bench_backend::<EpollDispatcher>(c);
+    if uring_available() {
+        bench_backend::<UringDispatcher>(c);
+    }
     bench_loop(c, "any-epoll", || EventLoop::<AnyDispatcher>::with_backend("epoll"));
+}
+
+/// io_uring may be refused here (old kernel, sandbox): then say so and leave its rows out.
+fn uring_available() -> bool {
+    match <UringDispatcher as Dispatcher>::new() {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("skipped: io_uring unavailable ({e})");
+            false
+        }
+    }
 }
 
 criterion_group!(benches, dispatch);

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use muxloop::{
-    Callbacks, Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher, TcpClient, TcpServer,
+    Callbacks, Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher, TcpClient,
+    TcpServer, UringDispatcher,
 };
 
 const BLOCK: usize = 16 * 1024;
@@ -83,6 +84,20 @@ fn pingpong(c: &mut Criterion) {
     bench_backend::<SelectDispatcher>(c);
     bench_backend::<PollDispatcher>(c);
     bench_backend::<EpollDispatcher>(c);
+    if uring_available() {
+        bench_backend::<UringDispatcher>(c);
+    }
+}
+
+/// io_uring may be refused here (old kernel, sandbox): then say so and leave its rows out.
+fn uring_available() -> bool {
+    match <UringDispatcher as Dispatcher>::new() {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("skipped: io_uring unavailable ({e})");
+            false
+        }
+    }
 }
 
 criterion_group!(benches, pingpong);

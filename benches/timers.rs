@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use muxloop::{Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher};
+use muxloop::{Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher, UringDispatcher};
 
 fn bench_backend<D: Dispatcher + 'static>(c: &mut Criterion) {
     let mut group = c.benchmark_group("timers");
@@ -36,6 +36,20 @@ fn timers(c: &mut Criterion) {
     bench_backend::<SelectDispatcher>(c);
     bench_backend::<PollDispatcher>(c);
     bench_backend::<EpollDispatcher>(c);
+    if uring_available() {
+        bench_backend::<UringDispatcher>(c);
+    }
+}
+
+/// io_uring may be refused here (old kernel, sandbox): then say so and leave its rows out.
+fn uring_available() -> bool {
+    match <UringDispatcher as Dispatcher>::new() {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("skipped: io_uring unavailable ({e})");
+            false
+        }
+    }
 }
 
 criterion_group!(benches, timers);

@@ -1,7 +1,9 @@
-//! The three backends side by side on one workload: libevent's test/bench.c
+//! The four backends side by side on one workload: libevent's test/bench.c
 //! ring (see `common/ring.rs`). Every dispatch has A fds ready out of N
 //! registered, so the time per run shows what each system call costs per
-//! registered-but-idle fd: select and poll grow with N, epoll stays flat.
+//! registered-but-idle fd: select and poll grow with N, epoll and io_uring
+//! stay flat. Where io_uring is refused (old kernel, sandbox) its column is
+//! left out with a note.
 //!
 //! ```text
 //! cargo run --release --example backends                       # N = 10,100,1000,5000
@@ -21,6 +23,8 @@ use ring::Ring;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+const BACKENDS: [&str; 4] = ["select", "poll", "epoll", "uring"];
+
 struct Options {
     sizes: Vec<usize>,
     runs: usize,
@@ -39,7 +43,7 @@ fn parse_args() -> Result<Options> {
         writes: 100,
         timers: false,
         csv: false,
-        only: vec!["select".into(), "poll".into(), "epoll".into()],
+        only: BACKENDS.iter().map(|b| b.to_string()).collect(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -56,7 +60,7 @@ fn parse_args() -> Result<Options> {
             "--csv" => opts.csv = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: backends [--sizes N,N,...] [--runs R] [--active A] [--writes W] [--timers] [--csv] [--only select,poll,epoll]"
+                    "usage: backends [--sizes N,N,...] [--runs R] [--active A] [--writes W] [--timers] [--csv] [--only select,poll,epoll,uring]"
                 );
                 std::process::exit(0);
             }
@@ -69,8 +73,8 @@ fn parse_args() -> Result<Options> {
     if opts.sizes.iter().any(|&n| opts.active > n) {
         return Err("--active must not exceed the smallest size".into());
     }
-    if let Some(bad) = opts.only.iter().find(|b| !["select", "poll", "epoll"].contains(&b.as_str())) {
-        return Err(format!("unknown dispatcher {bad:?} (select, poll or epoll)").into());
+    if let Some(bad) = opts.only.iter().find(|b| !BACKENDS.contains(&b.as_str())) {
+        return Err(format!("unknown dispatcher {bad:?} (select, poll, epoll or uring)").into());
     }
     Ok(opts)
 }
@@ -98,8 +102,13 @@ fn measure<D: Dispatcher + 'static>(n: usize, opts: &Options) -> Result<Measurem
 fn main() -> Result {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let opts = parse_args()?;
-    let backends: Vec<&str> =
-        ["select", "poll", "epoll"].into_iter().filter(|b| opts.only.iter().any(|o| o == b)).collect();
+    let mut backends: Vec<&str> = BACKENDS.into_iter().filter(|b| opts.only.iter().any(|o| o == b)).collect();
+    if backends.contains(&"uring")
+        && let Err(e) = muxloop::UringDispatcher::new()
+    {
+        eprintln!("skipped: io_uring unavailable ({e})");
+        backends.retain(|&b| b != "uring");
+    }
     if opts.csv {
         println!("backend,n,active,writes,timers,median_us,scanned_per_dispatch");
     } else {
@@ -148,7 +157,7 @@ fn main() -> Result {
     }
     if !opts.csv {
         println!(
-            "\nselect pays for the highest fd number, poll for every registered fd, epoll only for ready ones."
+            "\nselect pays for the highest fd number, poll for every registered fd, epoll and uring only for ready ones."
         );
     }
     Ok(())

@@ -1,13 +1,15 @@
 //! # muxloop
 //!
 //! A Reactor-style network framework whose I/O multiplexer is pluggable: one
-//! [`Dispatcher`] trait with three implementations, [`SelectDispatcher`],
-//! [`PollDispatcher`] and [`EpollDispatcher`], under one [`EventLoop`].
+//! [`Dispatcher`] trait with four implementations, [`SelectDispatcher`],
+//! [`PollDispatcher`], [`EpollDispatcher`] and `UringDispatcher` (io_uring),
+//! under one [`EventLoop`].
 //!
 //! The default backend is picked at compile time by `build.rs` from the
-//! features `epoll` (default), `poll` and `select`; all three are always
-//! compiled on Linux, so one program can compare them.
-//! [`default_dispatcher_name`] says which one a build got.
+//! features `epoll` (default), `uring`, `poll` and `select`; all four are
+//! always compiled on Linux, so one program can compare them.
+//! [`default_dispatcher_name`] says which one a build got, and
+//! [`AnyDispatcher`] chooses one by name at run time instead.
 //!
 //! Layers, bottom to top: [`sys`] (every libc call), [`dispatcher`] (the
 //! multiplexers), [`event_loop`] (the reactor: channels, timers, tasks),

@@ -300,6 +300,7 @@ fn emfile_counter_child_entry() {
         Ok("poll") => emfile_child::<muxloop::PollDispatcher>(),
         Ok("epoll") => emfile_child::<EpollDispatcher>(),
         Ok("uring") => emfile_child::<muxloop::UringDispatcher>(),
+        Ok("any") => emfile_child::<muxloop::AnyDispatcher>(),
         other => panic!("run by emfile_without_spare_fd_spins only (got {other:?})"),
     }
 }

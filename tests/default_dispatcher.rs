@@ -1,7 +1,7 @@
 //! The compile-time default follows the features, with the priority
-//! select > poll > epoll (and poll where the target has no epoll).
+//! select > poll > uring > epoll (and poll where the target has no epoll).
 //! `.ci/run` runs this once per feature set:
-//! `cargo test --test default_dispatcher [--features select | --no-default-features --features poll]`.
+//! `cargo test --test default_dispatcher [--features select | --features uring | --no-default-features --features poll]`.
 
 use muxloop::{DefaultDispatcher, Dispatcher, EventLoop, Mode};
 
@@ -11,6 +11,8 @@ fn expected() -> &'static str {
         "select"
     } else if cfg!(feature = "poll") {
         "poll"
+    } else if cfg!(all(feature = "uring", target_os = "linux")) {
+        "uring"
     } else if cfg!(any(target_os = "linux", target_os = "android")) {
         "epoll" // the default feature (and what a build with no backend feature gets)
     } else {
@@ -29,7 +31,7 @@ fn default_dispatcher_matches_the_features() {
 
 #[test]
 fn default_dispatcher_capabilities_match_its_name() {
-    let edge = expected() == "epoll";
+    let edge = matches!(expected(), "epoll" | "uring");
     let d = DefaultDispatcher::new().unwrap();
     assert_eq!(d.name(), expected());
     assert_eq!(d.supports(Mode::Edge), edge);

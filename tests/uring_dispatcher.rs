@@ -284,3 +284,35 @@ fn errors_have_the_contract_kinds() {
     d.deregister(fa).unwrap();
     assert!(d.is_empty());
 }
+
+/// A dispatch asleep with no timeout wakes when another thread makes an fd
+/// ready (the poll completes on that thread's side; the sleeper must be
+/// woken to process it, cooperative task running or not).
+#[test]
+fn another_thread_wakes_a_dispatch_without_timeout() {
+    if common::uring_unavailable() {
+        return;
+    }
+    let _serial = serial();
+    let mut d = UringDispatcher::new().unwrap();
+    let (a, a_peer) = sys::socketpair().unwrap();
+    let fa = a.as_raw_fd();
+    d.register(fa, Interest::READABLE, Mode::Level).unwrap();
+    for round in 0..20 {
+        let writer = std::thread::spawn({
+            let peer = a_peer.try_clone().unwrap();
+            move || {
+                std::thread::sleep(Duration::from_millis(20));
+                send(&peer, b"w");
+            }
+        });
+        let start = Instant::now();
+        let mut events = Events::with_capacity(4);
+        d.dispatch(&mut events, None).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5), "round {round}: woke late");
+        assert_eq!(events.len(), 1, "round {round}");
+        writer.join().unwrap();
+        assert_eq!(drain(fa), 1);
+    }
+    d.deregister(fa).unwrap();
+}

@@ -1,14 +1,18 @@
-//! The I/O multiplexer behind the event loop: one trait, three system calls.
+//! The I/O multiplexer behind the event loop: one trait, four system calls.
 //!
-//! This module teaches what `select(2)`, `poll(2)` and `epoll(7)` have in
-//! common (ask "which of these fds are ready?", sleep until an answer or a
-//! timeout) and, in the three files next to it, how differently they do it:
+//! This module teaches what `select(2)`, `poll(2)`, `epoll(7)` and
+//! `io_uring(7)` have in common (ask "which of these fds are ready?", sleep
+//! until an answer or a timeout) and, in the files next to it, how
+//! differently they do it:
 //!
 //! | backend | interest lives in | cost of one wait | limits |
 //! |---|---|---|---|
 //! | [`SelectDispatcher`] | bitsets copied to the kernel on every call | O(highest fd) | none here: our bitsets grow past `FD_SETSIZE` |
 //! | [`PollDispatcher`] | an array of `pollfd` copied on every call | O(registered fds) | none |
 //! | [`EpollDispatcher`] | the kernel (registered once) | O(ready fds) | Linux only |
+//! | [`UringDispatcher`] | the kernel, as one poll request per fd | O(ready fds) | Linux 5.13+, may be refused by a sandbox |
+//!
+//! [`AnyDispatcher`] picks one of them by name at run time.
 //!
 //! # The contract every backend keeps
 //!
@@ -19,8 +23,8 @@
 //!   this in the kernel (`EPOLLONESHOT`); select and poll emulate it by
 //!   clearing the interest after delivery.
 //! * **[`Mode::Edge`]** reports an fd only when new readiness arrives. Only
-//!   epoll can do that (`EPOLLET`); the others return
-//!   [`io::ErrorKind::Unsupported`] rather than silently degrading.
+//!   epoll (`EPOLLET`) and io_uring (multishot polls) can do that; select and
+//!   poll return [`io::ErrorKind::Unsupported`] rather than silently degrading.
 //! * **Hang-ups and errors are always reported**, as readable + writable plus
 //!   a flag ([`Event::is_hangup`], [`Event::is_error`], [`Event::is_invalid`]),
 //!   whatever the interest. A backend never closes or drops an fd on its own:
@@ -45,6 +49,8 @@ mod any;
 #[cfg(muxloop_has_epoll)]
 mod epoll;
 mod poll;
+#[cfg(target_os = "linux")]
+pub mod proactor;
 mod select;
 #[cfg(target_os = "linux")]
 mod uring;
@@ -143,7 +149,7 @@ pub enum Mode {
     /// select and poll emulate it).
     Oneshot,
     /// Reported when readiness changes: the handler must drain until
-    /// `WouldBlock` (epoll only; the others return `Unsupported`).
+    /// `WouldBlock` (epoll and uring; select and poll return `Unsupported`).
     Edge,
 }
 
@@ -288,7 +294,7 @@ impl Events {
     }
     /// How many fd slots the backend had to look at to produce this batch:
     /// select scans every fd up to the highest, poll every registered fd,
-    /// epoll only the ready ones. This is the cost that separates them.
+    /// epoll and uring only the ready ones. This is the cost that separates them.
     pub fn scanned(&self) -> usize {
         self.scanned
     }

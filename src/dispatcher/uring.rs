@@ -23,7 +23,18 @@
 //!
 //! One `io_uring_enter` per dispatch both submits the queued polls and waits
 //! (with `IORING_ENTER_EXT_ARG` carrying the timeout); then every completion
-//! is harvested from shared memory, without further system calls.
+//! is harvested from shared memory, without further system calls. (A dispatch
+//! that harvested only stale completions waits again for the rest of its
+//! timeout, and `deregister` submits its remove at once: the poll holds a
+//! reference to the file, and the owner is about to close it.)
+//!
+//! What differs from epoll, within the contract: a completion says "the fd
+//! was ready when the poll fired", not "it is ready now". Data read between
+//! the two shows up as a spurious readable event, which the contract allows
+//! (handlers read until `WouldBlock`). And the completion queue is finite:
+//! when more completions arrive than it holds, the kernel keeps the rest
+//! (fetched in the same dispatch) and the ring is rebuilt twice as large as
+//! the number of registered fds, so a large burst is a one-off cost.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -88,6 +99,8 @@ pub struct UringDispatcher {
     batch: u64,
     /// Completions harvested by one pass (kept to reuse its allocation).
     cqes: Vec<cqueue::Entry>,
+    /// Completions taken off a full queue outside a dispatch, delivered by the next one.
+    backlog: Vec<cqueue::Entry>,
     /// The kernel's count of dropped completions when last looked at.
     dropped: u32,
     /// The completion queue overflowed during this dispatch.
@@ -182,7 +195,16 @@ fn poll_update(old: u64, fd: RawFd, reg: &Registration) -> squeue::Entry {
 /// A ring with `sq` submission and `cq` completion entries, or a clear
 /// error saying why io_uring cannot be used here.
 fn new_ring(sq: u32, cq: u32) -> io::Result<IoUring> {
-    let ring = IoUring::builder().setup_cqsize(cq).build(sq).map_err(|e| {
+    // Cooperative task running (5.19): completions are processed when we
+    // enter the kernel anyway, instead of interrupting us to process them;
+    // the flag tells us when some are pending. Older kernels refuse it (EINVAL).
+    let ring = IoUring::builder()
+        .setup_cqsize(cq)
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .build(sq)
+        .or_else(|_| IoUring::builder().setup_cqsize(cq).build(sq));
+    let ring = ring.map_err(|e| {
         let why = match e.raw_os_error() {
             Some(libc::ENOSYS) => "the kernel has no io_uring",
             Some(libc::EPERM) => "io_uring is disabled (kernel.io_uring_disabled) or refused by a sandbox",
@@ -225,6 +247,7 @@ impl UringDispatcher {
             next_generation: 0,
             batch: 0,
             cqes: Vec::new(),
+            backlog: Vec::new(),
             dropped: 0,
             overflowed: false,
         })
@@ -259,11 +282,15 @@ impl UringDispatcher {
         self.ring = ring;
         self.dropped = 0;
         self.rearm.clear();
+        self.backlog.clear(); // the old ring's; the new polls check readiness afresh
         for (fd, slot) in self.registrations.iter_mut().enumerate() {
-            // Armed or about to be: again on the new ring. A fired oneshot stays fired.
+            // Armed or about to be: again on the new ring, under a new
+            // generation. A fired oneshot stays fired.
             if let Some(reg) = slot
                 && (reg.in_flight || reg.queued)
             {
+                self.next_generation = (self.next_generation + 1) & GEN_MASK;
+                reg.generation = self.next_generation;
                 reg.in_flight = false;
                 reg.queued = true;
                 self.rearm.push(fd as RawFd);
@@ -284,14 +311,26 @@ impl UringDispatcher {
     /// Queues an SQE; when the submission queue is full, submits what is
     /// there first (without waiting) and tries again.
     fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
-        loop {
+        for _ in 0..1000 {
             // SAFETY: our SQEs point at no user memory (polls, removes and
             // updates carry only integers), so nothing must outlive the call.
             if unsafe { self.ring.submission().push(entry) }.is_ok() {
                 return Ok(());
             }
-            self.submit_now()?;
+            match self.ring.submit() {
+                Ok(_) => {}
+                // The kernel holds overflowed completions and takes no more
+                // submissions until the queue has room: move them aside for
+                // the next dispatch.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    let cq = self.ring.completion();
+                    self.backlog.extend(cq);
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) => {}
+                Err(e) => return Err(e),
+            }
         }
+        Err(io::Error::new(io::ErrorKind::WouldBlock, "io_uring submission queue stays full"))
     }
 
     /// Submits queued SQEs without waiting (`EINTR` and `EBUSY` mean "try later").
@@ -348,7 +387,11 @@ impl UringDispatcher {
             // Nothing to submit and no wait: the completion queue is shared
             // memory, so no system call is needed to look at it.
             Some(t) if t.is_zero() || !waiting => {
-                if self.ring.submission().is_empty() && !self.ring.submission().cq_overflow() {
+                let idle = {
+                    let sq = self.ring.submission();
+                    sq.is_empty() && !sq.cq_overflow() && !sq.taskrun()
+                };
+                if idle {
                     return Ok(());
                 }
                 self.ring.submit()
@@ -383,6 +426,7 @@ impl UringDispatcher {
             }
             let mut cqes = std::mem::take(&mut self.cqes);
             cqes.clear();
+            cqes.append(&mut self.backlog); // older than what is in the queue now
             let mut cq = self.ring.completion();
             cq.sync();
             cqes.extend(cq);

@@ -177,8 +177,8 @@ pub fn uring_unavailable() -> bool {
 }
 
 /// Instantiates `$body` (a generic `fn name<D: Dispatcher>()` list) once per
-/// backend: `mod select`, `mod poll`, `mod epoll`, `mod uring`, each with
-/// `#[test]`s (the io_uring ones skip where io_uring is refused).
+/// backend: `mod select`, `mod poll`, `mod epoll`, `mod uring` and `mod any`,
+/// each with `#[test]`s (the io_uring ones skip where io_uring is refused).
 #[macro_export]
 macro_rules! for_each_dispatcher {
     ($($test:ident),* $(,)?) => {
@@ -190,6 +190,11 @@ macro_rules! for_each_dispatcher {
         }
         mod epoll {
             $( #[test] fn $test() { super::$test::<muxloop::EpollDispatcher>() } )*
+        }
+        /// The run-time choice, through the whole stack (`AnyDispatcher::new()`
+        /// is `DefaultDispatcher`'s kind, and so is every sub-loop's).
+        mod any {
+            $( #[test] fn $test() { super::$test::<muxloop::AnyDispatcher>() } )*
         }
         #[cfg(target_os = "linux")]
         mod uring {
