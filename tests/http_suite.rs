@@ -390,10 +390,15 @@ fn pipelined_output_is_bounded<D: Dispatcher + 'static>() {
         })
         .collect();
     let mut writer = client.writer.try_clone().unwrap();
-    let sending = thread::spawn(move || writer.write_all(&batch).unwrap());
+    let sending = thread::spawn(move || writer.write_all(&batch));
     thread::sleep(Duration::from_millis(500)); // not reading yet
     let answered_unread = handled.load(Ordering::SeqCst);
-    assert!(!sending.is_finished(), "the server stopped reading: the client's writes must block");
+    if sending.is_finished() {
+        let outcome = sending.join().unwrap();
+        panic!(
+            "the client's writes did not block ({outcome:?}; {answered_unread} answered): the server kept reading"
+        );
+    }
     // What the kernel buffers hold plus the limit, far below all 20,000 (80 MB).
     assert!(
         answered_unread < REQUESTS / 4,
@@ -404,7 +409,7 @@ fn pipelined_output_is_bounded<D: Dispatcher + 'static>() {
         assert_eq!(reply.body.len(), BODY);
         assert_eq!(reply.body[0], b'a' + (i % 26) as u8, "response {i} in order");
     }
-    sending.join().unwrap();
+    sending.join().unwrap().unwrap();
     assert_eq!(handled.load(Ordering::SeqCst), REQUESTS);
     main_loop.quit();
     thread.join().unwrap();
