@@ -11,10 +11,14 @@
 //! [`default_dispatcher_name`] says which one a build got, and
 //! [`AnyDispatcher`] chooses one by name at run time instead.
 //!
-//! Layers, bottom to top: [`sys`] (every libc call), [`dispatcher`] (the
-//! multiplexers), [`event_loop`] (the reactor: channels, timers, tasks),
+//! Layers, bottom to top: [`sys`] (the libc layer for sockets and fds; the
+//! dispatchers make their own system calls through the same macro),
+//! [`dispatcher`] (the multiplexers: [`dispatcher::select`],
+//! [`dispatcher::poll`], [`dispatcher::epoll`], [`dispatcher::uring`] explain
+//! each system call), [`event_loop`] (the reactor: channels, timers, tasks),
 //! [`buffer`] (per-connection byte queues), [`thread_pool`] (one loop per
-//! thread), [`net`] (TCP server, connection, client), [`framing`]
+//! thread), [`net`] (TCP: [`net::acceptor`], [`net::connection`],
+//! [`net::client`]; datagrams; pipes), [`framing`]
 //! (length-prefixed messages) and, with the `http`
 //! feature (on by default), `http` (an HTTP/1.1 server).
 //!

@@ -352,6 +352,21 @@ fn std_interop<D: Dispatcher + 'static>() {
     let (raw, fd) = fd_rx.try_recv().unwrap();
     assert_eq!(raw, fd);
 
+    // A std stream connected elsewhere, adopted by the loop.
+    let peer_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let std_stream = TcpStream::connect(peer_listener.local_addr().unwrap()).unwrap();
+    let adopted_conn =
+        TcpConnection::from_std(&mut ev, std_stream, echo::<D>(), muxloop::ConnectionOptions::default())
+            .unwrap();
+    assert_eq!(adopted_conn.peer_addr(), peer_listener.local_addr().unwrap());
+    let (mut far_end, _) = peer_listener.accept().unwrap();
+    let echoed = with_client(&mut ev, move || {
+        far_end.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        far_end.write_all(b"adopted stream").unwrap();
+        read_up_to(&mut far_end, 14)
+    });
+    assert_eq!(echoed, b"adopted stream");
+
     let err = TcpServer::builder("no-such-host.invalid:0", echo::<D>()).start(&mut ev).unwrap_err();
     assert!(!err.to_string().is_empty());
 }

@@ -45,15 +45,15 @@ use std::ops::BitOr;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-mod any;
+pub mod any;
 #[cfg(muxloop_has_epoll)]
-mod epoll;
-mod poll;
+pub mod epoll;
+pub mod poll;
 #[cfg(target_os = "linux")]
 pub mod proactor;
-mod select;
+pub mod select;
 #[cfg(target_os = "linux")]
-mod uring;
+pub mod uring;
 
 pub use any::AnyDispatcher;
 #[cfg(muxloop_has_epoll)]

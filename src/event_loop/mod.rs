@@ -44,10 +44,10 @@ use crate::dispatcher::{
     AnyDispatcher, DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, check_fd, check_mode,
 };
 
-mod handle;
+pub mod handle;
 pub mod signal;
-mod timer;
-mod waker;
+pub mod timer;
+pub mod waker;
 
 pub use handle::LoopHandle;
 use handle::{Shared, TaskQueue};

@@ -211,6 +211,20 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
         Ok(conn)
     }
 
+    /// Takes over a connected std stream (switching it to non-blocking) and
+    /// runs a handler from `factory` on it, on `ev`: for sockets made
+    /// elsewhere (a blocking connect, an inherited or passed fd).
+    pub fn from_std(
+        ev: &mut EventLoop<D>,
+        stream: std::net::TcpStream,
+        factory: impl HandlerFactory<D>,
+        options: ConnectionOptions,
+    ) -> io::Result<TcpConnection<D>> {
+        stream.set_nonblocking(true)?;
+        let peer = stream.peer_addr()?;
+        Self::establish(ev, OwnedFd::from(stream), peer, &factory, options, None)
+    }
+
     /// A process-wide unique id.
     pub fn id(&self) -> u64 {
         self.inner.id

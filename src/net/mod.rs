@@ -32,17 +32,17 @@ use std::sync::atomic::AtomicUsize;
 use crate::dispatcher::Dispatcher;
 use crate::event_loop::EventLoop;
 
-mod acceptor;
-mod client;
-mod connection;
+pub mod acceptor;
+pub mod client;
+pub mod connection;
 pub mod datagram;
-mod deadline;
-mod handle;
-mod handler;
-mod pipe;
-mod server;
-mod udp;
-mod unix_datagram;
+pub mod deadline;
+pub mod handle;
+pub mod handler;
+pub mod pipe;
+pub mod server;
+pub mod udp;
+pub mod unix_datagram;
 
 pub use client::{ConnectOptions, TcpClient};
 pub use connection::{State, TcpConnection};
