@@ -20,12 +20,8 @@ use common::*;
 use muxloop::{Buffer, Callbacks, Dispatcher, EventLoop, Handler, Interest, TcpConnection, TcpServer};
 
 /// Runs `ev` until `done` or 10 s; panics if it did not get there.
-fn drive<D: Dispatcher>(ev: &mut EventLoop<D>, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() && Instant::now() < deadline {
-        ev.run_once(Some(Duration::from_millis(10))).unwrap();
-    }
-    assert!(done(), "the loop did not get there in 10 s");
+fn drive<D: Dispatcher>(ev: &mut EventLoop<D>, done: impl FnMut() -> bool) {
+    assert!(run_until(ev, done), "the loop did not get there in time");
 }
 
 /// Runs `ev` on this thread while `client` runs on another; returns its result.

@@ -10,21 +10,10 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Mutex;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{IO_TIMEOUT, Rng, fnv1a};
+use common::{IO_TIMEOUT, Rng, fnv1a, run_until};
 use muxloop::{Dispatcher, EventLoop, PipeReader, sys};
-
-fn run_until<D: Dispatcher>(ev: &mut EventLoop<D>, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + IO_TIMEOUT;
-    while !cond() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        ev.run_once(Some(Duration::from_millis(10))).unwrap();
-    }
-    true
-}
 
 /// Writes `data` in random chunks with blocking writes, then closes.
 fn blocking_writer(w: OwnedFd, data: Vec<u8>) -> thread::JoinHandle<()> {

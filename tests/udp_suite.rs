@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{IO_TIMEOUT, Rng, fnv1a};
+use common::{IO_TIMEOUT, Rng, fnv1a, run_until};
 use muxloop::{DatagramOptions, Dispatcher, EventLoop, LoopHandle, UdpSocket};
 
 const BIG_BUFFER: usize = 4 << 20;
@@ -108,18 +108,6 @@ fn echo_10k_datagrams<D: Dispatcher + 'static>() {
         answered += 1;
     }
     assert_eq!(sent_hash, got_hash);
-}
-
-/// Runs `ev` until `cond` or the deadline.
-fn run_until<D: Dispatcher>(ev: &mut EventLoop<D>, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + IO_TIMEOUT;
-    while !cond() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        ev.run_once(Some(Duration::from_millis(10))).unwrap();
-    }
-    true
 }
 
 type Log = Rc<RefCell<Vec<(Vec<u8>, SocketAddr, Option<usize>)>>>;

@@ -10,9 +10,9 @@ use std::io;
 use std::os::unix::net::UnixDatagram as StdUnixDatagram;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{IO_TIMEOUT, Rng};
+use common::{IO_TIMEOUT, Rng, run_until};
 use muxloop::{DatagramOptions, Dispatcher, EventLoop, Interest, UnixAddr, UnixDatagram};
 
 /// A fresh directory for this test's socket files, removed on drop.
@@ -34,17 +34,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn run_until<D: Dispatcher>(ev: &mut EventLoop<D>, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + IO_TIMEOUT;
-    while !cond() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        ev.run_once(Some(Duration::from_millis(10))).unwrap();
-    }
-    true
 }
 
 type Log = Rc<RefCell<Vec<(Vec<u8>, UnixAddr)>>>;

@@ -278,3 +278,15 @@ impl Drop for ExampleProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `ev` until `cond` holds or [`IO_TIMEOUT`] passes; whether it held.
+pub fn run_until<D: Dispatcher>(ev: &mut EventLoop<D>, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while !cond() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        ev.run_once(Some(Duration::from_millis(10))).unwrap();
+    }
+    true
+}
