@@ -28,6 +28,7 @@ pub mod event_loop;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod net;
+pub mod process;
 pub mod sys;
 pub mod thread_pool;
 pub mod tour;
