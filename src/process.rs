@@ -119,7 +119,10 @@ impl WorkerContext {
     /// the worker can stop its server gracefully and return `Ok`: the master
     /// forwards SIGTERM to stop it, and a terminal's Ctrl-C sends SIGINT to
     /// the whole process group, workers included.
-    pub fn stop_on_sigterm<D: Dispatcher + 'static>(&self, ev: &mut EventLoop<D>) -> io::Result<[SignalId; 2]> {
+    pub fn stop_on_sigterm<D: Dispatcher + 'static>(
+        &self,
+        ev: &mut EventLoop<D>,
+    ) -> io::Result<[SignalId; 2]> {
         let index = self.index;
         let term = ev.on_signal(libc::SIGTERM, move |ev, info| {
             debug!("worker {index}: SIGTERM (from {:?}), quitting", info.pid);
@@ -180,7 +183,9 @@ struct Slot {
 enum Phase {
     Running,
     /// SIGTERM sent; SIGKILL at the deadline.
-    Stopping { kill_at: Instant },
+    Stopping {
+        kill_at: Instant,
+    },
     /// SIGKILL sent: only reaping is left.
     Killed,
 }
@@ -501,9 +506,9 @@ where
 
 /// `Unsupported` unless the process has exactly one thread.
 fn check_single_threaded() -> io::Result<()> {
-    let threads = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|n| n.trim().parse::<usize>().ok()));
+    let threads = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|n| n.trim().parse::<usize>().ok())
+    });
     match threads {
         Some(1) => Ok(()),
         Some(n) => Err(io::Error::new(

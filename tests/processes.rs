@@ -6,6 +6,10 @@
 //! threads), then drives `examples/prefork` as a separate process: `kill -9`
 //! of a worker -> a new one appears and clients keep being served; SIGTERM to
 //! the master -> it exits 0 within the grace period and no worker remains.
+//!
+//! `cargo test` builds the example first; `cargo test --test processes` alone
+//! does not, so run `cargo build --example prefork` before it, or it drives a
+//! stale binary. `-- WORD` runs only the checks whose name contains WORD.
 
 mod common;
 
@@ -29,7 +33,8 @@ struct Watchdog(std::process::Child);
 
 impl Watchdog {
     fn arm(seconds: u64) -> Watchdog {
-        let script = format!("sleep {seconds}; echo 'watchdog: test hung, killing it' >&2; kill -9 {}", sys::getpid());
+        let script =
+            format!("sleep {seconds}; echo 'watchdog: test hung, killing it' >&2; kill -9 {}", sys::getpid());
         Watchdog(Command::new("sh").args(["-c", &script]).stdin(Stdio::null()).spawn().expect("watchdog"))
     }
 
@@ -160,17 +165,25 @@ fn kill_worker_then_stop(dispatcher: &str) {
     assert_eq!(status.code(), Some(0), "{dispatcher}: master exit: {status}");
     let orphans: Vec<u32> = first.union(&second).copied().filter(|&pid| alive(pid)).collect();
     assert!(orphans.is_empty(), "{dispatcher}: workers outlived the master: {orphans:?}");
-    let clean =
-        example.log.lock().unwrap().iter().filter(|l| l.contains("stopped: exit status: 0")).count();
+    let clean = example.log.lock().unwrap().iter().filter(|l| l.contains("stopped: exit status: 0")).count();
     assert_eq!(clean, 3, "{dispatcher}: every worker stops cleanly on SIGTERM");
     println!("ok: {dispatcher}: worker {victim} killed, {new:?} replaced it; SIGTERM stopped all, no orphan");
 }
 
 fn main() {
+    // `cargo test --test processes -- WORD` runs only the checks whose name contains WORD.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_default();
+    let wanted = |name: &str| name.contains(filter.as_str());
     // In-process checks first, while this process still has one thread.
-    gives_up_after_quick_deaths();
-    refuses_bad_setups();
+    if wanted("gives_up_after_quick_deaths") {
+        gives_up_after_quick_deaths();
+    }
+    if wanted("refuses_bad_setups") {
+        refuses_bad_setups();
+    }
     for dispatcher in ["select", "poll", "epoll"] {
-        kill_worker_then_stop(dispatcher);
+        if wanted(&format!("kill_worker_then_stop_{dispatcher}")) {
+            kill_worker_then_stop(dispatcher);
+        }
     }
 }
