@@ -81,6 +81,33 @@ fn gives_up_after_quick_deaths() {
     println!("ok: gave up after {forks} forks in {elapsed:?}: {message}");
 }
 
+/// Workers that ignore SIGTERM: the master sends SIGKILL when the grace
+/// period ends, reaps them and returns `Ok`: shutdown is bounded.
+fn kills_after_grace() {
+    let watchdog = Watchdog::arm(20);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let grace = Duration::from_millis(500);
+    let started = Instant::now();
+    Master::new(listener, 2)
+        .grace(grace)
+        .run(|ctx| {
+            sys::block_signals(&[libc::SIGTERM])?;
+            if ctx.index() == 0 {
+                // The master already watches SIGTERM: it forked us after that.
+                sys::kill(ctx.master_pid(), libc::SIGTERM)?;
+            }
+            thread::sleep(Duration::from_secs(30));
+            Ok(())
+        })
+        .expect("a stop by SIGTERM is a clean return, even when workers had to be killed");
+    let elapsed = started.elapsed();
+    watchdog.disarm();
+    assert!(elapsed >= grace && elapsed < Duration::from_secs(5), "stopped after {elapsed:?}");
+    let left = sys::waitpid_nohang().unwrap_err();
+    assert_eq!(left.raw_os_error(), Some(libc::ECHILD), "{left}");
+    println!("ok: workers deaf to SIGTERM were killed after the grace period ({elapsed:?})");
+}
+
 /// Zero workers is `InvalidInput`; a second thread is `Unsupported`, before any fork.
 fn refuses_bad_setups() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -177,6 +204,9 @@ fn main() {
     // In-process checks first, while this process still has one thread.
     if wanted("gives_up_after_quick_deaths") {
         gives_up_after_quick_deaths();
+    }
+    if wanted("kills_after_grace") {
+        kills_after_grace();
     }
     if wanted("refuses_bad_setups") {
         refuses_bad_setups();
