@@ -25,8 +25,8 @@ struct Cli {
     #[arg(default_value = "127.0.0.1:9000")]
     addr: String,
     /// Worker processes.
-    #[arg(long, default_value_t = 2)]
-    processes: usize,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    processes: u16,
     /// I/O multiplexer of each worker's loops (select, poll, epoll, uring).
     #[arg(long, default_value_t = muxloop::default_dispatcher_name().to_owned())]
     dispatcher: String,
@@ -47,7 +47,7 @@ fn main() -> common::Result {
     let addr = listener.local_addr()?;
     common::announce(addr, &cli.dispatcher);
     let grace = Duration::from_secs(cli.grace);
-    Master::new(listener, cli.processes).grace(grace).run(|ctx| {
+    Master::new(listener, cli.processes.into()).grace(grace).run(|ctx| {
         let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
         ctx.stop_on_sigterm(&mut ev)?;
         let echo = Callbacks::<AnyDispatcher>::new().on_message(|ev, conn, input| {

@@ -312,7 +312,12 @@ where
                 break;
             }
             let timeout = self.next_deadline().map(|at| at.saturating_duration_since(Instant::now()));
-            ev.run_once(timeout)?;
+            if let Err(e) = ev.run_once(timeout) {
+                // Without its loop the master cannot supervise: leave nothing behind.
+                error!("master: event loop failed: {e}; killing the workers");
+                self.kill_and_reap_all();
+                return Err(e);
+            }
             let stops = std::mem::take(&mut seen.borrow_mut().stop_signals);
             if stops > 0 {
                 self.on_stop_signal();
@@ -449,7 +454,20 @@ where
         }
     }
 
+    /// Last resort: SIGKILL every worker and reap it (bounded: SIGKILL cannot be refused).
+    fn kill_and_reap_all(&mut self) {
+        self.signal_all(libc::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.live() > 0 && Instant::now() < deadline {
+            self.phase = Phase::Killed;
+            self.reap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     fn spawn(&mut self, index: usize) -> io::Result<()> {
+        // Output buffered in this process would otherwise be written twice.
+        let _ = io::Write::flush(&mut io::stdout());
         // sys::fork refuses if a thread appeared (none can: the master starts none).
         match sys::fork()? {
             Forked::Parent(pid) => {
