@@ -218,9 +218,11 @@ impl Master {
         self
     }
 
-    /// A worker that dies sooner than this after starting died *quickly*.
+    /// A worker that dies sooner than this after starting died *quickly*
+    /// (at least 100 ms: a shorter window would let a crashing worker be
+    /// re-forked without back-off as fast as it can die).
     pub fn quick_death(mut self, within: Duration) -> Self {
-        self.quick_death = within;
+        self.quick_death = within.max(Duration::from_millis(100));
         self
     }
 
