@@ -81,6 +81,21 @@ fn gives_up_after_quick_deaths() {
     println!("ok: gave up after {forks} forks in {elapsed:?}: {message}");
 }
 
+/// A panicking worker exits 101 (its unwinding never reaches the master's
+/// code in the child) and counts as a quick death like any other.
+fn panicking_worker_is_a_quick_death() {
+    let watchdog = Watchdog::arm(20);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = Master::new(listener, 1)
+        .max_quick_deaths(2)
+        .backoff(Duration::from_millis(10), Duration::from_millis(10))
+        .run(|ctx| panic!("worker {} fails on purpose", ctx.index()))
+        .expect_err("a worker that always panics makes the master give up");
+    watchdog.disarm();
+    assert!(err.to_string().contains("exit status: 101"), "{err}");
+    println!("ok: panicking worker: {err}");
+}
+
 /// Workers that ignore SIGTERM: the master sends SIGKILL when the grace
 /// period ends, reaps them and returns `Ok`: shutdown is bounded.
 fn kills_after_grace() {
@@ -204,6 +219,9 @@ fn main() {
     // In-process checks first, while this process still has one thread.
     if wanted("gives_up_after_quick_deaths") {
         gives_up_after_quick_deaths();
+    }
+    if wanted("panicking_worker_is_a_quick_death") {
+        panicking_worker_is_a_quick_death();
     }
     if wanted("kills_after_grace") {
         kills_after_grace();
