@@ -84,6 +84,18 @@ fn gives_up_after_quick_deaths() {
 /// A panicking worker exits 101 (its unwinding never reaches the master's
 /// code in the child) and counts as a quick death like any other.
 fn panicking_worker_is_a_quick_death() {
+    /// Dropped in a child only if the worker's panic unwound out of `run`.
+    struct Sentinel(i32, std::os::fd::RawFd);
+    impl Drop for Sentinel {
+        fn drop(&mut self) {
+            if sys::getpid() != self.0 {
+                let _ = sys::write(self.1, b"!");
+            }
+        }
+    }
+    use std::os::fd::AsRawFd;
+    let (escaped_read, escaped_write) = sys::pipe().unwrap();
+    let _sentinel = Sentinel(sys::getpid(), escaped_write.as_raw_fd());
     let watchdog = Watchdog::arm(20);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let err = Master::new(listener, 1)
@@ -93,6 +105,8 @@ fn panicking_worker_is_a_quick_death() {
         .expect_err("a worker that always panics makes the master give up");
     watchdog.disarm();
     assert!(err.to_string().contains("exit status: 101"), "{err}");
+    let escaped = sys::read(escaped_read.as_raw_fd(), &mut [0u8; 8]).unwrap_or(0);
+    assert_eq!(escaped, 0, "a worker's panic unwound into the caller of Master::run");
     println!("ok: panicking worker: {err}");
 }
 
