@@ -36,6 +36,7 @@ pub mod framing;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod net;
+pub mod process;
 pub mod sys;
 pub mod thread_pool;
 pub mod tour;

@@ -1286,3 +1286,40 @@ mod signals_splice_sendfile_tests {
         assert_eq!(splice(b.as_raw_fd(), pw.as_raw_fd(), 1 << 20).unwrap(), 0, "EOF");
     }
 }
+
+// ---- master/worker ----
+
+/// `waitpid(pid, WNOHANG)`: reaps child `pid` if it has exited, and only it
+/// (a master must not collect the statuses of children it did not start).
+/// `Ok(None)`: still running; `ECHILD`: not a child of this process.
+pub fn waitpid_child_nohang(pid: libc::pid_t) -> io::Result<Option<std::process::ExitStatus>> {
+    use std::os::unix::process::ExitStatusExt;
+    if pid <= 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{pid} names no single child")));
+    }
+    let mut status: libc::c_int = 0;
+    // SAFETY: `status` is a valid out-pointer; `pid` names one process.
+    let reaped = syscall!(waitpid(pid, &mut status, libc::WNOHANG))?;
+    Ok((reaped == pid).then(|| std::process::ExitStatus::from_raw(status)))
+}
+
+/// Asks the kernel to send `signal` to this process when its parent exits
+/// (`prctl(PR_SET_PDEATHSIG)`, Linux): a worker then cannot outlive a master
+/// killed with SIGKILL. Elsewhere `Unsupported`.
+pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
+    check_signal(signal)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: PR_SET_PDEATHSIG takes the signal number as an integer.
+        syscall!(prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0))?;
+        Ok(())
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    Err(io::Error::new(io::ErrorKind::Unsupported, "no parent-death signal on this system"))
+}
+
+/// The parent's pid (`getppid`).
+pub fn getppid() -> i32 {
+    // SAFETY: getppid cannot fail.
+    unsafe { libc::getppid() }
+}
