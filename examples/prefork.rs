@@ -9,9 +9,9 @@
 //! place; SIGTERM or Ctrl-C to the master stops every worker (gracefully,
 //! then SIGKILL after the grace period) and the master exits 0.
 
-mod common;
-
-use std::net::TcpListener;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
@@ -22,8 +22,8 @@ use muxloop::{AnyDispatcher, Callbacks, EventLoop, TcpServer};
 #[command(about = "Echo server: a master process and N worker processes")]
 struct Cli {
     /// Address to listen on: HOST:PORT, :PORT or PORT.
-    #[arg(default_value = "127.0.0.1:9000")]
-    addr: String,
+    #[arg(default_value = "127.0.0.1:9000", value_parser = parse_addr)]
+    addr: SocketAddr,
     /// Worker processes.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     processes: u16,
@@ -38,14 +38,36 @@ struct Cli {
     grace: u64,
 }
 
-fn main() -> common::Result {
-    common::init_logging();
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
+    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     // Refuse a bad backend name here, once, not in every worker.
-    AnyDispatcher::by_name(&cli.dispatcher)?;
-    let listener = TcpListener::bind(common::parse_addr(&cli.addr)?)?;
+    if let Err(e) = AnyDispatcher::by_name(&cli.dispatcher) {
+        eprintln!("error: --dispatcher: {e}");
+        return ExitCode::from(2);
+    }
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> std::io::Result<()> {
+    let listener = TcpListener::bind(cli.addr)?;
     let addr = listener.local_addr()?;
-    common::announce(addr, &cli.dispatcher);
+    println!("listening on {addr} (dispatcher: {})", cli.dispatcher);
+    std::io::stdout().flush()?;
     let grace = Duration::from_secs(cli.grace);
     Master::new(listener, cli.processes.into()).grace(grace).run(|ctx| {
         let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
@@ -63,7 +85,9 @@ fn main() -> common::Result {
         log::info!("worker {index} (pid {}) serving {addr}", muxloop::sys::getpid());
         ev.run()?;
         // Leave the master time to see a clean exit before its own deadline.
-        server.stop(&mut ev, grace / 2)
+        let summary = server.stop(&mut ev, grace / 2)?;
+        log::info!("worker {index}: stopped ({summary})");
+        Ok(())
     })?;
     log::info!("master: bye");
     Ok(())
