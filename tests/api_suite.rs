@@ -363,6 +363,31 @@ fn std_interop<D: Dispatcher + 'static>() {
     });
     assert_eq!(echoed, b"adopted stream");
 
+    // IPv6: a server on [::1] and a client (the connector) over it.
+    let v6 = TcpServer::builder("[::1]:0", echo::<D>()).start(&mut ev).unwrap();
+    assert!(v6.local_addr().is_ipv6());
+    let v6_addr = v6.local_addr();
+    assert!(with_client(&mut ev, move || echo_round_trip(v6_addr, b"over ipv6")));
+    let (up_tx, up_rx) = mpsc::channel();
+    let client = Callbacks::<D>::new()
+        .on_connection(move |ev, conn| {
+            if conn.is_connected() {
+                let _ = conn.send(ev, b"v6 client");
+            }
+        })
+        .on_message(move |_, _, input| {
+            if input.len() >= 9 {
+                let _ = up_tx.send(input.take_all());
+            }
+        });
+    muxloop::TcpClient::new(v6_addr, client).connect(&mut ev);
+    let mut got = None;
+    drive(&mut ev, || {
+        got = got.take().or_else(|| up_rx.try_recv().ok());
+        got.is_some()
+    });
+    assert_eq!(got.unwrap(), b"v6 client");
+
     let err = TcpServer::builder("no-such-host.invalid:0", echo::<D>()).start(&mut ev).unwrap_err();
     assert!(!err.to_string().is_empty());
 }
