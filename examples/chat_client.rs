@@ -3,19 +3,26 @@
 //!
 //! ```text
 //! cargo run --example chat_client -- [ADDR] [--dispatcher NAME]     # default 127.0.0.1:9002
+//! printf 'hello\nbye\n' | cargo run --example chat_client               # stdin from a pipe
 //! ```
-//! The network runs on an event-loop thread; the main thread blocks reading
-//! stdin and hands each line to the connection through its `Send` handle, the
-//! same way muduo's chat client does. End of stdin half-closes the connection.
+//! One event loop waits on stdin and the socket together, as the course's
+//! client does with `poll`: no reader thread. Stdin is a
+//! [`PipeReader`](muxloop::PipeReader) whose bytes are sent as they come;
+//! while the connection's output is full, stdin is paused (backpressure
+//! from the server reaches the keyboard, or the pipe's writer). End of stdin
+//! half-closes the connection; the program ends when the server closes it.
+//! A regular file as stdin (`< file`) is sent whole: epoll refuses files.
 
-use std::error::Error;
-use std::io::{BufRead, Write};
+use std::cell::RefCell;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::rc::Rc;
 
 use clap::Parser;
-use muxloop::{AnyDispatcher, Callbacks, ConnectOptions, EventLoop, TcpClient};
+use muxloop::{
+    AnyDispatcher, Buffer, ConnectOptions, EventLoop, Handler, PipeReader, TcpClient, TcpConnection,
+};
 
 /// Chat client: stdin lines go to the server, other clients' lines are printed.
 #[derive(Parser)]
@@ -39,57 +46,102 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
 }
 
-/// The network thread's errors cross to the main thread, hence `Send`.
-type Fallible<T = ()> = Result<T, Box<dyn Error + Send + Sync>>;
+/// The connection's side of the client: print what arrives, feed stdin in.
+struct Chat {
+    stdin: Option<PipeReader<AnyDispatcher>>,
+    /// How the client ended, for `main`.
+    outcome: Rc<RefCell<Option<Result<(), String>>>>,
+}
 
-fn run(cli: Cli) -> Fallible {
-    let (connected_tx, connected_rx) = mpsc::channel();
-    let failed_tx = connected_tx.clone();
-    let Cli { addr, dispatcher } = cli;
-    let network = std::thread::spawn(move || -> Fallible {
-        let mut ev = EventLoop::<AnyDispatcher>::with_backend(&dispatcher)?;
-        let callbacks = Callbacks::new()
-            .on_connection(move |ev, conn| {
-                if conn.is_connected() {
-                    let _ = connected_tx.send(Ok((conn.handle(), ev.dispatcher_name())));
-                } else {
-                    eprintln!("*** disconnected from {}", conn.peer_addr());
-                    ev.quit();
+impl Handler<AnyDispatcher> for Chat {
+    fn on_connect(&mut self, ev: &mut EventLoop<AnyDispatcher>, conn: &TcpConnection<AnyDispatcher>) {
+        eprintln!(
+            "*** connected to {} ({}); type lines, Ctrl-D to leave",
+            conn.peer_addr(),
+            ev.dispatcher_name()
+        );
+        let (to_server, at_end) = (conn.clone(), conn.clone());
+        let reader = PipeReader::stdin(
+            ev,
+            move |ev, reader, bytes| {
+                let _ = to_server.send(ev, bytes);
+                if to_server.is_output_full()
+                    && let Err(e) = reader.pause(ev)
+                {
+                    log::warn!("cannot pause stdin: {e}");
                 }
-            })
-            .on_message(|_, _, input| {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(input.peek());
-                let _ = out.flush();
-                input.consume_all();
-            });
-        let options = ConnectOptions { retries: 3, ..ConnectOptions::default() };
-        TcpClient::new(addr, callbacks)
-            .options(options)
-            .on_connect_error(move |ev, e| {
-                let _ = failed_tx.send(Err(e.to_string()));
-                ev.quit();
-            })
-            .connect(&mut ev);
-        ev.run()?;
-        Ok(())
-    });
-
-    let (conn, backend) = match connected_rx.recv() {
-        Ok(Ok(up)) => up,
-        Ok(Err(e)) => return Err(format!("cannot connect to {addr}: {e}").into()),
-        Err(_) => return network.join().map_err(|_| "network thread panicked")?,
-    };
-    eprintln!("*** connected to {addr} ({backend}); type lines, Ctrl-D to leave");
-    for line in std::io::stdin().lock().lines() {
-        let mut line = line?;
-        line.push('\n');
-        if conn.send(line).is_err() {
-            break; // the loop is gone: the server closed the connection
+            },
+            move |ev, _, result| {
+                if let Err(e) = result {
+                    log::warn!("stdin: {e}");
+                }
+                at_end.shutdown(ev); // our half-close; the server closes its side
+            },
+        );
+        match reader {
+            Ok(reader) => self.stdin = Some(reader),
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                // A regular file: epoll refuses it, and it cannot block anyway.
+                let mut all = Vec::new();
+                if let Err(e) = std::io::stdin().read_to_end(&mut all) {
+                    *self.outcome.borrow_mut() = Some(Err(format!("stdin: {e}")));
+                }
+                let _ = conn.send_owned(ev, all);
+                conn.shutdown(ev);
+            }
+            Err(e) => {
+                *self.outcome.borrow_mut() = Some(Err(format!("stdin: {e}")));
+                conn.force_close(ev);
+            }
         }
     }
-    let _ = conn.shutdown();
-    network.join().map_err(|_| "network thread panicked")?
+
+    fn on_message(
+        &mut self,
+        _: &mut EventLoop<AnyDispatcher>,
+        _: &TcpConnection<AnyDispatcher>,
+        input: &mut Buffer,
+    ) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(input.peek());
+        let _ = out.flush();
+        input.consume_all();
+    }
+
+    fn on_write_complete(&mut self, ev: &mut EventLoop<AnyDispatcher>, _: &TcpConnection<AnyDispatcher>) {
+        if let Some(stdin) = &self.stdin
+            && let Err(e) = stdin.resume(ev)
+        {
+            log::warn!("cannot resume stdin: {e}");
+        }
+    }
+
+    fn on_close(&mut self, ev: &mut EventLoop<AnyDispatcher>, conn: &TcpConnection<AnyDispatcher>) {
+        eprintln!("*** disconnected from {}", conn.peer_addr());
+        if let Some(stdin) = self.stdin.take() {
+            stdin.close(ev);
+        }
+        self.outcome.borrow_mut().get_or_insert(Ok(()));
+        ev.quit();
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher).map_err(|e| e.to_string())?;
+    let outcome: Rc<RefCell<Option<Result<(), String>>>> = Rc::default();
+    let (for_client, for_error, addr) = (Rc::clone(&outcome), Rc::clone(&outcome), cli.addr);
+    let factory =
+        move |_: &TcpConnection<AnyDispatcher>| Chat { stdin: None, outcome: Rc::clone(&for_client) };
+    TcpClient::new(addr, factory)
+        .options(ConnectOptions { retries: 3, ..ConnectOptions::default() })
+        .on_connect_error(move |ev, e| {
+            *for_error.borrow_mut() = Some(Err(format!("cannot connect to {addr}: {e}")));
+            ev.quit();
+        })
+        .connect(&mut ev);
+    ev.run().map_err(|e| e.to_string())?;
+    let result = outcome.borrow_mut().take();
+    result.unwrap_or(Ok(()))
 }
 
 fn main() -> ExitCode {

@@ -60,3 +60,57 @@ fn silent_member_is_dropped_and_memory_stays_bounded() {
         );
     }
 }
+
+/// `chat_client` waits on stdin and the socket in one loop: lines written to
+/// its stdin (a pipe, then EOF) reach another member, and it exits 0 once
+/// the server closes after its half-close. Also with a regular file as stdin
+/// (epoll refuses files; the client sends it whole).
+#[test]
+fn chat_client_reads_stdin_from_a_pipe_and_a_file() {
+    use std::process::{Command, Stdio};
+    let chat = ExampleProcess::start("chat", &["127.0.0.1:0"]);
+    let lines: String = (0..2000).map(|i| format!("line {i} {}\n", "x".repeat(100))).collect();
+    let file = std::env::temp_dir().join(format!("muxloop-chat-stdin-{}", std::process::id()));
+    std::fs::write(&file, &lines).unwrap();
+    for (how, stdin) in [("pipe", Stdio::piped()), ("file", Stdio::from(std::fs::File::open(&file).unwrap()))]
+    {
+        let member = TcpStream::connect(chat.addr).unwrap();
+        member.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        thread::sleep(Duration::from_millis(100));
+        let mut client = Command::new(common::example_binary("chat_client"))
+            .arg(chat.addr.to_string())
+            .stdin(stdin)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if let Some(mut pipe) = client.stdin.take() {
+            pipe.write_all(lines.as_bytes()).unwrap();
+            drop(pipe); // EOF
+        }
+        let mut got = String::new();
+        let mut reader = BufReader::new(member);
+        while got.len() < lines.len() {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            got.push_str(&line);
+        }
+        assert_eq!(got.len(), lines.len(), "{how}: every line arrived");
+        assert!(got == lines, "{how}: in order");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = client.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = client.kill();
+                panic!("{how}: chat_client still running 10 s after its stdin ended");
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        assert!(status.success(), "{how}: chat_client exits 0 after its stdin ends ({status})");
+    }
+    let _ = std::fs::remove_file(&file);
+}
