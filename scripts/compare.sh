@@ -28,6 +28,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PEERS=${PEERS:-$ROOT/../shared/peers}
+[ -d "$PEERS" ] || PEERS=/work/shared/peers   # from a git worktree under /work/wt
 WORK=${WORK:-/tmp/muxloop-compare}
 ROUNDS=${ROUNDS:-3}
 ECHO_SECS=${ECHO_SECS:-5}
@@ -378,19 +379,20 @@ http_pinned() {
     row ""
     row "| HTTP /hello, pinned, $idle idle conns | server | req/s | user µs/req | sys µs/req | CPU µs/req | req/s vs nginx | CPU vs nginx | req/s vs hyper | server fds | errors+non-2xx |"
     row "|---|---|---|---|---|---|---|---|---|---|---|"
-    declare -A med=() cpu=()
+    declare -A med=() cpu=() mu=() my=()
     for s in "${servers[@]}"; do
         med[$s]=$(printf '%s\n' ${rps[$s]} | median)
-        local u y
-        u=$(printf '%s\n' ${usr[$s]} | median); y=$(printf '%s\n' ${sys[$s]} | median)
-        cpu[$s]=$(sum2 "$u" "$y")
-        row "| | $s | ${med[$s]} | $u | $y | ${cpu[$s]} | $(ratio "${med[$s]}" "${med[nginx]}") | $(ratio "${cpu[$s]}" "${cpu[nginx]}") | $(ratio "${med[$s]}" "${med[hyper_hello]}") | ${held[$s]:--} | ${bad[$s]} |"
+        mu[$s]=$(printf '%s\n' ${usr[$s]} | median); my[$s]=$(printf '%s\n' ${sys[$s]} | median)
+        cpu[$s]=$(sum2 "${mu[$s]}" "${my[$s]}")
+    done
+    for s in "${servers[@]}"; do
+        row "| | $s | ${med[$s]} | ${mu[$s]} | ${my[$s]} | ${cpu[$s]} | $(ratio "${med[$s]}" "${med[nginx]}") | $(ratio "${cpu[$s]}" "${cpu[nginx]}") | $(ratio "${med[$s]}" "${med[hyper_hello]}") | ${held[$s]:--} | ${bad[$s]} |"
     done
     if [ "$idle" = 0 ] && [ -n "${med[muxloop_epoll]:-}" ]; then
         row ""
         row "Targets (epoll): CPU/req vs nginx $(ratio "${cpu[muxloop_epoll]}" "${cpu[nginx]}") (<= 0.85), req/s vs nginx $(ratio "${med[muxloop_epoll]}" "${med[nginx]}") (>= 1.1), req/s vs hyper $(ratio "${med[muxloop_epoll]}" "${med[hyper_hello]}") (>= 1.3)"
     fi
-    unset port pid held rps usr sys bad med cpu
+    unset port pid held rps usr sys bad med cpu mu my
 }
 
 http() {
