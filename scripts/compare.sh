@@ -135,7 +135,9 @@ try_start() {
     return 1
 }
 
-pinned_server() { taskset -c "$SERVER_CPU" "$@"; }
+# An array, not a function: "$@" & must run taskset itself (which execs the
+# server), so that $! is the server's pid and kill reaches it.
+ON_SERVER=(taskset -c "$SERVER_CPU")
 pinned_client() { taskset -c "$CLIENT_CPU" "$@"; }
 
 # The process and its children (nginx master + worker): their CPU is summed.
@@ -211,7 +213,7 @@ nginx_start() { # workers ; pinned to SERVER_CPU unless "unpinned" is given seco
     if [ "${2:-}" = unpinned ]; then
         nginx -p /tmp/nginx-hello -c "$WORK/nginx-hello.conf" -g "worker_processes $1;"
     else
-        pinned_server nginx -p /tmp/nginx-hello -c "$WORK/nginx-hello.conf" -g "worker_processes $1;"
+        "${ON_SERVER[@]}" nginx -p /tmp/nginx-hello -c "$WORK/nginx-hello.conf" -g "worker_processes $1;"
     fi
     wait_port 8081
     NGINX_PID=$(cat /tmp/nginx-hello/nginx.pid)
@@ -290,12 +292,12 @@ echo_throughput() {
     declare -A port=([raw_epoll_echo]=9100 [libevent_echo]=9101 [tokio_echo]=9105)
     declare -A pid=()
     local servers=(raw_epoll_echo libevent_echo tokio_echo)
-    start 9100 pinned_server "$BIN/raw_epoll_echo" 127.0.0.1 9100; pid[raw_epoll_echo]=$LAST_PID
-    start 9101 pinned_server "$BIN/libevent_echo" 127.0.0.1 9101; pid[libevent_echo]=$LAST_PID
-    start 9105 pinned_server "$RUST_PEERS/tokio_echo" 127.0.0.1:9105; pid[tokio_echo]=$LAST_PID
+    start 9100 "${ON_SERVER[@]}" "$BIN/raw_epoll_echo" 127.0.0.1 9100; pid[raw_epoll_echo]=$LAST_PID
+    start 9101 "${ON_SERVER[@]}" "$BIN/libevent_echo" 127.0.0.1 9101; pid[libevent_echo]=$LAST_PID
+    start 9105 "${ON_SERVER[@]}" "$RUST_PEERS/tokio_echo" 127.0.0.1:9105; pid[tokio_echo]=$LAST_PID
     local p=9110
     for d in $BACKENDS; do
-        if try_start $p pinned_server "$EX/echo" "127.0.0.1:$p" --dispatcher "$d"; then
+        if try_start $p "${ON_SERVER[@]}" "$EX/echo" "127.0.0.1:$p" --dispatcher "$d"; then
             servers+=("muxloop_$d"); port[muxloop_$d]=$p; pid[muxloop_$d]=$LAST_PID
         fi
         p=$((p + 1))
@@ -340,10 +342,10 @@ http_pinned() {
     nginx_start 1
     declare -A port=([nginx]=8081 [hyper_hello]=8090) pid=([nginx]=$NGINX_PID)
     local servers=(nginx hyper_hello)
-    start 8090 pinned_server "$RUST_PEERS/hyper_hello" 127.0.0.1:8090; pid[hyper_hello]=$LAST_PID
+    start 8090 "${ON_SERVER[@]}" "$RUST_PEERS/hyper_hello" 127.0.0.1:8090; pid[hyper_hello]=$LAST_PID
     local p=8082
     for d in $BACKENDS; do
-        if try_start $p pinned_server "$EX/http_server" "127.0.0.1:$p" --threads 0 --dispatcher "$d"; then
+        if try_start $p "${ON_SERVER[@]}" "$EX/http_server" "127.0.0.1:$p" --threads 0 --dispatcher "$d"; then
             servers+=("muxloop_$d"); port[muxloop_$d]=$p; pid[muxloop_$d]=$LAST_PID
         fi
         p=$((p + 1))
@@ -442,7 +444,7 @@ http_unpinned() {
             done
         done
         nginx -p /tmp/nginx-hello -c "$WORK/nginx-hello.conf" -s quit
-        for d in select poll epoll; do kill "${pids[$d]}"; done
+        for d in select poll epoll; do kill "${pids[$d]}" 2>/dev/null || true; done
         sleep 0.5
         declare -A med=()
         for k in nginx select poll epoll; do med[$k]=$(printf '%s\n' ${runs[$k]} | median); done
@@ -460,11 +462,11 @@ kv_pinned() {
     log "kv pinned: redis-benchmark -t set,get -n $KV_N (${configs[*]} clients:pipeline), $idle idle connections, $ROUNDS rounds"
     declare -A port=([redis]=6390) pid=()
     local servers=(redis)
-    start 6390 pinned_server redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no --maxclients 20000
+    start 6390 "${ON_SERVER[@]}" redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no --maxclients 20000
     pid[redis]=$LAST_PID
     local p=6391
     for d in $BACKENDS; do
-        if try_start $p pinned_server "$EX/kv" "127.0.0.1:$p" --dispatcher "$d"; then
+        if try_start $p "${ON_SERVER[@]}" "$EX/kv" "127.0.0.1:$p" --dispatcher "$d"; then
             servers+=("muxloop_$d"); port[muxloop_$d]=$p; pid[muxloop_$d]=$LAST_PID
         fi
         p=$((p + 1))
@@ -556,10 +558,10 @@ latency() {
     nginx_start 1
     declare -A port=([nginx]=8081 [hyper_hello]=8090) pid=()
     local servers=(nginx hyper_hello)
-    start 8090 pinned_server "$RUST_PEERS/hyper_hello" 127.0.0.1:8090; pid[hyper_hello]=$LAST_PID
+    start 8090 "${ON_SERVER[@]}" "$RUST_PEERS/hyper_hello" 127.0.0.1:8090; pid[hyper_hello]=$LAST_PID
     local p=8082
     for d in $BACKENDS; do
-        if try_start $p pinned_server "$EX/http_server" "127.0.0.1:$p" --threads 0 --dispatcher "$d"; then
+        if try_start $p "${ON_SERVER[@]}" "$EX/http_server" "127.0.0.1:$p" --threads 0 --dispatcher "$d"; then
             servers+=("muxloop_$d"); port[muxloop_$d]=$p; pid[muxloop_$d]=$LAST_PID
         fi
         p=$((p + 1))
