@@ -168,7 +168,8 @@ fds_of() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 # hold PORT COUNT: a python process opens COUNT connections and holds them
 # (idle) until it is killed; waits until they are all connected.
 hold() {
-    local port=$1 count=$2 fifo=$WORK/hold-$port
+    local port=$1 count=$2
+    local fifo=$WORK/hold-$port
     rm -f "$fifo"; mkfifo "$fifo"
     python3 -c "$HOLD_IDLE_PY" "$port" "$count" >"$fifo" 2>"$WORK/logs/hold-$port.log" &
     HOLDERS+=("$!")
