@@ -22,8 +22,7 @@ async fn route(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Byte
         *r.status_mut() = StatusCode::NOT_FOUND;
         r
     };
-    resp.headers_mut()
-        .insert("content-type", hyper::header::HeaderValue::from_static("text/plain"));
+    resp.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("text/plain"));
     Ok(resp)
 }
 
