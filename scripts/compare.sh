@@ -2,26 +2,49 @@
 # Side-by-side comparison of muxloop with what a user would pick instead,
 # measured in one run on this machine, alternating A/B, medians of ROUNDS.
 #
-#   scripts/compare.sh                 # everything (~15 min on 2 cores)
-#   scripts/compare.sh dispatch echo   # some sections: dispatch echo http memory udp
-#   ROUNDS=5 ECHO_SECS=5 HTTP_SECS=10 UDP_SECS=5 scripts/compare.sh
+#   scripts/compare.sh                 # everything (~40 min on 2 cores)
+#   scripts/compare.sh http kv         # some sections: dispatch echo http kv latency idle memory udp
+#   ROUNDS=5 ECHO_SECS=5 HTTP_SECS=10 UDP_SECS=5 KV_N=100000 scripts/compare.sh
+#
+# Method (see README "Benchmarks"): the server runs on SERVER_CPU (1), the load
+# generator on CLIENT_CPU (0), servers are alternated (order reversed every
+# other round) and each figure is the median of ROUNDS runs. The headline is
+# the server's CPU time per request, user and system apart, from the
+# utime/stime deltas of /proc/PID/stat (children included, e.g. nginx's
+# worker) divided by the requests served, beside pinned requests/s. The old
+# unpinned HTTP table stays as a second, labelled table.
+#
+# Rust peers (peers/, its own workspace): tokio_echo and hyper_hello, built
+# here with cargo. Latency uses oha (cargo install oha --locked) if it is on
+# PATH or in ~/.cargo/bin, else h2load (apt nghttp2-client).
 #
 # Peers (../shared/peers, or PEERS=dir): libevent_ring (bench.c method),
 # raw_epoll_echo, libevent_echo, pingpong_client (independent load tool),
 # nginx (nginx-hello.conf), raw_udp_echo (recvmmsg/sendmmsg). Needs gcc, libevent-dev, nginx-light, wrk; as
-# root with apt-get it installs what is missing. Everything runs on loopback.
+# root with apt-get it installs what is missing (also redis-server, redis-tools). Everything runs on loopback.
 # Writes the table to stdout and to $WORK/results.md, and the dispatch chart
 # to docs/dispatch.svg.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PEERS=${PEERS:-$ROOT/../shared/peers}
+[ -d "$PEERS" ] || PEERS=/work/shared/peers   # from a git worktree under /work/wt
 WORK=${WORK:-/tmp/muxloop-compare}
 ROUNDS=${ROUNDS:-3}
 ECHO_SECS=${ECHO_SECS:-5}
 HTTP_SECS=${HTTP_SECS:-10}
 UDP_SECS=${UDP_SECS:-5}
-SECTIONS=${*:-dispatch echo http memory udp}
+KV_N=${KV_N:-100000}            # redis-benchmark -n (per test; set+get = 2N requests)
+ECHO_SESSIONS=${ECHO_SESSIONS:-1 10 100 1000}
+IDLE_COUNTS=${IDLE_COUNTS:-1000 5000}
+LAT_RATE=${LAT_RATE:-10000}      # fixed request rate for the latency section (req/s)
+LAT_SECS=${LAT_SECS:-10}
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+BACKENDS=${BACKENDS:-select poll epoll uring}
+SECTIONS=${*:-dispatch echo http kv latency idle memory udp}
+RUST_PEERS=$ROOT/peers/target/release
+CLK_TCK=$(getconf CLK_TCK)
 BIN=$WORK/bin
 EX=$ROOT/target/release/examples
 mkdir -p "$BIN" "$WORK/logs"
@@ -34,8 +57,10 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b == 0) print "-"; else printf "%.2f", a/b }'; }
 
 PIDS=()
+HOLDERS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${HOLDERS[@]}"; do kill "$pid" 2>/dev/null || true; done
     if [ -f /tmp/nginx-hello/nginx.pid ]; then nginx -p /tmp/nginx-hello -c "$WORK/nginx-hello.conf" -s quit 2>/dev/null || true; fi
 }
 trap cleanup EXIT
@@ -46,6 +71,9 @@ need_packages() {
     [ -f /usr/include/event2/event.h ] || missing+=(libevent-dev)
     command -v nginx >/dev/null || missing+=(nginx-light)
     command -v wrk >/dev/null || missing+=(wrk)
+    command -v redis-server >/dev/null || missing+=(redis-server)
+    command -v redis-benchmark >/dev/null || missing+=(redis-tools)
+    command -v oha >/dev/null || [ -x "$HOME/.cargo/bin/oha" ] || command -v h2load >/dev/null || missing+=(nghttp2-client)
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
             log "installing ${missing[*]}"
@@ -65,6 +93,7 @@ build() {
     gcc -O2 -o "$BIN/pingpong_client" "$PEERS/pingpong_client.c"
     gcc -O2 -o "$BIN/raw_udp_echo" "$PEERS/raw_udp_echo.c"
     (cd "$ROOT" && cargo build --release --examples -q)
+    cargo build --release -q --manifest-path "$ROOT/peers/Cargo.toml"
 }
 
 wait_port() { # port
@@ -84,6 +113,118 @@ start() { # port command... ; sets LAST_PID
     LAST_PID=$!
     PIDS+=("$LAST_PID")
     wait_port "$port"
+}
+
+# try_start port command... : like start, but returns 1 (and logs why) when
+# the server exits or never listens, e.g. a backend this build lacks.
+try_start() {
+    local port=$1
+    shift
+    "$@" >"$WORK/logs/$port.log" 2>&1 &
+    LAST_PID=$!
+    for _ in $(seq 100); do
+        if ! kill -0 "$LAST_PID" 2>/dev/null; then
+            echo "server on port $port did not start: $(tail -1 "$WORK/logs/$port.log")" >&2
+            return 1
+        fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then PIDS+=("$LAST_PID"); return 0; fi
+        sleep 0.05
+    done
+    kill "$LAST_PID" 2>/dev/null || true
+    echo "server on port $port never listened" >&2
+    return 1
+}
+
+# An array, not a function: "$@" & must run taskset itself (which execs the
+# server), so that $! is the server's pid and kill reaches it.
+ON_SERVER=(taskset -c "$SERVER_CPU")
+pinned_client() { taskset -c "$CLIENT_CPU" "$@"; }
+
+# The process and its children (nginx master + worker): their CPU is summed.
+family() { echo "$1"; ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
+
+# cpu_ticks PID -> "utime stime" in clock ticks, summed over family(PID).
+cpu_ticks() {
+    local u=0 s=0 p t
+    for p in $(family "$1"); do
+        # Fields after "pid (comm) ": utime and stime are the 12th and 13th.
+        t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12, $13}') || continue
+        [ -n "$t" ] || continue
+        u=$((u + ${t% *})); s=$((s + ${t#* }))
+    done
+    echo "$u $s"
+}
+
+# per_unit BEFORE AFTER UNITS -> "user_us sys_us" per unit (request, MiB, ...)
+per_unit() {
+    awk -v b="$1" -v a="$2" -v n="$3" -v tck="$CLK_TCK" 'BEGIN {
+        split(b, x, " "); split(a, y, " ")
+        if (n <= 0) { print "- -"; exit }
+        printf "%.2f %.2f\n", (y[1]-x[1])*1e6/tck/n, (y[2]-x[2])*1e6/tck/n }'
+}
+sum2() { awk -v a="$1" -v b="$2" 'BEGIN { if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/) print "-"; else printf "%.2f", a+b }'; }
+fds_of() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+
+# hold PORT COUNT: a python process opens COUNT connections and holds them
+# (idle) until it is killed; waits until they are all connected.
+hold() {
+    local port=$1 count=$2
+    local fifo=$WORK/hold-$port
+    rm -f "$fifo"; mkfifo "$fifo"
+    python3 -c "$HOLD_IDLE_PY" "$port" "$count" >"$fifo" 2>"$WORK/logs/hold-$port.log" &
+    HOLDERS+=("$!")
+    local line
+    line=$(timeout 120 head -1 "$fifo") || true
+    echo "holder on $port: ${line:-no answer $(tail -1 "$WORK/logs/hold-$port.log")}" >&2
+    rm -f "$fifo"
+}
+release_holders() {
+    for pid in "${HOLDERS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    HOLDERS=()
+    sleep 0.5
+}
+
+# order ROUND names... -> names, reversed on even rounds (A/B alternation)
+order() {
+    local round=$1; shift
+    if [ $((round % 2)) = 0 ]; then printf '%s\n' "$@" | tac; else printf '%s\n' "$@"; fi
+}
+
+# Opens COUNT connections to PORT (2 s connect deadline each, failures
+# counted) and holds them, idle, until killed.
+HOLD_IDLE_PY='
+import resource, socket, sys, time
+port, count = int(sys.argv[1]), int(sys.argv[2])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 100), hard))
+conns, failed = [], 0
+for _ in range(count):
+    try:
+        conns.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+    except OSError:
+        failed += 1
+print("connected %d failed %d" % (len(conns), failed), flush=True)
+while True:
+    time.sleep(3600)
+'
+
+nginx_start() { # workers ; pinned to SERVER_CPU unless "unpinned" is given second
+    cp "$PEERS/nginx-hello.conf" "$WORK/nginx-hello.conf"
+    mkdir -p /tmp/nginx-hello
+    if [ "${2:-}" = unpinned ]; then
+        nginx -p /tmp/nginx-hello -c "$WORK/nginx-hello.conf" -g "worker_processes $1;"
+    else
+        "${ON_SERVER[@]}" nginx -p /tmp/nginx-hello -c "$WORK/nginx-hello.conf" -g "worker_processes $1;"
+    fi
+    wait_port 8081
+    NGINX_PID=$(cat /tmp/nginx-hello/nginx.pid)
+}
+nginx_stop() {
+    nginx -p /tmp/nginx-hello -c "$WORK/nginx-hello.conf" -s quit 2>/dev/null || true
+    for _ in $(seq 100); do
+        (exec 3<>/dev/tcp/127.0.0.1/8081) 2>/dev/null || return 0
+        sleep 0.05
+    done
 }
 
 # --- 1. dispatch: libevent_ring vs the backends example, same N/A/W -------------
@@ -146,42 +287,123 @@ PY
     log "wrote docs/dispatch.svg"
 }
 
-# --- 2. echo throughput: pingpong_client against each server --------------------
+# --- 2. echo throughput: pingpong_client against each server, pinned ------------
 echo_throughput() {
-    log "echo: pingpong_client, 16 KiB blocks, ${ECHO_SECS}s per run, $ROUNDS rounds"
-    declare -A port=([raw_epoll_echo]=9100 [libevent_echo]=9101 [muxloop_select]=9102 [muxloop_poll]=9103 [muxloop_epoll]=9104)
-    start 9100 "$BIN/raw_epoll_echo" 127.0.0.1 9100
-    start 9101 "$BIN/libevent_echo" 127.0.0.1 9101
-    for d in select poll epoll; do
-        start "${port[muxloop_$d]}" "$EX/echo" "127.0.0.1:${port[muxloop_$d]}" --dispatcher "$d"
+    log "echo: pingpong_client on cpu $CLIENT_CPU, servers on cpu $SERVER_CPU, 16 KiB blocks, ${ECHO_SECS}s per run, $ROUNDS rounds"
+    declare -A port=([raw_epoll_echo]=9100 [libevent_echo]=9101 [tokio_echo]=9105)
+    declare -A pid=()
+    local servers=(raw_epoll_echo libevent_echo tokio_echo)
+    start 9100 "${ON_SERVER[@]}" "$BIN/raw_epoll_echo" 127.0.0.1 9100; pid[raw_epoll_echo]=$LAST_PID
+    start 9101 "${ON_SERVER[@]}" "$BIN/libevent_echo" 127.0.0.1 9101; pid[libevent_echo]=$LAST_PID
+    start 9105 "${ON_SERVER[@]}" "$RUST_PEERS/tokio_echo" 127.0.0.1:9105; pid[tokio_echo]=$LAST_PID
+    local p=9110
+    for d in $BACKENDS; do
+        if try_start $p "${ON_SERVER[@]}" "$EX/echo" "127.0.0.1:$p" --dispatcher "$d"; then
+            servers+=("muxloop_$d"); port[muxloop_$d]=$p; pid[muxloop_$d]=$LAST_PID
+        fi
+        p=$((p + 1))
     done
     row ""
-    row "| echo MiB/s (16 KiB) | sessions | muxloop select | muxloop poll | muxloop epoll | raw_epoll_echo | libevent_echo | epoll/raw | epoll/libevent |"
+    row "| echo, pinned (16 KiB blocks) | sessions | server | MiB/s | user µs/MiB | sys µs/MiB | MiB/s vs raw_epoll_echo | vs tokio_echo | failed sessions |"
     row "|---|---|---|---|---|---|---|---|---|"
-    local servers=(raw_epoll_echo muxloop_epoll libevent_echo muxloop_poll muxloop_select)
-    for sessions in 1 10 100 1000; do
-        declare -A runs=()
-        local failures=0
+    for sessions in $ECHO_SESSIONS; do
+        declare -A mib=() usr=() sys=() fail=()
         for round in $(seq "$ROUNDS"); do
-            # Alternate the order every round so drift does not favour one server.
-            local order=("${servers[@]}")
-            [ $((round % 2)) = 0 ] && order=($(printf '%s\n' "${servers[@]}" | tac))
-            for s in "${order[@]}"; do
-                local out
-                out=$("$BIN/pingpong_client" 127.0.0.1 "${port[$s]}" "$sessions" 16384 "$ECHO_SECS")
-                runs[$s]+="$(echo "$out" | sed 's/.*MiB\/s=\([0-9.]*\).*/\1/') "
-                failures=$((failures + $(echo "$out" | sed 's/.*failed=\([0-9]*\).*/\1/')))
+            for s in $(order "$round" "${servers[@]}"); do
+                local out before after rate cpu
+                before=$(cpu_ticks "${pid[$s]}")
+                out=$(pinned_client "$BIN/pingpong_client" 127.0.0.1 "${port[$s]}" "$sessions" 16384 "$ECHO_SECS")
+                after=$(cpu_ticks "${pid[$s]}")
+                rate=$(echo "$out" | sed 's/.*MiB\/s=\([0-9.]*\).*/\1/')
+                cpu=$(per_unit "$before" "$after" "$(awk -v r="$rate" -v t="$ECHO_SECS" 'BEGIN {print r*t}')")
+                mib[$s]+="$rate "; usr[$s]+="${cpu% *} "; sys[$s]+="${cpu#* } "
+                fail[$s]=$(( ${fail[$s]:-0} + $(echo "$out" | sed 's/.*failed=\([0-9]*\).*/\1/') ))
             done
         done
-        declare -A med=()
-        for s in "${servers[@]}"; do med[$s]=$(printf '%s\n' ${runs[$s]} | median); done
-        row "| | $sessions | ${med[muxloop_select]} | ${med[muxloop_poll]} | ${med[muxloop_epoll]} | ${med[raw_epoll_echo]} | ${med[libevent_echo]} | $(ratio "${med[muxloop_epoll]}" "${med[raw_epoll_echo]}") | $(ratio "${med[muxloop_epoll]}" "${med[libevent_echo]}") |"
-        [ "$failures" = 0 ] || row "| | $sessions | $failures failed sessions in total | | | | | | |"
-        unset runs med
+        local raw tok
+        raw=$(printf '%s\n' ${mib[raw_epoll_echo]} | median)
+        tok=$(printf '%s\n' ${mib[tokio_echo]} | median)
+        for s in "${servers[@]}"; do
+            local m
+            m=$(printf '%s\n' ${mib[$s]} | median)
+            row "| | $sessions | $s | $m | $(printf '%s\n' ${usr[$s]} | median) | $(printf '%s\n' ${sys[$s]} | median) | $(ratio "$m" "$raw") | $(ratio "$m" "$tok") | ${fail[$s]} |"
+        done
+        unset mib usr sys fail
     done
+    for s in "${servers[@]}"; do kill "${pid[$s]}" 2>/dev/null || true; done
+    sleep 0.5
 }
 
-# --- 3. HTTP: wrk against nginx and http_server ------------------------------------
+# --- 3. HTTP: wrk against nginx, hyper and http_server ---------------------------
+# http_pinned IDLE: every server on SERVER_CPU (one worker / one loop), wrk -t1
+# -c100 on CLIENT_CPU; IDLE extra idle connections held open to each server.
+http_pinned() {
+    local idle=${1:-0}
+    log "http pinned: taskset -c $CLIENT_CPU wrk -t1 -c100 -d${HTTP_SECS}s /hello, $idle idle connections, $ROUNDS rounds"
+    nginx_start 1
+    declare -A port=([nginx]=8081 [hyper_hello]=8090) pid=([nginx]=$NGINX_PID)
+    local servers=(nginx hyper_hello)
+    start 8090 "${ON_SERVER[@]}" "$RUST_PEERS/hyper_hello" 127.0.0.1:8090; pid[hyper_hello]=$LAST_PID
+    local p=8082
+    for d in $BACKENDS; do
+        if try_start $p "${ON_SERVER[@]}" "$EX/http_server" "127.0.0.1:$p" --threads 0 --dispatcher "$d"; then
+            servers+=("muxloop_$d"); port[muxloop_$d]=$p; pid[muxloop_$d]=$LAST_PID
+        fi
+        p=$((p + 1))
+    done
+    declare -A held=()
+    if [ "$idle" -gt 0 ]; then
+        for s in "${servers[@]}"; do hold "${port[$s]}" "$idle"; done
+        sleep 1
+        for s in "${servers[@]}"; do
+            local f=0 q
+            for q in $(family "${pid[$s]}"); do f=$((f + $(fds_of "$q"))); done
+            held[$s]=$f
+        done
+    fi
+    declare -A rps=() usr=() sys=() bad=()
+    for round in $(seq "$ROUNDS"); do
+        for s in $(order "$round" "${servers[@]}"); do
+            local out before after n cpu
+            before=$(cpu_ticks "${pid[$s]}")
+            out=$(pinned_client wrk -t1 -c100 -d"${HTTP_SECS}s" "http://127.0.0.1:${port[$s]}/hello" 2>&1) || true
+            after=$(cpu_ticks "${pid[$s]}")
+            n=$(echo "$out" | awk '/requests in/ {print $1}')
+            cpu=$(per_unit "$before" "$after" "${n:-0}")
+            rps[$s]+="$(echo "$out" | awk '/Requests\/sec/ {print $2}') "
+            usr[$s]+="${cpu% *} "; sys[$s]+="${cpu#* } "
+            bad[$s]=$(( ${bad[$s]:-0} + $(echo "$out" | awk '/Socket errors/ {s=0; for (i=1;i<=NF;i++) if ($i ~ /^[0-9]+,?$/) s+=$i} /Non-2xx/ {s+=$NF} END {print s+0}') ))
+        done
+    done
+    release_holders
+    nginx_stop
+    for s in "${servers[@]}"; do [ "$s" = nginx ] || kill "${pid[$s]}" 2>/dev/null || true; done
+    sleep 0.5
+    row ""
+    row "| HTTP /hello, pinned, $idle idle conns | server | req/s | user µs/req | sys µs/req | CPU µs/req | req/s vs nginx | CPU vs nginx | req/s vs hyper | server fds | errors+non-2xx |"
+    row "|---|---|---|---|---|---|---|---|---|---|---|"
+    declare -A med=() cpu=() mu=() my=()
+    for s in "${servers[@]}"; do
+        med[$s]=$(printf '%s\n' ${rps[$s]} | median)
+        mu[$s]=$(printf '%s\n' ${usr[$s]} | median); my[$s]=$(printf '%s\n' ${sys[$s]} | median)
+        cpu[$s]=$(sum2 "${mu[$s]}" "${my[$s]}")
+    done
+    for s in "${servers[@]}"; do
+        row "| | $s | ${med[$s]} | ${mu[$s]} | ${my[$s]} | ${cpu[$s]} | $(ratio "${med[$s]}" "${med[nginx]}") | $(ratio "${cpu[$s]}" "${cpu[nginx]}") | $(ratio "${med[$s]}" "${med[hyper_hello]}") | ${held[$s]:--} | ${bad[$s]} |"
+    done
+    if [ "$idle" = 0 ] && [ -n "${med[muxloop_epoll]:-}" ]; then
+        row ""
+        row "Targets (epoll): CPU/req vs nginx $(ratio "${cpu[muxloop_epoll]}" "${cpu[nginx]}") (<= 0.85), req/s vs nginx $(ratio "${med[muxloop_epoll]}" "${med[nginx]}") (>= 1.1), req/s vs hyper $(ratio "${med[muxloop_epoll]}" "${med[hyper_hello]}") (>= 1.3)"
+    fi
+    unset port pid held rps usr sys bad med cpu mu my
+}
+
+http() {
+    http_pinned 0
+    http_unpinned
+}
+
+# Unpinned (second table): the scheduler splits 2 cores between server and wrk.
 wrk_rps() { # url -> "req/s errors non2xx"
     local out
     out=$(wrk -t2 -c100 -d"${HTTP_SECS}s" "$1")
@@ -192,12 +414,12 @@ wrk_rps() { # url -> "req/s errors non2xx"
     echo "$rps ${errors:-0} ${non2xx:-0}"
 }
 
-http() {
-    log "http: wrk -t2 -c100 -d${HTTP_SECS}s /hello, $ROUNDS rounds"
+http_unpinned() {
+    log "http unpinned: wrk -t2 -c100 -d${HTTP_SECS}s /hello, $ROUNDS rounds"
     cp "$PEERS/nginx-hello.conf" "$WORK/nginx-hello.conf"
     mkdir -p /tmp/nginx-hello
     row ""
-    row "| HTTP /hello req/s | workers/threads | muxloop select | muxloop poll | muxloop epoll | nginx | epoll/nginx | errors, non-2xx (muxloop) |"
+    row "| HTTP /hello req/s, UNPINNED (scheduler share decides) | workers/threads | muxloop select | muxloop poll | muxloop epoll | nginx | epoll/nginx | errors, non-2xx (muxloop) |"
     row "|---|---|---|---|---|---|---|---|"
     for workers in 1 2; do
         nginx -p /tmp/nginx-hello -c "$WORK/nginx-hello.conf" -g "worker_processes $workers;"
@@ -223,7 +445,7 @@ http() {
             done
         done
         nginx -p /tmp/nginx-hello -c "$WORK/nginx-hello.conf" -s quit
-        for d in select poll epoll; do kill "${pids[$d]}"; done
+        for d in select poll epoll; do kill "${pids[$d]}" 2>/dev/null || true; done
         sleep 0.5
         declare -A med=()
         for k in nginx select poll epoll; do med[$k]=$(printf '%s\n' ${runs[$k]} | median); done
@@ -232,7 +454,153 @@ http() {
     done
 }
 
-# --- 4. memory: RSS of an echo server holding 10,000 idle connections ------------------
+# --- 4. KV: redis-benchmark against redis-server and examples/kv ------------------
+# kv_pinned IDLE CONFIGS: CONFIGS are "clients:pipeline" pairs; every server on
+# SERVER_CPU, redis-benchmark -t set,get -n KV_N on CLIENT_CPU.
+kv_pinned() {
+    local idle=$1; shift
+    local configs=("$@")
+    log "kv pinned: redis-benchmark -t set,get -n $KV_N (${configs[*]} clients:pipeline), $idle idle connections, $ROUNDS rounds"
+    declare -A port=([redis]=6390) pid=()
+    local servers=(redis)
+    start 6390 "${ON_SERVER[@]}" redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no --maxclients 20000
+    pid[redis]=$LAST_PID
+    local p=6391
+    for d in $BACKENDS; do
+        if try_start $p "${ON_SERVER[@]}" "$EX/kv" "127.0.0.1:$p" --dispatcher "$d"; then
+            servers+=("muxloop_$d"); port[muxloop_$d]=$p; pid[muxloop_$d]=$LAST_PID
+        fi
+        p=$((p + 1))
+    done
+    declare -A held=()
+    if [ "$idle" -gt 0 ]; then
+        for s in "${servers[@]}"; do hold "${port[$s]}" "$idle"; done
+        sleep 1
+        for s in "${servers[@]}"; do held[$s]=$(fds_of "${pid[$s]}"); done
+    fi
+    row ""
+    row "| KV set+get, pinned, $idle idle conns | clients | pipeline | server | req/s | user µs/req | sys µs/req | CPU µs/req | CPU vs redis | req/s vs redis | server fds | failed runs |"
+    row "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    local cfg
+    for cfg in "${configs[@]}"; do
+        local clients=${cfg%:*} pipe=${cfg#*:}
+        declare -A rps=() usr=() sys=() bad=()
+        for round in $(seq "$ROUNDS"); do
+            for s in $(order "$round" "${servers[@]}"); do
+                local out before after t0 t1 n cpu
+                redis-cli -p "${port[$s]}" flushall >/dev/null 2>&1 || true
+                before=$(cpu_ticks "${pid[$s]}")
+                t0=$(date +%s.%N)
+                out=$(pinned_client timeout 120 redis-benchmark -p "${port[$s]}" -t set,get -n "$KV_N" -c "$clients" -P "$pipe" -q 2>&1 | tr '\r' '\n') || true
+                t1=$(date +%s.%N)
+                after=$(cpu_ticks "${pid[$s]}")
+                if [ "$(echo "$out" | grep -c 'requests per second')" -ge 2 ]; then
+                    n=$((2 * KV_N))
+                    cpu=$(per_unit "$before" "$after" "$n")
+                    rps[$s]+="$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n/(b-a)}') "
+                    usr[$s]+="${cpu% *} "; sys[$s]+="${cpu#* } "
+                else
+                    bad[$s]=$(( ${bad[$s]:-0} + 1 ))
+                fi
+            done
+        done
+        declare -A med=() cpu=()
+        for s in "${servers[@]}"; do
+            med[$s]=$(printf '%s\n' ${rps[$s]:-} | { grep . || true; } | median)
+            cpu[$s]=$(sum2 "$(printf '%s\n' ${usr[$s]:-} | { grep . || true; } | median)" "$(printf '%s\n' ${sys[$s]:-} | { grep . || true; } | median)")
+        done
+        for s in "${servers[@]}"; do
+            row "| | $clients | $pipe | $s | ${med[$s]} | $(printf '%s\n' ${usr[$s]:-} | median) | $(printf '%s\n' ${sys[$s]:-} | median) | ${cpu[$s]} | $(ratio "${cpu[$s]}" "${cpu[redis]}") | $(ratio "${med[$s]}" "${med[redis]}") | ${held[$s]:--} | ${bad[$s]:-0} |"
+        done
+        unset rps usr sys bad med cpu
+    done
+    release_holders
+    for s in "${servers[@]}"; do kill "${pid[$s]}" 2>/dev/null || true; done
+    sleep 0.5
+    unset port pid held
+}
+
+kv() { kv_pinned 0 50:1 1000:1 50:16 1000:16; }
+
+# --- 5. latency at a fixed rate below saturation ----------------------------------
+OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
+
+# latency_run URL -> "p50_ms p99_ms p99.9_ms requests"
+latency_run() {
+    local url=$1
+    if [ -x "$OHA" ]; then
+        local fmt=--json
+        "$OHA" --help 2>/dev/null | grep -q -- --output-format && fmt="--output-format json"
+        # shellcheck disable=SC2086
+        pinned_client "$OHA" -z "${LAT_SECS}s" -c 50 -q "$LAT_RATE" --latency-correction --no-tui $fmt "$url" 2>/dev/null |
+            python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+p = d["latencyPercentiles"]
+n = sum(d.get("statusCodeDistribution", {}).values())
+print("%.3f %.3f %.3f %d" % (p["p50"] * 1e3, p["p99"] * 1e3, p["p99.9"] * 1e3, n))'
+    else
+        # h2load: open loop per client at LAT_RATE/50 req/s, per-request log.
+        local log=$WORK/h2load.log
+        pinned_client h2load --h1 -c 50 --rps=$((LAT_RATE / 50)) -D "$LAT_SECS" --log-file="$log" "$url" >/dev/null 2>&1 || true
+        python3 - "$log" <<'PY'
+import sys
+lat = sorted(int(l.split("\t")[2]) for l in open(sys.argv[1]) if l.count("\t") >= 2)
+q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))] / 1e3 if lat else float("nan")
+print("%.3f %.3f %.3f %d" % (q(0.5), q(0.99), q(0.999), len(lat)))
+PY
+    fi
+}
+
+latency() {
+    local tool=h2load
+    [ -x "$OHA" ] && tool="oha -q $LAT_RATE --latency-correction"
+    log "latency: $tool, $LAT_RATE req/s over 50 connections, ${LAT_SECS}s, $ROUNDS rounds"
+    nginx_start 1
+    declare -A port=([nginx]=8081 [hyper_hello]=8090) pid=()
+    local servers=(nginx hyper_hello)
+    start 8090 "${ON_SERVER[@]}" "$RUST_PEERS/hyper_hello" 127.0.0.1:8090; pid[hyper_hello]=$LAST_PID
+    local p=8082
+    for d in $BACKENDS; do
+        if try_start $p "${ON_SERVER[@]}" "$EX/http_server" "127.0.0.1:$p" --threads 0 --dispatcher "$d"; then
+            servers+=("muxloop_$d"); port[muxloop_$d]=$p; pid[muxloop_$d]=$LAST_PID
+        fi
+        p=$((p + 1))
+    done
+    declare -A p50=() p99=() p999=() reqs=()
+    for round in $(seq "$ROUNDS"); do
+        for s in $(order "$round" "${servers[@]}"); do
+            local r
+            r=$(latency_run "http://127.0.0.1:${port[$s]}/hello")
+            read -r a b c n <<<"$r"
+            p50[$s]+="$a "; p99[$s]+="$b "; p999[$s]+="$c "; reqs[$s]+="$n "
+        done
+    done
+    nginx_stop
+    row ""
+    row "| HTTP /hello latency at $LAT_RATE req/s ($tool, 50 conns, ${LAT_SECS}s), pinned | server | p50 ms | p99 ms | p99.9 ms | requests | p99 vs nginx |"
+    row "|---|---|---|---|---|---|---|"
+    local n99
+    n99=$(printf '%s\n' ${p99[nginx]} | median)
+    for s in "${servers[@]}"; do
+        local m99
+        m99=$(printf '%s\n' ${p99[$s]} | median)
+        row "| | $s | $(printf '%s\n' ${p50[$s]} | median) | $m99 | $(printf '%s\n' ${p999[$s]} | median) | $(printf '%s\n' ${reqs[$s]} | median) | $(ratio "$m99" "$n99") |"
+        [ "$s" = nginx ] || kill "${pid[$s]}" 2>/dev/null || true
+    done
+    unset port pid p50 p99 p999 reqs
+}
+
+# --- 6. idle connections held open during the HTTP and KV runs --------------------
+idle() {
+    local n
+    for n in $IDLE_COUNTS; do
+        http_pinned "$n"
+        kv_pinned "$n" 50:1
+    done
+}
+
+# --- 7. memory: RSS of an echo server holding 10,000 idle connections ------------------
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 # Opens COUNT connections to PORT and holds them until its stdin closes.
@@ -281,7 +649,7 @@ memory() {
     done
 }
 
-# --- 5. UDP: datagrams/s through udp_echo vs raw_udp_echo -------------------------
+# --- 8. UDP: datagrams/s through udp_echo vs raw_udp_echo -------------------------
 start_udp() { # port command... ; waits for the "listening on" line (no TCP port to probe)
     local port=$1
     shift
@@ -331,16 +699,21 @@ udp() {
 need_packages
 build
 ulimit -n 20000
-row "# muxloop vs peers — $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), medians of $ROUNDS rounds"
+row "# muxloop vs peers — $(date -u '+%Y-%m-%d %H:%M UTC'), medians of $ROUNDS rounds"
+row ""
+row "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), kernel $(uname -r), load average at start $(cut -d' ' -f1-3 /proc/loadavg); server on cpu $SERVER_CPU, load generator on cpu $CLIENT_CPU; command: ${0##*/} $SECTIONS (ROUNDS=$ROUNDS ECHO_SECS=$ECHO_SECS HTTP_SECS=$HTTP_SECS KV_N=$KV_N LAT_RATE=$LAT_RATE LAT_SECS=$LAT_SECS)"
 row ""
 for section in $SECTIONS; do
     case $section in
         dispatch) dispatch ;;
         echo) echo_throughput ;;
         http) http ;;
+        kv) kv ;;
+        latency) latency ;;
+        idle) idle ;;
         memory) memory ;;
         udp) udp ;;
-        *) echo "unknown section $section (dispatch echo http memory udp)" >&2; exit 2 ;;
+        *) echo "unknown section $section (dispatch echo http kv latency idle memory udp)" >&2; exit 2 ;;
     esac
 done
 log "results in $RESULTS"
