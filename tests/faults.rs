@@ -321,6 +321,10 @@ fn run_in_loop_storm_during_echo<D: Dispatcher + 'static>() {
 /// every byte intact, and the signals really were delivered.
 fn eintr_storm_during_echo<D: Dispatcher + 'static>() {
     let _serial = serial();
+    // A no-op handler underneath the loop's: whatever happens to the loop
+    // (a failing run drops it, which puts back the previous action), a late
+    // SIGUSR1 must not take the default action and kill the whole test binary.
+    let saved = sys::set_signal_handler(libc::SIGUSR1, ignore_signal).unwrap();
     let mut server = spawn_server::<D, _>(echo_callbacks::<D>(), 0);
     let seen = Arc::new(AtomicU64::new(0));
     let (tx, rx) = mpsc::channel();
@@ -343,10 +347,13 @@ fn eintr_storm_during_echo<D: Dispatcher + 'static>() {
     let stop = Arc::new(AtomicBool::new(false));
     let sender_stop = Arc::clone(&stop);
     let sender = thread::spawn(move || {
-        let mut sent = 0u64;
-        while !sender_stop.load(Ordering::Relaxed) {
-            sys::signal_thread(target, libc::SIGUSR1).unwrap();
-            sent += 1;
+        let (start, mut sent) = (Instant::now(), 0u64);
+        // Bounded even if the test fails before setting `stop`. The loop
+        // thread is not joined before this thread is, so its id stays valid.
+        while !sender_stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(3) {
+            if sys::signal_thread(target, libc::SIGUSR1).is_ok() {
+                sent += 1;
+            }
             thread::sleep(Duration::from_millis(1));
         }
         sent
@@ -392,7 +399,10 @@ fn eintr_storm_during_echo<D: Dispatcher + 'static>() {
     assert!(sent >= 100, "{}: only {sent} signals were sent in 1 s", D::NAME);
     assert!(bytes > 0);
     server.stop(); // panics if the loop's run() returned an error
+    sys::restore_signal_action(libc::SIGUSR1, &saved).unwrap();
 }
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
 
 for_each_dispatcher!(
     flood_does_not_starve_a_neighbour,
