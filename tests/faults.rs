@@ -153,6 +153,7 @@ fn rst_before_accept_with_a_slow_acceptor<D: Dispatcher + 'static>() {
     let _serial = serial();
     let server = spawn_server::<D, _>(echo_callbacks::<D>(), 0);
     assert!(echo_round_trip(server.addr, b"warm"), "{}: serves before", D::NAME);
+    thread::sleep(Duration::from_millis(100)); // the server closes its side of "warm"
     let baseline = open_fds();
     let (busy_tx, busy_rx) = mpsc::channel();
     server
