@@ -10,12 +10,13 @@ mod proxy;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use common::{IO_TIMEOUT, Rng, fnv1a};
-use muxloop::{Dispatcher, EventLoop, LoopHandle};
+use muxloop::{Dispatcher, EventLoop, LoopHandle, sys};
 use proxy::{Config, Relay, Totals};
 
 /// What the echo server sends after the client's EOF, before closing: bytes
@@ -185,6 +186,10 @@ fn backpressure<D: Dispatcher + 'static>(relay: Relay) {
     let proxy = start_proxy::<D>(listener.local_addr().unwrap(), relay);
     let mut c = TcpStream::connect(proxy.addr).unwrap();
     let (mut u, _) = listener.accept().unwrap();
+    // Fixed small buffers on both ends: loopback autotuning can otherwise
+    // hold ~32 MiB in the kernel (tcp_rmem), whatever the proxy does.
+    sys::set_buffer_sizes(u.as_raw_fd(), None, Some(64 * 1024)).unwrap();
+    sys::set_buffer_sizes(c.as_raw_fd(), Some(64 * 1024), None).unwrap();
     u.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     c.set_nonblocking(true).unwrap();
     let chunk = vec![7u8; 64 * 1024];
