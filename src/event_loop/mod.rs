@@ -241,7 +241,7 @@ impl<D: Dispatcher> EventLoop<D> {
     /// and calls [`deregister`](Self::deregister) before closing it.
     /// `Interest::NONE` registers the handler with the fd paused (not in the
     /// backend). Errors: `AlreadyExists` if `fd` has a handler, `InvalidInput`
-    /// for a negative fd, `Unsupported` for `Mode::Edge` without epoll, and
+    /// for a negative fd, `Unsupported` for `Mode::Edge` on select or poll, and
     /// whatever the backend says about the fd itself (e.g. `EBADF`, `EPERM`).
     pub fn register<F>(&mut self, fd: RawFd, interest: Interest, mode: Mode, handler: F) -> io::Result<()>
     where
