@@ -154,7 +154,8 @@ impl WorkerContext {
 ///     });
 ///     let server = TcpServer::builder(addr, echo).listener(ctx.into_listener()).start(&mut ev)?;
 ///     ev.run()?;
-///     server.stop(&mut ev, std::time::Duration::from_secs(5))
+///     server.stop(&mut ev, std::time::Duration::from_secs(5))?;
+///     Ok(())
 /// })?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
