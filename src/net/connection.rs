@@ -793,6 +793,6 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
     }
 }
 
-pub(crate) fn not_connected(id: u64) -> io::Error {
+fn not_connected(id: u64) -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, format!("connection {id} is closing or closed"))
 }

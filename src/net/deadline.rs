@@ -38,21 +38,20 @@ pub(crate) fn watch<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, timeout: Dur
 }
 
 /// Runs `on_timeout` for every connection past its deadline; stops sweeping
-/// when no connection has a deadline left.
+/// when no connection has a deadline left. That is decided before the
+/// handlers run, so a timer a handler arms (which starts a new sweep if
+/// this one was stopped) is never left without one.
 fn sweep<D: Dispatcher + 'static>(ev: &mut EventLoop<D>) {
     let now = Instant::now();
     let conns = ConnectionTable::<D>::all(ev);
-    let mut expired = 0;
-    for conn in &conns {
-        if conn.take_expired(now) {
-            expired += 1;
-            conn.timed_out(ev);
-        }
-    }
-    trace!("timer sweep: {expired} of {} connections timed out", conns.len());
-    if !ConnectionTable::<D>::all(ev).iter().any(|c| c.has_deadline())
+    let expired: Vec<_> = conns.iter().filter(|c| c.take_expired(now)).collect();
+    trace!("timer sweep: {} of {} connections timed out", expired.len(), conns.len());
+    if !conns.iter().any(|c| c.has_deadline())
         && let Some((timer, _)) = ev.context::<Sweeper>().timer.take()
     {
         ev.cancel(timer);
+    }
+    for conn in expired {
+        conn.timed_out(ev);
     }
 }
