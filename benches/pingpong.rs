@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use muxloop::{
-    Callbacks, Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher, TcpClient,
-    TcpServer, UringDispatcher,
+    Callbacks, Client, Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher, Server,
+    UringDispatcher,
 };
 
 const BLOCK: usize = 16 * 1024;
@@ -30,7 +30,7 @@ fn bench_backend<D: Dispatcher + 'static>(c: &mut Criterion) {
         let (tx, rx) = mpsc::channel();
         let server = thread::spawn(move || {
             let mut ev = EventLoop::<D>::new().unwrap();
-            let server = TcpServer::builder("127.0.0.1:0", echo::<D>()).start(&mut ev).unwrap();
+            let server = Server::builder("127.0.0.1:0", echo::<D>()).start(&mut ev).unwrap();
             tx.send((server.local_addr(), ev.handle())).unwrap();
             ev.run().unwrap();
         });
@@ -54,7 +54,7 @@ fn bench_backend<D: Dispatcher + 'static>(c: &mut Criterion) {
             });
         let mut ev = EventLoop::<D>::new().unwrap();
         for _ in 0..sessions {
-            TcpClient::new(addr, client.clone()).connect(&mut ev);
+            Client::new(addr, client.clone()).connect(&mut ev);
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         while connected.load(Ordering::Relaxed) < sessions && Instant::now() < deadline {

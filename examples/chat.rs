@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use log::{info, warn};
-use muxloop::{AnyDispatcher, Callbacks, ConnectionHandle, EventLoop, TcpConnection, TcpServer};
+use muxloop::{AnyDispatcher, Callbacks, Connection, ConnectionHandle, EventLoop, Server};
 
 /// A client that sends more than this without a newline is disconnected.
 const MAX_LINE: usize = 64 * 1024;
@@ -60,7 +60,7 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
 }
 
 /// Queues `line` for `member`, or drops a member that has stopped reading.
-fn deliver(ev: &mut EventLoop<AnyDispatcher>, member: &TcpConnection<AnyDispatcher>, line: &[u8]) {
+fn deliver(ev: &mut EventLoop<AnyDispatcher>, member: &Connection<AnyDispatcher>, line: &[u8]) {
     if member.queued_output() + line.len() > MEMBER_QUEUE_LIMIT {
         warn!(
             "{}: {} bytes undelivered, dropping it from the room",
@@ -111,7 +111,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
                 conn.force_close(ev);
             }
         });
-    let server = TcpServer::builder(cli.addr, callbacks)
+    let server = Server::builder(cli.addr, callbacks)
         .threads(cli.threads)
         .reuse_port(cli.reuse_port)
         .name("chat")

@@ -20,9 +20,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use clap::Parser;
-use muxloop::{
-    AnyDispatcher, Buffer, ConnectOptions, EventLoop, Handler, PipeReader, TcpClient, TcpConnection,
-};
+use muxloop::{AnyDispatcher, Buffer, Client, ConnectOptions, Connection, EventLoop, Handler, PipeReader};
 
 /// Chat client: stdin lines go to the server, other clients' lines are printed.
 #[derive(Parser)]
@@ -54,7 +52,7 @@ struct Chat {
 }
 
 impl Handler<AnyDispatcher> for Chat {
-    fn on_connect(&mut self, ev: &mut EventLoop<AnyDispatcher>, conn: &TcpConnection<AnyDispatcher>) {
+    fn on_connect(&mut self, ev: &mut EventLoop<AnyDispatcher>, conn: &Connection<AnyDispatcher>) {
         eprintln!(
             "*** connected to {} ({}); type lines, Ctrl-D to leave",
             conn.peer_addr(),
@@ -99,7 +97,7 @@ impl Handler<AnyDispatcher> for Chat {
     fn on_message(
         &mut self,
         _: &mut EventLoop<AnyDispatcher>,
-        _: &TcpConnection<AnyDispatcher>,
+        _: &Connection<AnyDispatcher>,
         input: &mut Buffer,
     ) {
         let mut out = std::io::stdout().lock();
@@ -108,7 +106,7 @@ impl Handler<AnyDispatcher> for Chat {
         input.consume_all();
     }
 
-    fn on_write_complete(&mut self, ev: &mut EventLoop<AnyDispatcher>, _: &TcpConnection<AnyDispatcher>) {
+    fn on_write_complete(&mut self, ev: &mut EventLoop<AnyDispatcher>, _: &Connection<AnyDispatcher>) {
         if let Some(stdin) = &self.stdin
             && let Err(e) = stdin.resume(ev)
         {
@@ -116,7 +114,7 @@ impl Handler<AnyDispatcher> for Chat {
         }
     }
 
-    fn on_close(&mut self, ev: &mut EventLoop<AnyDispatcher>, conn: &TcpConnection<AnyDispatcher>) {
+    fn on_close(&mut self, ev: &mut EventLoop<AnyDispatcher>, conn: &Connection<AnyDispatcher>) {
         eprintln!("*** disconnected from {}", conn.peer_addr());
         if let Some(stdin) = self.stdin.take() {
             stdin.close(ev);
@@ -130,9 +128,8 @@ fn run(cli: Cli) -> Result<(), String> {
     let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher).map_err(|e| e.to_string())?;
     let outcome: Rc<RefCell<Option<Result<(), String>>>> = Rc::default();
     let (for_client, for_error, addr) = (Rc::clone(&outcome), Rc::clone(&outcome), cli.addr);
-    let factory =
-        move |_: &TcpConnection<AnyDispatcher>| Chat { stdin: None, outcome: Rc::clone(&for_client) };
-    TcpClient::new(addr, factory)
+    let factory = move |_: &Connection<AnyDispatcher>| Chat { stdin: None, outcome: Rc::clone(&for_client) };
+    Client::new(addr, factory)
         .options(ConnectOptions { retries: 3, ..ConnectOptions::default() })
         .on_connect_error(move |ev, e| {
             *for_error.borrow_mut() = Some(Err(format!("cannot connect to {addr}: {e}")));

@@ -14,7 +14,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use clap::Parser;
-use muxloop::{AnyDispatcher, Callbacks, EventLoop, TcpServer};
+use muxloop::{AnyDispatcher, Callbacks, EventLoop, Server};
 
 /// Queued output per connection above which we stop reading from it.
 const OUTPUT_LIMIT: usize = 4 * 1024 * 1024;
@@ -64,7 +64,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             let _ = conn.send(ev, input.peek());
             input.consume_all();
         });
-    let server = TcpServer::builder(cli.addr, echo)
+    let server = Server::builder(cli.addr, echo)
         .output_limit(Some(OUTPUT_LIMIT))
         .threads(cli.threads)
         .reuse_port(cli.reuse_port)

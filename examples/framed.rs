@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use log::warn;
 use muxloop::framing::{self, Decoded, MSG_ERROR, MSG_PING, MSG_PONG, MSG_TYPE1, MSG_TYPE2};
-use muxloop::{AnyDispatcher, Callbacks, EventLoop, TcpConnection, TcpServer};
+use muxloop::{AnyDispatcher, Callbacks, Connection, EventLoop, Server};
 
 /// Length-prefixed message server: `| length u32 BE | type u32 BE | body |`.
 #[derive(Parser)]
@@ -51,7 +51,7 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
 }
 
-fn reject(ev: &mut EventLoop<AnyDispatcher>, conn: &TcpConnection<AnyDispatcher>, why: String) {
+fn reject(ev: &mut EventLoop<AnyDispatcher>, conn: &Connection<AnyDispatcher>, why: String) {
     warn!("{}: {why}; closing", conn.peer_addr());
     let _ = conn.send_owned(ev, framing::encode(MSG_ERROR, why.as_bytes()));
     // Half-close rather than close: closing with unread input would send RST
@@ -97,7 +97,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
                 let _ = conn.send_owned(ev, reply);
             }
         });
-    let server = TcpServer::builder(cli.addr, callbacks)
+    let server = Server::builder(cli.addr, callbacks)
         .threads(cli.threads)
         .reuse_port(cli.reuse_port)
         .name("framed")

@@ -2,7 +2,7 @@
 //! sends PING every interval, the server answers PONG, and either side closes
 //! a peer that has been silent for `--misses` intervals. Silence is each
 //! connection's own timer
-//! ([`TcpConnection::set_timeout`](muxloop::TcpConnection::set_timeout)),
+//! ([`Connection::set_timeout`](muxloop::Connection::set_timeout)),
 //! re-armed by every frame; the client pings from a loop timer.
 //!
 //! ```text
@@ -23,10 +23,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use log::{info, warn};
 use muxloop::framing::{self, Decoded, MSG_PING, MSG_PONG};
-use muxloop::{AnyDispatcher, Buffer, EventLoop, Handler, TcpClient, TcpConnection, TcpServer, TimerId};
+use muxloop::{AnyDispatcher, Buffer, Client, EventLoop, Handler, Server, TimerId};
 
 type Loop = EventLoop<AnyDispatcher>;
-type Connection = TcpConnection<AnyDispatcher>;
+type Conn = muxloop::Connection<AnyDispatcher>;
 
 /// Heartbeats: PING every interval, PONG back, a silent peer is closed.
 #[derive(Parser)]
@@ -121,7 +121,7 @@ struct Heartbeat {
 }
 
 impl Handler<AnyDispatcher> for Heartbeat {
-    fn on_connect(&mut self, ev: &mut Loop, conn: &Connection) {
+    fn on_connect(&mut self, ev: &mut Loop, conn: &Conn) {
         info!("{} up ({})", conn.peer_addr(), ev.dispatcher_name());
         conn.set_timeout(ev, Some(self.settings.patience()));
         if self.is_client {
@@ -136,7 +136,7 @@ impl Handler<AnyDispatcher> for Heartbeat {
     }
 
     /// Reads frames, re-arms the silence timer, and answers PING with PONG.
-    fn on_message(&mut self, ev: &mut Loop, conn: &Connection, input: &mut Buffer) {
+    fn on_message(&mut self, ev: &mut Loop, conn: &Conn, input: &mut Buffer) {
         loop {
             match framing::decode(input, 1024) {
                 Decoded::Frame { kind, .. } => {
@@ -162,7 +162,7 @@ impl Handler<AnyDispatcher> for Heartbeat {
         false
     }
 
-    fn on_timeout(&mut self, ev: &mut Loop, conn: &Connection) {
+    fn on_timeout(&mut self, ev: &mut Loop, conn: &Conn) {
         warn!(
             "{}: silent for {:.1?} ({} missed heartbeats), closing",
             conn.peer_addr(),
@@ -172,7 +172,7 @@ impl Handler<AnyDispatcher> for Heartbeat {
         conn.force_close(ev);
     }
 
-    fn on_close(&mut self, ev: &mut Loop, conn: &Connection) {
+    fn on_close(&mut self, ev: &mut Loop, conn: &Conn) {
         info!("{} down", conn.peer_addr());
         if let Some(timer) = self.pinger.take() {
             ev.cancel(timer);
@@ -186,8 +186,8 @@ impl Handler<AnyDispatcher> for Heartbeat {
 fn server(common: Common, threads: usize, reuse_port: bool) -> Result<(), Box<dyn Error>> {
     let settings = Settings { interval: common.interval, misses: common.misses, max_pings: 0 };
     let mut ev = Loop::with_backend(&common.dispatcher)?;
-    let factory = move |_: &Connection| Heartbeat { settings, pinger: None, is_client: false };
-    let server = TcpServer::builder(common.addr, factory)
+    let factory = move |_: &Conn| Heartbeat { settings, pinger: None, is_client: false };
+    let server = Server::builder(common.addr, factory)
         .threads(threads)
         .reuse_port(reuse_port)
         .name("heartbeat")
@@ -205,11 +205,11 @@ fn client(common: Common, pings: Option<u64>) -> Result<(), Box<dyn Error>> {
     let settings =
         Settings { interval: common.interval, misses: common.misses, max_pings: pings.unwrap_or(u64::MAX) };
     let mut ev = Loop::with_backend(&common.dispatcher)?;
-    let factory = move |_: &Connection| Heartbeat { settings, pinger: None, is_client: true };
+    let factory = move |_: &Conn| Heartbeat { settings, pinger: None, is_client: true };
     let addr = common.addr;
     let failure = Rc::new(Cell::new(None));
     let failed = Rc::clone(&failure);
-    TcpClient::new(addr, factory)
+    Client::new(addr, factory)
         .on_connect_error(move |ev, e| {
             failed.set(Some(format!("cannot connect to {addr}: {e}")));
             ev.quit();

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use clap::builder::RangedU64ValueParser;
-use muxloop::{AnyDispatcher, Callbacks, EventLoopThreadPool, TcpClient};
+use muxloop::{AnyDispatcher, Callbacks, Client, EventLoopThreadPool};
 
 /// The client half of muduo's pingpong throughput test.
 #[derive(Parser)]
@@ -102,7 +102,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         let (callbacks, failures) = (callbacks.clone(), Arc::clone(&counters));
         let Some(next) = pool.next_loop() else { break };
         next.run_in_loop(move |ev| {
-            TcpClient::new(addr, callbacks)
+            Client::new(addr, callbacks)
                 .on_connect_error(move |_, e| {
                     log::warn!("session failed to connect: {e}");
                     failures.failed.fetch_add(1, Ordering::Relaxed);

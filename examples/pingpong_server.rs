@@ -14,7 +14,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use clap::Parser;
-use muxloop::{AnyDispatcher, Callbacks, EventLoop, TcpServer};
+use muxloop::{AnyDispatcher, Callbacks, EventLoop, Server};
 
 /// The server half of muduo's pingpong throughput test: echoes everything.
 #[derive(Parser)]
@@ -50,7 +50,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         let _ = conn.send(ev, input.peek());
         input.consume_all();
     });
-    let server = TcpServer::builder(cli.addr, callbacks)
+    let server = Server::builder(cli.addr, callbacks)
         .output_limit(None)
         .threads(cli.threads)
         .reuse_port(cli.reuse_port)

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use muxloop::process::Master;
-use muxloop::{AnyDispatcher, Callbacks, EventLoop, TcpServer};
+use muxloop::{AnyDispatcher, Callbacks, EventLoop, Server};
 
 #[derive(Parser, Debug)]
 #[command(about = "Echo server: a master process and N worker processes")]
@@ -77,7 +77,7 @@ fn run(cli: Cli) -> std::io::Result<()> {
             input.consume_all();
         });
         let index = ctx.index();
-        let server = TcpServer::builder(addr, echo)
+        let server = Server::builder(addr, echo)
             .listener(ctx.into_listener())
             .threads(cli.threads)
             .name(format!("prefork-{index}"))

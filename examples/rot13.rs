@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use log::warn;
-use muxloop::{AnyDispatcher, Callbacks, EventLoop, TcpServer};
+use muxloop::{AnyDispatcher, Callbacks, EventLoop, Server};
 
 /// A client that sends more than this without a newline is disconnected.
 const MAX_LINE: usize = 16 * 1024;
@@ -73,7 +73,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
                 conn.force_close(ev);
             }
         });
-    let server = TcpServer::builder(cli.addr, callbacks)
+    let server = Server::builder(cli.addr, callbacks)
         .threads(cli.threads)
         .reuse_port(cli.reuse_port)
         .name("rot13")

@@ -19,7 +19,7 @@
 //! [`Buffer`], whose cheap prepend space takes the header without moving the
 //! body, then out into the returned `Vec`). A sender that wants no copy
 //! before the kernel sends [`header`] and the body as two slices with
-//! [`TcpConnection::send_vectored`](crate::TcpConnection::send_vectored).
+//! [`Connection::send_vectored`](crate::Connection::send_vectored).
 //!
 //! ```
 //! use muxloop::Buffer;

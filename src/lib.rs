@@ -52,8 +52,8 @@ pub use dispatcher::{
 };
 pub use event_loop::{EventLoop, LoopHandle, SignalInfo, SignalSource, Stats, TimerId};
 pub use net::{
-    Callbacks, ConnectOptions, ConnectionHandle, ConnectionOptions, Handler, HandlerFactory, StopSummary,
-    TcpClient, TcpConnection, TcpServer, TcpServerBuilder,
+    Callbacks, Client, ConnectOptions, Connection, ConnectionHandle, ConnectionOptions, Handler,
+    HandlerFactory, Server, ServerBuilder, StopSummary,
 };
 pub use net::{
     Datagram, DatagramOptions, DatagramSocket, DatagramStats, PipeReader, UdpSocket, UnixAddr, UnixDatagram,

@@ -23,7 +23,7 @@
 //! So the master must be single-threaded when it forks, at start and at every
 //! restart: [`Master::run`] refuses with `Unsupported` if the process has
 //! more than one thread, and the master itself never starts one. Workers are
-//! free to start threads (sub-loops, `TcpServerBuilder::threads`): nothing
+//! free to start threads (sub-loops, `ServerBuilder::threads`): nothing
 //! forks them.
 //!
 //! # Zombies and SIGCHLD
@@ -110,7 +110,7 @@ impl WorkerContext {
         &self.listener
     }
 
-    /// The listener itself, e.g. for `TcpServerBuilder::listener`.
+    /// The listener itself, e.g. for `ServerBuilder::listener`.
     pub fn into_listener(self) -> TcpListener {
         self.listener
     }
@@ -141,7 +141,7 @@ impl WorkerContext {
 ///
 /// ```no_run
 /// use muxloop::process::Master;
-/// use muxloop::{Callbacks, EventLoop, TcpServer};
+/// use muxloop::{Callbacks, EventLoop, Server};
 ///
 /// let listener = std::net::TcpListener::bind("127.0.0.1:9000")?;
 /// let addr = listener.local_addr()?;
@@ -152,7 +152,7 @@ impl WorkerContext {
 ///         let _ = conn.send(ev, input.peek());
 ///         input.consume_all();
 ///     });
-///     let server = TcpServer::builder(addr, echo).listener(ctx.into_listener()).start(&mut ev)?;
+///     let server = Server::builder(addr, echo).listener(ctx.into_listener()).start(&mut ev)?;
 ///     ev.run()?;
 ///     server.stop(&mut ev, std::time::Duration::from_secs(5))?;
 ///     Ok(())

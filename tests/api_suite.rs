@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use muxloop::{Buffer, Callbacks, Dispatcher, EventLoop, Handler, Interest, TcpConnection, TcpServer};
+use muxloop::{Buffer, Callbacks, Connection, Dispatcher, EventLoop, Handler, Interest, Server};
 
 /// Runs `ev` until `done` or 10 s; panics if it did not get there.
 fn drive<D: Dispatcher>(ev: &mut EventLoop<D>, done: impl FnMut() -> bool) {
@@ -41,10 +41,10 @@ fn echo<D: Dispatcher + 'static>() -> Callbacks<D> {
     })
 }
 
-/// Dropping the `TcpServer` value does not stop the server: it belongs to its loop.
+/// Dropping the `Server` value does not stop the server: it belongs to its loop.
 fn server_outlives_its_handle<D: Dispatcher + 'static>() {
     let mut ev = EventLoop::<D>::new().unwrap();
-    let addr = TcpServer::builder("127.0.0.1:0", echo::<D>()).start(&mut ev).unwrap().local_addr();
+    let addr = Server::builder("127.0.0.1:0", echo::<D>()).start(&mut ev).unwrap().local_addr();
     // The handle is gone; the listener must still be registered and serving.
     assert!(with_client(&mut ev, move || echo_round_trip(addr, b"still here")));
 }
@@ -57,7 +57,7 @@ struct Counter {
 }
 
 impl<D: Dispatcher + 'static> Handler<D> for Counter {
-    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, input: &mut Buffer) {
+    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, input: &mut Buffer) {
         while let Some(eol) = input.find_eol() {
             input.consume(eol + 1);
             self.lines += 1;
@@ -72,8 +72,8 @@ fn typed_state_without_send<D: Dispatcher + 'static>() {
     let mut ev = EventLoop::<D>::new().unwrap();
     let total = Rc::new(RefCell::new(0u64));
     let shared = Rc::clone(&total);
-    let factory = move |_: &TcpConnection<D>| Counter { lines: 0, total: Rc::clone(&shared) };
-    let addr = TcpServer::local_builder("127.0.0.1:0", factory).start(&mut ev).unwrap().local_addr();
+    let factory = move |_: &Connection<D>| Counter { lines: 0, total: Rc::clone(&shared) };
+    let addr = Server::local_builder("127.0.0.1:0", factory).start(&mut ev).unwrap().local_addr();
     let replies = with_client(&mut ev, move || {
         let mut streams = [connect(addr), connect(addr)];
         let mut replies = Vec::new();
@@ -92,13 +92,11 @@ fn typed_state_without_send<D: Dispatcher + 'static>() {
     assert_eq!(replies, ["1 1\n", "1 2\n", "2 3\n"]);
     assert_eq!(*total.borrow(), 3);
 
-    let err = TcpServer::local_builder("127.0.0.1:0", |_: &TcpConnection<D>| Counter {
-        lines: 0,
-        total: Rc::default(),
-    })
-    .threads(2)
-    .start(&mut ev)
-    .unwrap_err();
+    let err =
+        Server::local_builder("127.0.0.1:0", |_: &Connection<D>| Counter { lines: 0, total: Rc::default() })
+            .threads(2)
+            .start(&mut ev)
+            .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
 }
 
@@ -110,7 +108,7 @@ struct Budgeted {
 }
 
 impl<D: Dispatcher + 'static> Handler<D> for Budgeted {
-    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, input: &mut Buffer) {
+    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, input: &mut Buffer) {
         for _ in 0..self.per_call {
             let Some(eol) = input.find_eol() else { return };
             let line = input.take(eol + 1);
@@ -123,7 +121,7 @@ impl<D: Dispatcher + 'static> Handler<D> for Budgeted {
 }
 
 fn leftover_input_is_offered_again<D: Dispatcher + 'static>() {
-    let server = spawn_server::<D, _>(|_: &TcpConnection<D>| Budgeted { per_call: 3 }, 0);
+    let server = spawn_server::<D, _>(|_: &Connection<D>| Budgeted { per_call: 3 }, 0);
     let mut stream = connect(server.addr);
     let request: String = (0..1000).map(|i| format!("request {i}\n")).collect();
     stream.write_all(request.as_bytes()).unwrap(); // one write: every line is pipelined
@@ -272,13 +270,13 @@ struct Ticker {
 }
 
 impl<D: Dispatcher + 'static> Handler<D> for Ticker {
-    fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         conn.set_timeout(ev, Some(Duration::from_millis(50)));
     }
-    fn on_message(&mut self, _: &mut EventLoop<D>, _: &TcpConnection<D>, input: &mut Buffer) {
+    fn on_message(&mut self, _: &mut EventLoop<D>, _: &Connection<D>, input: &mut Buffer) {
         input.consume_all();
     }
-    fn on_timeout(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn on_timeout(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         if self.ticks.fetch_add(1, Ordering::SeqCst) + 1 < 3 {
             conn.set_timeout(ev, Some(Duration::from_millis(50)));
         } else {
@@ -291,7 +289,7 @@ impl<D: Dispatcher + 'static> Handler<D> for Ticker {
 fn handler_timer_fires_and_rearms<D: Dispatcher + 'static>() {
     let ticks = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&ticks);
-    let server = spawn_server::<D, _>(move |_: &TcpConnection<D>| Ticker { ticks: Arc::clone(&counted) }, 0);
+    let server = spawn_server::<D, _>(move |_: &Connection<D>| Ticker { ticks: Arc::clone(&counted) }, 0);
     let mut stream = connect(server.addr);
     let started = Instant::now();
     assert_eq!(read_to_eof(&mut stream).unwrap(), b"done");
@@ -331,7 +329,7 @@ fn owned_and_vectored_sends<D: Dispatcher + 'static>() {
 /// `ToSocketAddrs` (a host name), an adopted std listener, and `AsRawFd`.
 fn std_interop<D: Dispatcher + 'static>() {
     let mut ev = EventLoop::<D>::new().unwrap();
-    let named = TcpServer::builder("localhost:0", echo::<D>()).start(&mut ev).unwrap();
+    let named = Server::builder("localhost:0", echo::<D>()).start(&mut ev).unwrap();
     assert!(named.local_addr().ip().is_loopback());
 
     let std_listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -342,7 +340,7 @@ fn std_interop<D: Dispatcher + 'static>() {
             fd_tx.send((conn.as_raw_fd(), conn.fd())).unwrap();
         }
     });
-    let adopted = TcpServer::builder(adopted_addr, callbacks).listener(std_listener).start(&mut ev).unwrap();
+    let adopted = Server::builder(adopted_addr, callbacks).listener(std_listener).start(&mut ev).unwrap();
     assert_eq!(adopted.local_addr(), adopted_addr);
     assert!(with_client(&mut ev, move || echo_round_trip(adopted_addr, b"adopted")));
     let (raw, fd) = fd_rx.try_recv().unwrap();
@@ -352,7 +350,7 @@ fn std_interop<D: Dispatcher + 'static>() {
     let peer_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let std_stream = TcpStream::connect(peer_listener.local_addr().unwrap()).unwrap();
     let adopted_conn =
-        TcpConnection::from_std(&mut ev, std_stream, echo::<D>(), muxloop::ConnectionOptions::default())
+        Connection::from_std(&mut ev, std_stream, echo::<D>(), muxloop::ConnectionOptions::default())
             .unwrap();
     assert_eq!(adopted_conn.peer_addr(), peer_listener.local_addr().unwrap());
     let (mut far_end, _) = peer_listener.accept().unwrap();
@@ -364,7 +362,7 @@ fn std_interop<D: Dispatcher + 'static>() {
     assert_eq!(echoed, b"adopted stream");
 
     // IPv6: a server on [::1] and a client (the connector) over it.
-    let v6 = TcpServer::builder("[::1]:0", echo::<D>()).start(&mut ev).unwrap();
+    let v6 = Server::builder("[::1]:0", echo::<D>()).start(&mut ev).unwrap();
     assert!(v6.local_addr().is_ipv6());
     let v6_addr = v6.local_addr();
     assert!(with_client(&mut ev, move || echo_round_trip(v6_addr, b"over ipv6")));
@@ -380,7 +378,7 @@ fn std_interop<D: Dispatcher + 'static>() {
                 let _ = up_tx.send(input.take_all());
             }
         });
-    muxloop::TcpClient::new(v6_addr, client).connect(&mut ev);
+    muxloop::Client::new(v6_addr, client).connect(&mut ev);
     let mut got = None;
     drive(&mut ev, || {
         got = got.take().or_else(|| up_rx.try_recv().ok());
@@ -388,7 +386,7 @@ fn std_interop<D: Dispatcher + 'static>() {
     });
     assert_eq!(got.unwrap(), b"v6 client");
 
-    let err = TcpServer::builder("no-such-host.invalid:0", echo::<D>()).start(&mut ev).unwrap_err();
+    let err = Server::builder("no-such-host.invalid:0", echo::<D>()).start(&mut ev).unwrap_err();
     assert!(!err.to_string().is_empty());
 }
 
@@ -397,13 +395,13 @@ fn std_interop<D: Dispatcher + 'static>() {
 fn other_loop_is_refused<D: Dispatcher + 'static>() {
     let mut ev = EventLoop::<D>::new().unwrap();
     let mut other = EventLoop::<D>::new().unwrap();
-    let conns: Rc<RefCell<Vec<TcpConnection<D>>>> = Rc::default();
+    let conns: Rc<RefCell<Vec<Connection<D>>>> = Rc::default();
     let kept = Rc::clone(&conns);
-    let factory = move |conn: &TcpConnection<D>| {
+    let factory = move |conn: &Connection<D>| {
         kept.borrow_mut().push(conn.clone());
         echo::<D>()
     };
-    let addr = TcpServer::local_builder("127.0.0.1:0", factory).start(&mut ev).unwrap().local_addr();
+    let addr = Server::local_builder("127.0.0.1:0", factory).start(&mut ev).unwrap().local_addr();
     let client = TcpStream::connect(addr).unwrap();
     drive(&mut ev, || !conns.borrow().is_empty());
     let conn = conns.borrow()[0].clone();
@@ -422,17 +420,14 @@ fn other_loop_is_refused<D: Dispatcher + 'static>() {
 /// with drained output causes no dispatches while idle.
 fn write_interest_follows_the_queue<D: Dispatcher + 'static>() {
     let mut ev = EventLoop::<D>::new().unwrap();
-    let conns: Rc<RefCell<Vec<TcpConnection<D>>>> = Rc::default();
+    let conns: Rc<RefCell<Vec<Connection<D>>>> = Rc::default();
     let kept = Rc::clone(&conns);
-    let factory = move |conn: &TcpConnection<D>| {
+    let factory = move |conn: &Connection<D>| {
         kept.borrow_mut().push(conn.clone());
         Callbacks::<D>::new()
     };
-    let addr = TcpServer::local_builder("127.0.0.1:0", factory)
-        .output_limit(None)
-        .start(&mut ev)
-        .unwrap()
-        .local_addr();
+    let addr =
+        Server::local_builder("127.0.0.1:0", factory).output_limit(None).start(&mut ev).unwrap().local_addr();
     let mut client = TcpStream::connect(addr).unwrap();
     drive(&mut ev, || !conns.borrow().is_empty());
     let conn = conns.borrow()[0].clone();

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use muxloop::{Callbacks, Dispatcher, EpollDispatcher, EventLoop, Events, Interest, Mode, TcpServer, sys};
+use muxloop::{Callbacks, Dispatcher, EpollDispatcher, EventLoop, Events, Interest, Mode, Server, sys};
 
 /// How long each "what does the loop do while idle" window lasts.
 const WINDOW: Duration = Duration::from_millis(200);
@@ -194,7 +194,7 @@ fn write_interest_follows_the_output_queue<D: Dispatcher + 'static>() {
         }
     });
     let mut ev = EventLoop::<D>::new().unwrap();
-    let server = TcpServer::builder("127.0.0.1:0", callbacks).start(&mut ev).unwrap();
+    let server = Server::builder("127.0.0.1:0", callbacks).start(&mut ev).unwrap();
     let client = TcpStream::connect(server.local_addr()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while conn_fd.load(Ordering::SeqCst) < 0 {

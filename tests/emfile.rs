@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use muxloop::{Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher, TcpServer, sys};
+use muxloop::{Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher, Server, sys};
 
 const CHILD_ENV: &str = "MUXLOOP_EMFILE_CHILD";
 /// Fds the child may open beyond what it has once the server is up.
@@ -23,7 +23,7 @@ fn child_server<D: Dispatcher + 'static>() {
     // Warnings go to stderr, where the parent counts them.
     let _ = env_logger::Builder::new().filter_level(log::LevelFilter::Warn).try_init();
     let mut ev = EventLoop::<D>::new().unwrap();
-    let server = TcpServer::builder("127.0.0.1:0", echo_callbacks::<D>()).start(&mut ev).unwrap();
+    let server = Server::builder("127.0.0.1:0", echo_callbacks::<D>()).start(&mut ev).unwrap();
     sys::set_nofile_limit(sys::open_fd_count().unwrap() as u64 + HEADROOM).unwrap();
     println!("listening on {}", server.local_addr());
     // Stop when the parent goes away (our stdin closes).

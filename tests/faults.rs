@@ -26,7 +26,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use muxloop::event_loop::{SignalId, SignalSource};
-use muxloop::{Buffer, Dispatcher, EventLoop, Handler, TcpConnection, sys};
+use muxloop::{Buffer, Connection, Dispatcher, EventLoop, Handler, sys};
 
 mod common;
 use common::*;
@@ -195,7 +195,7 @@ struct BigOrEcho {
 }
 
 impl<D: Dispatcher + 'static> Handler<D> for BigOrEcho {
-    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, input: &mut Buffer) {
+    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, input: &mut Buffer) {
         if input.peek().starts_with(b"BIG\n") {
             conn.send_owned(ev, vec![b'x'; BIG]).unwrap();
             self.queued.store(conn.queued_output(), Ordering::SeqCst);
@@ -204,7 +204,7 @@ impl<D: Dispatcher + 'static> Handler<D> for BigOrEcho {
         }
         input.consume_all();
     }
-    fn on_close(&mut self, _: &mut EventLoop<D>, _: &TcpConnection<D>) {
+    fn on_close(&mut self, _: &mut EventLoop<D>, _: &Connection<D>) {
         self.closes.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -223,7 +223,7 @@ fn peer_reset_with_megabytes_queued<D: Dispatcher + 'static>() {
     let (queued, closes, drops) = (Arc::default(), Arc::default(), Arc::default());
     let factory = {
         let (queued, closes, drops) = (Arc::clone(&queued), Arc::clone(&closes), Arc::clone(&drops));
-        move |_: &TcpConnection<D>| BigOrEcho {
+        move |_: &Connection<D>| BigOrEcho {
             queued: Arc::clone(&queued),
             closes: Arc::clone(&closes),
             drops: Arc::clone(&drops),

@@ -12,7 +12,7 @@ use std::time::Duration;
 /// `"127.0.0.1:9000"` in the README) and the indentation.
 fn readme_snippet(addr: &str) -> Result<(), Box<dyn Error>> {
     // README snippet begins
-    use muxloop::{AnyDispatcher, Buffer, EventLoop, Handler, TcpConnection, TcpServer};
+    use muxloop::{AnyDispatcher, Buffer, Connection, EventLoop, Handler, Server};
 
     /// One per connection, owned by its loop: plain fields, no locks.
     struct Echo {
@@ -23,7 +23,7 @@ fn readme_snippet(addr: &str) -> Result<(), Box<dyn Error>> {
         fn on_message(
             &mut self,
             ev: &mut EventLoop<AnyDispatcher>,
-            conn: &TcpConnection<AnyDispatcher>,
+            conn: &Connection<AnyDispatcher>,
             input: &mut Buffer,
         ) {
             self.bytes += input.len() as u64;
@@ -33,8 +33,8 @@ fn readme_snippet(addr: &str) -> Result<(), Box<dyn Error>> {
     }
 
     let mut ev = EventLoop::<AnyDispatcher>::with_backend("poll")?;
-    let factory = |_: &TcpConnection<AnyDispatcher>| Echo { bytes: 0 };
-    let server = TcpServer::builder(addr, factory).threads(4).start(&mut ev)?;
+    let factory = |_: &Connection<AnyDispatcher>| Echo { bytes: 0 };
+    let server = Server::builder(addr, factory).threads(4).start(&mut ev)?;
     println!("listening on {}", server.local_addr());
     ev.run()?; // the server lives as long as its loop (or until `server.stop(..)`)
     // README snippet ends

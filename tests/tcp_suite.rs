@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use muxloop::{Callbacks, ConnectOptions, ConnectionHandle, Dispatcher, EventLoop, TcpClient, sys};
+use muxloop::{Callbacks, Client, ConnectOptions, ConnectionHandle, Dispatcher, EventLoop, sys};
 
 /// 50 clients each send 1-4 MiB of random bytes in random-size writes while
 /// reading slowly; every byte comes back in order.
@@ -204,7 +204,7 @@ fn connector_refused_and_connected<D: Dispatcher + 'static>() {
         ..ConnectOptions::default()
     };
     let started = Instant::now();
-    TcpClient::new(closed, Callbacks::<D>::new())
+    Client::new(closed, Callbacks::<D>::new())
         .options(options)
         .on_connect_error(move |_, e| *recorded.lock().unwrap() = Some(e.kind()))
         .connect(&mut ev);
@@ -219,7 +219,7 @@ fn connector_refused_and_connected<D: Dispatcher + 'static>() {
             up_tx.send((conn.local_addr(), conn.peer_addr())).unwrap();
         }
     });
-    TcpClient::new(listener.local_addr().unwrap(), callbacks).connect(&mut ev);
+    Client::new(listener.local_addr().unwrap(), callbacks).connect(&mut ev);
     let got: Arc<Mutex<Option<(SocketAddr, SocketAddr)>>> = Arc::default();
     drive(&mut ev, || {
         if let Ok(pair) = up_rx.try_recv() {

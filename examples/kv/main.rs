@@ -12,10 +12,10 @@
 //! What it shows:
 //! * **Typed per-connection state** without `Send`: each connection's
 //!   [`Handler`] owns its reply batch; the store is an `Rc<RefCell<..>>`
-//!   shared by the handlers of one loop ([`TcpServer::local_builder`]).
+//!   shared by the handlers of one loop ([`Server::local_builder`]).
 //! * **Pipelining with bounded output**: every complete command in the input
 //!   is answered, replies batched into one send; once the queued output is
-//!   full ([`TcpConnection::is_output_full`]), the handler stops and leaves
+//!   full ([`Connection::is_output_full`]), the handler stops and leaves
 //!   the rest of the input where it is. The connection stops reading, and
 //!   offers the leftover commands again once the replies have drained. 300
 //!   pipelined `GET`s of a 1 MB value never hold more than ~2 MB of replies.
@@ -33,7 +33,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use clap::{CommandFactory, Parser};
-use muxloop::{AnyDispatcher, Buffer, Dispatcher, EventLoop, Handler, TcpConnection, TcpServer};
+use muxloop::{AnyDispatcher, Buffer, Connection, Dispatcher, EventLoop, Handler, Server};
 use resp::Parsed;
 
 type Store = Rc<RefCell<HashMap<Vec<u8>, Rc<[u8]>>>>;
@@ -51,7 +51,7 @@ struct Client {
 }
 
 impl Client {
-    fn flush<D: Dispatcher + 'static>(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn flush<D: Dispatcher + 'static>(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         if !self.batch.is_empty() {
             let _ = conn.send(ev, &self.batch);
             self.batch.clear();
@@ -71,7 +71,7 @@ impl Client {
     fn execute<D: Dispatcher + 'static>(
         &mut self,
         ev: &mut EventLoop<D>,
-        conn: &TcpConnection<D>,
+        conn: &Connection<D>,
         buf: &[u8],
         args: &[Range<usize>],
     ) -> bool {
@@ -152,12 +152,7 @@ impl Client {
 
     /// A bulk string reply. A large value goes out with one vectored send
     /// (header, value, CRLF) instead of being copied into the batch.
-    fn bulk<D: Dispatcher + 'static>(
-        &mut self,
-        ev: &mut EventLoop<D>,
-        conn: &TcpConnection<D>,
-        value: &[u8],
-    ) {
+    fn bulk<D: Dispatcher + 'static>(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, value: &[u8]) {
         self.bulk_header(value.len());
         if value.len() < BIG_VALUE {
             self.batch.extend_from_slice(value);
@@ -171,7 +166,7 @@ impl Client {
 }
 
 impl<D: Dispatcher + 'static> Handler<D> for Client {
-    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, input: &mut Buffer) {
+    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, input: &mut Buffer) {
         loop {
             if self.batch.len() >= BATCH {
                 self.flush(ev, conn);
@@ -239,10 +234,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
     let store = Store::default();
     // Not `Send` (the store is an `Rc`): a local builder, all on this loop.
-    let factory =
-        move |_: &TcpConnection<AnyDispatcher>| Client { store: Rc::clone(&store), batch: Vec::new() };
+    let factory = move |_: &Connection<AnyDispatcher>| Client { store: Rc::clone(&store), batch: Vec::new() };
     let server =
-        TcpServer::local_builder(cli.addr, factory).reuse_port(cli.reuse_port).name("kv").start(&mut ev)?;
+        Server::local_builder(cli.addr, factory).reuse_port(cli.reuse_port).name("kv").start(&mut ev)?;
     println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
     std::io::stdout().flush()?;
     // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).

@@ -1,4 +1,4 @@
-//! Rung 08 — the framework: `TcpServer` and callbacks.
+//! Rung 08 — the framework: `Server` and callbacks.
 //!
 //! **Teaches.** Everything rungs 04-07 wrote by hand, done once in the
 //! library: the acceptor (non-blocking accept, the spare fd for `EMFILE`),
@@ -22,10 +22,10 @@
 
 mod common;
 
-use muxloop::{Buffer, EventLoop, Handler, TcpConnection, TcpServer};
+use muxloop::{Buffer, Connection, EventLoop, Handler, Server};
 
 const USAGE: &str = "ladder_08_tcp_server [ADDR]   (default 127.0.0.1:9180)
-An echo server on muxloop's TcpServer, single-threaded.";
+An echo server on muxloop's Server, single-threaded.";
 
 fn main() {
     common::main(8, USAGE, &[], run);
@@ -37,20 +37,20 @@ struct Echo {
 }
 
 impl Handler for Echo {
-    fn on_message(&mut self, ev: &mut EventLoop, conn: &TcpConnection, input: &mut Buffer) {
+    fn on_message(&mut self, ev: &mut EventLoop, conn: &Connection, input: &mut Buffer) {
         self.echoed += input.len();
         let _ = conn.send(ev, input.peek()); // an error means it is closing
         input.consume_all();
     }
 
-    fn on_close(&mut self, _: &mut EventLoop, conn: &TcpConnection) {
+    fn on_close(&mut self, _: &mut EventLoop, conn: &Connection) {
         log::debug!("{} down after {} bytes (fd {})", conn.peer_addr(), self.echoed, conn.fd());
     }
 }
 
 fn run(args: common::Args) -> common::Result {
     let mut ev: EventLoop = EventLoop::new()?;
-    let server = TcpServer::builder(args.addr, |_: &TcpConnection| Echo { echoed: 0 })
+    let server = Server::builder(args.addr, |_: &Connection| Echo { echoed: 0 })
         .output_limit(Some(common::MAX_QUEUED))
         .name("ladder-08")
         .start(&mut ev)?;

@@ -20,7 +20,7 @@
 
 mod common;
 
-use muxloop::{Callbacks, EventLoop, TcpServer};
+use muxloop::{Callbacks, EventLoop, Server};
 
 const USAGE: &str =
     "ladder_09_multi_reactor [ADDR] [--threads N] [--reuse-port]   (default 127.0.0.1:9190, N = 2)
@@ -43,7 +43,7 @@ fn run(args: common::Args) -> common::Result {
             let _ = conn.send(ev, input.peek());
             input.consume_all();
         });
-    let server = TcpServer::builder(args.addr, callbacks)
+    let server = Server::builder(args.addr, callbacks)
         .output_limit(Some(common::MAX_QUEUED))
         .threads(threads)
         .reuse_port(args.has("--reuse-port"))

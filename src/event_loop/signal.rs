@@ -319,11 +319,11 @@ impl<D: Dispatcher + 'static> EventLoop<D> {
     /// 128 + signal (the impatient second Ctrl-C while a graceful stop runs).
     ///
     /// ```no_run
-    /// use muxloop::{Callbacks, EventLoop, TcpServer};
+    /// use muxloop::{Callbacks, EventLoop, Server};
     /// use std::time::Duration;
     ///
     /// let mut ev: EventLoop = EventLoop::new()?;
-    /// let server = TcpServer::builder("127.0.0.1:9000", Callbacks::new()).start(&mut ev)?;
+    /// let server = Server::builder("127.0.0.1:9000", Callbacks::new()).start(&mut ev)?;
     /// ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM])?;
     /// let summary = server.stop(&mut ev, Duration::from_secs(5))?;
     /// eprintln!("stopped: {summary}");

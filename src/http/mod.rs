@@ -1,4 +1,4 @@
-//! HTTP/1.1 on top of [`TcpServer`](crate::TcpServer): what a small but real
+//! HTTP/1.1 on top of [`Server`](crate::Server): what a small but real
 //! HTTP server has to get right, and where yolanda's `http_server` does not.
 //!
 //! * **Framing**: a request is complete when its header section has ended

@@ -1,4 +1,4 @@
-//! `HttpServer`: a `TcpServer` whose per-connection [`net::Handler`] turns
+//! `HttpServer`: a `Server` whose per-connection [`net::Handler`] turns
 //! input bytes into requests and application responses; its time limits are
 //! connection timers (one sweep per loop, shared with the TCP layer).
 
@@ -16,7 +16,7 @@ use super::{HttpConfig, Response};
 use crate::buffer::Buffer;
 use crate::dispatcher::{DefaultDispatcher, Dispatcher};
 use crate::event_loop::EventLoop;
-use crate::net::{self, Callbacks, TcpConnection, TcpServer, TcpServerBuilder};
+use crate::net::{self, Callbacks, Connection, Server, ServerBuilder};
 
 /// The application: one response per request. Runs on a loop thread, so it
 /// must not block.
@@ -73,12 +73,7 @@ impl HttpConnection {
     /// Enters `phase` and arms the timer that bounds it: idle keep-alive,
     /// header section from its first byte (slowloris), body in total (a
     /// body trickled a byte a minute is cut off too).
-    fn enter<D: Dispatcher + 'static>(
-        &mut self,
-        ev: &mut EventLoop<D>,
-        conn: &TcpConnection<D>,
-        phase: Phase,
-    ) {
+    fn enter<D: Dispatcher + 'static>(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, phase: Phase) {
         self.phase = phase;
         let limit = match phase {
             Phase::Idle => self.config.idle_timeout,
@@ -92,7 +87,7 @@ impl HttpConnection {
     /// `header_timeout` to finish closing (a lingering close, so what it
     /// still sends cannot make the kernel reset away our response). A
     /// stopping server does not wait for the peer: it closes once flushed.
-    fn close<D: Dispatcher + 'static>(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn close<D: Dispatcher + 'static>(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         self.closing = true;
         if self.stopping {
             conn.close_after_flush(ev);
@@ -160,13 +155,13 @@ impl HttpConnection {
 }
 
 impl<D: Dispatcher + 'static> net::Handler<D> for HttpConnection {
-    fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         self.enter(ev, conn, Phase::Idle);
     }
 
     /// Answers every complete request in `input`, in order, with one send,
     /// up to the connection's output limit.
-    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, input: &mut Buffer) {
+    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, input: &mut Buffer) {
         if self.closing {
             input.consume_all(); // not answered: drop rather than buffer
             return;
@@ -201,14 +196,14 @@ impl<D: Dispatcher + 'static> net::Handler<D> for HttpConnection {
 
     /// Idle connections close now; a request being read is answered first,
     /// with `Connection: close`.
-    fn on_server_stop(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn on_server_stop(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         self.stopping = true;
         if self.phase == Phase::Idle && !self.closing {
             conn.close_after_flush(ev);
         }
     }
 
-    fn on_timeout(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn on_timeout(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         if self.phase == Phase::Idle || self.closing {
             debug!("http: closing idle connection {} from {}", conn.id(), conn.peer_addr());
             conn.force_close(ev);
@@ -221,9 +216,9 @@ impl<D: Dispatcher + 'static> net::Handler<D> for HttpConnection {
 }
 
 /// How an [`HttpServer`] is configured before it starts: a
-/// [`TcpServerBuilder`] plus the handler and HTTP limits.
+/// [`ServerBuilder`] plus the handler and HTTP limits.
 pub struct HttpServerBuilder<D: Dispatcher + 'static = DefaultDispatcher> {
-    tcp: TcpServerBuilder<D>,
+    tcp: ServerBuilder<D>,
     handler: Handler,
     config: HttpConfig,
 }
@@ -254,7 +249,7 @@ impl<D: Dispatcher + 'static> HttpServerBuilder<D> {
     }
 
     /// Serves on an already bound and listening std listener instead of
-    /// binding the builder's address; see [`TcpServerBuilder::listener`].
+    /// binding the builder's address; see [`ServerBuilder::listener`].
     pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
         self.tcp = self.tcp.listener(listener);
         self
@@ -275,11 +270,11 @@ impl<D: Dispatcher + 'static> HttpServerBuilder<D> {
     }
 
     /// Binds and starts serving on `ev` (run it afterwards); the server
-    /// belongs to `ev` from then on, as a [`TcpServer`] does.
+    /// belongs to `ev` from then on, as a [`Server`] does.
     pub fn start(self, ev: &mut EventLoop<D>) -> io::Result<HttpServer<D>> {
         let config = Arc::new(self.config);
         let app = self.handler;
-        let factory = move |_: &TcpConnection<D>| HttpConnection {
+        let factory = move |_: &Connection<D>| HttpConnection {
             phase: Phase::Idle,
             scanned: 0,
             continue_sent: false,
@@ -295,7 +290,7 @@ impl<D: Dispatcher + 'static> HttpServerBuilder<D> {
 /// A running HTTP/1.1 server.
 #[derive(Debug)]
 pub struct HttpServer<D: Dispatcher + 'static = DefaultDispatcher> {
-    tcp: TcpServer<D>,
+    tcp: Server<D>,
 }
 
 impl<D: Dispatcher + 'static> HttpServer<D> {
@@ -305,7 +300,7 @@ impl<D: Dispatcher + 'static> HttpServer<D> {
         F: Fn(&Request<'_>) -> Response + Send + Sync + 'static,
     {
         HttpServerBuilder {
-            tcp: TcpServer::builder(addr, Callbacks::new()).name("http"),
+            tcp: Server::builder(addr, Callbacks::new()).name("http"),
             handler: Arc::new(handler),
             config: HttpConfig::default(),
         }
@@ -321,7 +316,7 @@ impl<D: Dispatcher + 'static> HttpServer<D> {
         self.tcp.live_connections()
     }
 
-    /// Graceful stop; see [`TcpServer::stop`]. Idle keep-alive connections
+    /// Graceful stop; see [`Server::stop`]. Idle keep-alive connections
     /// close at once; a request being received is answered (with
     /// `Connection: close`) before its connection closes.
     pub fn stop(self, ev: &mut EventLoop<D>, grace: Duration) -> io::Result<net::StopSummary> {

@@ -1,4 +1,4 @@
-//! `TcpClient`: a non-blocking connector with timeout and retry.
+//! `Client`: a non-blocking connector with timeout and retry.
 //!
 //! It teaches the non-blocking `connect(2)` dance: the call returns
 //! `EINPROGRESS`; the socket becomes *writable* when the handshake ends,
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use log::{debug, warn};
 
-use super::connection::TcpConnection;
+use super::connection::Connection;
 use super::handler::{ConnectionOptions, HandlerFactory};
 use crate::dispatcher::{DefaultDispatcher, Dispatcher, Interest, Mode};
 use crate::event_loop::EventLoop;
@@ -24,7 +24,7 @@ use crate::sys;
 /// Called when connecting has failed for good (after all retries).
 pub type ConnectErrorCallback<D> = Box<dyn Fn(&mut EventLoop<D>, &io::Error)>;
 
-/// Timeout and retry policy of a [`TcpClient`].
+/// Timeout and retry policy of a [`Client`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// How long one attempt may take (default 5 s).
@@ -53,7 +53,7 @@ impl Default for ConnectOptions {
 ///
 /// Success shows as the handler's `on_connect`; failure, after all retries,
 /// as the connect-error callback (or a warning in the log).
-pub struct TcpClient<D: Dispatcher + 'static = DefaultDispatcher> {
+pub struct Client<D: Dispatcher + 'static = DefaultDispatcher> {
     addr: SocketAddr,
     factory: Box<dyn HandlerFactory<D>>,
     connection_options: ConnectionOptions,
@@ -61,23 +61,23 @@ pub struct TcpClient<D: Dispatcher + 'static = DefaultDispatcher> {
     on_connect_error: Option<ConnectErrorCallback<D>>,
 }
 
-impl<D: Dispatcher + 'static> fmt::Debug for TcpClient<D> {
+impl<D: Dispatcher + 'static> fmt::Debug for Client<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpClient").field("addr", &self.addr).field("options", &self.options).finish()
+        f.debug_struct("Client").field("addr", &self.addr).field("options", &self.options).finish()
     }
 }
 
 /// One connect operation across its attempts.
 struct Connecting<D: Dispatcher + 'static> {
-    client: TcpClient<D>,
+    client: Client<D>,
     attempts: Cell<u32>,
     backoff: Cell<Duration>,
 }
 
-impl<D: Dispatcher + 'static> TcpClient<D> {
+impl<D: Dispatcher + 'static> Client<D> {
     /// A client for `addr` whose connection gets a handler from `factory`.
     pub fn new(addr: SocketAddr, factory: impl HandlerFactory<D>) -> Self {
-        TcpClient {
+        Client {
             addr,
             factory: Box::new(factory),
             connection_options: ConnectionOptions::default(),
@@ -183,8 +183,7 @@ fn connected<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, connecting: Rc<Conn
         return failed(ev, connecting, e);
     }
     let client = &connecting.client;
-    if let Err(e) =
-        TcpConnection::establish(ev, socket, addr, &*client.factory, client.connection_options, None)
+    if let Err(e) = Connection::establish(ev, socket, addr, &*client.factory, client.connection_options, None)
     {
         failed(ev, connecting, e);
     }

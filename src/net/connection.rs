@@ -1,4 +1,4 @@
-//! `TcpConnection`: one established TCP socket on one event loop, with an
+//! `Connection`: one established TCP socket on one event loop, with an
 //! input and an output [`Buffer`] and the user's [`Handler`].
 //!
 //! It teaches the rules that make a non-blocking connection correct:
@@ -17,9 +17,9 @@
 //!   blocks, instead of our memory. Below half the limit, reading resumes and
 //!   input the handler left unprocessed is offered to it again, so a
 //!   protocol handler can stop at a byte budget and carry on later.
-//! * **Closing**: [`shutdown`](TcpConnection::shutdown) half-closes once the
-//!   queue drains and waits for the peer; [`close_after_flush`](TcpConnection::close_after_flush)
-//!   closes once the queue drains; [`force_close`](TcpConnection::force_close)
+//! * **Closing**: [`shutdown`](Connection::shutdown) half-closes once the
+//!   queue drains and waits for the peer; [`close_after_flush`](Connection::close_after_flush)
+//!   closes once the queue drains; [`force_close`](Connection::force_close)
 //!   closes now. The fd is always deregistered before it is closed, and the
 //!   handler's `on_close` runs after the current batch.
 //! * All of this happens on the connection's own loop thread: methods that
@@ -56,9 +56,9 @@ pub enum State {
     /// Reading and writing.
     Connected,
     /// Closing: no new sends; queued output is still written, then the
-    /// connection half-closes (after [`shutdown`](TcpConnection::shutdown))
+    /// connection half-closes (after [`shutdown`](Connection::shutdown))
     /// or closes (after the peer's EOF or
-    /// [`close_after_flush`](TcpConnection::close_after_flush)).
+    /// [`close_after_flush`](Connection::close_after_flush)).
     Disconnecting,
     /// Closed: the fd is deregistered and closed.
     Disconnected,
@@ -108,19 +108,19 @@ struct Inner<D: Dispatcher + 'static> {
 }
 
 /// A TCP connection living on one event loop. Cheap to clone (`Rc`); not `Send`.
-pub struct TcpConnection<D: Dispatcher + 'static = DefaultDispatcher> {
+pub struct Connection<D: Dispatcher + 'static = DefaultDispatcher> {
     inner: Rc<Inner<D>>,
 }
 
-impl<D: Dispatcher + 'static> Clone for TcpConnection<D> {
+impl<D: Dispatcher + 'static> Clone for Connection<D> {
     fn clone(&self) -> Self {
-        TcpConnection { inner: Rc::clone(&self.inner) }
+        Connection { inner: Rc::clone(&self.inner) }
     }
 }
 
-impl<D: Dispatcher + 'static> fmt::Debug for TcpConnection<D> {
+impl<D: Dispatcher + 'static> fmt::Debug for Connection<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpConnection")
+        f.debug_struct("Connection")
             .field("id", &self.inner.id)
             .field("fd", &self.inner.fd)
             .field("peer", &self.inner.peer)
@@ -133,7 +133,7 @@ impl<D: Dispatcher + 'static> fmt::Debug for TcpConnection<D> {
 /// The raw fd number; it is closed (and may be reused) once the connection is
 /// [`State::Disconnected`]. There is no `AsFd`: a `BorrowedFd` must stay open
 /// while borrowed, and a connection may be closed by its loop at any time.
-impl<D: Dispatcher + 'static> AsRawFd for TcpConnection<D> {
+impl<D: Dispatcher + 'static> AsRawFd for Connection<D> {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.fd
     }
@@ -144,14 +144,14 @@ fn interrupted_or_would_block(e: &io::Error) -> bool {
 }
 
 thread_local! {
-    /// The reusable reply buffer of [`TcpConnection::send_with`].
+    /// The reusable reply buffer of [`Connection::send_with`].
     static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 /// Reply buffers larger than this are not kept for reuse.
 const SCRATCH_KEEP: usize = 64 * 1024;
 
-impl<D: Dispatcher + 'static> TcpConnection<D> {
+impl<D: Dispatcher + 'static> Connection<D> {
     /// Wraps a connected, non-blocking socket, registers it for reading on
     /// `ev`, builds its handler and calls `on_connect`.
     pub(crate) fn establish<F: HandlerFactory<D> + ?Sized>(
@@ -161,13 +161,13 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
         factory: &F,
         options: ConnectionOptions,
         group: Option<Arc<ConnectionGroup>>,
-    ) -> io::Result<TcpConnection<D>> {
+    ) -> io::Result<Connection<D>> {
         let fd = socket.as_raw_fd();
         if options.nodelay {
             sys::set_nodelay(fd, true)?;
         }
         let local = sys::local_addr(fd)?;
-        let conn = TcpConnection {
+        let conn = Connection {
             inner: Rc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 fd,
@@ -219,7 +219,7 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
         stream: std::net::TcpStream,
         factory: impl HandlerFactory<D>,
         options: ConnectionOptions,
-    ) -> io::Result<TcpConnection<D>> {
+    ) -> io::Result<Connection<D>> {
         stream.set_nonblocking(true)?;
         let peer = stream.peer_addr()?;
         Self::establish(ev, OwnedFd::from(stream), peer, &factory, options, None)
@@ -375,8 +375,8 @@ impl<D: Dispatcher + 'static> TcpConnection<D> {
     /// every reply, send once). Returns what `build` returns.
     ///
     /// ```no_run
-    /// # use muxloop::{EventLoop, TcpConnection, Buffer};
-    /// # fn on_message(ev: &mut EventLoop, conn: &TcpConnection, input: &mut Buffer) -> std::io::Result<()> {
+    /// # use muxloop::{EventLoop, Connection, Buffer};
+    /// # fn on_message(ev: &mut EventLoop, conn: &Connection, input: &mut Buffer) -> std::io::Result<()> {
     /// conn.send_with(ev, |out| {
     ///     while let Some(eol) = input.find_eol() {
     ///         out.extend_from_slice(b"+OK\r\n");

@@ -2,7 +2,7 @@
 //! connection.
 //!
 //! Idle timeouts, HTTP's header and body deadlines and any handler's own
-//! [`set_timeout`](super::TcpConnection::set_timeout) all store a deadline in
+//! [`set_timeout`](super::Connection::set_timeout) all store a deadline in
 //! the connection; a single timer per loop walks the loop's connections and
 //! calls [`Handler::on_timeout`](super::Handler::on_timeout) for each one past
 //! its deadline. Re-arming a deadline on every read is then a store, not a

@@ -1,6 +1,6 @@
 //! `ConnectionHandle`: how any thread reaches a connection.
 //!
-//! A [`TcpConnection`] is not `Send`; a handle is (`Send + Sync + Clone`) and
+//! A [`Connection`] is not `Send`; a handle is (`Send + Sync + Clone`) and
 //! names the connection by id and loop. Work sent through it is queued on the
 //! connection's loop and finds the connection there in the loop's table,
 //! unless it has closed in the meantime.
@@ -11,11 +11,11 @@ use std::net::SocketAddr;
 
 use log::debug;
 
-use super::{ConnectionTable, TcpConnection};
+use super::{Connection, ConnectionTable};
 use crate::dispatcher::{DefaultDispatcher, Dispatcher};
 use crate::event_loop::{EventLoop, LoopHandle};
 
-/// A `Send + Sync + Clone` handle to a [`TcpConnection`]: any thread can send
+/// A `Send + Sync + Clone` handle to a [`Connection`]: any thread can send
 /// through it; the work is queued to the connection's loop.
 pub struct ConnectionHandle<D: Dispatcher + 'static = DefaultDispatcher> {
     id: u64,
@@ -60,7 +60,7 @@ impl<D: Dispatcher + 'static> ConnectionHandle<D> {
     /// Fails only if the loop is gone.
     pub fn run<F>(&self, f: F) -> io::Result<()>
     where
-        F: FnOnce(&mut EventLoop<D>, &TcpConnection<D>) + Send + 'static,
+        F: FnOnce(&mut EventLoop<D>, &Connection<D>) + Send + 'static,
     {
         let id = self.id;
         self.loop_handle.run_in_loop(move |ev| {
@@ -95,17 +95,17 @@ impl<D: Dispatcher + 'static> ConnectionHandle<D> {
         }
     }
 
-    /// Queues a [`TcpConnection::shutdown`].
+    /// Queues a [`Connection::shutdown`].
     pub fn shutdown(&self) -> io::Result<()> {
         self.run(|ev, conn| conn.shutdown(ev))
     }
 
-    /// Queues a [`TcpConnection::close_after_flush`].
+    /// Queues a [`Connection::close_after_flush`].
     pub fn close_after_flush(&self) -> io::Result<()> {
         self.run(|ev, conn| conn.close_after_flush(ev))
     }
 
-    /// Queues a [`TcpConnection::force_close`].
+    /// Queues a [`Connection::force_close`].
     pub fn force_close(&self) -> io::Result<()> {
         self.run(|ev, conn| conn.force_close(ev))
     }

@@ -6,15 +6,15 @@
 //! A handler is created on the connection's own loop thread and never leaves
 //! it, so it needs neither `Send` nor `Sync` nor a lock: its fields *are* the
 //! connection's state. Only the factory crosses threads, and only when a
-//! server has sub-loops ([`TcpServer::builder`](super::TcpServer::builder));
+//! server has sub-loops ([`Server::builder`](super::Server::builder));
 //! a single-loop server takes a factory that is not `Send` at all
-//! ([`TcpServer::local_builder`](super::TcpServer::local_builder)), so
+//! ([`Server::local_builder`](super::Server::local_builder)), so
 //! loop-wide state can be an `Rc<RefCell<..>>`.
 
 use std::fmt;
 use std::sync::Arc;
 
-use super::TcpConnection;
+use super::Connection;
 use crate::buffer::Buffer;
 use crate::dispatcher::{DefaultDispatcher, Dispatcher};
 use crate::event_loop::EventLoop;
@@ -23,7 +23,7 @@ use crate::event_loop::EventLoop;
 /// thread, never inside another of its methods.
 ///
 /// ```
-/// use muxloop::{Buffer, EventLoop, Handler, TcpConnection};
+/// use muxloop::{Buffer, EventLoop, Handler, Connection};
 ///
 /// /// Counts the lines a client sends and answers each with its number.
 /// struct LineCounter {
@@ -31,7 +31,7 @@ use crate::event_loop::EventLoop;
 /// }
 ///
 /// impl Handler for LineCounter {
-///     fn on_message(&mut self, ev: &mut EventLoop, conn: &TcpConnection, input: &mut Buffer) {
+///     fn on_message(&mut self, ev: &mut EventLoop, conn: &Connection, input: &mut Buffer) {
 ///         while let Some(eol) = input.find_eol() {
 ///             input.consume(eol + 1);
 ///             self.lines += 1;
@@ -41,27 +41,27 @@ use crate::event_loop::EventLoop;
 /// }
 ///
 /// // One `LineCounter` per connection:
-/// let factory = |_: &TcpConnection| LineCounter { lines: 0 };
+/// let factory = |_: &Connection| LineCounter { lines: 0 };
 /// # let _ = factory;
 /// ```
 pub trait Handler<D: Dispatcher + 'static = DefaultDispatcher>: 'static {
     /// The connection is up (registered, reading). Runs inside the accept
     /// (or connect) that created it.
-    fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         let _ = (ev, conn);
     }
 
-    /// Input arrived (or is offered again, see [`TcpConnection::offer_input`]).
+    /// Input arrived (or is offered again, see [`Connection::offer_input`]).
     /// Consume what forms complete messages; leave the rest in `input` for
     /// next time. Stopping early is fine: a handler that bounds its output
-    /// (for example "stop once [`TcpConnection::is_output_full`]") gets the
+    /// (for example "stop once [`Connection::is_output_full`]") gets the
     /// leftover input again once the output has drained.
-    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, input: &mut Buffer);
+    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, input: &mut Buffer);
 
     /// The output queue became empty: everything sent so far is in the
     /// kernel. Always runs after the current batch of events (deferred),
     /// whether the send completed at once or after write readiness.
-    fn on_write_complete(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn on_write_complete(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         let _ = (ev, conn);
     }
 
@@ -73,45 +73,45 @@ pub trait Handler<D: Dispatcher + 'static = DefaultDispatcher>: 'static {
 
     /// The output queue grew across
     /// [`ConnectionOptions::high_water_mark`] (deferred, once per crossing).
-    fn on_high_water_mark(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, queued: usize) {
+    fn on_high_water_mark(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, queued: usize) {
         let _ = (ev, conn, queued);
     }
 
-    /// The connection's timer ([`TcpConnection::set_timeout`] or
+    /// The connection's timer ([`Connection::set_timeout`] or
     /// [`ConnectionOptions::idle_timeout`]) ran out. The default closes it.
-    fn on_timeout(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn on_timeout(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         conn.force_close(ev);
     }
 
-    /// The server is stopping gracefully ([`TcpServer::stop`](super::TcpServer::stop)):
+    /// The server is stopping gracefully ([`Server::stop`](super::Server::stop)):
     /// finish what is in flight, then close. The default half-closes
-    /// ([`TcpConnection::shutdown`]): queued output drains, then FIN. A
+    /// ([`Connection::shutdown`]): queued output drains, then FIN. A
     /// request/response protocol answers the request it is reading first.
-    fn on_server_stop(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn on_server_stop(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         conn.shutdown(ev);
     }
 
     /// The connection is closed (fd deregistered and closed). Deferred: runs
     /// after the batch in which it closed.
-    fn on_close(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn on_close(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         let _ = (ev, conn);
     }
 }
 
 /// Builds one [`Handler`] per connection. Implemented by closures
-/// `Fn(&TcpConnection<D>) -> H` and by [`Callbacks`].
+/// `Fn(&Connection<D>) -> H` and by [`Callbacks`].
 pub trait HandlerFactory<D: Dispatcher + 'static = DefaultDispatcher>: 'static {
     /// A handler for the connection that is coming up.
-    fn make(&self, conn: &TcpConnection<D>) -> Box<dyn Handler<D>>;
+    fn make(&self, conn: &Connection<D>) -> Box<dyn Handler<D>>;
 }
 
 impl<D, F, H> HandlerFactory<D> for F
 where
     D: Dispatcher + 'static,
-    F: Fn(&TcpConnection<D>) -> H + 'static,
+    F: Fn(&Connection<D>) -> H + 'static,
     H: Handler<D>,
 {
-    fn make(&self, conn: &TcpConnection<D>) -> Box<dyn Handler<D>> {
+    fn make(&self, conn: &Connection<D>) -> Box<dyn Handler<D>> {
         Box::new(self(conn))
     }
 }
@@ -148,9 +148,9 @@ impl Default for ConnectionOptions {
     }
 }
 
-type ConnectionFn<D> = Arc<dyn Fn(&mut EventLoop<D>, &TcpConnection<D>) + Send + Sync>;
-type MessageFn<D> = Arc<dyn Fn(&mut EventLoop<D>, &TcpConnection<D>, &mut Buffer) + Send + Sync>;
-type HighWaterMarkFn<D> = Arc<dyn Fn(&mut EventLoop<D>, &TcpConnection<D>, usize) + Send + Sync>;
+type ConnectionFn<D> = Arc<dyn Fn(&mut EventLoop<D>, &Connection<D>) + Send + Sync>;
+type MessageFn<D> = Arc<dyn Fn(&mut EventLoop<D>, &Connection<D>, &mut Buffer) + Send + Sync>;
+type HighWaterMarkFn<D> = Arc<dyn Fn(&mut EventLoop<D>, &Connection<D>, usize) + Send + Sync>;
 
 /// muduo's callback style: closures for connection up/down, messages, write
 /// completion and the high-water mark, shared by all connections (so they
@@ -205,10 +205,10 @@ impl<D: Dispatcher + 'static> Callbacks<D> {
     }
 
     /// Called when a connection comes up and again when it goes down (check
-    /// [`TcpConnection::is_connected`]).
+    /// [`Connection::is_connected`]).
     pub fn on_connection<F>(mut self, f: F) -> Self
     where
-        F: Fn(&mut EventLoop<D>, &TcpConnection<D>) + Send + Sync + 'static,
+        F: Fn(&mut EventLoop<D>, &Connection<D>) + Send + Sync + 'static,
     {
         self.on_connection = Some(Arc::new(f));
         self
@@ -217,7 +217,7 @@ impl<D: Dispatcher + 'static> Callbacks<D> {
     /// Called with the input buffer; see [`Handler::on_message`].
     pub fn on_message<F>(mut self, f: F) -> Self
     where
-        F: Fn(&mut EventLoop<D>, &TcpConnection<D>, &mut Buffer) + Send + Sync + 'static,
+        F: Fn(&mut EventLoop<D>, &Connection<D>, &mut Buffer) + Send + Sync + 'static,
     {
         self.on_message = Some(Arc::new(f));
         self
@@ -226,7 +226,7 @@ impl<D: Dispatcher + 'static> Callbacks<D> {
     /// Called when the output queue becomes empty; see [`Handler::on_write_complete`].
     pub fn on_write_complete<F>(mut self, f: F) -> Self
     where
-        F: Fn(&mut EventLoop<D>, &TcpConnection<D>) + Send + Sync + 'static,
+        F: Fn(&mut EventLoop<D>, &Connection<D>) + Send + Sync + 'static,
     {
         self.on_write_complete = Some(Arc::new(f));
         self
@@ -236,7 +236,7 @@ impl<D: Dispatcher + 'static> Callbacks<D> {
     /// ([`ConnectionOptions::high_water_mark`]), with its length.
     pub fn on_high_water_mark<F>(mut self, f: F) -> Self
     where
-        F: Fn(&mut EventLoop<D>, &TcpConnection<D>, usize) + Send + Sync + 'static,
+        F: Fn(&mut EventLoop<D>, &Connection<D>, usize) + Send + Sync + 'static,
     {
         self.on_high_water_mark = Some(Arc::new(f));
         self
@@ -244,27 +244,27 @@ impl<D: Dispatcher + 'static> Callbacks<D> {
 }
 
 impl<D: Dispatcher + 'static> HandlerFactory<D> for Callbacks<D> {
-    fn make(&self, _: &TcpConnection<D>) -> Box<dyn Handler<D>> {
+    fn make(&self, _: &Connection<D>) -> Box<dyn Handler<D>> {
         Box::new(self.clone())
     }
 }
 
 /// Each connection gets a clone of the callbacks (four `Arc`s).
 impl<D: Dispatcher + 'static> Handler<D> for Callbacks<D> {
-    fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         if let Some(f) = &self.on_connection {
             f(ev, conn);
         }
     }
 
-    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, input: &mut Buffer) {
+    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, input: &mut Buffer) {
         match &self.on_message {
             Some(f) => f(ev, conn, input),
             None => input.consume_all(),
         }
     }
 
-    fn on_write_complete(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn on_write_complete(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         if let Some(f) = &self.on_write_complete {
             f(ev, conn);
         }
@@ -274,13 +274,13 @@ impl<D: Dispatcher + 'static> Handler<D> for Callbacks<D> {
         self.on_write_complete.is_some()
     }
 
-    fn on_high_water_mark(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>, queued: usize) {
+    fn on_high_water_mark(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, queued: usize) {
         if let Some(f) = &self.on_high_water_mark {
             f(ev, conn, queued);
         }
     }
 
-    fn on_close(&mut self, ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    fn on_close(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         if let Some(f) = &self.on_connection {
             f(ev, conn);
         }

@@ -1,5 +1,5 @@
-//! The TCP layer: the acceptor + [`TcpServer`], [`TcpConnection`],
-//! and [`TcpClient`] (a connector with timeout and retry).
+//! The TCP layer: the acceptor + [`Server`], [`Connection`],
+//! and [`Client`] (a connector with timeout and retry).
 //!
 //! It teaches how a Reactor turns "fd readable/writable" into "a connection
 //! came up / a message arrived / the output drained / it closed": the
@@ -9,18 +9,18 @@
 //! style of the same thing.
 //!
 //! ```no_run
-//! use muxloop::{Buffer, EventLoop, Handler, TcpConnection, TcpServer};
+//! use muxloop::{Buffer, EventLoop, Handler, Connection, Server};
 //!
 //! struct Echo;
 //! impl Handler for Echo {
-//!     fn on_message(&mut self, ev: &mut EventLoop, conn: &TcpConnection, input: &mut Buffer) {
+//!     fn on_message(&mut self, ev: &mut EventLoop, conn: &Connection, input: &mut Buffer) {
 //!         let _ = conn.send(ev, input.peek());
 //!         input.consume_all();
 //!     }
 //! }
 //!
 //! let mut ev: EventLoop = EventLoop::new()?;
-//! let server = TcpServer::builder("127.0.0.1:9000", |_: &TcpConnection| Echo).threads(4).start(&mut ev)?;
+//! let server = Server::builder("127.0.0.1:9000", |_: &Connection| Echo).threads(4).start(&mut ev)?;
 //! println!("listening on {}", server.local_addr());
 //! ev.run()?; // the server lives as long as the loop (or until `server.stop`)
 //! # Ok::<(), std::io::Error>(())
@@ -44,13 +44,13 @@ pub mod server;
 pub mod udp;
 pub mod unix_datagram;
 
-pub use client::{ConnectOptions, TcpClient};
-pub use connection::{State, TcpConnection};
+pub use client::{Client, ConnectOptions};
+pub use connection::{Connection, State};
 pub use handle::ConnectionHandle;
 pub use handler::{
     Callbacks, ConnectionOptions, DEFAULT_HIGH_WATER_MARK, DEFAULT_OUTPUT_LIMIT, Handler, HandlerFactory,
 };
-pub use server::{StopSummary, TcpServer, TcpServerBuilder};
+pub use server::{Server, ServerBuilder, StopSummary};
 
 pub use datagram::{Datagram, DatagramAddr, DatagramOptions, DatagramSocket, DatagramStats};
 pub use pipe::PipeReader;
@@ -66,7 +66,7 @@ pub(crate) struct ConnectionGroup {
 /// The live connections of one loop, kept in the loop's context: the one
 /// table handles, servers and the timer sweep look connections up in.
 pub(crate) struct ConnectionTable<D: Dispatcher + 'static> {
-    by_id: HashMap<u64, TcpConnection<D>>,
+    by_id: HashMap<u64, Connection<D>>,
 }
 
 impl<D: Dispatcher + 'static> Default for ConnectionTable<D> {
@@ -76,7 +76,7 @@ impl<D: Dispatcher + 'static> Default for ConnectionTable<D> {
 }
 
 impl<D: Dispatcher + 'static> ConnectionTable<D> {
-    pub(crate) fn insert(ev: &mut EventLoop<D>, conn: &TcpConnection<D>) {
+    pub(crate) fn insert(ev: &mut EventLoop<D>, conn: &Connection<D>) {
         ev.context::<Self>().by_id.insert(conn.id(), conn.clone());
     }
 
@@ -84,12 +84,12 @@ impl<D: Dispatcher + 'static> ConnectionTable<D> {
         ev.context::<Self>().by_id.remove(&id);
     }
 
-    pub(crate) fn find(ev: &mut EventLoop<D>, id: u64) -> Option<TcpConnection<D>> {
+    pub(crate) fn find(ev: &mut EventLoop<D>, id: u64) -> Option<Connection<D>> {
         ev.context::<Self>().by_id.get(&id).cloned()
     }
 
     /// Every connection of this loop.
-    pub(crate) fn all(ev: &mut EventLoop<D>) -> Vec<TcpConnection<D>> {
+    pub(crate) fn all(ev: &mut EventLoop<D>) -> Vec<Connection<D>> {
         ev.context::<Self>().by_id.values().cloned().collect()
     }
 }

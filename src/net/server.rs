@@ -1,4 +1,4 @@
-//! `TcpServer`: an acceptor on the main loop plus a pool of sub-loops.
+//! `Server`: an acceptor on the main loop plus a pool of sub-loops.
 //!
 //! This is the muduo/yolanda multi-reactor design: the main loop only
 //! accepts, and hands each new socket to the next sub-loop round-robin by
@@ -8,8 +8,8 @@
 //! connections, so no hand-off is needed.
 //!
 //! A started server belongs to its main loop: it keeps serving until
-//! [`TcpServer::stop`] or until the loop is dropped, whatever happens to the
-//! [`TcpServer`] value (which is only a handle to it).
+//! [`Server::stop`] or until the loop is dropped, whatever happens to the
+//! [`Server`] value (which is only a handle to it).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info, trace, warn};
 
 use super::acceptor::{self, AcceptFn};
-use super::connection::TcpConnection;
+use super::connection::Connection;
 use super::handler::{ConnectionOptions, HandlerFactory};
 use super::{ConnectionGroup, ConnectionTable};
 use crate::dispatcher::{DefaultDispatcher, Dispatcher};
@@ -56,14 +56,14 @@ impl<P: Deref> Service<P> {
         P::Target: HandlerFactory<D>,
     {
         let group = Some(Arc::clone(&self.group));
-        if let Err(e) = TcpConnection::establish(ev, socket, peer, &*self.factory, self.options, group) {
+        if let Err(e) = Connection::establish(ev, socket, peer, &*self.factory, self.options, group) {
             warn!("cannot set up the connection from {peer}: {e}");
         }
     }
 }
 
-/// How a [`TcpServer`] is configured before it starts.
-pub struct TcpServerBuilder<D: Dispatcher + 'static = DefaultDispatcher> {
+/// How a [`Server`] is configured before it starts.
+pub struct ServerBuilder<D: Dispatcher + 'static = DefaultDispatcher> {
     addrs: io::Result<Vec<SocketAddr>>,
     listener: Option<OwnedFd>,
     factory: Factory<D>,
@@ -74,9 +74,9 @@ pub struct TcpServerBuilder<D: Dispatcher + 'static = DefaultDispatcher> {
     name: String,
 }
 
-impl<D: Dispatcher + 'static> fmt::Debug for TcpServerBuilder<D> {
+impl<D: Dispatcher + 'static> fmt::Debug for ServerBuilder<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpServerBuilder")
+        f.debug_struct("ServerBuilder")
             .field("addrs", &self.addrs)
             .field("options", &self.options)
             .field("threads", &self.threads)
@@ -86,7 +86,7 @@ impl<D: Dispatcher + 'static> fmt::Debug for TcpServerBuilder<D> {
     }
 }
 
-impl<D: Dispatcher + 'static> TcpServerBuilder<D> {
+impl<D: Dispatcher + 'static> ServerBuilder<D> {
     /// Number of sub-loop threads (default 0: everything on the main loop).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads;
@@ -143,7 +143,7 @@ impl<D: Dispatcher + 'static> TcpServerBuilder<D> {
         self
     }
 
-    /// Replaces the handler factory (layers built on `TcpServer` set theirs).
+    /// Replaces the handler factory (layers built on `Server` set theirs).
     pub(crate) fn factory(mut self, factory: impl HandlerFactory<D> + Send + Sync) -> Self {
         self.factory = Factory::Shared(Arc::new(factory));
         self
@@ -159,15 +159,15 @@ impl<D: Dispatcher + 'static> TcpServerBuilder<D> {
     /// accepting on `ev`, the main loop: run it afterwards. The server then
     /// belongs to `ev`. Errors: bind/listen failures such as `AddrInUse`, a
     /// thread that could not start, or `InvalidInput` for a
-    /// [`local_builder`](TcpServer::local_builder) server with threads.
-    pub fn start(self, ev: &mut EventLoop<D>) -> io::Result<TcpServer<D>> {
+    /// [`local_builder`](Server::local_builder) server with threads.
+    pub fn start(self, ev: &mut EventLoop<D>) -> io::Result<Server<D>> {
         let group = Arc::new(ConnectionGroup::default());
         let pool = match &self.factory {
             Factory::Local(_) if self.threads > 0 => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!(
-                        "{}: a local_builder server runs on one loop; use TcpServer::builder with a Send + Sync \
+                        "{}: a local_builder server runs on one loop; use Server::builder with a Send + Sync \
                          factory for {} threads",
                         self.name, self.threads
                     ),
@@ -245,7 +245,7 @@ impl<D: Dispatcher + 'static> TcpServerBuilder<D> {
         let sub_loops = pool.handles();
         let core = ServerCore { pool, listeners, main: ev.handle() };
         ev.context::<Servers<D>>().by_id.insert(id, core);
-        Ok(TcpServer { id, local_addr, group, loop_id: ev.id(), sub_loops, name: self.name })
+        Ok(Server { id, local_addr, group, loop_id: ev.id(), sub_loops, name: self.name })
     }
 }
 
@@ -340,7 +340,7 @@ impl<D: Dispatcher + 'static> Default for Servers<D> {
 /// A handle to a running TCP server. The server itself belongs to the main
 /// loop it was started on: dropping this value does not stop it; call
 /// [`stop`](Self::stop) for a graceful stop, or drop the loop.
-pub struct TcpServer<D: Dispatcher + 'static = DefaultDispatcher> {
+pub struct Server<D: Dispatcher + 'static = DefaultDispatcher> {
     id: u64,
     local_addr: SocketAddr,
     group: Arc<ConnectionGroup>,
@@ -349,9 +349,9 @@ pub struct TcpServer<D: Dispatcher + 'static = DefaultDispatcher> {
     name: String,
 }
 
-impl<D: Dispatcher + 'static> fmt::Debug for TcpServer<D> {
+impl<D: Dispatcher + 'static> fmt::Debug for Server<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpServer")
+        f.debug_struct("Server")
             .field("name", &self.name)
             .field("local_addr", &self.local_addr)
             .field("threads", &self.sub_loops.len())
@@ -360,13 +360,13 @@ impl<D: Dispatcher + 'static> fmt::Debug for TcpServer<D> {
     }
 }
 
-impl<D: Dispatcher + 'static> TcpServer<D> {
+impl<D: Dispatcher + 'static> Server<D> {
     /// Starts configuring a server on `addr` (port 0 picks a free port).
     /// `factory` builds each connection's [`Handler`](super::Handler): a
     /// closure `|conn| MyHandler { .. }` or [`Callbacks`](super::Callbacks).
     /// It is shared with the sub-loop threads, hence `Send + Sync`; the
     /// handlers it builds are not shared and need neither.
-    pub fn builder<F>(addr: impl ToSocketAddrs, factory: F) -> TcpServerBuilder<D>
+    pub fn builder<F>(addr: impl ToSocketAddrs, factory: F) -> ServerBuilder<D>
     where
         F: HandlerFactory<D> + Send + Sync,
     {
@@ -376,15 +376,15 @@ impl<D: Dispatcher + 'static> TcpServer<D> {
     /// Like [`builder`](Self::builder), for a server that runs entirely on
     /// its main loop (no threads), so `factory` need not be `Send`: it may
     /// hold loop-wide state in an `Rc<RefCell<..>>`.
-    pub fn local_builder<F>(addr: impl ToSocketAddrs, factory: F) -> TcpServerBuilder<D>
+    pub fn local_builder<F>(addr: impl ToSocketAddrs, factory: F) -> ServerBuilder<D>
     where
         F: HandlerFactory<D>,
     {
         Self::new_builder(addr, Factory::Local(Rc::new(factory)))
     }
 
-    fn new_builder(addr: impl ToSocketAddrs, factory: Factory<D>) -> TcpServerBuilder<D> {
-        TcpServerBuilder {
+    fn new_builder(addr: impl ToSocketAddrs, factory: Factory<D>) -> ServerBuilder<D> {
+        ServerBuilder {
             addrs: addr.to_socket_addrs().map(Iterator::collect),
             listener: None,
             factory,
@@ -415,7 +415,7 @@ impl<D: Dispatcher + 'static> TcpServer<D> {
     /// `ev` is the main loop; the sub-loops get a queued task.
     pub fn for_each_connection<F>(&self, ev: &mut EventLoop<D>, f: F)
     where
-        F: Fn(&mut EventLoop<D>, &TcpConnection<D>) + Send + Sync + Clone + 'static,
+        F: Fn(&mut EventLoop<D>, &Connection<D>) + Send + Sync + Clone + 'static,
     {
         for conn in members(ev, &self.group) {
             f(ev, &conn);
@@ -474,7 +474,7 @@ impl<D: Dispatcher + 'static> TcpServer<D> {
     }
 }
 
-/// What a graceful [`TcpServer::stop`] did.
+/// What a graceful [`Server::stop`] did.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct StopSummary {
     /// Connections that finished and closed within the grace period.
@@ -493,6 +493,6 @@ impl fmt::Display for StopSummary {
 fn members<D: Dispatcher + 'static>(
     ev: &mut EventLoop<D>,
     group: &Arc<ConnectionGroup>,
-) -> Vec<TcpConnection<D>> {
+) -> Vec<Connection<D>> {
     ConnectionTable::all(ev).into_iter().filter(|c| c.in_group(group)).collect()
 }

@@ -8,12 +8,12 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use muxloop::{Callbacks, Dispatcher, EventLoop, HandlerFactory, LoopHandle, TcpServer, TcpServerBuilder};
+use muxloop::{Callbacks, Dispatcher, EventLoop, HandlerFactory, LoopHandle, Server, ServerBuilder};
 
 /// Generous bound for any single blocking client operation.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A `TcpServer` running on a loop thread; stopped (gracefully) on drop.
+/// A `Server` running on a loop thread; stopped (gracefully) on drop.
 pub struct TestServer<D: Dispatcher + 'static> {
     pub addr: SocketAddr,
     pub main_loop: LoopHandle<D>,
@@ -33,7 +33,7 @@ pub fn spawn_server_with<D, F, C>(factory: F, configure: C) -> TestServer<D>
 where
     D: Dispatcher + 'static,
     F: HandlerFactory<D> + Send + Sync,
-    C: FnOnce(TcpServerBuilder<D>) -> TcpServerBuilder<D> + Send + 'static,
+    C: FnOnce(ServerBuilder<D>) -> ServerBuilder<D> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel();
     let thread = thread::Builder::new()
@@ -41,7 +41,7 @@ where
         .spawn(move || {
             let mut ev = EventLoop::<D>::new().expect("event loop");
             let server =
-                configure(TcpServer::builder("127.0.0.1:0", factory)).start(&mut ev).expect("server starts");
+                configure(Server::builder("127.0.0.1:0", factory)).start(&mut ev).expect("server starts");
             tx.send((server.local_addr(), ev.handle())).unwrap();
             ev.run().expect("main loop runs");
             server.stop(&mut ev, Duration::from_secs(2)).expect("graceful stop");
