@@ -1323,3 +1323,50 @@ pub fn getppid() -> i32 {
     // SAFETY: getppid cannot fail.
     unsafe { libc::getppid() }
 }
+
+// ---- Stream sockets of any family (TCP and Unix) ----
+
+/// A new non-blocking, close-on-exec `AF_UNIX` socket, of type
+/// `SOCK_STREAM` when `stream` is true, else `SOCK_DGRAM`.
+pub fn unix_socket(stream: bool) -> io::Result<OwnedFd> {
+    let kind = if stream { libc::SOCK_STREAM } else { libc::SOCK_DGRAM };
+    // SAFETY: plain integer arguments.
+    Ok(owned(syscall!(socket(libc::AF_UNIX, kind | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0))?))
+}
+
+/// A new non-blocking, close-on-exec stream socket for `addr`'s family.
+pub fn stream_socket(addr: &RawAddr) -> io::Result<OwnedFd> {
+    match addr.to_inet() {
+        Ok(inet) => tcp_socket(&inet),
+        Err(_) => unix_socket(true),
+    }
+}
+
+/// `listen(2)`.
+pub fn listen(fd: RawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: plain integer arguments.
+    syscall!(listen(fd, backlog))?;
+    Ok(())
+}
+
+/// Accepts one connection of any family as a non-blocking, close-on-exec
+/// socket. `WouldBlock` means the backlog is empty.
+pub fn accept_raw(listener: RawFd) -> io::Result<(OwnedFd, RawAddr)> {
+    let mut peer = RawAddr::empty();
+    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    let ptr = (&mut peer.storage as *mut libc::sockaddr_storage).cast();
+    // SAFETY: `peer.storage`/`peer.len` are valid out-pointers; the kernel writes at most `len` bytes.
+    let fd = syscall!(accept4(listener, ptr, &mut peer.len, flags))?;
+    Ok((owned(fd), peer))
+}
+
+/// [`start_connect`] to an address of any family.
+pub fn start_connect_raw(fd: RawFd, addr: &RawAddr) -> io::Result<bool> {
+    match connect_raw(fd, addr) {
+        Ok(()) => Ok(true),
+        // A Unix stream socket whose listener's backlog is full says EAGAIN
+        // (it never waits in the background like TCP): the caller retries.
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
+        Err(e) => Err(e),
+    }
+}

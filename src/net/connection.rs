@@ -30,7 +30,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::{self, IoSlice};
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, error, trace, warn};
 
+use super::addr::StreamAddr;
 use super::deadline;
 use super::handle::ConnectionHandle;
 use super::handler::{ConnectionOptions, Handler, HandlerFactory};
@@ -85,8 +86,8 @@ struct Inner<D: Dispatcher + 'static> {
     fd: RawFd,
     /// `None` once closed; the raw `fd` must not be used after that.
     socket: RefCell<Option<OwnedFd>>,
-    local: SocketAddr,
-    peer: SocketAddr,
+    local: StreamAddr,
+    peer: StreamAddr,
     life: Cell<Life>,
     /// `stop_reading` was called.
     paused_by_user: Cell<bool>,
@@ -157,16 +158,16 @@ impl<D: Dispatcher + 'static> Connection<D> {
     pub(crate) fn establish<F: HandlerFactory<D> + ?Sized>(
         ev: &mut EventLoop<D>,
         socket: OwnedFd,
-        peer: SocketAddr,
+        peer: StreamAddr,
         factory: &F,
         options: ConnectionOptions,
         group: Option<Arc<ConnectionGroup>>,
     ) -> io::Result<Connection<D>> {
         let fd = socket.as_raw_fd();
-        if options.nodelay {
+        if options.nodelay && !peer.is_unix() {
             sys::set_nodelay(fd, true)?;
         }
-        let local = sys::local_addr(fd)?;
+        let local = StreamAddr::of_socket(fd, false)?;
         let conn = Connection {
             inner: Rc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -201,9 +202,11 @@ impl<D: Dispatcher + 'static> Connection<D> {
             group.live.fetch_add(1, Ordering::AcqRel);
         }
         trace!(
-            "[{}] connection {} up: {peer} -> {local} (fd {fd}, {})",
+            "[{}] connection {} up: {} -> {} (fd {fd}, {})",
             ev.name(),
             conn.id(),
+            conn.inner.peer,
+            conn.inner.local,
             ev.dispatcher_name()
         );
         conn.touch(ev);
@@ -211,18 +214,20 @@ impl<D: Dispatcher + 'static> Connection<D> {
         Ok(conn)
     }
 
-    /// Takes over a connected std stream (switching it to non-blocking) and
-    /// runs a handler from `factory` on it, on `ev`: for sockets made
-    /// elsewhere (a blocking connect, an inherited or passed fd).
+    /// Takes over a connected stream socket (a std `TcpStream` or
+    /// `UnixStream`, or any `OwnedFd` of one), switching it to non-blocking,
+    /// and runs a handler from `factory` on it, on `ev`: for sockets made
+    /// elsewhere (a blocking connect, a `socketpair`, an inherited or passed fd).
     pub fn from_std(
         ev: &mut EventLoop<D>,
-        stream: std::net::TcpStream,
+        stream: impl Into<OwnedFd>,
         factory: impl HandlerFactory<D>,
         options: ConnectionOptions,
     ) -> io::Result<Connection<D>> {
-        stream.set_nonblocking(true)?;
-        let peer = stream.peer_addr()?;
-        Self::establish(ev, OwnedFd::from(stream), peer, &factory, options, None)
+        let socket = stream.into();
+        sys::set_nonblocking(socket.as_raw_fd(), true)?;
+        let peer = StreamAddr::of_socket(socket.as_raw_fd(), true)?;
+        Self::establish(ev, socket, peer, &factory, options, None)
     }
 
     /// A process-wide unique id.
@@ -235,14 +240,15 @@ impl<D: Dispatcher + 'static> Connection<D> {
         self.inner.fd
     }
 
-    /// The remote address.
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.inner.peer
+    /// The remote address (for a Unix socket, usually
+    /// [`UnixAddr::Unnamed`](super::UnixAddr::Unnamed): clients rarely bind).
+    pub fn peer_addr(&self) -> StreamAddr {
+        self.inner.peer.clone()
     }
 
     /// The local address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.inner.local
+    pub fn local_addr(&self) -> StreamAddr {
+        self.inner.local.clone()
     }
 
     /// The [`id`](EventLoop::id) of the loop this connection lives on.
@@ -292,14 +298,18 @@ impl<D: Dispatcher + 'static> Connection<D> {
     pub fn handle(&self) -> ConnectionHandle<D> {
         ConnectionHandle::new(
             self.inner.id,
-            self.inner.peer,
+            self.inner.peer.clone(),
             self.inner.loop_id,
             self.inner.loop_handle.clone(),
         )
     }
 
-    /// Turns `TCP_NODELAY` on or off (on by default, see [`ConnectionOptions::nodelay`]).
+    /// Turns `TCP_NODELAY` on or off (on by default, see [`ConnectionOptions::nodelay`];
+    /// a Unix socket has no such option and says `Unsupported`).
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        if self.inner.peer.is_unix() {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "a unix socket has no TCP_NODELAY"));
+        }
         self.with_open_fd(|fd| sys::set_nodelay(fd, on))
     }
 

@@ -33,12 +33,14 @@ use crate::dispatcher::Dispatcher;
 use crate::event_loop::EventLoop;
 
 pub mod acceptor;
+pub mod addr;
 pub mod client;
 pub mod connection;
 pub mod datagram;
 pub mod deadline;
 pub mod handle;
 pub mod handler;
+pub mod listener;
 pub mod pipe;
 pub mod server;
 pub mod udp;
@@ -50,12 +52,14 @@ pub use handle::ConnectionHandle;
 pub use handler::{
     Callbacks, ConnectionOptions, DEFAULT_HIGH_WATER_MARK, DEFAULT_OUTPUT_LIMIT, Handler, HandlerFactory,
 };
+pub use listener::Listener;
 pub use server::{Server, ServerBuilder, StopSummary};
 
+pub use addr::{StreamAddr, UnixAddr};
 pub use datagram::{Datagram, DatagramAddr, DatagramOptions, DatagramSocket, DatagramStats};
 pub use pipe::PipeReader;
 pub use udp::UdpSocket;
-pub use unix_datagram::{UnixAddr, UnixDatagram};
+pub use unix_datagram::UnixDatagram;
 
 /// The connections of one server (so stopping it touches only its own).
 #[derive(Debug, Default)]

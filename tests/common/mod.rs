@@ -42,7 +42,7 @@ where
             let mut ev = EventLoop::<D>::new().expect("event loop");
             let server =
                 configure(Server::builder("127.0.0.1:0", factory)).start(&mut ev).expect("server starts");
-            tx.send((server.local_addr(), ev.handle())).unwrap();
+            tx.send((server.local_addr().as_inet().expect("a TCP server"), ev.handle())).unwrap();
             ev.run().expect("main loop runs");
             server.stop(&mut ev, Duration::from_secs(2)).expect("graceful stop");
         })
