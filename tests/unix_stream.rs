@@ -46,7 +46,11 @@ impl<D: Dispatcher + 'static> Drop for UnixTestServer<D> {
     }
 }
 
-fn spawn_unix<D, F>(addr: UnixAddr, factory: F, configure: fn(ServerBuilder<D>) -> ServerBuilder<D>) -> UnixTestServer<D>
+fn spawn_unix<D, F>(
+    addr: UnixAddr,
+    factory: F,
+    configure: fn(ServerBuilder<D>) -> ServerBuilder<D>,
+) -> UnixTestServer<D>
 where
     D: Dispatcher + 'static,
     F: HandlerFactory<D> + Send + Sync,
@@ -278,11 +282,12 @@ fn http_over_unix<D: Dispatcher + 'static>() {
     let server_path = path.clone();
     let thread = thread::spawn(move || {
         let mut ev = EventLoop::<D>::new().unwrap();
-        let server = HttpServer::<D>::unix_builder(server_path.as_path(), |_req: &muxloop::http::Request<'_>| {
-            Response::text(200, "hello, world\n")
-        })
-        .start(&mut ev)
-        .unwrap();
+        let server =
+            HttpServer::<D>::unix_builder(server_path.as_path(), |_req: &muxloop::http::Request<'_>| {
+                Response::text(200, "hello, world\n")
+            })
+            .start(&mut ev)
+            .unwrap();
         tx.send(ev.handle()).unwrap();
         ev.run().unwrap();
         server.stop(&mut ev, Duration::from_secs(1)).unwrap();
