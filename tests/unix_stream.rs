@@ -208,13 +208,16 @@ fn abstract_name_serves<D: Dispatcher + 'static>() {
     assert_eq!(round_trip(stream, b"abstract"), b"abstract");
 }
 
+/// A connection's local and peer address, and what it received.
+type Exchange = (StreamAddr, StreamAddr, Vec<u8>);
+
 /// muxloop's own connector reaches a Unix server; both ends report their
 /// addresses; a refused path is reported through `on_connect_error`.
 fn client_connects_over_unix<D: Dispatcher + 'static>() {
     let path = socket_path("client");
     let server = spawn_unix::<D, _>(UnixAddr::from(path.as_path()), echo_callbacks(), |b| b);
     let mut ev = EventLoop::<D>::new().unwrap();
-    let seen: Arc<Mutex<Vec<(StreamAddr, StreamAddr, Vec<u8>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Exchange>>> = Arc::default();
     let record = Arc::clone(&seen);
     let callbacks = Callbacks::<D>::new()
         .on_connection(|ev, conn| {
