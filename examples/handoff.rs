@@ -154,11 +154,11 @@ impl Handler<AnyDispatcher> for Predecessor {
 }
 
 /// Asks a running instance for its listener; `None` if nobody answers.
-fn take_over(ev: &mut Loop, control: &PathBuf) -> Result<Option<TcpListener>, Box<dyn Error>> {
+fn take_over(ev: &mut Loop, control: &std::path::Path) -> Result<Option<TcpListener>, Box<dyn Error>> {
     let taken = Rc::new(RefCell::new(Taken::default()));
     let state = Rc::clone(&taken);
     let on_error = Rc::clone(&taken);
-    Client::new(UnixAddr::from(control.as_path()), move |_: &Conn| Successor(Rc::clone(&state)))
+    Client::new(UnixAddr::from(control), move |_: &Conn| Successor(Rc::clone(&state)))
         .options(ConnectOptions { timeout: Duration::from_secs(2), ..ConnectOptions::default() })
         .on_connect_error(move |_, e| {
             info!("no instance to take over from ({e})");

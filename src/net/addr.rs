@@ -8,9 +8,10 @@
 //! `connect` to it is refused, nobody listens any more (a stale file from a
 //! dead process) and it is replaced; if the connect succeeds, a live socket
 //! owns it and bind fails with `AddrInUse`. A file that is not a socket is
-//! never removed. [`SocketFile`] removes the file again when its owner goes,
-//! but only if it is still the one we bound (same device and inode): a
-//! successor may have replaced it.
+//! never removed. The file is removed again when its owner (a
+//! [`Listener`](super::Listener), a server, a datagram socket) goes, but only
+//! if it is still the one we bound (same device and inode): a successor may
+//! have replaced it.
 
 use std::fmt;
 use std::io;
