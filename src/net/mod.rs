@@ -1,5 +1,6 @@
-//! The TCP layer: the acceptor + [`Server`], [`Connection`],
-//! and [`Client`] (a connector with timeout and retry).
+//! The stream layer, TCP and Unix domain alike: the acceptor + [`Server`],
+//! [`Connection`], and [`Client`] (a connector with timeout and retry); plus
+//! datagram sockets (UDP, Unix) and pipes on the same loop.
 //!
 //! It teaches how a Reactor turns "fd readable/writable" into "a connection
 //! came up / a message arrived / the output drained / it closed": the
