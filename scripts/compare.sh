@@ -3,7 +3,7 @@
 # measured in one run on this machine, alternating A/B, medians of ROUNDS.
 #
 #   scripts/compare.sh                 # everything (~40 min on 2 cores)
-#   scripts/compare.sh http kv         # some sections: dispatch echo http kv latency idle memory udp
+#   scripts/compare.sh http kv         # some sections: dispatch echo http kv latency idle memory udp unix
 #   ROUNDS=5 ECHO_SECS=5 HTTP_SECS=10 UDP_SECS=5 KV_N=100000 scripts/compare.sh
 #
 # Method (see README "Benchmarks"): the server runs on SERVER_CPU (1), the load
@@ -42,7 +42,7 @@ LAT_SECS=${LAT_SECS:-10}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 BACKENDS=${BACKENDS:-select poll epoll uring}
-SECTIONS=${*:-dispatch echo http kv latency idle memory udp}
+SECTIONS=${*:-dispatch echo http kv latency idle memory udp unix}
 RUST_PEERS=$ROOT/peers/target/release
 CLK_TCK=$(getconf CLK_TCK)
 BIN=$WORK/bin
@@ -696,6 +696,47 @@ udp() {
     kill "$raw_pid" "$mux_pid" 2>/dev/null || true
 }
 
+# --- 9. Unix vs TCP: one echo server program over both transports ------------------
+unix_vs_tcp() {
+    log "unix: muxloop pingpong_client on cpu $CLIENT_CPU against examples/echo (epoll) on cpu $SERVER_CPU over TCP and over a Unix socket, 16 KiB blocks, ${ECHO_SECS}s, $ROUNDS rounds"
+    local path="$WORK/echo.sock"
+    rm -f "$path"
+    start_udp 9400 "${ON_SERVER[@]}" "$EX/echo" 127.0.0.1:9400 --dispatcher epoll
+    local tcp_pid=$LAST_PID
+    start_udp 9401 "${ON_SERVER[@]}" "$EX/echo" --unix "$path" --dispatcher epoll
+    local unix_pid=$LAST_PID
+    declare -A pid=([tcp]=$tcp_pid [unix]=$unix_pid) target=([tcp]=127.0.0.1:9400 [unix]="--unix $path")
+    row ""
+    row "| echo over TCP vs Unix, pinned (16 KiB blocks) | sessions | transport | MiB/s | user µs/MiB | sys µs/MiB | vs TCP |"
+    row "|---|---|---|---|---|---|---|"
+    for sessions in $ECHO_SESSIONS; do
+        declare -A mib=() usr=() sys=()
+        for round in $(seq "$ROUNDS"); do
+            for t in $(order "$round" tcp unix); do
+                local out before after rate cpu
+                before=$(cpu_ticks "${pid[$t]}")
+                # shellcheck disable=SC2086 # target[unix] is two words on purpose
+                out=$(pinned_client "$EX/pingpong_client" ${target[$t]} --sessions "$sessions" --block 16384 \
+                    --seconds "$ECHO_SECS" --dispatcher epoll)
+                after=$(cpu_ticks "${pid[$t]}")
+                rate=$(echo "$out" | sed 's/.*MiB\/s=\([0-9.]*\).*/\1/')
+                cpu=$(per_unit "$before" "$after" "$(awk -v r="$rate" -v t="$ECHO_SECS" 'BEGIN {print r*t}')")
+                mib[$t]+="$rate "; usr[$t]+="${cpu% *} "; sys[$t]+="${cpu#* } "
+            done
+        done
+        local tcp
+        tcp=$(printf '%s\n' ${mib[tcp]} | median)
+        for t in tcp unix; do
+            local m
+            m=$(printf '%s\n' ${mib[$t]} | median)
+            row "| | $sessions | $t | $m | $(printf '%s\n' ${usr[$t]} | median) | $(printf '%s\n' ${sys[$t]} | median) | $(ratio "$m" "$tcp") |"
+        done
+        unset mib usr sys
+    done
+    kill "$tcp_pid" "$unix_pid" 2>/dev/null || true
+    sleep 0.5
+}
+
 need_packages
 build
 ulimit -n 20000
@@ -713,7 +754,8 @@ for section in $SECTIONS; do
         idle) idle ;;
         memory) memory ;;
         udp) udp ;;
-        *) echo "unknown section $section (dispatch echo http kv latency idle memory udp)" >&2; exit 2 ;;
+        unix) unix_vs_tcp ;;
+        *) echo "unknown section $section (dispatch echo http kv latency idle memory udp unix)" >&2; exit 2 ;;
     esac
 done
 log "results in $RESULTS"
