@@ -200,7 +200,7 @@ fn round_trip(name: &str, server: &Running, tag: &str) {
     let what = format!("{name} on {addr} ({tag})");
     let mut stream = connect(addr);
     match name {
-        "echo" | "pingpong_server" | "prefork" => {
+        "echo" | "pingpong_server" | "prefork" | "proxy" => {
             let payload = format!("{tag}: every byte comes back");
             stream.write_all(payload.as_bytes()).unwrap();
             expect(&mut *stream, payload.as_bytes(), &what);
@@ -333,19 +333,22 @@ fn processes_serve_and_stop(name: &str, args: &[&str]) {
 
 #[test]
 fn processes_fork_workers_that_serve_and_stop_with_the_master() {
-    let mut names = vec![
-        ("echo", vec![]),
-        ("rot13", vec![]),
-        ("framed", vec![]),
-        ("pingpong_server", vec![]),
-        ("heartbeat", vec!["server"]),
+    // One sub-loop thread per worker: threads start only after the fork.
+    let flags = ["127.0.0.1:0", "--processes", "2", "--threads", "1"];
+    let mut runs: Vec<(&str, Vec<&str>)> = vec![
+        ("echo", flags.to_vec()),
+        ("rot13", flags.to_vec()),
+        ("framed", flags.to_vec()),
+        ("pingpong_server", flags.to_vec()),
+        ("heartbeat", [&["server"], &flags[..]].concat()),
     ];
     if cfg!(feature = "http") {
-        names.push(("http_server", vec![]));
+        runs.push(("http_server", flags.to_vec()));
     }
-    for (name, pre) in names {
-        // One sub-loop thread per worker: threads start only after the fork.
-        let args = [pre.as_slice(), &["127.0.0.1:0", "--processes", "2", "--threads", "1"]].concat();
+    // The relay's workers relay to an echo server (the relay has no sub-loops).
+    let upstream = Running::start("echo", &["127.0.0.1:0"]);
+    runs.push(("proxy", vec!["127.0.0.1:0", upstream.addr.as_str(), "--processes", "2"]));
+    for (name, args) in runs {
         processes_serve_and_stop(name, &args);
     }
 }
