@@ -450,26 +450,30 @@ fn read_n(stream: &mut dyn Read, len: usize) -> Vec<u8> {
 #[test]
 fn chat_client_pipes_every_line_to_another_member_spliced_or_copied() {
     let input = lines(16 * 1024); // ~660 KB: under the room's 1 MiB per-member bound
-    for copy in [false, true] {
-        let server = Running::start("chat", &["127.0.0.1:0", "--dispatcher", "poll"]);
-        let mut member = TcpStream::connect(server.tcp()).unwrap();
-        member.set_read_timeout(Some(DEADLINE)).unwrap();
+    let dir = TempDir::new("chat");
+    let path = dir.path("chat.sock");
+    let path = path.to_str().unwrap();
+    for (unix, copy) in [(false, false), (false, true), (true, false)] {
+        let what = format!("unix={unix} copy={copy}");
+        let listen = if unix { vec!["--unix", path] } else { vec!["127.0.0.1:0"] };
+        let server = Running::start("chat", &[&listen[..], &["--dispatcher", "poll"]].concat());
+        let mut member = connect(&server.addr);
         assert!(server.logged("(1 in the room)"), "{}", server.log_text());
-        let port = server.tcp().port().to_string();
-        let mut args = vec![port.as_str()];
+        let port = if unix { String::new() } else { server.tcp().port().to_string() };
+        let mut args = if unix { vec!["--unix", path] } else { vec![port.as_str()] };
         if copy {
             args.push("--copy");
         }
         let (mut client, writer, log) = chat_client(&args, input.clone());
-        let got = read_n(&mut member, input.len());
+        let got = read_n(&mut *member, input.len());
         writer.join().unwrap();
         let status = wait_exit(&mut client, DEADLINE);
         let log = log.lock().unwrap().join("\n");
-        assert_eq!(got.len(), input.len(), "copy={copy}: bytes received\n{log}");
-        assert!(got == input, "copy={copy}: the lines arrived changed or out of order");
-        assert_eq!(status.and_then(|s| s.code()), Some(0), "copy={copy}: {log}");
+        assert_eq!(got.len(), input.len(), "{what}: bytes received\n{log}");
+        assert!(got == input, "{what}: the lines arrived changed or out of order");
+        assert_eq!(status.and_then(|s| s.code()), Some(0), "{what}: {log}");
         let spliced = format!("stdin ended; {} bytes spliced", input.len());
-        assert_eq!(log.contains(&spliced), !copy, "copy={copy}: spliced iff not --copy\n{log}");
+        assert_eq!(log.contains(&spliced), !copy, "{what}: spliced iff not --copy\n{log}");
     }
 }
 
