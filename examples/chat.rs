@@ -141,7 +141,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.processes > 1 {
-        Cli::command().error(clap::error::ErrorKind::ArgumentConflict, "--processes: chat keeps one room in one process; --processes would split it into rooms that cannot hear each other: use --threads").exit();
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--processes: chat keeps one room in one process; --processes would split it into rooms \
+                 that cannot hear each other: use --threads",
+            )
+            .exit();
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match run(cli) {

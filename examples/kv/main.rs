@@ -272,7 +272,13 @@ fn main() -> ExitCode {
             .exit();
     }
     if cli.processes > 1 {
-        Cli::command().error(clap::error::ErrorKind::ArgumentConflict, "--processes: kv keeps one store in one process; --processes would split it into stores that disagree: use --threads 0 (one loop, like Redis)").exit();
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--processes: kv keeps one store in one process; --processes would split it into stores \
+                 that disagree: use --threads 0 (one loop, like Redis)",
+            )
+            .exit();
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match run(cli) {
