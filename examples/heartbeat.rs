@@ -233,9 +233,6 @@ fn server(common: Common, threads: usize, processes: usize, reuse_port: bool) ->
     println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
     std::io::stdout().flush()?;
     if processes > 1 {
-        // Held pending until each worker's loop watches them: a SIGTERM just
-        // after the fork must stop a worker gracefully, not kill it.
-        muxloop::sys::block_signals(&[libc::SIGINT, libc::SIGTERM])?;
         // Fork N workers on the one listener; SIGTERM/SIGINT to the master stops them all.
         Master::new(listener, processes).grace(2 * GRACE).run(|ctx| {
             serve(&common, threads, reuse_port, ctx.listener().try_clone()?, |ev| {

@@ -79,9 +79,6 @@ fn run(cli: Cli) -> std::io::Result<()> {
     println!("listening on {addr} (dispatcher: {})", cli.dispatcher);
     std::io::stdout().flush()?;
     let grace = Duration::from_secs(cli.grace);
-    // Held pending until each worker's loop watches them: a SIGTERM just
-    // after the fork must stop a worker gracefully, not kill it.
-    muxloop::sys::block_signals(&[libc::SIGINT, libc::SIGTERM])?;
     Master::new(listener, cli.processes.into()).grace(grace).run(|ctx| {
         let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
         ctx.stop_on_sigterm(&mut ev)?;

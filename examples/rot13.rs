@@ -118,9 +118,6 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
     std::io::stdout().flush()?;
     if cli.processes > 1 {
-        // Held pending until each worker's loop watches them: a SIGTERM just
-        // after the fork must stop a worker gracefully, not kill it.
-        muxloop::sys::block_signals(&[libc::SIGINT, libc::SIGTERM])?;
         // Fork N workers on the one listener; SIGTERM/SIGINT to the master stops them all.
         Master::new(listener, cli.processes).grace(2 * GRACE).run(|ctx| {
             serve(&cli, ctx.listener().try_clone()?, |ev| {
