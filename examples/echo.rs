@@ -1,7 +1,7 @@
 //! Echo server: every byte comes back, in order.
 //!
 //! ```text
-//! cargo run --release --example echo -- [ADDR] [--threads N] [--dispatcher NAME] [--reuse-port] [--nofile N]
+//! cargo run --release --example echo -- [ADDR] [--threads N] [--dispatcher NAME] [--reuse-port] [--nofile N] [--trigger auto|level|edge]
 //! ```
 //! Default address 127.0.0.1:9000. Backpressure: when a client sends faster
 //! than it reads, its queued output crosses the output limit and the server
@@ -14,7 +14,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use clap::Parser;
-use muxloop::{AnyDispatcher, Callbacks, EventLoop, Server};
+use muxloop::{AnyDispatcher, Callbacks, EventLoop, Server, Trigger};
 
 /// Queued output per connection above which we stop reading from it.
 const OUTPUT_LIMIT: usize = 4 * 1024 * 1024;
@@ -36,6 +36,9 @@ struct Cli {
     /// Set SO_REUSEPORT, so several servers can share the port
     #[arg(long)]
     reuse_port: bool,
+    /// Connections edge- or level-triggered: auto (edge on epoll and uring), level, edge
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    trigger: Trigger,
     /// Lower the open-file limit to N, to watch the acceptor survive EMFILE
     #[arg(long, value_name = "N")]
     nofile: Option<u64>,
@@ -68,6 +71,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         .output_limit(Some(OUTPUT_LIMIT))
         .threads(cli.threads)
         .reuse_port(cli.reuse_port)
+        .trigger(cli.trigger)
         .name("echo")
         .start(&mut ev)?;
     println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
