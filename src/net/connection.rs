@@ -304,6 +304,12 @@ impl<D: Dispatcher + 'static> Connection<D> {
         &self.inner.options
     }
 
+    /// How the socket is registered: [`Mode::Edge`] or [`Mode::Level`], as
+    /// [`ConnectionOptions::trigger`] resolved on this loop's backend.
+    pub fn trigger_mode(&self) -> Mode {
+        if self.inner.edge { Mode::Edge } else { Mode::Level }
+    }
+
     /// Whether input is being read: not paused by
     /// [`stop_reading`](Self::stop_reading), by the output limit, or by closing.
     pub fn is_reading(&self) -> bool {
