@@ -229,20 +229,26 @@ fn flood_does_not_starve_a_small_request<D: Dispatcher + 'static>() {
 /// arrives whole.
 fn big_reply_does_not_starve_a_small_request<D: Dispatcher + 'static>() {
     const BIG: usize = 24 << 20;
-    struct Big;
+    let reply: Arc<Vec<u8>> = Arc::new((0..BIG).map(|i| (i % 251) as u8).collect());
+    struct Big(Arc<Vec<u8>>);
     impl<D: Dispatcher + 'static> Handler<D> for Big {
         fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, input: &mut Buffer) {
             if input.peek().starts_with(b"big") {
-                let _ = conn.send_owned(ev, (0..BIG).map(|i| (i % 251) as u8).collect());
+                let _ = conn.send(ev, &self.0);
             } else {
                 let _ = conn.send(ev, input.peek());
             }
             input.consume_all();
         }
     }
-    let server = spawn_server_with::<D, _, _>(|_: &Connection<D>| Big, |b| b.threads(0).output_limit(None));
+    let server = spawn_server_with::<D, _, _>(
+        move |_: &Connection<D>| Big(Arc::clone(&reply)),
+        |b| b.threads(0).output_limit(None).pass_budget(16 * 1024),
+    );
     let mut big = client(server.addr);
     big.write_all(b"big").unwrap();
+    let progress = Arc::new(AtomicBool::new(false));
+    let started = Arc::clone(&progress);
     let reading = thread::spawn(move || {
         let mut got = 0;
         let mut chunk = vec![0; 64 * 1024];
@@ -255,12 +261,14 @@ fn big_reply_does_not_starve_a_small_request<D: Dispatcher + 'static>() {
                         "big reply corrupt"
                     );
                     got += n;
+                    started.store(true, Ordering::Release);
                 }
                 Err(e) => panic!("big: {e} after {got} of {BIG} bytes (queued output stuck?)"),
             }
             thread::sleep(Duration::from_micros(200)); // a slowish reader: the queue lives a while
         }
     });
+    assert!(wait_until(STALL, || progress.load(Ordering::Acquire)), "the big reply never started");
     let mut small = client(server.addr);
     let mut worst = Duration::ZERO;
     for _ in 0..20 {

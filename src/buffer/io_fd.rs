@@ -108,10 +108,17 @@ impl Buffer {
     /// be less than [`len`](Self::len). An empty buffer returns `Ok(0)`
     /// without a system call.
     pub fn send_fd(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.send_fd_max(fd, usize::MAX)
+    }
+
+    /// [`send_fd`](Self::send_fd) offering at most `max` bytes: connections
+    /// bound what they write per loop pass with it.
+    pub fn send_fd_max(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
         if self.is_empty() {
             return Ok(0);
         }
-        let n = sys::send(fd, self.peek())?;
+        let readable = self.peek();
+        let n = sys::send(fd, &readable[..readable.len().min(max)])?;
         self.consume(n);
         Ok(n)
     }

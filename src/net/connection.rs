@@ -811,21 +811,24 @@ impl<D: Dispatcher + 'static> Connection<D> {
         self.update_interest(ev);
     }
 
-    /// One write of the output queue (the kernel may take less).
-    fn send_queued(&self) -> io::Result<usize> {
-        self.inner.output.borrow_mut().send_fd(self.inner.fd)
+    /// One write of at most `max` bytes from the output queue (the kernel
+    /// may take less).
+    fn send_queued(&self, max: usize) -> io::Result<usize> {
+        self.inner.output.borrow_mut().send_fd_max(self.inner.fd, max)
     }
 
-    /// Writes queued output. Level: one write per report (the backend
-    /// reports again while there is room and interest). Edge: writes until
-    /// `WouldBlock` or the queue is empty, at most the pass budget; at the
-    /// budget, with room left, a continuation after the current batch.
+    /// Writes queued output, at most the pass budget. Level: one write per
+    /// report (the backend reports again while there is room and interest).
+    /// Edge: writes until `WouldBlock` or the queue is empty; at the budget,
+    /// with the socket not known to be full, a continuation after the
+    /// current batch (TCP would raise a new edge after a short write, but
+    /// not after a full one that merely spent the budget).
     fn handle_write(&self, ev: &mut EventLoop<D>) {
         let budget = self.inner.options.pass_budget.max(1);
         let mut written = 0;
         let mut blocked = false;
         loop {
-            match self.send_queued() {
+            match self.send_queued(budget - written) {
                 Ok(n) => {
                     written += n;
                     if !self.inner.edge || self.queued_output() == 0 || written >= budget {
