@@ -350,7 +350,45 @@ fn backpressure_then_read_everything<D: Dispatcher + 'static>() {
     assert_eq!(fnv1a(&got), fnv1a(&data), "bytes lost or reordered");
 }
 
+/// Edge-triggered, the interest is readable + writable from the start and
+/// never changes (no `epoll_ctl` per write burst), yet an idle, drained
+/// connection lets the loop sleep: "writable" was reported once, not forever.
+fn edge_interest_is_fixed_and_idle_is_quiet<D: Dispatcher + 'static>() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let mut ev = EventLoop::<D>::new().unwrap();
+    let conns: Rc<RefCell<Vec<Connection<D>>>> = Rc::default();
+    let kept = Rc::clone(&conns);
+    let factory = move |conn: &Connection<D>| {
+        kept.borrow_mut().push(conn.clone());
+        muxloop::Callbacks::<D>::new()
+    };
+    let addr =
+        Server::local_builder("127.0.0.1:0", factory).output_limit(None).start(&mut ev).unwrap().local_addr();
+    let mut client = client(addr);
+    assert!(run_until(&mut ev, || !conns.borrow().is_empty()));
+    let conn = conns.borrow()[0].clone();
+    let fixed = if edge_supported::<D>() { muxloop::Interest::BOTH } else { muxloop::Interest::READABLE };
+    assert_eq!(ev.interest(conn.fd()), Some(fixed));
+    conn.send(&mut ev, &vec![b'w'; 16 << 20]).unwrap();
+    assert!(conn.queued_output() > 0, "16 MiB cannot all fit in the socket buffers");
+    if edge_supported::<D>() {
+        assert_eq!(ev.interest(conn.fd()), Some(fixed), "edge: the interest does not follow the queue");
+    }
+    let reader = thread::spawn(move || read_exactly(&mut client, 16 << 20, "queued output").len());
+    assert!(run_until(&mut ev, || conn.queued_output() == 0), "queued output drained");
+    assert_eq!(ev.interest(conn.fd()), Some(fixed));
+    assert_eq!(reader.join().unwrap(), 16 << 20);
+    ev.run_once(Some(Duration::ZERO)).unwrap();
+    let before = ev.stats().dispatch_calls;
+    let started = Instant::now();
+    ev.run_once(Some(Duration::from_millis(200))).unwrap();
+    assert_eq!(ev.stats().dispatch_calls - before, 1);
+    assert!(started.elapsed() >= Duration::from_millis(150), "the dispatch spun instead of sleeping");
+}
+
 for_each_dispatcher!(
+    edge_interest_is_fixed_and_idle_is_quiet,
     trigger_resolves_per_backend,
     echo_integrity_with_slow_readers,
     flood_does_not_starve_a_small_request,
