@@ -350,6 +350,40 @@ fn backpressure_then_read_everything<D: Dispatcher + 'static>() {
     assert_eq!(fnv1a(&got), fnv1a(&data), "bytes lost or reordered");
 }
 
+/// Clients send a request and half-close at once, so data and FIN often
+/// arrive before the server looks: every one must get its echo and then EOF
+/// (an edge reader that trusted the short read would stop just before the
+/// FIN, which raises no further edge, and hang the client).
+fn data_then_fin_at_once_reach_eof<D: Dispatcher + 'static>() {
+    let server = spawn_server_with::<D, _, _>(echo_factory::<D>(), |b| b.threads(0));
+    let clients: Vec<_> = (0..16u64)
+        .map(|i| {
+            let addr = server.addr;
+            thread::spawn(move || {
+                let mut rng = Rng::new(i + 99);
+                for round in 0..25 {
+                    let len = rng.range(1, 3000);
+                    let data = rng.bytes(len);
+                    let mut stream = client(addr);
+                    stream.write_all(&data).unwrap();
+                    stream.shutdown(std::net::Shutdown::Write).unwrap();
+                    let mut got = Vec::new();
+                    if let Err(e) = stream.read_to_end(&mut got) {
+                        panic!(
+                            "client {i} round {round}: {e} after {} of {len} bytes (EOF never seen?)",
+                            got.len()
+                        );
+                    }
+                    assert_eq!(got, data, "client {i} round {round}");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("client");
+    }
+}
+
 /// Edge-triggered, the interest is readable + writable from the start and
 /// never changes (no `epoll_ctl` per write burst), yet an idle, drained
 /// connection lets the loop sleep: "writable" was reported once, not forever.
@@ -389,6 +423,7 @@ fn edge_interest_is_fixed_and_idle_is_quiet<D: Dispatcher + 'static>() {
 
 for_each_dispatcher!(
     edge_interest_is_fixed_and_idle_is_quiet,
+    data_then_fin_at_once_reach_eof,
     trigger_resolves_per_backend,
     echo_integrity_with_slow_readers,
     flood_does_not_starve_a_small_request,

@@ -54,7 +54,7 @@ use super::deadline;
 use super::handle::ConnectionHandle;
 use super::handler::{ConnectionOptions, Handler, HandlerFactory};
 use super::{ConnectionGroup, ConnectionTable};
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, SPILL_SIZE};
 use crate::dispatcher::{DefaultDispatcher, Dispatcher, Event, Interest, Mode};
 use crate::event_loop::{EventLoop, LoopHandle};
 use crate::sys;
@@ -696,7 +696,12 @@ impl<D: Dispatcher + 'static> Connection<D> {
         // A queued continuation (edge) will read or write anyway: doing it
         // here as well would give this connection two budgets in one pass.
         if event.is_readable() && self.reads_wanted() && !self.inner.read_queued.get() {
-            self.handle_read(ev);
+            // Edge: a short read proves the socket drained only if no
+            // end-of-file, hang-up or error was pending when the event was
+            // taken (those raise no further edge once read past).
+            let clean =
+                !(event.is_read_closed() || event.is_hangup() || event.is_error() || event.is_invalid());
+            self.handle_read(ev, clean);
         }
         if event.is_writable()
             && self.queued_output() > 0
@@ -713,10 +718,21 @@ impl<D: Dispatcher + 'static> Connection<D> {
     /// (reading paused, output over the limit, closing: whatever resumes
     /// reading schedules a read), or until the pass budget is spent, when
     /// the rest waits for a continuation after the current batch.
-    fn handle_read(&self, ev: &mut EventLoop<D>) {
+    ///
+    /// `short_read_drains` (edge, from a clean event): a read that returned
+    /// less than the space offered found the receive queue empty, and any
+    /// byte queued after that raises a new edge, so it ends the drain
+    /// without the extra read that would say `WouldBlock` (one system call
+    /// per request saved). Not when end of file may be pending: the FIN
+    /// raised its edge already, and reading up to it leaves nothing to say
+    /// so; nor for continuations, which have no event to go by.
+    fn handle_read(&self, ev: &mut EventLoop<D>, short_read_drains: bool) {
         let budget = self.inner.options.pass_budget.max(1);
         let mut taken = 0;
         loop {
+            // At least this much space is offered (a spill block, or the rest
+            // of the budget): fewer bytes back means a short read.
+            let surely_offered = (budget - taken).min(SPILL_SIZE);
             let result = self.inner.input.borrow_mut().recv_fd_max(self.inner.fd, budget - taken);
             match result {
                 Ok(0) => return self.handle_peer_eof(ev),
@@ -735,6 +751,9 @@ impl<D: Dispatcher + 'static> Connection<D> {
                             self.id()
                         );
                         self.schedule_read(ev);
+                        return;
+                    }
+                    if short_read_drains && n < surely_offered {
                         return;
                     }
                 }
@@ -761,7 +780,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
         ev.defer(move |ev| {
             conn.inner.read_queued.set(false);
             if conn.reads_wanted() {
-                conn.handle_read(ev);
+                conn.handle_read(ev, false);
             }
         });
     }
