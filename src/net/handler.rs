@@ -374,3 +374,24 @@ impl<D: Dispatcher + 'static> Handler<D> for Callbacks<D> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Mode;
+
+    #[test]
+    fn trigger_resolves_and_parses() {
+        assert_eq!(Trigger::Auto.mode(true), Mode::Edge);
+        assert_eq!(Trigger::Auto.mode(false), Mode::Level);
+        assert_eq!(Trigger::Level.mode(true), Mode::Level);
+        // Edge stays Edge where unsupported, so the backend refuses it loudly.
+        assert_eq!(Trigger::Edge.mode(false), Mode::Edge);
+        assert_eq!("EDGE".parse::<Trigger>().unwrap(), Trigger::Edge);
+        assert_eq!("level".parse::<Trigger>().unwrap(), Trigger::Level);
+        let err = "fast".parse::<Trigger>().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert_eq!(ConnectionOptions::default().trigger, Trigger::Auto);
+        assert_eq!(ConnectionOptions::default().pass_budget, DEFAULT_PASS_BUDGET);
+    }
+}
