@@ -1,7 +1,7 @@
 //! Echo server: every byte comes back, in order.
 //!
 //! ```text
-//! cargo run --release --example echo -- [ADDR | --unix PATH] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port] [--nofile N]
+//! cargo run --release --example echo -- [ADDR | --unix PATH] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port] [--nofile N] [--trigger auto|level|edge]
 //! cargo run --release --example echo -- --unix /tmp/muxloop-echo.sock      # or --unix @muxloop-echo (abstract)
 //! ```
 //! Default address 127.0.0.1:9000; `--unix PATH` listens on a Unix domain
@@ -25,7 +25,7 @@ use std::time::Duration;
 use clap::Parser;
 use muxloop::net::listener::DEFAULT_BACKLOG;
 use muxloop::process::Master;
-use muxloop::{AnyDispatcher, Callbacks, EventLoop, Listener, Server};
+use muxloop::{AnyDispatcher, Callbacks, EventLoop, Listener, Server, Trigger};
 
 /// Queued output per connection above which we stop reading from it.
 const OUTPUT_LIMIT: usize = 4 * 1024 * 1024;
@@ -55,6 +55,9 @@ struct Cli {
     /// Set SO_REUSEPORT, so several servers can share the port
     #[arg(long)]
     reuse_port: bool,
+    /// Connections edge- or level-triggered: auto (edge on epoll and uring), level, edge
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    trigger: Trigger,
     /// Lower the open-file limit to N, to watch the acceptor survive EMFILE
     #[arg(long, value_name = "N")]
     nofile: Option<u64>,
@@ -91,6 +94,7 @@ fn serve(
         .output_limit(Some(OUTPUT_LIMIT))
         .threads(cli.threads)
         .reuse_port(cli.reuse_port)
+        .trigger(cli.trigger)
         .name("echo")
         .start(&mut ev)?;
     wait(&mut ev)?;

@@ -1,7 +1,7 @@
 //! A small HTTP/1.1 server on muxloop.
 //!
 //! ```text
-//! cargo run --release --example http_server -- [ADDR | --unix PATH] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port]   # default 127.0.0.1:8080
+//! cargo run --release --example http_server -- [ADDR | --unix PATH] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port] [--trigger auto|level|edge]   # default 127.0.0.1:8080
 //! curl -i http://127.0.0.1:8080/hello
 //! curl --data-binary @Cargo.toml http://127.0.0.1:8080/echo
 //! wrk -t2 -c100 -d10s http://127.0.0.1:8080/hello
@@ -27,7 +27,7 @@ use clap::Parser;
 use muxloop::http::{HttpServer, Request, Response};
 use muxloop::net::listener::DEFAULT_BACKLOG;
 use muxloop::process::Master;
-use muxloop::{AnyDispatcher, EventLoop, Listener};
+use muxloop::{AnyDispatcher, EventLoop, Listener, Trigger};
 
 const INDEX: &str = "<!DOCTYPE html>\n<html><head><title>muxloop</title></head>\
 <body><h1>muxloop</h1><p>An HTTP/1.1 server on a pluggable select/poll/epoll reactor.</p>\
@@ -59,6 +59,9 @@ struct Cli {
     /// Set SO_REUSEPORT, so several servers can share the port
     #[arg(long)]
     reuse_port: bool,
+    /// Connections edge- or level-triggered: auto (edge on epoll and uring), level, edge
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    trigger: Trigger,
 }
 
 /// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
@@ -96,6 +99,7 @@ fn serve(
         .listener(listener)
         .threads(cli.threads)
         .reuse_port(cli.reuse_port)
+        .trigger(cli.trigger)
         .start(&mut ev)?;
     wait(&mut ev)?;
     let summary = server.stop(&mut ev, GRACE)?;

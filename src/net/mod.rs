@@ -51,7 +51,8 @@ pub use client::{Client, ConnectOptions};
 pub use connection::{Connection, State};
 pub use handle::ConnectionHandle;
 pub use handler::{
-    Callbacks, ConnectionOptions, DEFAULT_HIGH_WATER_MARK, DEFAULT_OUTPUT_LIMIT, Handler, HandlerFactory,
+    Callbacks, ConnectionOptions, DEFAULT_HIGH_WATER_MARK, DEFAULT_OUTPUT_LIMIT, DEFAULT_PASS_BUDGET,
+    Handler, HandlerFactory, Trigger,
 };
 pub use listener::Listener;
 pub use server::{Server, ServerBuilder, StopSummary};
