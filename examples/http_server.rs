@@ -1,13 +1,15 @@
 //! A small HTTP/1.1 server on muxloop.
 //!
 //! ```text
-//! cargo run --release --example http_server -- [ADDR] [--threads N] [--dispatcher NAME] [--reuse-port]   # default 127.0.0.1:8080
+//! cargo run --release --example http_server -- [ADDR] [--threads N] [--dispatcher NAME] [--reuse-port] [--root DIR]   # default 127.0.0.1:8080
 //! curl -i http://127.0.0.1:8080/hello
+//! curl -o copy http://127.0.0.1:8080/files/big.bin    # with --root DIR: DIR/big.bin, sent by sendfile(2)
 //! curl --data-binary @Cargo.toml http://127.0.0.1:8080/echo
 //! wrk -t2 -c100 -d10s http://127.0.0.1:8080/hello
 //! ```
 //! `/` is a small HTML page, `/hello` is `hello, world` (text/plain, for load
-//! tests), `/echo` returns the request body, anything else is 404.
+//! tests), `/echo` returns the request body, `/files/PATH` is the file PATH
+//! below `--root DIR` (GET and HEAD; only with `--root`), anything else is 404.
 
 use std::error::Error;
 use std::io::Write;
@@ -15,7 +17,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use clap::Parser;
-use muxloop::http::{HttpServer, Request, Response};
+use muxloop::http::{FileService, HttpServer, Request, Response};
 use muxloop::{AnyDispatcher, EventLoop};
 
 const INDEX: &str = "<!DOCTYPE html>\n<html><head><title>muxloop</title></head>\
@@ -39,6 +41,9 @@ struct Cli {
     /// Set SO_REUSEPORT, so several servers can share the port
     #[arg(long)]
     reuse_port: bool,
+    /// Serve the files below DIR at /files/ (with sendfile(2))
+    #[arg(long, value_name = "DIR")]
+    root: Option<std::path::PathBuf>,
 }
 
 /// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
@@ -66,7 +71,12 @@ fn route(req: &Request<'_>) -> Response {
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
-    let server = HttpServer::builder(cli.addr, route)
+    let files = cli.root.as_ref().map(|root| FileService::new("/files/", root)).transpose()?;
+    if let Some(files) = &files {
+        println!("serving {} at {}", files.root().display(), files.prefix());
+    }
+    let app = move |req: &Request<'_>| files.as_ref().and_then(|f| f.respond(req)).unwrap_or_else(|| route(req));
+    let server = HttpServer::builder(cli.addr, app)
         .threads(cli.threads)
         .reuse_port(cli.reuse_port)
         .start(&mut ev)?;
