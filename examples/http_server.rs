@@ -72,15 +72,16 @@ fn route(req: &Request<'_>) -> Response {
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
     let files = cli.root.as_ref().map(|root| FileService::new("/files/", root)).transpose()?;
-    if let Some(files) = &files {
-        println!("serving {} at {}", files.root().display(), files.prefix());
-    }
+    let serving = files.as_ref().map(|f| format!("serving {} at {}", f.root().display(), f.prefix()));
     let app = move |req: &Request<'_>| files.as_ref().and_then(|f| f.respond(req)).unwrap_or_else(|| route(req));
     let server = HttpServer::builder(cli.addr, app)
         .threads(cli.threads)
         .reuse_port(cli.reuse_port)
         .start(&mut ev)?;
     println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
+    if let Some(serving) = serving {
+        println!("{serving}");
+    }
     std::io::stdout().flush()?;
     // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
     ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM])?;
