@@ -324,7 +324,8 @@ fn file_that_shrinks_closes_the_connection<D: Dispatcher + 'static>() {
     assert!(rest.len() < 8 * 1024 * 1024, "{}: more bytes than the file has", D::NAME);
 }
 
-/// On "go": `head`, 1000 bytes of the file from offset 10, `mid`, 5 bytes from
+/// On "go": 4 MiB of `x` (so what follows is queued, not written at once),
+/// `head`, 1000 bytes of the file from offset 10, `mid`, 5 bytes from
 /// 0, `tail`; on "quota": 8 MiB of bytes, then files until refused.
 struct Sender {
     file: PathBuf,
@@ -335,6 +336,7 @@ impl<D: Dispatcher + 'static> Handler<D> for Sender {
     fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, input: &mut Buffer) {
         let open = || fs::File::open(&self.file).unwrap();
         if input.peek().starts_with(b"go") {
+            conn.send_owned(ev, vec![b'x'; 4 * 1024 * 1024]).unwrap();
             conn.send(ev, b"head|").unwrap();
             conn.send_file(ev, open(), 10, 1000).unwrap();
             conn.send(ev, b"|mid|").unwrap();
@@ -365,14 +367,15 @@ fn connection_keeps_bytes_and_files_in_order<D: Dispatcher + 'static>() {
         0,
     );
     let content = tree.big();
-    let mut want = b"head|".to_vec();
+    let mut want = vec![b'x'; 4 * 1024 * 1024];
+    want.extend_from_slice(b"head|");
     want.extend_from_slice(&content[10..1010]);
     want.extend_from_slice(b"|mid|");
     want.extend_from_slice(&content[..5]);
     want.extend_from_slice(b"|tail");
     let mut stream = common::connect(server.addr);
     stream.write_all(b"go").unwrap();
-    assert_eq!(common::read_up_to(&mut stream, want.len()), want, "{}", D::NAME);
+    assert!(common::read_up_to(&mut stream, want.len()) == want, "{}: out of order", D::NAME);
 
     // The bound on queued files, and everything queued still arrives in order.
     let mut stream = common::connect(server.addr);
