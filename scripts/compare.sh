@@ -721,11 +721,13 @@ files() {
     fi
     cat "$dir/files/big.bin" > /dev/null   # in the page cache for both
     log "files: taskset -c $CLIENT_CPU wrk -t1 -c10 -d${FILES_SECS}s /files/big.bin (${FILES_MIB} MiB), $ROUNDS rounds"
-    sed "s|^\( *root \).*;|\1$dir;|" "$PEERS/nginx-files.conf" > "$WORK/nginx-files.conf"
+    # Same file; port 8097, not the conf's 8082 (the http section's first muxloop port).
+    sed -e "s|^\( *root \).*;|\1$dir;|" -e "s|listen 127.0.0.1:8082|listen 127.0.0.1:8097|" \
+        "$PEERS/nginx-files.conf" > "$WORK/nginx-files.conf"
     mkdir -p /tmp/nginx-files
     "${ON_SERVER[@]}" nginx -p /tmp/nginx-files -c "$WORK/nginx-files.conf" -g 'worker_processes 1;'
-    wait_port 8082
-    declare -A port=([nginx]=8082 [muxloop_epoll]=8096) pid=([nginx]=$(cat /tmp/nginx-files/nginx.pid))
+    wait_port 8097
+    declare -A port=([nginx]=8097 [muxloop_epoll]=8096) pid=([nginx]=$(cat /tmp/nginx-files/nginx.pid))
     local servers=(nginx muxloop_epoll)
     start 8096 "${ON_SERVER[@]}" "$EX/http_server" 127.0.0.1:8096 --threads 0 --dispatcher epoll --root "$dir/files"
     pid[muxloop_epoll]=$LAST_PID

@@ -18,7 +18,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use common::{IO_TIMEOUT, Rng, fnv1a, wait_until};
-use muxloop::http::{FileService, HttpServer, Request, Response};
+use muxloop::http::{FileService, HttpConfig, HttpServer, Request, Response};
 use muxloop::net::MAX_QUEUED_FILES;
 use muxloop::{Buffer, Connection, Dispatcher, EventLoop, Handler, LoopHandle};
 
@@ -75,6 +75,10 @@ struct FileServer<D: Dispatcher + 'static> {
 
 /// An HTTP server with `/files/` mounted on `root` and `/hello`.
 fn serve_files<D: Dispatcher + 'static>(root: &Path) -> FileServer<D> {
+    serve_files_with(root, HttpConfig::default())
+}
+
+fn serve_files_with<D: Dispatcher + 'static>(root: &Path, config: HttpConfig) -> FileServer<D> {
     let files = FileService::new("/files/", root).unwrap();
     let app = move |req: &Request<'_>| {
         files.respond(req).unwrap_or_else(|| match req.path() {
@@ -85,7 +89,7 @@ fn serve_files<D: Dispatcher + 'static>(root: &Path) -> FileServer<D> {
     let (tx, rx) = mpsc::channel();
     let thread = thread::spawn(move || {
         let mut ev = EventLoop::<D>::new().unwrap();
-        let server = HttpServer::<D>::builder("127.0.0.1:0", app).start(&mut ev).unwrap();
+        let server = HttpServer::<D>::builder("127.0.0.1:0", app).config(config).start(&mut ev).unwrap();
         tx.send((server.local_addr(), ev.handle())).unwrap();
         ev.run().unwrap();
         server.stop(&mut ev, Duration::from_secs(1)).unwrap();
@@ -324,6 +328,45 @@ fn file_that_shrinks_closes_the_connection<D: Dispatcher + 'static>() {
     assert!(rest.len() < 8 * 1024 * 1024, "{}: more bytes than the file has", D::NAME);
 }
 
+fn slow_reader_gets_the_whole_file_stalled_one_is_cut<D: Dispatcher + 'static>() {
+    // The idle timer runs out several times while the file goes out; a
+    // reader that keeps taking bytes keeps the connection (progress is seen
+    // once the kernel's socket buffers, a few MiB, let more of the file in),
+    // one that stops does not.
+    const SIZE: usize = 16 * 1024 * 1024;
+    let tree = Tree::new("slow", SIZE);
+    let idle = Duration::from_millis(300);
+    let config = HttpConfig { idle_timeout: idle, ..HttpConfig::default() };
+    let server = serve_files_with::<D>(&tree.root(), config);
+    let mut slow = common::connect(server.addr);
+    slow.write_all(&get("/files/big.bin")).unwrap();
+    let mut stalled = common::connect(server.addr);
+    stalled.write_all(&get("/files/big.bin")).unwrap();
+    // At most ~12 MiB/s: the file takes over 1.2 s, several idle periods.
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let mut chunk = vec![0; 64 * 1024];
+    let body_start = |got: &[u8]| got.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+    while body_start(&got).is_none_or(|start| got.len() < start + SIZE) {
+        let n = slow.read(&mut chunk).unwrap();
+        assert!(n > 0, "{}: the slow reader was cut off after {} bytes", D::NAME, got.len());
+        got.extend_from_slice(&chunk[..n]);
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert!(started.elapsed() > idle * 2, "{}: read too fast to test", D::NAME);
+    let start = body_start(&got).unwrap();
+    assert!(got[start..] == tree.big(), "{}: slow reader got {} body bytes", D::NAME, got.len() - start);
+    // The stalled one (never read) was closed: reading its buffered bytes ends.
+    stalled.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut sink = Vec::new();
+    match stalled.read_to_end(&mut sink) {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("{}: the stalled reader was never cut off: {e}", D::NAME),
+    }
+    assert!(sink.len() < SIZE, "{}", D::NAME);
+}
+
 /// On "go": 4 MiB of `x` (so what follows is queued, not written at once),
 /// `head`, 1000 bytes of the file from offset 10, `mid`, 5 bytes from
 /// 0, `tail`; on "quota": 8 MiB of bytes, then files until refused.
@@ -398,6 +441,7 @@ for_each_dispatcher!(
     many_small_files_pipelined,
     disconnect_mid_file_leaks_no_fd,
     file_that_shrinks_closes_the_connection,
+    slow_reader_gets_the_whole_file_stalled_one_is_cut,
     connection_keeps_bytes_and_files_in_order,
 );
 
