@@ -73,12 +73,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
     let files = cli.root.as_ref().map(|root| FileService::new("/files/", root)).transpose()?;
     // One line: tests read only the first line of stdout, then close the pipe.
-    let serving = files.as_ref().map_or(String::new(), |f| format!(", serving {} at {}", f.root().display(), f.prefix()));
-    let app = move |req: &Request<'_>| files.as_ref().and_then(|f| f.respond(req)).unwrap_or_else(|| route(req));
-    let server = HttpServer::builder(cli.addr, app)
-        .threads(cli.threads)
-        .reuse_port(cli.reuse_port)
-        .start(&mut ev)?;
+    let serving = files
+        .as_ref()
+        .map_or(String::new(), |f| format!(", serving {} at {}", f.root().display(), f.prefix()));
+    let app =
+        move |req: &Request<'_>| files.as_ref().and_then(|f| f.respond(req)).unwrap_or_else(|| route(req));
+    let server =
+        HttpServer::builder(cli.addr, app).threads(cli.threads).reuse_port(cli.reuse_port).start(&mut ev)?;
     println!("listening on {} (dispatcher: {}){serving}", server.local_addr(), ev.dispatcher_name());
     std::io::stdout().flush()?;
     // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).

@@ -238,7 +238,13 @@ fn missing_and_traversal_refused<D: Dispatcher + 'static>() {
     ];
     for &(path, status) in cases {
         let reply = client.get(path);
-        assert_eq!(reply.status, status, "{}: GET {path}: {:?}", D::NAME, String::from_utf8_lossy(&reply.body));
+        assert_eq!(
+            reply.status,
+            status,
+            "{}: GET {path}: {:?}",
+            D::NAME,
+            String::from_utf8_lossy(&reply.body)
+        );
         if status == 200 {
             assert!(!String::from_utf8_lossy(&reply.body).contains("secret"));
         }
@@ -318,7 +324,12 @@ fn file_that_shrinks_closes_the_connection<D: Dispatcher + 'static>() {
     client.reader.read_line(&mut line).unwrap();
     assert!(line.starts_with("HTTP/1.1 200"), "{line}");
     // The head promised 8 MiB; cut the file to 1 MiB while it is in flight.
-    fs::OpenOptions::new().write(true).open(tree.root().join("big.bin")).unwrap().set_len(1024 * 1024).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(tree.root().join("big.bin"))
+        .unwrap()
+        .set_len(1024 * 1024)
+        .unwrap();
     let mut rest = Vec::new();
     match client.reader.read_to_end(&mut rest) {
         Ok(_) => {}
@@ -450,7 +461,8 @@ for_each_dispatcher!(
 fn http_server_example_serves_root() {
     let tree = Tree::new("example", 2 * 1024 * 1024);
     let root = tree.root();
-    let server = common::ExampleProcess::start("http_server", &["127.0.0.1:0", "--root", root.to_str().unwrap()]);
+    let server =
+        common::ExampleProcess::start("http_server", &["127.0.0.1:0", "--root", root.to_str().unwrap()]);
     let mut client = Client::connect(server.addr);
     assert!(client.get("/files/big.bin").body == tree.big());
     assert_eq!(client.get("/hello").body, b"hello, world");

@@ -109,7 +109,9 @@ impl FileService {
             return Some(Response::text(405, "only GET and HEAD\n").header("Allow", "GET, HEAD"));
         }
         Some(match self.open(rest) {
-            Ok((file, len, path)) => Response::file(200, file, len).header("Content-Type", content_type(&path)),
+            Ok((file, len, path)) => {
+                Response::file(200, file, len).header("Content-Type", content_type(&path))
+            }
             Err((status, reason)) => {
                 debug!("http files: {} {}: {status} ({reason})", req.method(), req.path());
                 Response::text(status, format!("{reason}\n"))
@@ -230,6 +232,11 @@ mod tests {
     #[test]
     fn prefix_must_be_slashed() {
         assert_eq!(FileService::new("files", "/").unwrap_err().kind(), io::ErrorKind::InvalidInput);
-        assert_eq!(FileService::new("/files/", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            FileService::new("/files/", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::InvalidInput
+        );
     }
 }

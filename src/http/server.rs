@@ -193,13 +193,13 @@ impl<D: Dispatcher + 'static> net::Handler<D> for HttpConnection {
                 return; // the connection closed
             }
         };
-        if let Some(body) = self.file.take() {
-            if let Err(e) = conn.send_file(ev, body.file, body.offset, body.len) {
-                // The head promised the body: the connection cannot go on.
-                debug!("http: file body to {peer} failed: {e}");
-                conn.force_close(ev);
-                return;
-            }
+        if let Some(body) = self.file.take()
+            && let Err(e) = conn.send_file(ev, body.file, body.offset, body.len)
+        {
+            // The head promised the body: the connection cannot go on.
+            debug!("http: file body to {peer} failed: {e}");
+            conn.force_close(ev);
+            return;
         }
         if self.closing {
             input.consume_all();
