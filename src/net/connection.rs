@@ -276,13 +276,13 @@ impl<D: Dispatcher + 'static> Connection<D> {
     }
 
     /// File regions queued by [`send_file`](Self::send_file) and not yet sent
-    /// (at most [`MAX_QUEUED_FILES`](crate::net::MAX_QUEUED_FILES)).
+    /// (at most [`MAX_QUEUED_FILES`]).
     pub fn queued_files(&self) -> usize {
         self.inner.files.borrow().count()
     }
 
     /// Whether queued output has reached [`ConnectionOptions::output_limit`]
-    /// (or [`MAX_QUEUED_FILES`](crate::net::MAX_QUEUED_FILES) file regions are
+    /// (or [`MAX_QUEUED_FILES`] file regions are
     /// queued): a handler that answers many requests from one input should
     /// stop here and leave the rest in the input buffer; it is offered again
     /// once the output has drained.
@@ -832,7 +832,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
     /// (so toward [`ConnectionOptions::output_limit`]: a large file pauses
     /// reading until it has mostly gone out). Each queued region holds the
     /// file open; a connection takes at most
-    /// [`MAX_QUEUED_FILES`](crate::net::MAX_QUEUED_FILES) and fails with
+    /// [`MAX_QUEUED_FILES`] and fails with
     /// `QuotaExceeded` beyond that (check [`is_output_full`](Self::is_output_full)
     /// first). If the file turns out shorter than `offset + len` when its
     /// turn comes, the connection is closed (the peer was promised bytes that
