@@ -11,6 +11,9 @@
 //!   is turned on, and turned off again as soon as the queue drains. Leaving
 //!   it on would make a level-triggered backend report "writable" forever: a
 //!   busy loop.
+//! * **Files** join the same queue: [`send_file`](Connection::send_file)
+//!   queues a file region after the bytes already queued, and `sendfile(2)`
+//!   moves it from the page cache to the socket without a user-space copy.
 //! * **Backpressure is built in**: above [`ConnectionOptions::output_limit`]
 //!   of queued output the connection stops reading, so a peer that sends
 //!   requests but never reads the answers fills its own socket buffers and
