@@ -456,9 +456,23 @@ for_each_dispatcher!(
     connection_keeps_bytes_and_files_in_order,
 );
 
-/// The example serves `--root` at `/files/` next to its own routes.
+/// The example serves `--root` at `/files/` next to its own routes; a
+/// missing root is a clear error. (`cargo test --test http_files` does not
+/// rebuild the example: run `cargo build --examples` first.)
 #[test]
 fn http_server_example_serves_root() {
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/http_server.rs");
+    let modified = |p: &Path| fs::metadata(p).unwrap().modified().unwrap();
+    let binary = common::example_binary("http_server");
+    assert!(modified(&binary) >= modified(Path::new(source)), "stale example: run `cargo build --examples`");
+    let missing = std::process::Command::new(&binary)
+        .args(["127.0.0.1:0", "--root", "/nonexistent/muxloop-root"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.starts_with("error: file root /nonexistent/muxloop-root: "), "{stderr}");
     let tree = Tree::new("example", 2 * 1024 * 1024);
     let root = tree.root();
     let server =
