@@ -277,6 +277,23 @@ fn pipelined_file_then_hello_in_order<D: Dispatcher + 'static>() {
     assert_eq!(client.reply(false).body, b"hello, world");
 }
 
+fn close_after_file_delivers_it_whole<D: Dispatcher + 'static>() {
+    // HTTP/1.0 and `Connection: close`: the FIN waits for the whole file.
+    let tree = Tree::new("close", 5 * 1024 * 1024 + 3);
+    let server = serve_files::<D>(&tree.root());
+    for request in [
+        "GET /files/big.bin HTTP/1.0\r\n\r\n",
+        "GET /files/big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    ] {
+        let mut stream = common::connect(server.addr);
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).unwrap();
+        let start = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert!(got[start..] == tree.big(), "{}: {request:?}: {} body bytes", D::NAME, got.len() - start);
+    }
+}
+
 fn many_small_files_pipelined<D: Dispatcher + 'static>() {
     // More file responses in one read than a connection may queue files:
     // the server must pause at the bound and carry on, in order.
@@ -450,6 +467,7 @@ for_each_dispatcher!(
     missing_and_traversal_refused,
     pipelined_file_then_hello_in_order,
     many_small_files_pipelined,
+    close_after_file_delivers_it_whole,
     disconnect_mid_file_leaks_no_fd,
     file_that_shrinks_closes_the_connection,
     slow_reader_gets_the_whole_file_stalled_one_is_cut,
