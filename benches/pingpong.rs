@@ -31,7 +31,7 @@ fn bench_backend<D: Dispatcher + 'static>(c: &mut Criterion) {
         let server = thread::spawn(move || {
             let mut ev = EventLoop::<D>::new().unwrap();
             let server = Server::builder("127.0.0.1:0", echo::<D>()).start(&mut ev).unwrap();
-            tx.send((server.local_addr(), ev.handle())).unwrap();
+            tx.send((server.local_addr().as_inet().unwrap(), ev.handle())).unwrap();
             ev.run().unwrap();
         });
         let (addr, server_loop) = rx.recv().unwrap();

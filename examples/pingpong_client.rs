@@ -4,10 +4,12 @@
 //! prints MiB/s and messages/s (a message is one read callback).
 //!
 //! ```text
-//! cargo run --release --example pingpong_client -- [ADDR] [--threads T] [--sessions S] [--block B] [--seconds D] [--dispatcher NAME]
+//! cargo run --release --example pingpong_client -- [ADDR | --unix PATH] [--threads T] [--sessions S] [--block B] [--seconds D] [--dispatcher NAME]
 //! ```
 //! Defaults: 127.0.0.1:9003, 1 thread, 1 session, 16384-byte blocks, 10 s.
-//! Timing starts once every session is connected.
+//! Timing starts once every session is connected. `--unix PATH` connects to
+//! a Unix domain socket instead (`@name` for an abstract name), to compare
+//! the same server over both transports.
 
 use std::error::Error;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use clap::builder::RangedU64ValueParser;
-use muxloop::{AnyDispatcher, Callbacks, Client, EventLoopThreadPool};
+use muxloop::{AnyDispatcher, Callbacks, Client, EventLoopThreadPool, StreamAddr, UnixAddr};
 
 /// The client half of muduo's pingpong throughput test.
 #[derive(Parser)]
@@ -27,6 +29,9 @@ struct Cli {
     /// Server address: HOST:PORT, :PORT or PORT
     #[arg(value_name = "ADDR", default_value = "127.0.0.1:9003", value_parser = parse_addr)]
     addr: SocketAddr,
+    /// Connect to this Unix domain socket instead of ADDR (`@name`: abstract)
+    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
+    unix: Option<String>,
     /// Loop threads the sessions are spread over (0 counts as 1)
     #[arg(long, value_name = "T", default_value_t = 1)]
     threads: usize,
@@ -72,7 +77,11 @@ struct Counters {
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
-    let Cli { addr, threads, sessions, block, seconds, dispatcher } = cli;
+    let Cli { addr, unix, threads, sessions, block, seconds, dispatcher } = cli;
+    let addr: StreamAddr = match &unix {
+        Some(path) => UnixAddr::from(path.as_str()).into(),
+        None => addr.into(),
+    };
     let threads = threads.max(1);
     muxloop::sys::set_nofile_limit(sessions as u64 + 64)
         .map_err(|e| format!("cannot raise the open-file limit for {sessions} sessions: {e}"))?;
@@ -99,7 +108,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         AnyDispatcher::by_name(&dispatcher)
     })?;
     for _ in 0..sessions {
-        let (callbacks, failures) = (callbacks.clone(), Arc::clone(&counters));
+        let (callbacks, failures, addr) = (callbacks.clone(), Arc::clone(&counters), addr.clone());
         let Some(next) = pool.next_loop() else { break };
         next.run_in_loop(move |ev| {
             Client::new(addr, callbacks)

@@ -3,7 +3,7 @@
 # measured in one run on this machine, alternating A/B, medians of ROUNDS.
 #
 #   scripts/compare.sh                 # everything (~40 min on 2 cores)
-#   scripts/compare.sh http kv         # some sections: dispatch echo http kv latency idle memory udp files
+#   scripts/compare.sh http kv         # some sections: dispatch echo http kv latency idle memory udp unix proxy files
 #   ROUNDS=5 ECHO_SECS=5 HTTP_SECS=10 UDP_SECS=5 KV_N=100000 FILES_SECS=10 scripts/compare.sh
 #
 # Method (see README "Benchmarks"): the server runs on SERVER_CPU (1), the load
@@ -44,7 +44,7 @@ LAT_SECS=${LAT_SECS:-10}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 BACKENDS=${BACKENDS:-select poll epoll uring}
-SECTIONS=${*:-dispatch echo http kv latency idle memory udp files}
+SECTIONS=${*:-dispatch echo http kv latency idle memory udp unix proxy files}
 RUST_PEERS=$ROOT/peers/target/release
 CLK_TCK=$(getconf CLK_TCK)
 BIN=$WORK/bin
@@ -703,7 +703,91 @@ udp() {
     kill "$raw_pid" "$mux_pid" 2>/dev/null || true
 }
 
-# --- 9. files: one large file by sendfile, http_server --root vs nginx -----------
+# --- 9. Unix vs TCP: one echo server program over both transports ------------------
+unix_vs_tcp() {
+    log "unix: muxloop pingpong_client on cpu $CLIENT_CPU against examples/echo (epoll) on cpu $SERVER_CPU over TCP and over a Unix socket, 16 KiB blocks, ${ECHO_SECS}s, $ROUNDS rounds"
+    local path="$WORK/echo.sock"
+    rm -f "$path"
+    start_udp 9400 "${ON_SERVER[@]}" "$EX/echo" 127.0.0.1:9400 --dispatcher epoll
+    local tcp_pid=$LAST_PID
+    start_udp 9401 "${ON_SERVER[@]}" "$EX/echo" --unix "$path" --dispatcher epoll
+    local unix_pid=$LAST_PID
+    declare -A pid=([tcp]=$tcp_pid [unix]=$unix_pid) target=([tcp]=127.0.0.1:9400 [unix]="--unix $path")
+    row ""
+    row "| echo over TCP vs Unix, pinned (16 KiB blocks) | sessions | transport | MiB/s | user µs/MiB | sys µs/MiB | vs TCP |"
+    row "|---|---|---|---|---|---|---|"
+    for sessions in $ECHO_SESSIONS; do
+        declare -A mib=() usr=() sys=()
+        for round in $(seq "$ROUNDS"); do
+            for t in $(order "$round" tcp unix); do
+                local out before after rate cpu
+                before=$(cpu_ticks "${pid[$t]}")
+                # shellcheck disable=SC2086 # target[unix] is two words on purpose
+                out=$(pinned_client "$EX/pingpong_client" ${target[$t]} --sessions "$sessions" --block 16384 \
+                    --seconds "$ECHO_SECS" --dispatcher epoll)
+                after=$(cpu_ticks "${pid[$t]}")
+                rate=$(echo "$out" | sed 's/.*MiB\/s=\([0-9.]*\).*/\1/')
+                cpu=$(per_unit "$before" "$after" "$(awk -v r="$rate" -v t="$ECHO_SECS" 'BEGIN {print r*t}')")
+                mib[$t]+="$rate "; usr[$t]+="${cpu% *} "; sys[$t]+="${cpu#* } "
+            done
+        done
+        local tcp
+        tcp=$(printf '%s\n' ${mib[tcp]} | median)
+        for t in tcp unix; do
+            local m
+            m=$(printf '%s\n' ${mib[$t]} | median)
+            row "| | $sessions | $t | $m | $(printf '%s\n' ${usr[$t]} | median) | $(printf '%s\n' ${sys[$t]} | median) | $(ratio "$m" "$tcp") |"
+        done
+        unset mib usr sys
+    done
+    kill "$tcp_pid" "$unix_pid" 2>/dev/null || true
+    sleep 0.5
+}
+
+# --- 10. proxy: --splice vs --copy, CPU per GiB relayed ----------------------------
+# Client and upstream echo share CLIENT_CPU; only the proxy is on SERVER_CPU, so
+# its CPU per GiB is what differs. Every echoed byte crosses the proxy twice.
+proxy_relay() {
+    log "proxy: pingpong_client -> proxy (cpu $SERVER_CPU) -> echo (cpu $CLIENT_CPU), 64 KiB blocks, ${ECHO_SECS}s, $ROUNDS rounds"
+    start 9500 taskset -c "$CLIENT_CPU" "$EX/echo" 127.0.0.1:9500 --dispatcher epoll
+    local upstream=$LAST_PID
+    start 9501 "${ON_SERVER[@]}" "$EX/proxy" 127.0.0.1:9501 127.0.0.1:9500 --copy
+    local copy_pid=$LAST_PID
+    start 9502 "${ON_SERVER[@]}" "$EX/proxy" 127.0.0.1:9502 127.0.0.1:9500 --splice
+    local splice_pid=$LAST_PID
+    declare -A pid=([copy]=$copy_pid [splice]=$splice_pid) port=([copy]=9501 [splice]=9502)
+    row ""
+    row "| proxy, pinned (64 KiB blocks) | streams | mode | MiB/s echoed | proxy user s/GiB | proxy sys s/GiB | proxy CPU s/GiB | CPU vs copy |"
+    row "|---|---|---|---|---|---|---|---|"
+    for streams in ${PROXY_STREAMS:-1 10 100}; do
+        declare -A mib=() usr=() sys=()
+        for round in $(seq "$ROUNDS"); do
+            for m in $(order "$round" copy splice); do
+                local out before after rate cpu
+                before=$(cpu_ticks "${pid[$m]}")
+                out=$(pinned_client "$EX/pingpong_client" "127.0.0.1:${port[$m]}" --sessions "$streams" --block 65536 \
+                    --seconds "$ECHO_SECS" --dispatcher epoll)
+                after=$(cpu_ticks "${pid[$m]}")
+                rate=$(echo "$out" | sed 's/.*MiB\/s=\([0-9.]*\).*/\1/')
+                # units = GiB relayed (both directions) x 1e6, so per_unit's µs read as s/GiB
+                cpu=$(per_unit "$before" "$after" "$(awk -v r="$rate" -v t="$ECHO_SECS" 'BEGIN {print r*t*2*1e6/1024}')")
+                mib[$m]+="$rate "; usr[$m]+="${cpu% *} "; sys[$m]+="${cpu#* } "
+            done
+        done
+        local copy_cpu
+        copy_cpu=$(sum2 "$(printf '%s\n' ${usr[copy]} | median)" "$(printf '%s\n' ${sys[copy]} | median)")
+        for m in copy splice; do
+            local u y
+            u=$(printf '%s\n' ${usr[$m]} | median); y=$(printf '%s\n' ${sys[$m]} | median)
+            row "| | $streams | $m | $(printf '%s\n' ${mib[$m]} | median) | $u | $y | $(sum2 "$u" "$y") | $(ratio "$(sum2 "$u" "$y")" "$copy_cpu") |"
+        done
+        unset mib usr sys
+    done
+    kill "$upstream" "$copy_pid" "$splice_pid" 2>/dev/null || true
+    sleep 0.5
+}
+
+# --- 11. files: one large file by sendfile, http_server --root vs nginx -----------
 # Both servers on SERVER_CPU (nginx: 1 worker, `sendfile on`, the peers'
 # nginx-files.conf pointed at the same file), wrk -t1 -c10 on CLIENT_CPU
 # fetching the FILES_MIB file over and over; MiB/s from wrk's bytes read, and
@@ -789,8 +873,10 @@ for section in $SECTIONS; do
         idle) idle ;;
         memory) memory ;;
         udp) udp ;;
+        unix) unix_vs_tcp ;;
+        proxy) proxy_relay ;;
         files) files ;;
-        *) echo "unknown section $section (dispatch echo http kv latency idle memory udp files)" >&2; exit 2 ;;
+        *) echo "unknown section $section (dispatch echo http kv latency idle memory udp unix proxy files)" >&2; exit 2 ;;
     esac
 done
 log "results in $RESULTS"

@@ -7,7 +7,7 @@
 //! # The layout
 //!
 //! The master binds and listens (the caller hands [`Master::new`] a bound
-//! `TcpListener`), then `fork(2)`s the workers. A forked child inherits every
+//! [`Listener`], TCP or Unix, or a std `TcpListener`), then `fork(2)`s the workers. A forked child inherits every
 //! fd of its parent, the listener included: all workers hold the *same*
 //! listening socket and each registers it in its own loop, so the kernel
 //! hands each new connection to whichever worker's `accept` takes it first
@@ -71,7 +71,6 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::net::TcpListener;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::ExitStatus;
 use std::rc::Rc;
@@ -81,6 +80,7 @@ use log::{debug, error, info, warn};
 
 use crate::dispatcher::{Dispatcher, PollDispatcher};
 use crate::event_loop::{EventLoop, SignalId, SignalSource};
+use crate::net::Listener;
 use crate::sys::{self, Forked};
 
 /// The signals the master handles in its loop.
@@ -90,7 +90,7 @@ const MASTER_SIGNALS: [i32; 3] = [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT];
 #[derive(Debug)]
 pub struct WorkerContext {
     index: usize,
-    listener: TcpListener,
+    listener: Listener,
     master: i32,
 }
 
@@ -106,12 +106,12 @@ impl WorkerContext {
     }
 
     /// The listening socket every worker shares (inherited across `fork`).
-    pub fn listener(&self) -> &TcpListener {
+    pub fn listener(&self) -> &Listener {
         &self.listener
     }
 
     /// The listener itself, e.g. for `ServerBuilder::listener`.
-    pub fn into_listener(self) -> TcpListener {
+    pub fn into_listener(self) -> Listener {
         self.listener
     }
 
@@ -162,7 +162,7 @@ impl WorkerContext {
 #[derive(Debug)]
 pub struct Master {
     /// Taken by each forked child; the master's copy stays for restarts.
-    listener: Option<TcpListener>,
+    listener: Option<Listener>,
     workers: usize,
     grace: Duration,
     quick_death: Duration,
@@ -199,12 +199,13 @@ struct Seen {
 
 impl Master {
     /// A master for `workers` processes serving `listener` (bound and
-    /// listening). Defaults: grace 5 s, a death within 1 s of starting is
+    /// listening: a [`Listener`], or a std `TcpListener` or `UnixListener`).
+    /// A Unix listener's socket file is removed when the master returns. Defaults: grace 5 s, a death within 1 s of starting is
     /// quick, give up after 5 quick deaths in a row, back-off 100 ms doubling
     /// up to 5 s.
-    pub fn new(listener: TcpListener, workers: usize) -> Master {
+    pub fn new(listener: impl Into<Listener>, workers: usize) -> Master {
         Master {
-            listener: Some(listener),
+            listener: Some(listener.into()),
             workers,
             grace: Duration::from_secs(5),
             quick_death: Duration::from_secs(1),
@@ -491,7 +492,8 @@ where
             return 1;
         }
         // The inherited fd itself: the worker holds one listener fd, not two.
-        let Some(listener) = self.master.listener.take() else {
+        // The socket file is the master's to remove, not the worker's.
+        let Some(listener) = self.master.listener.take().map(Listener::without_socket_file) else {
             error!("worker {index}: the listener is gone");
             return 1;
         };

@@ -44,7 +44,8 @@ fn echo<D: Dispatcher + 'static>() -> Callbacks<D> {
 /// Dropping the `Server` value does not stop the server: it belongs to its loop.
 fn server_outlives_its_handle<D: Dispatcher + 'static>() {
     let mut ev = EventLoop::<D>::new().unwrap();
-    let addr = Server::builder("127.0.0.1:0", echo::<D>()).start(&mut ev).unwrap().local_addr();
+    let addr =
+        Server::builder("127.0.0.1:0", echo::<D>()).start(&mut ev).unwrap().local_addr().as_inet().unwrap();
     // The handle is gone; the listener must still be registered and serving.
     assert!(with_client(&mut ev, move || echo_round_trip(addr, b"still here")));
 }
@@ -73,7 +74,8 @@ fn typed_state_without_send<D: Dispatcher + 'static>() {
     let total = Rc::new(RefCell::new(0u64));
     let shared = Rc::clone(&total);
     let factory = move |_: &Connection<D>| Counter { lines: 0, total: Rc::clone(&shared) };
-    let addr = Server::local_builder("127.0.0.1:0", factory).start(&mut ev).unwrap().local_addr();
+    let addr =
+        Server::local_builder("127.0.0.1:0", factory).start(&mut ev).unwrap().local_addr().as_inet().unwrap();
     let replies = with_client(&mut ev, move || {
         let mut streams = [connect(addr), connect(addr)];
         let mut replies = Vec::new();
@@ -330,7 +332,7 @@ fn owned_and_vectored_sends<D: Dispatcher + 'static>() {
 fn std_interop<D: Dispatcher + 'static>() {
     let mut ev = EventLoop::<D>::new().unwrap();
     let named = Server::builder("localhost:0", echo::<D>()).start(&mut ev).unwrap();
-    assert!(named.local_addr().ip().is_loopback());
+    assert!(named.local_addr().as_inet().unwrap().ip().is_loopback());
 
     let std_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let adopted_addr = std_listener.local_addr().unwrap();
@@ -363,8 +365,8 @@ fn std_interop<D: Dispatcher + 'static>() {
 
     // IPv6: a server on [::1] and a client (the connector) over it.
     let v6 = Server::builder("[::1]:0", echo::<D>()).start(&mut ev).unwrap();
-    assert!(v6.local_addr().is_ipv6());
-    let v6_addr = v6.local_addr();
+    assert!(v6.local_addr().as_inet().unwrap().is_ipv6());
+    let v6_addr = v6.local_addr().as_inet().unwrap();
     assert!(with_client(&mut ev, move || echo_round_trip(v6_addr, b"over ipv6")));
     let (up_tx, up_rx) = mpsc::channel();
     let client = Callbacks::<D>::new()
@@ -401,7 +403,8 @@ fn other_loop_is_refused<D: Dispatcher + 'static>() {
         kept.borrow_mut().push(conn.clone());
         echo::<D>()
     };
-    let addr = Server::local_builder("127.0.0.1:0", factory).start(&mut ev).unwrap().local_addr();
+    let addr =
+        Server::local_builder("127.0.0.1:0", factory).start(&mut ev).unwrap().local_addr().as_inet().unwrap();
     let client = TcpStream::connect(addr).unwrap();
     drive(&mut ev, || !conns.borrow().is_empty());
     let conn = conns.borrow()[0].clone();

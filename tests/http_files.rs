@@ -90,7 +90,7 @@ fn serve_files_with<D: Dispatcher + 'static>(root: &Path, config: HttpConfig) ->
     let thread = thread::spawn(move || {
         let mut ev = EventLoop::<D>::new().unwrap();
         let server = HttpServer::<D>::builder("127.0.0.1:0", app).config(config).start(&mut ev).unwrap();
-        tx.send((server.local_addr(), ev.handle())).unwrap();
+        tx.send((server.local_addr().as_inet().unwrap(), ev.handle())).unwrap();
         ev.run().unwrap();
         server.stop(&mut ev, Duration::from_secs(1)).unwrap();
     });
@@ -461,7 +461,73 @@ fn connection_keeps_bytes_and_files_in_order<D: Dispatcher + 'static>() {
     assert!(got[8 * 1024 * 1024..].chunks(100).all(|c| c == &content[..100]));
 }
 
+/// What the receiving end of a Unix pair saw: the bytes, and for each
+/// `on_fds` the bytes delivered before it.
+#[derive(Default)]
+struct Received {
+    bytes: Vec<u8>,
+    fds_at: Vec<usize>,
+}
+
+struct Receiver(std::rc::Rc<std::cell::RefCell<Received>>);
+
+impl<D: Dispatcher + 'static> Handler<D> for Receiver {
+    fn on_message(&mut self, _: &mut EventLoop<D>, _: &Connection<D>, input: &mut Buffer) {
+        self.0.borrow_mut().bytes.extend_from_slice(input.peek());
+        input.consume_all();
+    }
+    fn on_fds(&mut self, _: &mut EventLoop<D>, _: &Connection<D>, fds: Vec<std::os::fd::OwnedFd>) {
+        let mut seen = self.0.borrow_mut();
+        let at = seen.bytes.len();
+        seen.fds_at.push(at);
+        drop(fds);
+    }
+}
+
+fn fds_passed_after_a_file_keep_their_place<D: Dispatcher + 'static>() {
+    // Over a Unix socket: 1 MiB of bytes, a file region, bytes carrying fds,
+    // more bytes. The fds arrive with their own byte, after the whole file.
+    use muxloop::{Callbacks, ConnectionOptions};
+    use std::os::fd::AsFd;
+    const AHEAD: usize = 1024 * 1024;
+    let tree = Tree::new("fds", 300 * 1024);
+    let content = tree.big();
+    let mut ev = EventLoop::<D>::new().unwrap();
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let sender =
+        Connection::from_std(&mut ev, a, Callbacks::<D>::new(), ConnectionOptions::default()).unwrap();
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Received::default()));
+    let for_receiver = std::rc::Rc::clone(&seen);
+    let options = ConnectionOptions { output_limit: None, ..ConnectionOptions::default() };
+    let _receiver = Connection::from_std(
+        &mut ev,
+        b,
+        move |_: &Connection<D>| Receiver(std::rc::Rc::clone(&for_receiver)),
+        options,
+    )
+    .unwrap();
+    sender.send_owned(&mut ev, vec![b'a'; AHEAD]).unwrap();
+    sender
+        .send_file(&mut ev, fs::File::open(tree.root().join("big.bin")).unwrap(), 0, content.len() as u64)
+        .unwrap();
+    assert_eq!(sender.queued_files(), 1, "the file waits behind the bytes");
+    let passed = fs::File::open(tree.root().join("small.txt")).unwrap();
+    sender.send_fds(&mut ev, b"F", &[passed.as_fd()]).unwrap();
+    sender.send(&mut ev, b"tail").unwrap();
+    let total = AHEAD + content.len() + 1 + 4;
+    assert!(common::run_until(&mut ev, || seen.borrow().bytes.len() == total), "{}", D::NAME);
+    let seen = seen.borrow();
+    // `on_fds` runs before the `on_message` of the read that carries the fds'
+    // byte (the read may start earlier in the stream).
+    assert_eq!(seen.fds_at.len(), 1, "{}", D::NAME);
+    assert!(seen.fds_at[0] <= AHEAD + content.len(), "{}: fds at {:?}", D::NAME, seen.fds_at);
+    assert!(seen.bytes[..AHEAD].iter().all(|&b| b == b'a'));
+    assert!(seen.bytes[AHEAD..AHEAD + content.len()] == content[..], "{}: file bytes", D::NAME);
+    assert_eq!(&seen.bytes[AHEAD + content.len()..], b"Ftail");
+}
+
 for_each_dispatcher!(
+    fds_passed_after_a_file_keep_their_place,
     large_file_byte_exact,
     head_gives_length_and_no_body,
     missing_and_traversal_refused,

@@ -121,7 +121,7 @@ fn keep_alive_requests_leave_no_net_allocation<D: Dispatcher + 'static>() {
             .threads(2)
             .start(&mut ev)
             .unwrap();
-        tx.send((server.local_addr(), ev.handle())).unwrap();
+        tx.send((server.local_addr().as_inet().unwrap(), ev.handle())).unwrap();
         ev.run().unwrap();
         server.stop(&mut ev, Duration::from_secs(1)).unwrap();
     });

@@ -44,7 +44,7 @@ fn spawn_http<D: Dispatcher + 'static>(config: HttpConfig, threads: usize) -> Te
             .threads(threads)
             .start(&mut ev)
             .unwrap();
-        tx.send((server.local_addr(), ev.handle())).unwrap();
+        tx.send((server.local_addr().as_inet().unwrap(), ev.handle())).unwrap();
         ev.run().unwrap();
         server.stop(&mut ev, Duration::from_secs(1)).unwrap();
     });
@@ -371,7 +371,7 @@ fn pipelined_output_is_bounded<D: Dispatcher + 'static>() {
         };
         let server =
             HttpServer::<D>::builder("127.0.0.1:0", route).output_limit(64 * 1024).start(&mut ev).unwrap();
-        tx.send((server.local_addr(), ev.handle())).unwrap();
+        tx.send((server.local_addr().as_inet().unwrap(), ev.handle())).unwrap();
         ev.run().unwrap();
         server.stop(&mut ev, Duration::from_secs(1)).unwrap();
     });
@@ -424,7 +424,7 @@ fn graceful_stop_answers_requests_in_flight<D: Dispatcher + 'static>() {
     let thread = thread::spawn(move || {
         let mut ev = EventLoop::<D>::new().unwrap();
         let server = HttpServer::<D>::builder("127.0.0.1:0", route).threads(2).start(&mut ev).unwrap();
-        tx.send((server.local_addr(), ev.handle())).unwrap();
+        tx.send((server.local_addr().as_inet().unwrap(), ev.handle())).unwrap();
         ev.run().unwrap();
         let summary = server.stop(&mut ev, Duration::from_secs(10)).unwrap();
         stop_tx.send(summary).unwrap();

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::net::{Shutdown, TcpListener};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -166,12 +166,12 @@ fn cross_thread_send<D: Dispatcher + 'static>() {
     let server = spawn_server::<D, _>(callbacks, 4);
     let mut clients: Vec<_> = (0..4).map(|_| connect(server.addr)).collect();
     assert!(wait_until(Duration::from_secs(5), || handles.lock().unwrap().len() == 4));
-    let by_peer: HashMap<SocketAddr, ConnectionHandle<D>> =
+    let by_peer: HashMap<muxloop::StreamAddr, ConnectionHandle<D>> =
         handles.lock().unwrap().iter().map(|h| (h.peer_addr(), h.clone())).collect();
     let senders: Vec<_> = clients
         .iter()
         .map(|c| {
-            let handle = by_peer[&c.local_addr().unwrap()].clone();
+            let handle = by_peer[&c.local_addr().unwrap().into()].clone();
             thread::spawn(move || handle.send(format!("hello {}\n", handle.peer_addr())).unwrap())
         })
         .collect();
@@ -220,17 +220,17 @@ fn connector_refused_and_connected<D: Dispatcher + 'static>() {
         }
     });
     Client::new(listener.local_addr().unwrap(), callbacks).connect(&mut ev);
-    let got: Arc<Mutex<Option<(SocketAddr, SocketAddr)>>> = Arc::default();
+    let got: Arc<Mutex<Option<(muxloop::StreamAddr, muxloop::StreamAddr)>>> = Arc::default();
     drive(&mut ev, || {
         if let Ok(pair) = up_rx.try_recv() {
             *got.lock().unwrap() = Some(pair);
         }
         got.lock().unwrap().is_some()
     });
-    let (local, peer) = got.lock().unwrap().unwrap();
+    let (local, peer) = got.lock().unwrap().clone().unwrap();
     assert_eq!(peer, listener.local_addr().unwrap());
     let (_, accepted_from) = listener.accept().unwrap();
-    assert_eq!(accepted_from, local);
+    assert_eq!(local, accepted_from);
 }
 
 /// The chat room: each line reaches the other two clients exactly once,

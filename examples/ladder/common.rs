@@ -77,7 +77,7 @@ fn fail(message: &str) -> ! {
 }
 
 /// Prints the line the ladder runner (and you) wait for.
-pub fn announce(addr: SocketAddr, what: &str) {
+pub fn announce(addr: impl std::fmt::Display, what: &str) {
     println!("listening on {addr} ({what})");
     let _ = std::io::stdout().flush();
 }

@@ -15,7 +15,7 @@
 
 use std::cell::RefCell;
 use std::io::{self, IoSliceMut};
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 
 use super::{Buffer, SPILL_SIZE};
 use crate::sys;
@@ -27,8 +27,6 @@ thread_local! {
 }
 
 /// `readv` or `recvmsg`: fills the buffers in order, returns the byte count.
-type ReadVectored = fn(RawFd, &mut [IoSliceMut<'_>]) -> io::Result<usize>;
-
 impl Buffer {
     /// Reads from `fd` with one `readv(2)` into the writable space and the
     /// thread's 64 KiB spill area; what lands in the spill is appended. An
@@ -47,7 +45,24 @@ impl Buffer {
         self.fill_from(fd, sys::recv_vectored)
     }
 
-    fn fill_from(&mut self, fd: RawFd, read: ReadVectored) -> io::Result<usize> {
+    /// [`recv_fd`](Self::recv_fd) on a Unix socket, also taking the fds that
+    /// were passed with the data (`SCM_RIGHTS`, close-on-exec) into `fds`.
+    pub fn recv_fd_with_fds(&mut self, fd: RawFd, fds: &mut Vec<OwnedFd>) -> io::Result<usize> {
+        self.fill_from(fd, |fd, bufs| {
+            let got = sys::recv_with_fds(fd, bufs, fds)?;
+            if got.truncated {
+                log::warn!(
+                    "fd {fd}: more fds arrived than one message may carry; the kernel closed the rest"
+                );
+            }
+            Ok(got.bytes)
+        })
+    }
+
+    fn fill_from<R>(&mut self, fd: RawFd, read: R) -> io::Result<usize>
+    where
+        R: FnOnce(RawFd, &mut [IoSliceMut<'_>]) -> io::Result<usize>,
+    {
         if self.storage.is_empty() {
             self.adopt_block();
         }
@@ -58,7 +73,10 @@ impl Buffer {
         result
     }
 
-    fn read_with_spill(&mut self, fd: RawFd, spill: &mut [u8], read: ReadVectored) -> io::Result<usize> {
+    fn read_with_spill<R>(&mut self, fd: RawFd, spill: &mut [u8], read: R) -> io::Result<usize>
+    where
+        R: FnOnce(RawFd, &mut [IoSliceMut<'_>]) -> io::Result<usize>,
+    {
         let writable = self.writable_bytes();
         let n = {
             let (_, space) = self.storage.split_at_mut(self.write_index);
@@ -97,6 +115,20 @@ impl Buffer {
             return Ok(0);
         }
         let n = sys::send(fd, self.peek())?;
+        self.consume(n);
+        Ok(n)
+    }
+
+    /// Sends at most `max` readable bytes on Unix socket `fd` with `fds`
+    /// attached to the first of them (`SCM_RIGHTS`), and consumes what was
+    /// sent. With `fds` empty it is a [`send_fd`](Self::send_fd) of at most
+    /// `max` bytes.
+    pub fn send_fd_with_fds(&mut self, fd: RawFd, max: usize, fds: &[RawFd]) -> io::Result<usize> {
+        let len = self.len().min(max);
+        if len == 0 {
+            return Ok(0);
+        }
+        let n = sys::send_with_fds(fd, &[std::io::IoSlice::new(&self.peek()[..len])], fds)?;
         self.consume(n);
         Ok(n)
     }

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use super::{HttpConfig, Response};
 use crate::buffer::Buffer;
 use crate::dispatcher::{DefaultDispatcher, Dispatcher};
 use crate::event_loop::EventLoop;
-use crate::net::{self, Callbacks, Connection, Server, ServerBuilder};
+use crate::net::{self, Callbacks, Connection, Listener, Server, ServerBuilder, StreamAddr, UnixAddr};
 
 /// The application: one response per request. Runs on a loop thread, so it
 /// must not block.
@@ -109,7 +109,7 @@ impl HttpConnection {
     /// runs out, the connection must close, or `out` reaches `budget` bytes
     /// (the rest of the input is then offered again once the output drains).
     /// Returns the phase the connection is left in.
-    fn answer(&mut self, input: &mut Buffer, out: &mut Vec<u8>, budget: usize, peer: SocketAddr) -> Phase {
+    fn answer(&mut self, input: &mut Buffer, out: &mut Vec<u8>, budget: usize, peer: &StreamAddr) -> Phase {
         let mut phase = self.phase;
         while !self.closing && out.len() < budget {
             if phase == Phase::Idle {
@@ -186,7 +186,7 @@ impl<D: Dispatcher + 'static> net::Handler<D> for HttpConnection {
             None => usize::MAX,
         };
         let peer = conn.peer_addr();
-        let phase = match conn.send_with(ev, |out| self.answer(input, out, budget, peer)) {
+        let phase = match conn.send_with(ev, |out| self.answer(input, out, budget, &peer)) {
             Ok(phase) => phase,
             Err(_) => {
                 self.file = None;
@@ -283,9 +283,9 @@ impl<D: Dispatcher + 'static> HttpServerBuilder<D> {
         self
     }
 
-    /// Serves on an already bound and listening std listener instead of
-    /// binding the builder's address; see [`ServerBuilder::listener`].
-    pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
+    /// Serves on an already bound and listening socket instead of binding
+    /// the builder's address; see [`ServerBuilder::listener`].
+    pub fn listener(mut self, listener: impl Into<Listener>) -> Self {
         self.tcp = self.tcp.listener(listener);
         self
     }
@@ -336,15 +336,27 @@ impl<D: Dispatcher + 'static> HttpServer<D> {
     where
         F: Fn(&Request<'_>) -> Response + Send + Sync + 'static,
     {
-        HttpServerBuilder {
-            tcp: Server::builder(addr, Callbacks::new()).name("http"),
-            handler: Arc::new(handler),
-            config: HttpConfig::default(),
-        }
+        Self::on(Server::builder(addr, Callbacks::new()), handler)
+    }
+
+    /// Like [`builder`](Self::builder), on a Unix domain socket (a path or
+    /// `"@name"`): `curl --unix-socket PATH http://x/` talks to it.
+    pub fn unix_builder<F>(addr: impl Into<UnixAddr>, handler: F) -> HttpServerBuilder<D>
+    where
+        F: Fn(&Request<'_>) -> Response + Send + Sync + 'static,
+    {
+        Self::on(Server::unix_builder(addr, Callbacks::new()), handler)
+    }
+
+    fn on<F>(tcp: ServerBuilder<D>, handler: F) -> HttpServerBuilder<D>
+    where
+        F: Fn(&Request<'_>) -> Response + Send + Sync + 'static,
+    {
+        HttpServerBuilder { tcp: tcp.name("http"), handler: Arc::new(handler), config: HttpConfig::default() }
     }
 
     /// The address it listens on.
-    pub fn local_addr(&self) -> SocketAddr {
+    pub fn local_addr(&self) -> StreamAddr {
         self.tcp.local_addr()
     }
 

@@ -11,19 +11,19 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use log::{debug, error, trace, warn};
 
+use super::addr::StreamAddr;
 use crate::dispatcher::{Dispatcher, Interest, Mode};
 use crate::event_loop::EventLoop;
 use crate::sys;
 
 /// What to do with each accepted connection.
-pub(crate) type AcceptFn<D> = Box<dyn FnMut(&mut EventLoop<D>, OwnedFd, SocketAddr)>;
+pub(crate) type AcceptFn<D> = Box<dyn FnMut(&mut EventLoop<D>, OwnedFd, StreamAddr)>;
 
 /// How long the listener rests when it cannot accept at all.
 const PAUSE: Duration = Duration::from_millis(100);
@@ -50,7 +50,7 @@ pub(crate) fn listen<D: Dispatcher + 'static>(
     on_accept: AcceptFn<D>,
 ) -> io::Result<RawFd> {
     let fd = listener.as_raw_fd();
-    let local = sys::local_addr(fd)?;
+    let local = StreamAddr::of_socket(fd, false)?;
     let acceptor = Rc::new(Acceptor {
         listener,
         spare: RefCell::new(sys::open_dev_null().ok()),
@@ -79,8 +79,15 @@ impl<D: Dispatcher + 'static> Acceptor<D> {
     /// Accepts until the backlog is empty.
     fn accept_pending(self: &Rc<Self>, ev: &mut EventLoop<D>) {
         loop {
-            match sys::accept(self.fd()) {
+            match sys::accept_raw(self.fd()) {
                 Ok((socket, peer)) => {
+                    let peer = match StreamAddr::from_raw_addr(&peer) {
+                        Ok(peer) => peer,
+                        Err(e) => {
+                            debug!("accept: peer address: {e} (connection dropped)");
+                            continue;
+                        }
+                    };
                     trace!("[{}] accepted {peer} as fd {}", ev.name(), socket.as_raw_fd());
                     (self.on_accept.borrow_mut())(ev, socket, peer);
                 }
@@ -104,7 +111,7 @@ impl<D: Dispatcher + 'static> Acceptor<D> {
         drop(spare);
         let mut shed = 0;
         loop {
-            match sys::accept(self.fd()) {
+            match sys::accept_raw(self.fd()) {
                 Ok((socket, _)) => {
                     drop(socket);
                     shed += 1;

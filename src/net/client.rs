@@ -8,13 +8,13 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
 
 use log::{debug, warn};
 
+use super::addr::StreamAddr;
 use super::connection::Connection;
 use super::handler::{ConnectionOptions, HandlerFactory};
 use crate::dispatcher::{DefaultDispatcher, Dispatcher, Interest, Mode};
@@ -54,7 +54,7 @@ impl Default for ConnectOptions {
 /// Success shows as the handler's `on_connect`; failure, after all retries,
 /// as the connect-error callback (or a warning in the log).
 pub struct Client<D: Dispatcher + 'static = DefaultDispatcher> {
-    addr: SocketAddr,
+    addr: StreamAddr,
     factory: Box<dyn HandlerFactory<D>>,
     connection_options: ConnectionOptions,
     options: ConnectOptions,
@@ -76,9 +76,9 @@ struct Connecting<D: Dispatcher + 'static> {
 
 impl<D: Dispatcher + 'static> Client<D> {
     /// A client for `addr` whose connection gets a handler from `factory`.
-    pub fn new(addr: SocketAddr, factory: impl HandlerFactory<D>) -> Self {
+    pub fn new(addr: impl Into<StreamAddr>, factory: impl HandlerFactory<D>) -> Self {
         Client {
-            addr,
+            addr: addr.into(),
             factory: Box::new(factory),
             connection_options: ConnectionOptions::default(),
             options: ConnectOptions::default(),
@@ -118,11 +118,12 @@ impl<D: Dispatcher + 'static> Client<D> {
 }
 
 fn attempt<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, connecting: Rc<Connecting<D>>) {
-    let addr = connecting.client.addr;
+    let addr = &connecting.client.addr;
     connecting.attempts.set(connecting.attempts.get() + 1);
     debug!("connecting to {addr} (attempt {})", connecting.attempts.get());
-    let started = sys::tcp_socket(&addr).and_then(|socket| {
-        let done = sys::start_connect(socket.as_raw_fd(), &addr)?;
+    let started = addr.to_raw_addr().and_then(|raw| {
+        let socket = sys::stream_socket(&raw)?;
+        let done = sys::start_connect_raw(socket.as_raw_fd(), &raw)?;
         Ok((socket, done))
     });
     match started {
@@ -174,10 +175,12 @@ fn wait_for_handshake<D: Dispatcher + 'static>(
 }
 
 fn connected<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, connecting: Rc<Connecting<D>>, socket: OwnedFd) {
-    let addr = connecting.client.addr;
+    let addr = connecting.client.addr.clone();
     // Connecting to a free local port can "succeed" by connecting to itself
     // (TCP simultaneous open): treat that as refused.
-    if sys::local_addr(socket.as_raw_fd()).is_ok_and(|local| local == addr) {
+    if addr.as_inet().is_some()
+        && StreamAddr::of_socket(socket.as_raw_fd(), false).is_ok_and(|local| local == addr)
+    {
         drop(socket);
         let e = io::Error::new(io::ErrorKind::ConnectionRefused, format!("connect to {addr} reached itself"));
         return failed(ev, connecting, e);

@@ -31,10 +31,11 @@
 //!   [`ConnectionHandle`].
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice};
-use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +43,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, error, trace, warn};
 
+use super::addr::StreamAddr;
 use super::deadline;
 use super::file_queue::{FileQueue, MAX_QUEUED_FILES};
 use super::handle::ConnectionHandle;
@@ -89,8 +91,8 @@ struct Inner<D: Dispatcher + 'static> {
     fd: RawFd,
     /// `None` once closed; the raw `fd` must not be used after that.
     socket: RefCell<Option<OwnedFd>>,
-    local: SocketAddr,
-    peer: SocketAddr,
+    local: StreamAddr,
+    peer: StreamAddr,
     life: Cell<Life>,
     /// `stop_reading` was called.
     paused_by_user: Cell<bool>,
@@ -112,7 +114,20 @@ struct Inner<D: Dispatcher + 'static> {
     loop_handle: LoopHandle<D>,
     /// When the connection's timer runs out (see `deadline`).
     deadline: Cell<Option<Instant>>,
+    /// Bytes the kernel has taken so far: where in the stream queued fds go.
+    written: Cell<u64>,
+    /// Fds queued by `send_fds`, each to go with the byte at its offset.
+    fd_batches: RefCell<VecDeque<FdBatch>>,
 }
+
+/// Fds waiting to be passed with the byte at stream offset `at`.
+struct FdBatch {
+    at: u64,
+    fds: Vec<OwnedFd>,
+}
+
+/// At most this many passed fds wait in one connection's queue.
+const MAX_QUEUED_FDS: usize = 1024;
 
 /// A TCP connection living on one event loop. Cheap to clone (`Rc`); not `Send`.
 pub struct Connection<D: Dispatcher + 'static = DefaultDispatcher> {
@@ -164,16 +179,16 @@ impl<D: Dispatcher + 'static> Connection<D> {
     pub(crate) fn establish<F: HandlerFactory<D> + ?Sized>(
         ev: &mut EventLoop<D>,
         socket: OwnedFd,
-        peer: SocketAddr,
+        peer: StreamAddr,
         factory: &F,
         options: ConnectionOptions,
         group: Option<Arc<ConnectionGroup>>,
     ) -> io::Result<Connection<D>> {
         let fd = socket.as_raw_fd();
-        if options.nodelay {
+        if options.nodelay && !peer.is_unix() {
             sys::set_nodelay(fd, true)?;
         }
-        let local = sys::local_addr(fd)?;
+        let local = StreamAddr::of_socket(fd, false)?;
         let conn = Connection {
             inner: Rc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -195,6 +210,8 @@ impl<D: Dispatcher + 'static> Connection<D> {
                 loop_id: ev.id(),
                 loop_handle: ev.handle(),
                 deadline: Cell::new(None),
+                written: Cell::new(0),
+                fd_batches: RefCell::new(VecDeque::new()),
             }),
         };
         let handler = factory.make(&conn);
@@ -209,9 +226,11 @@ impl<D: Dispatcher + 'static> Connection<D> {
             group.live.fetch_add(1, Ordering::AcqRel);
         }
         trace!(
-            "[{}] connection {} up: {peer} -> {local} (fd {fd}, {})",
+            "[{}] connection {} up: {} -> {} (fd {fd}, {})",
             ev.name(),
             conn.id(),
+            conn.inner.peer,
+            conn.inner.local,
             ev.dispatcher_name()
         );
         conn.touch(ev);
@@ -219,18 +238,20 @@ impl<D: Dispatcher + 'static> Connection<D> {
         Ok(conn)
     }
 
-    /// Takes over a connected std stream (switching it to non-blocking) and
-    /// runs a handler from `factory` on it, on `ev`: for sockets made
-    /// elsewhere (a blocking connect, an inherited or passed fd).
+    /// Takes over a connected stream socket (a std `TcpStream` or
+    /// `UnixStream`, or any `OwnedFd` of one), switching it to non-blocking,
+    /// and runs a handler from `factory` on it, on `ev`: for sockets made
+    /// elsewhere (a blocking connect, a `socketpair`, an inherited or passed fd).
     pub fn from_std(
         ev: &mut EventLoop<D>,
-        stream: std::net::TcpStream,
+        stream: impl Into<OwnedFd>,
         factory: impl HandlerFactory<D>,
         options: ConnectionOptions,
     ) -> io::Result<Connection<D>> {
-        stream.set_nonblocking(true)?;
-        let peer = stream.peer_addr()?;
-        Self::establish(ev, OwnedFd::from(stream), peer, &factory, options, None)
+        let socket = stream.into();
+        sys::set_nonblocking(socket.as_raw_fd(), true)?;
+        let peer = StreamAddr::of_socket(socket.as_raw_fd(), true)?;
+        Self::establish(ev, socket, peer, &factory, options, None)
     }
 
     /// A process-wide unique id.
@@ -243,14 +264,15 @@ impl<D: Dispatcher + 'static> Connection<D> {
         self.inner.fd
     }
 
-    /// The remote address.
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.inner.peer
+    /// The remote address (for a Unix socket, usually
+    /// [`UnixAddr::Unnamed`](super::UnixAddr::Unnamed): clients rarely bind).
+    pub fn peer_addr(&self) -> StreamAddr {
+        self.inner.peer.clone()
     }
 
     /// The local address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.inner.local
+    pub fn local_addr(&self) -> StreamAddr {
+        self.inner.local.clone()
     }
 
     /// The [`id`](EventLoop::id) of the loop this connection lives on.
@@ -316,14 +338,18 @@ impl<D: Dispatcher + 'static> Connection<D> {
     pub fn handle(&self) -> ConnectionHandle<D> {
         ConnectionHandle::new(
             self.inner.id,
-            self.inner.peer,
+            self.inner.peer.clone(),
             self.inner.loop_id,
             self.inner.loop_handle.clone(),
         )
     }
 
-    /// Turns `TCP_NODELAY` on or off (on by default, see [`ConnectionOptions::nodelay`]).
+    /// Turns `TCP_NODELAY` on or off (on by default, see [`ConnectionOptions::nodelay`];
+    /// a Unix socket has no such option and says `Unsupported`).
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        if self.inner.peer.is_unix() {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "a unix socket has no TCP_NODELAY"));
+        }
         self.with_open_fd(|fd| sys::set_nodelay(fd, on))
     }
 
@@ -426,6 +452,66 @@ impl<D: Dispatcher + 'static> Connection<D> {
         sent.map(|()| result)
     }
 
+    /// Passes file descriptors to the peer of a Unix socket connection
+    /// (`SCM_RIGHTS`) together with `data`, which must not be empty: the fds
+    /// travel with its first byte, and the peer's
+    /// [`Handler::on_fds`] receives them before the `on_message` that sees
+    /// that byte. The peer gets its own duplicates; `fds` stay open here.
+    /// Order with other sends is kept (queued fds wait for their byte).
+    /// `Unsupported` on TCP; `InvalidInput` for empty `data` or more than 253
+    /// fds; `WouldBlock` if 1,024 passed fds are already queued.
+    pub fn send_fds(&self, ev: &mut EventLoop<D>, data: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+        self.check_loop(ev)?;
+        if !self.inner.peer.is_unix() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "fds can only be passed over a unix socket",
+            ));
+        }
+        if data.is_empty() || fds.len() > sys::MAX_FDS_PER_MESSAGE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} fd(s) with {} byte(s): 1-253 fds go with at least one byte",
+                    fds.len(),
+                    data.len()
+                ),
+            ));
+        }
+        if self.inner.life.get() != Life::Open {
+            return Err(not_connected(self.id()));
+        }
+        if self.queued_output() == 0 {
+            let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+            match sys::send_with_fds(self.inner.fd, &[IoSlice::new(data)], &raw) {
+                Ok(n) => {
+                    self.inner.output.borrow_mut().append(&data[n..]);
+                    self.after_send(ev, n, data.len() - n);
+                    return Ok(());
+                }
+                Err(e) if interrupted_or_would_block(&e) => {}
+                Err(e) => {
+                    debug!("connection {}: sending fds failed: {e}", self.id());
+                    self.close(ev, "send failed");
+                    return Err(e);
+                }
+            }
+        }
+        let queued: usize = self.inner.fd_batches.borrow().iter().map(|b| b.fds.len()).sum();
+        if queued + fds.len() > MAX_QUEUED_FDS {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{queued} passed fds already wait for the peer to read"),
+            ));
+        }
+        let fds = fds.iter().map(|fd| fd.try_clone_to_owned()).collect::<io::Result<Vec<_>>>()?;
+        let at = self.inner.written.get() + self.queued_output() as u64;
+        self.inner.fd_batches.borrow_mut().push_back(FdBatch { at, fds });
+        self.with_tail(|tail| tail.append(data));
+        self.after_send(ev, 0, data.len());
+        Ok(())
+    }
+
     fn send_slices(&self, ev: &mut EventLoop<D>, slices: &[IoSlice<'_>]) -> io::Result<()> {
         let total: usize = slices.iter().map(|s| s.len()).sum();
         let written = self.write_now(ev, slices)?;
@@ -466,6 +552,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
 
     /// Bookkeeping after a send wrote `written` bytes and queued `queued`.
     fn after_send(&self, ev: &mut EventLoop<D>, written: usize, queued: usize) {
+        self.inner.written.set(self.inner.written.get() + written as u64);
         if written > 0 {
             self.touch(ev);
         }
@@ -687,8 +774,23 @@ impl<D: Dispatcher + 'static> Connection<D> {
         }
     }
 
+    /// One read into the input buffer; on a Unix socket, passed fds go to
+    /// the handler's `on_fds` at once.
+    fn read_once(&self, ev: &mut EventLoop<D>) -> io::Result<usize> {
+        if !self.inner.peer.is_unix() {
+            return self.inner.input.borrow_mut().recv_fd(self.inner.fd);
+        }
+        let mut fds = Vec::new();
+        let result = self.inner.input.borrow_mut().recv_fd_with_fds(self.inner.fd, &mut fds);
+        if !fds.is_empty() {
+            trace!("[{}] connection {}: received {} fd(s)", ev.name(), self.id(), fds.len());
+            self.with_handler(|h| h.on_fds(ev, self, fds));
+        }
+        result
+    }
+
     fn handle_read(&self, ev: &mut EventLoop<D>) {
-        let result = self.inner.input.borrow_mut().recv_fd(self.inner.fd);
+        let result = self.read_once(ev);
         match result {
             Ok(0) => self.handle_peer_eof(ev),
             Ok(n) => {
@@ -732,6 +834,35 @@ impl<D: Dispatcher + 'static> Connection<D> {
         }
         self.inner.life.set(Life::Draining);
         self.update_interest(ev);
+    }
+
+    /// Writes queued output: up to the next passed fds' byte, or from that
+    /// byte with the fds attached.
+    fn write_queued(&self) -> io::Result<usize> {
+        if self.inner.output.borrow().is_empty() {
+            // A file region is in front (see `send_file`).
+            let n = self.write_queued_file()?;
+            self.inner.written.set(self.inner.written.get() + n as u64);
+            return Ok(n);
+        }
+        let mut batches = self.inner.fd_batches.borrow_mut();
+        let mut output = self.inner.output.borrow_mut();
+        let written = self.inner.written.get();
+        let n = match batches.front() {
+            None => output.send_fd(self.inner.fd)?,
+            Some(batch) if batch.at > written => {
+                output.send_fd_with_fds(self.inner.fd, (batch.at - written) as usize, &[])?
+            }
+            Some(batch) => {
+                let raw: Vec<RawFd> = batch.fds.iter().map(|fd| fd.as_raw_fd()).collect();
+                let limit = batches.get(1).map_or(usize::MAX, |next| (next.at - written) as usize);
+                let n = output.send_fd_with_fds(self.inner.fd, limit, &raw)?;
+                batches.pop_front(); // the peer has its copies; ours close
+                n
+            }
+        };
+        self.inner.written.set(written + n as u64);
+        Ok(n)
     }
 
     fn handle_write(&self, ev: &mut EventLoop<D>) {
@@ -799,6 +930,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
         ConnectionTable::remove(ev, self.id());
         self.inner.deadline.set(None);
         let dropped = self.inner.output.take().len() + self.inner.files.borrow_mut().clear();
+        self.inner.fd_batches.take(); // closes fds that were never passed
         self.inner.input.take();
         trace!(
             "[{}] connection {} down: {} (fd {} closed: {reason}; {dropped} queued bytes dropped)",
@@ -896,16 +1028,9 @@ impl<D: Dispatcher + 'static> Connection<D> {
         }
     }
 
-    /// Writes some queued output: the bytes in front, else the oldest file region.
-    fn write_queued(&self) -> io::Result<usize> {
-        if !self.inner.output.borrow().is_empty() {
-            return self.inner.output.borrow_mut().send_fd(self.inner.fd);
-        }
-        self.write_queued_file()
-    }
-
     /// One `sendfile` of the oldest file region; when it completes, the bytes
-    /// queued behind it become the front of the output.
+    /// queued behind it become the front of the output. (The caller counts
+    /// the bytes into `written`.)
     fn write_queued_file(&self) -> io::Result<usize> {
         let (n, done) = self.inner.files.borrow_mut().send_front(self.inner.fd)?;
         if let Some(after) = done {

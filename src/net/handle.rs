@@ -7,10 +7,10 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 
 use log::debug;
 
+use super::addr::StreamAddr;
 use super::{Connection, ConnectionTable};
 use crate::dispatcher::{DefaultDispatcher, Dispatcher};
 use crate::event_loop::{EventLoop, LoopHandle};
@@ -19,7 +19,7 @@ use crate::event_loop::{EventLoop, LoopHandle};
 /// through it; the work is queued to the connection's loop.
 pub struct ConnectionHandle<D: Dispatcher + 'static = DefaultDispatcher> {
     id: u64,
-    peer: SocketAddr,
+    peer: StreamAddr,
     loop_id: u64,
     loop_handle: LoopHandle<D>,
 }
@@ -28,7 +28,7 @@ impl<D: Dispatcher + 'static> Clone for ConnectionHandle<D> {
     fn clone(&self) -> Self {
         ConnectionHandle {
             id: self.id,
-            peer: self.peer,
+            peer: self.peer.clone(),
             loop_id: self.loop_id,
             loop_handle: self.loop_handle.clone(),
         }
@@ -42,7 +42,7 @@ impl<D: Dispatcher + 'static> fmt::Debug for ConnectionHandle<D> {
 }
 
 impl<D: Dispatcher + 'static> ConnectionHandle<D> {
-    pub(crate) fn new(id: u64, peer: SocketAddr, loop_id: u64, loop_handle: LoopHandle<D>) -> Self {
+    pub(crate) fn new(id: u64, peer: StreamAddr, loop_id: u64, loop_handle: LoopHandle<D>) -> Self {
         ConnectionHandle { id, peer, loop_id, loop_handle }
     }
 
@@ -52,8 +52,8 @@ impl<D: Dispatcher + 'static> ConnectionHandle<D> {
     }
 
     /// The connection's remote address.
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
+    pub fn peer_addr(&self) -> StreamAddr {
+        self.peer.clone()
     }
 
     /// Runs `f` on the connection's loop if the connection still exists there.

@@ -12,6 +12,7 @@
 //! loop-wide state can be an `Rc<RefCell<..>>`.
 
 use std::fmt;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use super::Connection;
@@ -75,6 +76,15 @@ pub trait Handler<D: Dispatcher + 'static = DefaultDispatcher>: 'static {
     /// [`ConnectionOptions::high_water_mark`] (deferred, once per crossing).
     fn on_high_water_mark(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, queued: usize) {
         let _ = (ev, conn, queued);
+    }
+
+    /// File descriptors arrived over a Unix socket
+    /// ([`Connection::send_fds`] on the other side), with the bytes the next
+    /// [`on_message`](Self::on_message) sees. Runs right after the read that
+    /// received them, before `on_message`. The fds are yours (close-on-exec);
+    /// the default drops them, which closes them: nothing leaks.
+    fn on_fds(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, fds: Vec<OwnedFd>) {
+        let _ = (ev, conn, fds);
     }
 
     /// The connection's timer ([`Connection::set_timeout`] or

@@ -1,5 +1,6 @@
-//! The TCP layer: the acceptor + [`Server`], [`Connection`],
-//! and [`Client`] (a connector with timeout and retry).
+//! The stream layer, TCP and Unix domain alike: the acceptor + [`Server`],
+//! [`Connection`], and [`Client`] (a connector with timeout and retry); plus
+//! datagram sockets (UDP, Unix) and pipes on the same loop.
 //!
 //! It teaches how a Reactor turns "fd readable/writable" into "a connection
 //! came up / a message arrived / the output drained / it closed": the
@@ -33,6 +34,7 @@ use crate::dispatcher::Dispatcher;
 use crate::event_loop::EventLoop;
 
 pub mod acceptor;
+pub mod addr;
 pub mod client;
 pub mod connection;
 pub mod datagram;
@@ -40,6 +42,7 @@ pub mod deadline;
 mod file_queue;
 pub mod handle;
 pub mod handler;
+pub mod listener;
 pub mod pipe;
 pub mod server;
 pub mod udp;
@@ -52,12 +55,14 @@ pub use handle::ConnectionHandle;
 pub use handler::{
     Callbacks, ConnectionOptions, DEFAULT_HIGH_WATER_MARK, DEFAULT_OUTPUT_LIMIT, Handler, HandlerFactory,
 };
+pub use listener::Listener;
 pub use server::{Server, ServerBuilder, StopSummary};
 
+pub use addr::{StreamAddr, UnixAddr};
 pub use datagram::{Datagram, DatagramAddr, DatagramOptions, DatagramSocket, DatagramStats};
 pub use pipe::PipeReader;
 pub use udp::UdpSocket;
-pub use unix_datagram::{UnixAddr, UnixDatagram};
+pub use unix_datagram::UnixDatagram;
 
 /// The connections of one server (so stopping it touches only its own).
 #[derive(Debug, Default)]

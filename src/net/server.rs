@@ -7,6 +7,12 @@
 //! socket on the same port (`SO_REUSEPORT`) and the kernel spreads new
 //! connections, so no hand-off is needed.
 //!
+//! The same server listens on a Unix domain path instead of a TCP port
+//! ([`Server::unix_builder`]): accepting, the connections, the handlers and
+//! the thread pool are the same; only the address differs (and
+//! `SO_REUSEPORT` and `TCP_NODELAY`, which are TCP's). The socket file is
+//! removed when the server stops.
+//!
 //! A started server belongs to its main loop: it keeps serving until
 //! [`Server::stop`] or until the loop is dropped, whatever happens to the
 //! [`Server`] value (which is only a handle to it).
@@ -26,12 +32,13 @@ use std::time::{Duration, Instant};
 use log::{debug, info, trace, warn};
 
 use super::acceptor::{self, AcceptFn};
+use super::addr::{SocketFile, StreamAddr, UnixAddr};
 use super::connection::Connection;
 use super::handler::{ConnectionOptions, HandlerFactory};
+use super::listener::{DEFAULT_BACKLOG, Listener};
 use super::{ConnectionGroup, ConnectionTable};
 use crate::dispatcher::{DefaultDispatcher, Dispatcher};
 use crate::event_loop::{EventLoop, LoopHandle};
-use crate::sys;
 use crate::thread_pool::EventLoopThreadPool;
 
 static NEXT_SERVER_ID: AtomicU64 = AtomicU64::new(1);
@@ -50,22 +57,30 @@ struct Service<P> {
 }
 
 impl<P: Deref> Service<P> {
-    fn establish<D>(&self, ev: &mut EventLoop<D>, socket: OwnedFd, peer: SocketAddr)
+    fn establish<D>(&self, ev: &mut EventLoop<D>, socket: OwnedFd, peer: StreamAddr)
     where
         D: Dispatcher + 'static,
         P::Target: HandlerFactory<D>,
     {
         let group = Some(Arc::clone(&self.group));
+        let fd = socket.as_raw_fd();
         if let Err(e) = Connection::establish(ev, socket, peer, &*self.factory, self.options, group) {
-            warn!("cannot set up the connection from {peer}: {e}");
+            warn!("cannot set up the connection on fd {fd}: {e}");
         }
     }
 }
 
+/// Where a server listens, before it binds.
+#[derive(Debug)]
+enum BindTo {
+    Tcp(io::Result<Vec<SocketAddr>>),
+    Unix(UnixAddr),
+}
+
 /// How a [`Server`] is configured before it starts.
 pub struct ServerBuilder<D: Dispatcher + 'static = DefaultDispatcher> {
-    addrs: io::Result<Vec<SocketAddr>>,
-    listener: Option<OwnedFd>,
+    bind_to: BindTo,
+    listener: Option<Listener>,
     factory: Factory<D>,
     options: ConnectionOptions,
     threads: usize,
@@ -77,7 +92,7 @@ pub struct ServerBuilder<D: Dispatcher + 'static = DefaultDispatcher> {
 impl<D: Dispatcher + 'static> fmt::Debug for ServerBuilder<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
-            .field("addrs", &self.addrs)
+            .field("bind_to", &self.bind_to)
             .field("options", &self.options)
             .field("threads", &self.threads)
             .field("reuse_port", &self.reuse_port)
@@ -93,7 +108,8 @@ impl<D: Dispatcher + 'static> ServerBuilder<D> {
         self
     }
 
-    /// One listener per sub-loop with `SO_REUSEPORT` instead of hand-off.
+    /// One listener per sub-loop with `SO_REUSEPORT` instead of hand-off
+    /// (TCP only: `Unsupported` at start for a Unix server with threads).
     pub fn reuse_port(mut self, on: bool) -> Self {
         self.reuse_port = on;
         self
@@ -105,9 +121,12 @@ impl<D: Dispatcher + 'static> ServerBuilder<D> {
         self
     }
 
-    /// Serves on an already bound and listening std listener instead of
-    /// binding the builder's address (systemd sockets, tests, fd hand-over).
-    pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
+    /// Serves on an already bound and listening socket instead of binding
+    /// the builder's address (a [`Listener`], or a std `TcpListener` or
+    /// `UnixListener`): systemd sockets, a master's listener, a listener
+    /// passed from another process. A [`Listener`] that created its socket
+    /// file hands the removal to the server.
+    pub fn listener(mut self, listener: impl Into<Listener>) -> Self {
         self.listener = Some(listener.into());
         self
     }
@@ -118,7 +137,7 @@ impl<D: Dispatcher + 'static> ServerBuilder<D> {
         self
     }
 
-    /// `TCP_NODELAY` on new connections (default on).
+    /// `TCP_NODELAY` on new TCP connections (default on).
     pub fn nodelay(mut self, on: bool) -> Self {
         self.options.nodelay = on;
         self
@@ -176,46 +195,43 @@ impl<D: Dispatcher + 'static> ServerBuilder<D> {
             // Sub-loops get the main loop's backend, also when it was chosen at run time.
             _ => EventLoopThreadPool::with_dispatchers(&self.name, self.threads, || ev.fresh_dispatcher())?,
         };
-        let mut listener = match self.listener {
-            Some(listener) => {
-                sys::set_nonblocking(listener.as_raw_fd(), true)?;
-                Some(listener)
-            }
-            None => None,
+        let first = match self.listener {
+            Some(listener) => listener,
+            None => match self.bind_to {
+                BindTo::Tcp(addrs) => Listener::bind_tcp(&addrs?, self.reuse_port, self.backlog)?,
+                BindTo::Unix(addr) => Listener::bind_unix(addr, self.backlog)?,
+            },
         };
-        let addrs = self.addrs?;
-        let bind = |reuse_port: bool, addrs: &[SocketAddr]| bind_first(addrs, reuse_port, self.backlog);
+        let (socket, local_addr, socket_file) = first.into_parts();
         let mut listeners = Vec::new();
-        let local_addr;
         match self.factory {
             Factory::Shared(factory) if self.reuse_port && !pool.is_empty() => {
+                // Later listeners reuse the port the first one got.
+                let Some(port_addr) = local_addr.as_inet() else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        format!("{}: SO_REUSEPORT is for TCP; {local_addr} is a unix socket", self.name),
+                    ));
+                };
                 let service = Arc::new(Service { options: self.options, group: Arc::clone(&group), factory });
-                let mut addrs = addrs;
+                let mut socket = Some(socket);
                 for handle in pool.handles() {
-                    let socket = match listener.take() {
-                        Some(adopted) => adopted,
-                        None => bind(true, &addrs)?,
+                    let socket = match socket.take() {
+                        Some(first) => first,
+                        None => Listener::bind_tcp(&[port_addr], true, self.backlog)?.into_parts().0,
                     };
-                    // Later listeners reuse the port the first one got.
-                    addrs = vec![sys::local_addr(socket.as_raw_fd())?];
                     let service = Arc::clone(&service);
                     let fd = listen_on(&handle, socket, move |ev, socket, peer| {
                         service.establish(ev, socket, peer)
                     })?;
                     listeners.push((Some(handle), fd));
                 }
-                local_addr = addrs[0];
             }
             factory => {
-                let socket = match listener.take() {
-                    Some(adopted) => adopted,
-                    None => bind(self.reuse_port, &addrs)?,
-                };
-                local_addr = sys::local_addr(socket.as_raw_fd())?;
                 let on_accept = match factory {
                     Factory::Local(factory) => {
                         let service = Service { options: self.options, group: Arc::clone(&group), factory };
-                        Box::new(move |ev: &mut EventLoop<D>, socket: OwnedFd, peer: SocketAddr| {
+                        Box::new(move |ev: &mut EventLoop<D>, socket: OwnedFd, peer: StreamAddr| {
                             service.establish(ev, socket, peer)
                         }) as AcceptFn<D>
                     }
@@ -223,7 +239,7 @@ impl<D: Dispatcher + 'static> ServerBuilder<D> {
                         let service =
                             Arc::new(Service { options: self.options, group: Arc::clone(&group), factory });
                         if pool.is_empty() {
-                            Box::new(move |ev: &mut EventLoop<D>, socket: OwnedFd, peer: SocketAddr| {
+                            Box::new(move |ev: &mut EventLoop<D>, socket: OwnedFd, peer: StreamAddr| {
                                 service.establish(ev, socket, peer)
                             }) as AcceptFn<D>
                         } else {
@@ -243,22 +259,10 @@ impl<D: Dispatcher + 'static> ServerBuilder<D> {
         );
         let id = NEXT_SERVER_ID.fetch_add(1, Ordering::Relaxed);
         let sub_loops = pool.handles();
-        let core = ServerCore { pool, listeners, main: ev.handle() };
+        let core = ServerCore { pool, listeners, socket_file, main: ev.handle() };
         ev.context::<Servers<D>>().by_id.insert(id, core);
         Ok(Server { id, local_addr, group, loop_id: ev.id(), sub_loops, name: self.name })
     }
-}
-
-/// Binds the first address that works (like `std::net::TcpListener::bind`).
-fn bind_first(addrs: &[SocketAddr], reuse_port: bool, backlog: i32) -> io::Result<OwnedFd> {
-    let mut last = None;
-    for addr in addrs {
-        match sys::tcp_listener(addr, reuse_port, backlog) {
-            Ok(socket) => return Ok(socket),
-            Err(e) => last = Some(io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))),
-        }
-    }
-    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on")))
 }
 
 /// Every accepted socket is handed to the next sub-loop.
@@ -274,7 +278,7 @@ fn round_robin<D: Dispatcher + 'static>(
         trace!("[{}] handing {peer} (fd {}) to sub-loop {i}", ev.name(), socket.as_raw_fd());
         // If the sub-loop is gone, the task (and the socket in it) is dropped: the client sees a close.
         if let Err(e) = loops[i].run_in_loop(move |ev| service.establish(ev, socket, peer)) {
-            warn!("cannot hand the connection from {peer} to sub-loop {i}: {e}");
+            warn!("cannot hand a connection to sub-loop {i}: {e}");
         }
     })
 }
@@ -283,7 +287,7 @@ fn round_robin<D: Dispatcher + 'static>(
 fn listen_on<D: Dispatcher + 'static>(
     handle: &LoopHandle<D>,
     listener: OwnedFd,
-    on_accept: impl FnMut(&mut EventLoop<D>, OwnedFd, SocketAddr) + Send + 'static,
+    on_accept: impl FnMut(&mut EventLoop<D>, OwnedFd, StreamAddr) + Send + 'static,
 ) -> io::Result<RawFd> {
     let (tx, rx) = mpsc::channel();
     handle.run_in_loop(move |ev| {
@@ -297,6 +301,8 @@ struct ServerCore<D: Dispatcher + 'static> {
     pool: EventLoopThreadPool<D>,
     /// Each listener's fd and the loop it is on (`None`: the main loop).
     listeners: Vec<(Option<LoopHandle<D>>, RawFd)>,
+    /// A Unix server's socket file, removed once it stops accepting.
+    socket_file: Option<SocketFile>,
     main: LoopHandle<D>,
 }
 
@@ -304,6 +310,7 @@ impl<D: Dispatcher + 'static> ServerCore<D> {
     /// Deregisters (and so closes) every listener: directly on `ev` if it is
     /// given (the main loop), through a queued task otherwise.
     fn stop_accepting(&mut self, mut ev: Option<&mut EventLoop<D>>) {
+        self.socket_file = None;
         for (handle, fd) in self.listeners.drain(..) {
             match (handle, ev.as_deref_mut()) {
                 (None, Some(ev)) => {
@@ -337,12 +344,12 @@ impl<D: Dispatcher + 'static> Default for Servers<D> {
     }
 }
 
-/// A handle to a running TCP server. The server itself belongs to the main
+/// A handle to a running server (TCP or Unix domain). The server itself belongs to the main
 /// loop it was started on: dropping this value does not stop it; call
 /// [`stop`](Self::stop) for a graceful stop, or drop the loop.
 pub struct Server<D: Dispatcher + 'static = DefaultDispatcher> {
     id: u64,
-    local_addr: SocketAddr,
+    local_addr: StreamAddr,
     group: Arc<ConnectionGroup>,
     loop_id: u64,
     sub_loops: Vec<LoopHandle<D>>,
@@ -370,7 +377,7 @@ impl<D: Dispatcher + 'static> Server<D> {
     where
         F: HandlerFactory<D> + Send + Sync,
     {
-        Self::new_builder(addr, Factory::Shared(Arc::new(factory)))
+        Self::new_builder(tcp(addr), Factory::Shared(Arc::new(factory)))
     }
 
     /// Like [`builder`](Self::builder), for a server that runs entirely on
@@ -380,25 +387,46 @@ impl<D: Dispatcher + 'static> Server<D> {
     where
         F: HandlerFactory<D>,
     {
-        Self::new_builder(addr, Factory::Local(Rc::new(factory)))
+        Self::new_builder(tcp(addr), Factory::Local(Rc::new(factory)))
     }
 
-    fn new_builder(addr: impl ToSocketAddrs, factory: Factory<D>) -> ServerBuilder<D> {
+    /// Starts configuring a server on a Unix domain socket: a path, or a
+    /// Linux abstract name written `"@name"`. A stale socket file left by a
+    /// dead process is replaced, a live one is `AddrInUse`; the file is
+    /// removed when the server stops. Otherwise like [`builder`](Self::builder).
+    pub fn unix_builder<F>(addr: impl Into<UnixAddr>, factory: F) -> ServerBuilder<D>
+    where
+        F: HandlerFactory<D> + Send + Sync,
+    {
+        Self::new_builder(BindTo::Unix(addr.into()), Factory::Shared(Arc::new(factory)))
+    }
+
+    /// [`unix_builder`](Self::unix_builder) for a server on its main loop
+    /// only, like [`local_builder`](Self::local_builder).
+    pub fn local_unix_builder<F>(addr: impl Into<UnixAddr>, factory: F) -> ServerBuilder<D>
+    where
+        F: HandlerFactory<D>,
+    {
+        Self::new_builder(BindTo::Unix(addr.into()), Factory::Local(Rc::new(factory)))
+    }
+
+    fn new_builder(bind_to: BindTo, factory: Factory<D>) -> ServerBuilder<D> {
         ServerBuilder {
-            addrs: addr.to_socket_addrs().map(Iterator::collect),
+            bind_to,
             listener: None,
             factory,
             options: ConnectionOptions::default(),
             threads: 0,
             reuse_port: false,
-            backlog: 1024,
+            backlog: DEFAULT_BACKLOG,
             name: "muxloop".into(),
         }
     }
 
-    /// The address it listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+    /// The address it listens on (a `SocketAddr` for TCP: it compares equal
+    /// to one and can be passed to `TcpStream::connect`).
+    pub fn local_addr(&self) -> StreamAddr {
+        self.local_addr.clone()
     }
 
     /// Connections currently open, on all loops.
@@ -472,6 +500,10 @@ impl<D: Dispatcher + 'static> Server<D> {
         debug!("{}: stopped ({summary})", self.name);
         Ok(summary)
     }
+}
+
+fn tcp(addr: impl ToSocketAddrs) -> BindTo {
+    BindTo::Tcp(addr.to_socket_addrs().map(Iterator::collect))
 }
 
 /// What a graceful [`Server::stop`] did.

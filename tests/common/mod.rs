@@ -42,7 +42,7 @@ where
             let mut ev = EventLoop::<D>::new().expect("event loop");
             let server =
                 configure(Server::builder("127.0.0.1:0", factory)).start(&mut ev).expect("server starts");
-            tx.send((server.local_addr(), ev.handle())).unwrap();
+            tx.send((server.local_addr().as_inet().expect("a TCP server"), ev.handle())).unwrap();
             ev.run().expect("main loop runs");
             server.stop(&mut ev, Duration::from_secs(2)).expect("graceful stop");
         })
@@ -225,7 +225,7 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
 pub struct ExampleProcess {
     pub child: std::process::Child,
     pub addr: SocketAddr,
-    /// Its log (stderr) lines so far, collected by a thread.
+    /// Its log (stderr) and later stdout lines so far, collected by threads.
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
@@ -250,7 +250,15 @@ impl ExampleProcess {
             }
         });
         let mut line = String::new();
-        io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let mut stdout = io::BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).unwrap();
+        // Keep reading, so a later `println!` (e.g. the stop summary) has a reader.
+        let lines_to = std::sync::Arc::clone(&log);
+        thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                lines_to.lock().unwrap().push(line);
+            }
+        });
         let addr = line
             .split_whitespace()
             .nth(2)
