@@ -791,7 +791,10 @@ proxy_relay() {
 # Both servers on SERVER_CPU (nginx: 1 worker, `sendfile on`, the peers'
 # nginx-files.conf pointed at the same file), wrk -t1 -c10 on CLIENT_CPU
 # fetching the FILES_MIB file over and over; MiB/s from wrk's bytes read, and
-# the server's CPU time per GiB sent.
+# the server's CPU time per GiB sent. On loopback wrk (8 KiB reads) is the
+# bottleneck, so MiB/s follows the CPU share the client gets on its core (other
+# processes there shift it run to run): the table also gives wrk's CPU
+# seconds (/usr/bin/time) and MiB per client CPU second, which does not.
 wrk_bytes() { # wrk output -> bytes read ("N requests in Ts, 12.3GB read")
     awk '/requests in/ { v = $(NF-1); u = v; sub(/[0-9.]+/, "", u); sub(/[A-Za-z]+$/, "", v)
         m = (u == "KB") ? 1024 : (u == "MB") ? 1048576 : (u == "GB") ? 1073741824 : (u == "TB") ? 1099511627776 : 1
@@ -821,19 +824,25 @@ files() {
             echo "$s does not serve the file intact" >&2
         fi
     done
-    declare -A mib=() usr=() sys=() bad=()
+    local timed=()   # wrk's own CPU time, where GNU time is installed
+    [ -x /usr/bin/time ] && timed=(/usr/bin/time -f "CLIENT_CPU %U %S")
+    declare -A mib=() usr=() sys=() bad=() ccpu=() per_client=()
     for round in $(seq "$ROUNDS"); do
         for s in $(order "$round" "${servers[@]}"); do
             local out before after bytes secs cpu
             before=$(cpu_ticks "${pid[$s]}")
-            out=$(pinned_client wrk -t1 -c10 -d"${FILES_SECS}s" --timeout 30s "http://127.0.0.1:${port[$s]}/files/big.bin" 2>&1) || true
+            out=$(pinned_client "${timed[@]}" wrk -t1 -c10 -d"${FILES_SECS}s" --timeout 30s "http://127.0.0.1:${port[$s]}/files/big.bin" 2>&1) || true
             after=$(cpu_ticks "${pid[$s]}")
             bytes=$(echo "$out" | wrk_bytes)
             secs=$(echo "$out" | awk '/requests in/ {sub(/s,$/, "", $4); print $4}')
             local m
             m=$(awk -v b="${bytes:-0}" -v t="${secs:-0}" 'BEGIN { if (t > 0) printf "%.0f", b / 1048576 / t; else print 0 }')
             cpu=$(per_unit "$before" "$after" "$(awk -v b="${bytes:-0}" 'BEGIN {print b / 1048576}')")
+            local client
+            client=$(echo "$out" | awk '/^CLIENT_CPU/ {printf "%.2f", $2 + $3}')
             mib[$s]+="$m "; usr[$s]+="${cpu% *} "; sys[$s]+="${cpu#* } "
+            ccpu[$s]+="${client:-nan} "
+            per_client[$s]+="$(awk -v b="${bytes:-0}" -v c="${client:-0}" 'BEGIN { if (c > 0) printf "%.0f", b / 1048576 / c; else print "nan" }') "
             bad[$s]=$(( ${bad[$s]:-0} + $(echo "$out" | awk '/Socket errors/ {s=0; for (i=1;i<=NF;i++) if ($i ~ /^[0-9]+,?$/) s+=$i} /Non-2xx/ {s+=$NF} END {print s+0}') ))
         done
     done
@@ -841,19 +850,20 @@ files() {
     kill "${pid[muxloop_epoll]}" 2>/dev/null || true
     sleep 0.5
     row ""
-    row "| files: ${FILES_MIB} MiB file, wrk -c10, pinned | server | MiB/s | user µs/MiB | sys µs/MiB | CPU s/GiB | MiB/s vs nginx | CPU vs nginx | errors+non-2xx |"
-    row "|---|---|---|---|---|---|---|---|---|"
-    declare -A med=() gib=()
+    row "| files: ${FILES_MIB} MiB file, wrk -c10, pinned | server | MiB/s | user µs/MiB | sys µs/MiB | CPU s/GiB | wrk CPU s | MiB per wrk CPU s | MiB/s vs nginx | CPU vs nginx | errors+non-2xx |"
+    row "|---|---|---|---|---|---|---|---|---|---|---|"
+    declare -A med=() gib=() pc=()
     for s in "${servers[@]}"; do
         local mu my
         med[$s]=$(printf '%s\n' ${mib[$s]} | median)
         mu=$(printf '%s\n' ${usr[$s]} | median); my=$(printf '%s\n' ${sys[$s]} | median)
         gib[$s]=$(awk -v u="$mu" -v y="$my" 'BEGIN { if (u !~ /^[0-9.]+$/) print "-"; else printf "%.3f", (u + y) * 1024 / 1e6 }')
-        row "| | $s | ${med[$s]} | $mu | $my | ${gib[$s]} | $(ratio "${med[$s]}" "${med[nginx]}") | $(ratio "${gib[$s]}" "${gib[nginx]}") | ${bad[$s]} |"
+        pc[$s]=$(printf '%s\n' ${per_client[$s]} | { grep -v nan || true; } | median)
+        row "| | $s | ${med[$s]} | $mu | $my | ${gib[$s]} | $(printf '%s\n' ${ccpu[$s]} | { grep -v nan || true; } | median) | ${pc[$s]} | $(ratio "${med[$s]}" "${med[nginx]}") | $(ratio "${gib[$s]}" "${gib[nginx]}") | ${bad[$s]} |"
     done
     row ""
-    row "Target (files): MiB/s vs nginx $(ratio "${med[muxloop_epoll]}" "${med[nginx]}") (>= 1), CPU/GiB vs nginx $(ratio "${gib[muxloop_epoll]}" "${gib[nginx]}") (<= 1)"
-    unset port pid mib usr sys bad med gib
+    row "Target (files): MiB/s vs nginx $(ratio "${med[muxloop_epoll]}" "${med[nginx]}") (>= 1; per wrk CPU second $(ratio "${pc[muxloop_epoll]}" "${pc[nginx]}")), CPU/GiB vs nginx $(ratio "${gib[muxloop_epoll]}" "${gib[nginx]}") (<= 1)"
+    unset port pid mib usr sys bad med gib ccpu per_client pc
 }
 
 need_packages
