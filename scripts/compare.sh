@@ -842,6 +842,7 @@ files() {
             client=$(echo "$out" | awk '/^CLIENT_CPU/ {printf "%.2f", $2 + $3}')
             mib[$s]+="$m "; usr[$s]+="${cpu% *} "; sys[$s]+="${cpu#* } "
             ccpu[$s]+="${client:-nan} "
+            echo "files round $round: $s $m MiB/s, wrk CPU ${client:--} s" >&2
             per_client[$s]+="$(awk -v b="${bytes:-0}" -v c="${client:-0}" 'BEGIN { if (c > 0) printf "%.0f", b / 1048576 / c; else print "nan" }') "
             bad[$s]=$(( ${bad[$s]:-0} + $(echo "$out" | awk '/Socket errors/ {s=0; for (i=1;i<=NF;i++) if ($i ~ /^[0-9]+,?$/) s+=$i} /Non-2xx/ {s+=$NF} END {print s+0}') ))
         done
