@@ -294,6 +294,21 @@ fn close_after_file_delivers_it_whole<D: Dispatcher + 'static>() {
     }
 }
 
+fn small_replies_after_a_file_are_not_held<D: Dispatcher + 'static>() {
+    // A file streams out corked (full segments only); the cork must come off
+    // when it is done, or every small reply after it waits 200 ms.
+    let tree = Tree::new("cork", 0);
+    let server = serve_files::<D>(&tree.root());
+    let mut client = Client::connect(server.addr);
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        assert_eq!(client.get("/files/small.txt").body, b"small file\n");
+        assert_eq!(client.get("/hello").body, b"hello, world");
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1500), "{}: 20 small round trips took {took:?}", D::NAME);
+}
+
 fn many_small_files_pipelined<D: Dispatcher + 'static>() {
     // More file responses in one read than a connection may queue files:
     // the server must pause at the bound and carry on, in order.
@@ -533,6 +548,7 @@ for_each_dispatcher!(
     missing_and_traversal_refused,
     pipelined_file_then_hello_in_order,
     many_small_files_pipelined,
+    small_replies_after_a_file_are_not_held,
     close_after_file_delivers_it_whole,
     disconnect_mid_file_leaks_no_fd,
     file_that_shrinks_closes_the_connection,

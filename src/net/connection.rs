@@ -972,7 +972,10 @@ impl<D: Dispatcher + 'static> Connection<D> {
     /// first). If the file turns out shorter than `offset + len` when its
     /// turn comes, the connection is closed (the peer was promised bytes that
     /// do not exist). Errors as for [`send`](Self::send); `file` is dropped
-    /// (closed, unless shared) once sent or when the connection closes.
+    /// (closed, unless shared) once sent or when the connection closes. On
+    /// TCP the socket is corked (`TCP_CORK`) while files are queued, like
+    /// nginx's `tcp_nopush`: a transfer the peer's window throttles then goes
+    /// out in full segments, not in many small ones.
     pub fn send_file(
         &self,
         ev: &mut EventLoop<D>,
@@ -996,6 +999,9 @@ impl<D: Dispatcher + 'static> Connection<D> {
             ));
         }
         let first = !self.has_queued();
+        if self.inner.files.borrow().is_empty() {
+            self.cork(true);
+        }
         self.inner.files.borrow_mut().push(file.into(), offset, len);
         let mut written = 0;
         if first {
@@ -1011,6 +1017,18 @@ impl<D: Dispatcher + 'static> Connection<D> {
         }
         self.after_send(ev, written, total - written);
         Ok(())
+    }
+
+    /// TCP only: corked while files stream out, so a flow limited by the
+    /// peer's window goes out in full segments, not in the slivers each
+    /// window update allows (fewer packets for the peer to process); uncorking
+    /// sends the last partial segment at once. A failure only costs that.
+    fn cork(&self, on: bool) {
+        if !self.inner.peer.is_unix()
+            && let Err(e) = sys::set_cork(self.inner.fd, on)
+        {
+            trace!("connection {}: TCP_CORK {on}: {e}", self.id());
+        }
     }
 
     /// Whether anything (bytes or file regions) is queued.
@@ -1035,6 +1053,9 @@ impl<D: Dispatcher + 'static> Connection<D> {
         let (n, done) = self.inner.files.borrow_mut().send_front(self.inner.fd)?;
         if let Some(after) = done {
             *self.inner.output.borrow_mut() = after;
+            if self.inner.files.borrow().is_empty() {
+                self.cork(false);
+            }
         }
         Ok(n)
     }
