@@ -16,7 +16,7 @@
 //! (`TCP_CORK`): when the reader, not the network, sets the pace, each window
 //! update would otherwise release a small segment, and the reader pays per
 //! packet; corked, only full segments go out (measured on loopback against
-//! nginx with `tcp_nopush`: 0.78x its MiB/s uncorked, 1.0x corked).
+//! nginx with `tcp_nopush`: 0.78x its MiB/s uncorked, 0.88-1.0x corked).
 //!
 //! Bounds: each queued region holds an open fd, so a connection holds at
 //! most [`MAX_QUEUED_FILES`]; the regions' bytes count toward
