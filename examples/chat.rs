@@ -1,9 +1,16 @@
 //! Chat room: every line a client sends goes to every *other* client.
 //!
 //! ```text
-//! cargo run --example chat -- [ADDR] [--threads N] [--dispatcher NAME] [--reuse-port]   # default 127.0.0.1:9002
+//! cargo run --example chat -- [ADDR | --unix PATH] [--threads N] [--dispatcher NAME] [--reuse-port]   # default 127.0.0.1:9002
 //! cargo run --example chat_client -- 127.0.0.1:9002                                     # in two terminals
 //! ```
+//! `--unix PATH` listens on a Unix domain socket instead of ADDR (`@name`:
+//! a Linux abstract name; the socket file is removed on exit). There is no
+//! `--processes N` mode: the room is one table in one process, and workers
+//! forked on a shared listener would each hold a room of their own, so
+//! members in different workers could not hear each other. `--processes N`
+//! with N > 1 is refused (exit status 2); `--threads` spreads the members
+//! over loops that share the one room.
 //! With `--threads 4`, clients live on different sub-loops; the room holds a
 //! `Send` [`ConnectionHandle`](muxloop::ConnectionHandle) per client, and a
 //! broadcast queues each send to the receiving connection's own loop.
@@ -19,7 +26,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use log::{info, warn};
 use muxloop::{AnyDispatcher, Callbacks, Connection, ConnectionHandle, EventLoop, Server};
 
@@ -38,9 +45,15 @@ struct Cli {
     /// Address to listen on: HOST:PORT, :PORT or PORT
     #[arg(value_name = "ADDR", default_value = "127.0.0.1:9002", value_parser = parse_addr)]
     addr: SocketAddr,
+    /// Listen on this Unix domain socket instead (`@name`: an abstract name)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "reuse_port"])]
+    unix: Option<String>,
     /// Sub-loop threads (0: everything on one loop)
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
+    /// Must be 0 or 1: the room lives in one process
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    processes: usize,
     /// The I/O multiplexer
     #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
           value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
@@ -111,11 +124,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
                 conn.force_close(ev);
             }
         });
-    let server = Server::builder(cli.addr, callbacks)
-        .threads(cli.threads)
-        .reuse_port(cli.reuse_port)
-        .name("chat")
-        .start(&mut ev)?;
+    let builder = match &cli.unix {
+        Some(path) => Server::unix_builder(path, callbacks),
+        None => Server::builder(cli.addr, callbacks),
+    };
+    let server = builder.threads(cli.threads).reuse_port(cli.reuse_port).name("chat").start(&mut ev)?;
     println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
     std::io::stdout().flush()?;
     // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
@@ -127,6 +140,15 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.processes > 1 {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--processes: chat keeps one room in one process; --processes would split it into rooms \
+                 that cannot hear each other: use --threads",
+            )
+            .exit();
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

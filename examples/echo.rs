@@ -1,23 +1,36 @@
 //! Echo server: every byte comes back, in order.
 //!
 //! ```text
-//! cargo run --release --example echo -- [ADDR] [--threads N] [--dispatcher NAME] [--reuse-port] [--nofile N]
+//! cargo run --release --example echo -- [ADDR | --unix PATH] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port] [--nofile N] [--trigger auto|level|edge]
+//! cargo run --release --example echo -- --unix /tmp/muxloop-echo.sock      # or --unix @muxloop-echo (abstract)
 //! ```
-//! Default address 127.0.0.1:9000. Backpressure: when a client sends faster
-//! than it reads, its queued output crosses the output limit and the server
-//! stops reading from it until the queue drains. `--nofile N` lowers the fd
-//! limit, to watch the acceptor survive `EMFILE`.
+//! Default address 127.0.0.1:9000; `--unix PATH` listens on a Unix domain
+//! socket instead (`@name`: a Linux abstract name), whose file is removed on
+//! exit. `--processes N` (N > 1) binds once and forks N worker processes
+//! that share the listener ([`muxloop::process`]), each serving it with its
+//! own loop (and `--threads` sub-loops); SIGTERM or Ctrl-C to the master
+//! stops them all gracefully.
+//!
+//! Backpressure: when a client sends faster than it reads, its queued output
+//! crosses the output limit and the server stops reading from it until the
+//! queue drains. `--nofile N` lowers the fd limit, to watch the acceptor
+//! survive `EMFILE`.
 
 use std::error::Error;
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use muxloop::{AnyDispatcher, Callbacks, EventLoop, Server};
+use muxloop::net::listener::DEFAULT_BACKLOG;
+use muxloop::process::Master;
+use muxloop::{AnyDispatcher, Callbacks, EventLoop, Listener, Server, Trigger};
 
 /// Queued output per connection above which we stop reading from it.
 const OUTPUT_LIMIT: usize = 4 * 1024 * 1024;
+/// How long open connections get to finish once asked to stop.
+const GRACE: Duration = Duration::from_secs(5);
 
 /// Echo server: every byte a client sends comes back, in order.
 #[derive(Parser)]
@@ -26,9 +39,15 @@ struct Cli {
     /// Address to listen on: HOST:PORT, :PORT or PORT
     #[arg(value_name = "ADDR", default_value = "127.0.0.1:9000", value_parser = parse_addr)]
     addr: SocketAddr,
+    /// Listen on this Unix domain socket instead (`@name`: an abstract name)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "reuse_port"])]
+    unix: Option<String>,
     /// Sub-loop threads (0: everything on one loop)
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
+    /// Worker processes sharing the listener (0 or 1: serve in this process)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    processes: usize,
     /// The I/O multiplexer
     #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
           value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
@@ -36,6 +55,9 @@ struct Cli {
     /// Set SO_REUSEPORT, so several servers can share the port
     #[arg(long)]
     reuse_port: bool,
+    /// Connections edge- or level-triggered: auto (edge on epoll and uring), level, edge
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    trigger: Trigger,
     /// Lower the open-file limit to N, to watch the acceptor survive EMFILE
     #[arg(long, value_name = "N")]
     nofile: Option<u64>,
@@ -50,10 +72,13 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
 }
 
-fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
-    if let Some(limit) = cli.nofile {
-        muxloop::sys::set_nofile_limit(limit).map_err(|e| format!("--nofile {limit}: {e}"))?;
-    }
+/// Serves `listener` until `wait` returns, then stops gracefully: run as is,
+/// or by each `--processes` worker.
+fn serve(
+    cli: &Cli,
+    listener: Listener,
+    wait: impl FnOnce(&mut EventLoop<AnyDispatcher>) -> io::Result<()>,
+) -> io::Result<()> {
     let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
     let echo = Callbacks::new()
         .on_connection(|_, conn| {
@@ -64,18 +89,44 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
             let _ = conn.send(ev, input.peek());
             input.consume_all();
         });
-    let server = Server::builder(cli.addr, echo)
+    let server = Server::builder(listener.local_addr().clone(), echo)
+        .listener(listener)
         .output_limit(Some(OUTPUT_LIMIT))
         .threads(cli.threads)
         .reuse_port(cli.reuse_port)
+        .trigger(cli.trigger)
         .name("echo")
         .start(&mut ev)?;
-    println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
-    std::io::stdout().flush()?;
-    // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
-    ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM])?;
-    let summary = server.stop(&mut ev, std::time::Duration::from_secs(5))?;
+    wait(&mut ev)?;
+    let summary = server.stop(&mut ev, GRACE)?;
     println!("stopped: {summary}");
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    if let Some(limit) = cli.nofile {
+        muxloop::sys::set_nofile_limit(limit).map_err(|e| format!("--nofile {limit}: {e}"))?;
+    }
+    // Checked once, before any fork; the loop is dropped at once.
+    let dispatcher = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?.dispatcher_name().to_owned();
+    let listener = match &cli.unix {
+        Some(path) => Listener::bind_unix(path, DEFAULT_BACKLOG)?,
+        None => Listener::bind_tcp(&[cli.addr], cli.reuse_port, DEFAULT_BACKLOG)?,
+    };
+    println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
+    std::io::stdout().flush()?;
+    if cli.processes > 1 {
+        // Fork N workers on the one listener; SIGTERM/SIGINT to the master stops them all.
+        Master::new(listener, cli.processes).grace(2 * GRACE).run(|ctx| {
+            serve(&cli, ctx.listener().try_clone()?, |ev| {
+                ctx.stop_on_sigterm(ev)?;
+                ev.run()
+            })
+        })?;
+    } else {
+        // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
+        serve(&cli, listener, |ev| ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM]).map(drop))?;
+    }
     Ok(())
 }
 

@@ -6,15 +6,20 @@
 //! re-armed by every frame; the client pings from a loop timer.
 //!
 //! ```text
-//! cargo run --example heartbeat -- server [ADDR] [--interval SECS] [--misses K] [--threads N] [--dispatcher NAME] [--reuse-port]   # default 127.0.0.1:9005
-//! cargo run --example heartbeat -- client [ADDR] [--interval SECS] [--misses K] [--pings N] [--dispatcher NAME]
+//! cargo run --example heartbeat -- server [ADDR | --unix PATH] [--interval SECS] [--misses K] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port]   # default 127.0.0.1:9005
+//! cargo run --example heartbeat -- client [ADDR | --unix PATH] [--interval SECS] [--misses K] [--pings N] [--dispatcher NAME]
 //! ```
+//! `--unix PATH` listens on (or connects to) a Unix domain socket instead of
+//! ADDR (`@name`: a Linux abstract name; the server removes its socket file on
+//! exit). `server --processes N` (N > 1) binds once and forks N workers
+//! sharing the listener ([`muxloop::process`]); SIGTERM or Ctrl-C to the
+//! master stops them all gracefully.
 //! `--pings N` makes the client go quiet after N pings, to watch the server
 //! notice the silence and close the connection (`RUST_LOG=debug` shows it).
 
 use std::cell::Cell;
 use std::error::Error;
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -23,10 +28,15 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use log::{info, warn};
 use muxloop::framing::{self, Decoded, MSG_PING, MSG_PONG};
-use muxloop::{AnyDispatcher, Buffer, Client, EventLoop, Handler, Server, TimerId};
+use muxloop::net::listener::DEFAULT_BACKLOG;
+use muxloop::process::Master;
+use muxloop::{AnyDispatcher, Buffer, Client, EventLoop, Handler, Listener, Server, StreamAddr, TimerId};
 
 type Loop = EventLoop<AnyDispatcher>;
 type Conn = muxloop::Connection<AnyDispatcher>;
+
+/// How long open connections get to finish once asked to stop.
+const GRACE: Duration = Duration::from_secs(5);
 
 /// Heartbeats: PING every interval, PONG back, a silent peer is closed.
 #[derive(Parser)]
@@ -45,8 +55,11 @@ enum Mode {
         /// Sub-loop threads (0: everything on one loop)
         #[arg(long, value_name = "N", default_value_t = 0)]
         threads: usize,
+        /// Worker processes sharing the listener (0 or 1: serve in this process)
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        processes: usize,
         /// Set SO_REUSEPORT, so several servers can share the port
-        #[arg(long)]
+        #[arg(long, conflicts_with = "unix")]
         reuse_port: bool,
     },
     /// Send a PING every interval; close a server silent for K intervals
@@ -65,6 +78,9 @@ struct Common {
     /// Address to listen on or connect to: HOST:PORT, :PORT or PORT
     #[arg(value_name = "ADDR", default_value = "127.0.0.1:9005", value_parser = parse_addr)]
     addr: SocketAddr,
+    /// A Unix domain socket instead of ADDR (`@name`: an abstract name)
+    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
+    unix: Option<String>,
     /// Seconds between heartbeats (fractions allowed)
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
     interval: Duration,
@@ -183,21 +199,53 @@ impl Handler<AnyDispatcher> for Heartbeat {
     }
 }
 
-fn server(common: Common, threads: usize, reuse_port: bool) -> Result<(), Box<dyn Error>> {
+/// Serves `listener` until `wait` returns, then stops gracefully: run as is,
+/// or by each `--processes` worker.
+fn serve(
+    common: &Common,
+    threads: usize,
+    reuse_port: bool,
+    listener: Listener,
+    wait: impl FnOnce(&mut Loop) -> io::Result<()>,
+) -> io::Result<()> {
     let settings = Settings { interval: common.interval, misses: common.misses, max_pings: 0 };
     let mut ev = Loop::with_backend(&common.dispatcher)?;
     let factory = move |_: &Conn| Heartbeat { settings, pinger: None, is_client: false };
-    let server = Server::builder(common.addr, factory)
+    let server = Server::builder(listener.local_addr().clone(), factory)
+        .listener(listener)
         .threads(threads)
         .reuse_port(reuse_port)
         .name("heartbeat")
         .start(&mut ev)?;
-    println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
-    std::io::stdout().flush()?;
-    // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
-    ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM])?;
-    let summary = server.stop(&mut ev, std::time::Duration::from_secs(5))?;
+    wait(&mut ev)?;
+    let summary = server.stop(&mut ev, GRACE)?;
     println!("stopped: {summary}");
+    Ok(())
+}
+
+fn server(common: Common, threads: usize, processes: usize, reuse_port: bool) -> Result<(), Box<dyn Error>> {
+    // Checked once, before any fork; the loop is dropped at once.
+    let dispatcher = Loop::with_backend(&common.dispatcher)?.dispatcher_name().to_owned();
+    let listener = match &common.unix {
+        Some(path) => Listener::bind_unix(path, DEFAULT_BACKLOG)?,
+        None => Listener::bind_tcp(&[common.addr], reuse_port, DEFAULT_BACKLOG)?,
+    };
+    println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
+    std::io::stdout().flush()?;
+    if processes > 1 {
+        // Fork N workers on the one listener; SIGTERM/SIGINT to the master stops them all.
+        Master::new(listener, processes).grace(2 * GRACE).run(|ctx| {
+            serve(&common, threads, reuse_port, ctx.listener().try_clone()?, |ev| {
+                ctx.stop_on_sigterm(ev)?;
+                ev.run()
+            })
+        })?;
+    } else {
+        // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
+        serve(&common, threads, reuse_port, listener, |ev| {
+            ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM]).map(drop)
+        })?;
+    }
     Ok(())
 }
 
@@ -206,10 +254,13 @@ fn client(common: Common, pings: Option<u64>) -> Result<(), Box<dyn Error>> {
         Settings { interval: common.interval, misses: common.misses, max_pings: pings.unwrap_or(u64::MAX) };
     let mut ev = Loop::with_backend(&common.dispatcher)?;
     let factory = move |_: &Conn| Heartbeat { settings, pinger: None, is_client: true };
-    let addr = common.addr;
+    let addr = match &common.unix {
+        Some(path) => StreamAddr::Unix(path.as_str().into()),
+        None => StreamAddr::Inet(common.addr),
+    };
     let failure = Rc::new(Cell::new(None));
     let failed = Rc::clone(&failure);
-    Client::new(addr, factory)
+    Client::new(addr.clone(), factory)
         .on_connect_error(move |ev, e| {
             failed.set(Some(format!("cannot connect to {addr}: {e}")));
             ev.quit();
@@ -226,7 +277,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let result = match cli.mode {
-        Mode::Server { common, threads, reuse_port } => server(common, threads, reuse_port),
+        Mode::Server { common, threads, processes, reuse_port } => {
+            server(common, threads, processes, reuse_port)
+        }
         Mode::Client { common, pings } => client(common, pings),
     };
     match result {

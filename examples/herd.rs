@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run --release --example herd -- [--connections K] [--loops N] [--strategy S] [--dispatcher NAME]
 //! ```
+//! (No `--unix`/`--processes`, unlike the servers: a measurement lab that
+//! builds its own listeners, threads and processes for each strategy.)
 //!
 //! * `shared`: N threads, each with its own `EventLoop`, all watching ONE
 //!   listening socket (level-triggered). A new connection makes the listener

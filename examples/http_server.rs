@@ -1,28 +1,42 @@
 //! A small HTTP/1.1 server on muxloop.
 //!
 //! ```text
-//! cargo run --release --example http_server -- [ADDR] [--threads N] [--dispatcher NAME] [--reuse-port] [--root DIR]   # default 127.0.0.1:8080
+//! cargo run --release --example http_server -- [ADDR | --unix PATH] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port] [--trigger auto|level|edge] [--root DIR]   # default 127.0.0.1:8080
 //! curl -i http://127.0.0.1:8080/hello
 //! curl -o copy http://127.0.0.1:8080/files/big.bin    # with --root DIR: DIR/big.bin, sent by sendfile(2)
 //! curl --data-binary @Cargo.toml http://127.0.0.1:8080/echo
 //! wrk -t2 -c100 -d10s http://127.0.0.1:8080/hello
+//! cargo run --example http_server -- --unix /tmp/muxloop-http.sock &
+//! curl --unix-socket /tmp/muxloop-http.sock http://x/hello
 //! ```
+//! `--unix PATH` listens on a Unix domain socket instead of ADDR (`@name`:
+//! a Linux abstract name; the socket file is removed on exit).
+//! `--processes N` (N > 1) binds once and forks N workers sharing the
+//! listener ([`muxloop::process`]); SIGTERM or Ctrl-C to the master stops
+//! them all gracefully.
+//!
 //! `/` is a small HTML page, `/hello` is `hello, world` (text/plain, for load
 //! tests), `/echo` returns the request body, `/files/PATH` is the file PATH
 //! below `--root DIR` (GET and HEAD; only with `--root`), anything else is 404.
 
 use std::error::Error;
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use muxloop::http::{FileService, HttpServer, Request, Response};
-use muxloop::{AnyDispatcher, EventLoop};
+use muxloop::net::listener::DEFAULT_BACKLOG;
+use muxloop::process::Master;
+use muxloop::{AnyDispatcher, EventLoop, Listener, Trigger};
 
 const INDEX: &str = "<!DOCTYPE html>\n<html><head><title>muxloop</title></head>\
 <body><h1>muxloop</h1><p>An HTTP/1.1 server on a pluggable select/poll/epoll reactor.</p>\
 <p>Try <a href=\"/hello\">/hello</a> or POST to /echo.</p></body></html>\n";
+
+/// How long open connections get to finish once asked to stop.
+const GRACE: Duration = Duration::from_secs(5);
 
 /// A small HTTP/1.1 server: `/`, `/hello`, `/echo`, else 404.
 #[derive(Parser)]
@@ -31,9 +45,15 @@ struct Cli {
     /// Address to listen on: HOST:PORT, :PORT or PORT
     #[arg(value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = parse_addr)]
     addr: SocketAddr,
+    /// Listen on this Unix domain socket instead (`@name`: an abstract name)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "reuse_port"])]
+    unix: Option<String>,
     /// Sub-loop threads (0: everything on one loop)
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
+    /// Worker processes sharing the listener (0 or 1: serve in this process)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    processes: usize,
     /// The I/O multiplexer
     #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
           value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
@@ -41,6 +61,9 @@ struct Cli {
     /// Set SO_REUSEPORT, so several servers can share the port
     #[arg(long)]
     reuse_port: bool,
+    /// Connections edge- or level-triggered: auto (edge on epoll and uring), level, edge
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    trigger: Trigger,
     /// Serve the files below DIR at /files/ (with sendfile(2))
     #[arg(long, value_name = "DIR")]
     root: Option<std::path::PathBuf>,
@@ -69,23 +92,55 @@ fn route(req: &Request<'_>) -> Response {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+/// Serves `listener` until `wait` returns, then stops gracefully: run as is,
+/// or by each `--processes` worker.
+fn serve(
+    cli: &Cli,
+    listener: Listener,
+    files: Option<FileService>,
+    wait: impl FnOnce(&mut EventLoop<AnyDispatcher>) -> io::Result<()>,
+) -> io::Result<()> {
     let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
+    let app =
+        move |req: &Request<'_>| files.as_ref().and_then(|f| f.respond(req)).unwrap_or_else(|| route(req));
+    let server = HttpServer::builder(listener.local_addr().clone(), app)
+        .listener(listener)
+        .threads(cli.threads)
+        .reuse_port(cli.reuse_port)
+        .trigger(cli.trigger)
+        .start(&mut ev)?;
+    wait(&mut ev)?;
+    let summary = server.stop(&mut ev, GRACE)?;
+    println!("stopped: {summary}");
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    // Checked once, before any fork; the loop is dropped at once.
+    let dispatcher = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?.dispatcher_name().to_owned();
     let files = cli.root.as_ref().map(|root| FileService::new("/files/", root)).transpose()?;
-    // One line: tests read only the first line of stdout, then close the pipe.
+    // One line: tests read the first line of stdout for the address.
     let serving = files
         .as_ref()
         .map_or(String::new(), |f| format!(", serving {} at {}", f.root().display(), f.prefix()));
-    let app =
-        move |req: &Request<'_>| files.as_ref().and_then(|f| f.respond(req)).unwrap_or_else(|| route(req));
-    let server =
-        HttpServer::builder(cli.addr, app).threads(cli.threads).reuse_port(cli.reuse_port).start(&mut ev)?;
-    println!("listening on {} (dispatcher: {}){serving}", server.local_addr(), ev.dispatcher_name());
+    let listener = match &cli.unix {
+        Some(path) => Listener::bind_unix(path, DEFAULT_BACKLOG)?,
+        None => Listener::bind_tcp(&[cli.addr], cli.reuse_port, DEFAULT_BACKLOG)?,
+    };
+    println!("listening on {} (dispatcher: {dispatcher}){serving}", listener.local_addr());
     std::io::stdout().flush()?;
-    // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
-    ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM])?;
-    let summary = server.stop(&mut ev, std::time::Duration::from_secs(5))?;
-    println!("stopped: {summary}");
+    if cli.processes > 1 {
+        // Fork N workers on the one listener; SIGTERM/SIGINT to the master stops them all.
+        Master::new(listener, cli.processes).grace(2 * GRACE).run(|ctx| {
+            serve(&cli, ctx.listener().try_clone()?, files.clone(), |ev| {
+                ctx.stop_on_sigterm(ev)?;
+                ev.run()
+            })
+        })?;
+    } else {
+        // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
+        serve(&cli, listener, files, |ev| ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM]).map(drop))?;
+    }
     Ok(())
 }
 

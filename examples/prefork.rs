@@ -2,21 +2,25 @@
 //! one listener (nginx's layout, see `muxloop::process`).
 //!
 //! ```text
-//! cargo run --example prefork -- [ADDR] --processes N [--dispatcher NAME] [--threads N] [--grace SECS]
+//! cargo run --example prefork -- [ADDR | --unix PATH] --processes N [--dispatcher NAME] [--threads N] [--grace SECS]
 //! ```
 //! The master binds, prints `listening on ADDR (dispatcher: NAME)`, forks the
 //! workers and supervises them: `kill -9` a worker and a new one takes its
 //! place; SIGTERM or Ctrl-C to the master stops every worker (gracefully,
-//! then SIGKILL after the grace period) and the master exits 0.
+//! then SIGKILL after the grace period) and the master exits 0. With
+//! `--unix PATH` (`@name`: an abstract name) the master binds a Unix domain
+//! socket instead; the workers' copies never remove its file, the master
+//! removes it when it exits.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use muxloop::net::listener::DEFAULT_BACKLOG;
 use muxloop::process::Master;
-use muxloop::{AnyDispatcher, Callbacks, EventLoop, Server};
+use muxloop::{AnyDispatcher, Callbacks, EventLoop, Listener, Server};
 
 #[derive(Parser, Debug)]
 #[command(about = "Echo server: a master process and N worker processes")]
@@ -24,6 +28,9 @@ struct Cli {
     /// Address to listen on: HOST:PORT, :PORT or PORT.
     #[arg(default_value = "127.0.0.1:9000", value_parser = parse_addr)]
     addr: SocketAddr,
+    /// Listen on this Unix domain socket instead (`@name`: an abstract name).
+    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
+    unix: Option<String>,
     /// Worker processes.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     processes: u16,
@@ -64,8 +71,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> std::io::Result<()> {
-    let listener = TcpListener::bind(cli.addr)?;
-    let addr = listener.local_addr()?;
+    let listener = match &cli.unix {
+        Some(path) => Listener::bind_unix(path, DEFAULT_BACKLOG)?,
+        None => Listener::bind_tcp(&[cli.addr], false, DEFAULT_BACKLOG)?,
+    };
+    let addr = listener.local_addr().clone();
     println!("listening on {addr} (dispatcher: {})", cli.dispatcher);
     std::io::stdout().flush()?;
     let grace = Duration::from_secs(cli.grace);
@@ -77,7 +87,7 @@ fn run(cli: Cli) -> std::io::Result<()> {
             input.consume_all();
         });
         let index = ctx.index();
-        let server = Server::builder(addr, echo)
+        let server = Server::builder(addr.clone(), echo)
             .listener(ctx.into_listener())
             .threads(cli.threads)
             .name(format!("prefork-{index}"))

@@ -2,7 +2,7 @@
 //! example.
 //!
 //! ```text
-//! cargo run --release --example proxy -- LISTEN UPSTREAM [--copy|--splice] [--dispatcher NAME]
+//! cargo run --release --example proxy -- LISTEN UPSTREAM [--copy|--splice] [--processes N] [--dispatcher NAME]
 //! cargo run --release --example proxy -- 127.0.0.1:9100 127.0.0.1:9000 --splice
 //! ```
 //!
@@ -25,13 +25,17 @@
 //! write side, and still read the whole answer).
 //!
 //! SIGINT/SIGTERM stop the relay through [`EventLoop::on_signal`] and print
-//! the byte counts.
+//! the byte counts. `--processes N` (N > 1) binds once and forks N workers
+//! that relay from the shared listener ([`muxloop::process`]), each printing
+//! its own counts when the master stops them. There is no `--unix`: LISTEN
+//! and UPSTREAM are both positional, and an optional first positional
+//! before a required one cannot be parsed unambiguously.
 
 use std::cell::RefCell;
 use std::io;
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::net::{Shutdown, SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
@@ -39,7 +43,8 @@ use std::time::Duration;
 use clap::Parser;
 use log::{debug, info, warn};
 use muxloop::buffer::Buffer;
-use muxloop::{AnyDispatcher, Dispatcher, EventLoop, Interest, Mode, sys};
+use muxloop::process::Master;
+use muxloop::{AnyDispatcher, Dispatcher, EventLoop, Interest, Listener, Mode, sys};
 
 /// How bytes get from one socket to the other.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -264,6 +269,17 @@ pub fn start<D: Dispatcher + 'static>(
     config: Config,
 ) -> io::Result<(SocketAddr, Rc<RefCell<Totals>>)> {
     let listener = sys::tcp_listener(&config.listen, false, 1024)?;
+    start_on(ev, listener, config)
+}
+
+/// [`start`] on a TCP listener bound elsewhere (by a `--processes` master);
+/// `config.listen` is not used.
+pub fn start_on<D: Dispatcher + 'static>(
+    ev: &mut EventLoop<D>,
+    listener: OwnedFd,
+    config: Config,
+) -> io::Result<(SocketAddr, Rc<RefCell<Totals>>)> {
+    sys::set_nonblocking(listener.as_raw_fd(), true)?;
     let addr = sys::local_addr(listener.as_raw_fd())?;
     let totals = Rc::new(RefCell::new(Totals::default()));
     let lfd = listener.as_raw_fd();
@@ -411,6 +427,9 @@ pub struct Cli {
     /// Keep bytes in the kernel: splice(2) socket -> pipe -> socket
     #[arg(long, overrides_with = "copy")]
     splice: bool,
+    /// Worker processes sharing the listener (0 or 1: relay in this process)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    processes: usize,
     /// The I/O multiplexer
     #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
           value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
@@ -442,18 +461,32 @@ pub fn parse_args(args: &[String]) -> Result<(Config, String), String> {
     Ok(cli.config())
 }
 
-fn run(config: Config, dispatcher: &str) -> io::Result<()> {
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(dispatcher)?;
-    let (addr, totals) = start(&mut ev, config)
+fn run(config: Config, dispatcher: &str, processes: usize) -> io::Result<()> {
+    let listener = sys::tcp_listener(&config.listen, false, 1024)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen)))?;
+    // Checked once, before any fork; the loop is dropped at once.
+    let name = EventLoop::<AnyDispatcher>::with_backend(dispatcher)?.dispatcher_name().to_owned();
+    println!("listening on {} (dispatcher: {name})", sys::local_addr(listener.as_raw_fd())?);
+    std::io::stdout().flush()?;
+    if processes > 1 {
+        // Fork N workers on the one listener; SIGTERM/SIGINT to the master stops them all.
+        let listener = Listener::from(TcpListener::from(listener));
+        return Master::new(listener, processes)
+            .run(|ctx| relay(config, dispatcher, ctx.listener().as_fd().try_clone_to_owned()?));
+    }
+    relay(config, dispatcher, listener)
+}
+
+/// Relays what `listener` accepts until SIGINT/SIGTERM, then prints the counts.
+fn relay(config: Config, dispatcher: &str, listener: OwnedFd) -> io::Result<()> {
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(dispatcher)?;
+    let (_, totals) = start_on(&mut ev, listener, config)?;
     for signal in [libc::SIGINT, libc::SIGTERM] {
         ev.on_signal(signal, |ev, info| {
             info!("signal {} received, stopping", info.signal);
             ev.quit();
         })?;
     }
-    println!("listening on {addr} (dispatcher: {})", ev.dispatcher_name());
-    std::io::stdout().flush()?;
     let started = std::time::Instant::now();
     ev.run()?;
     let t = *totals.borrow();
@@ -468,13 +501,14 @@ fn run(config: Config, dispatcher: &str) -> io::Result<()> {
 
 #[allow(dead_code)] // the proxy test includes this file for `start` alone
 fn main() -> ExitCode {
-    let (config, dispatcher) = Cli::parse().config();
+    let cli = Cli::parse();
+    let (config, dispatcher) = cli.config();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     // Blocked before any other thread exists, so signalfd receives them.
     if let Err(e) = sys::block_signals(&[libc::SIGINT, libc::SIGTERM]) {
         warn!("cannot block SIGINT/SIGTERM ({e}): they may end the relay without its summary");
     }
-    match run(config, &dispatcher) {
+    match run(config, &dispatcher, cli.processes) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

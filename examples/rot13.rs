@@ -3,21 +3,32 @@
 //! waits in the input buffer until the rest arrives.
 //!
 //! ```text
-//! cargo run --example rot13 -- [ADDR] [--threads N] [--dispatcher NAME] [--reuse-port]   # default 127.0.0.1:9001
+//! cargo run --example rot13 -- [ADDR | --unix PATH] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port]   # default 127.0.0.1:9001
 //! printf 'Hello\n' | nc -q1 127.0.0.1 9001                                                # Uryyb
 //! ```
+//! `--unix PATH` listens on a Unix domain socket instead of ADDR (`@name`:
+//! a Linux abstract name; the socket file is removed on exit).
+//! `--processes N` (N > 1) binds once and forks N workers sharing the
+//! listener ([`muxloop::process`]); SIGTERM or Ctrl-C to the master stops
+//! them all gracefully.
 
 use std::error::Error;
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use log::warn;
-use muxloop::{AnyDispatcher, Callbacks, EventLoop, Server};
+use muxloop::net::listener::DEFAULT_BACKLOG;
+use muxloop::process::Master;
+use muxloop::{AnyDispatcher, Callbacks, EventLoop, Listener, Server};
 
 /// A client that sends more than this without a newline is disconnected.
 const MAX_LINE: usize = 16 * 1024;
+
+/// How long open connections get to finish once asked to stop.
+const GRACE: Duration = Duration::from_secs(5);
 
 /// rot13 server: every line a client sends comes back rot13-encoded.
 #[derive(Parser)]
@@ -26,9 +37,15 @@ struct Cli {
     /// Address to listen on: HOST:PORT, :PORT or PORT
     #[arg(value_name = "ADDR", default_value = "127.0.0.1:9001", value_parser = parse_addr)]
     addr: SocketAddr,
+    /// Listen on this Unix domain socket instead (`@name`: an abstract name)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "reuse_port"])]
+    unix: Option<String>,
     /// Sub-loop threads (0: everything on one loop)
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
+    /// Worker processes sharing the listener (0 or 1: serve in this process)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    processes: usize,
     /// The I/O multiplexer
     #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
           value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
@@ -55,7 +72,13 @@ fn rot13(byte: u8) -> u8 {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+/// Serves `listener` until `wait` returns, then stops gracefully: run as is,
+/// or by each `--processes` worker.
+fn serve(
+    cli: &Cli,
+    listener: Listener,
+    wait: impl FnOnce(&mut EventLoop<AnyDispatcher>) -> io::Result<()>,
+) -> io::Result<()> {
     let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
     let callbacks = Callbacks::new()
         .on_connection(|_, conn| {
@@ -73,17 +96,39 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
                 conn.force_close(ev);
             }
         });
-    let server = Server::builder(cli.addr, callbacks)
+    let server = Server::builder(listener.local_addr().clone(), callbacks)
+        .listener(listener)
         .threads(cli.threads)
         .reuse_port(cli.reuse_port)
         .name("rot13")
         .start(&mut ev)?;
-    println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
-    std::io::stdout().flush()?;
-    // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
-    ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM])?;
-    let summary = server.stop(&mut ev, std::time::Duration::from_secs(5))?;
+    wait(&mut ev)?;
+    let summary = server.stop(&mut ev, GRACE)?;
     println!("stopped: {summary}");
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    // Checked once, before any fork; the loop is dropped at once.
+    let dispatcher = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?.dispatcher_name().to_owned();
+    let listener = match &cli.unix {
+        Some(path) => Listener::bind_unix(path, DEFAULT_BACKLOG)?,
+        None => Listener::bind_tcp(&[cli.addr], cli.reuse_port, DEFAULT_BACKLOG)?,
+    };
+    println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
+    std::io::stdout().flush()?;
+    if cli.processes > 1 {
+        // Fork N workers on the one listener; SIGTERM/SIGINT to the master stops them all.
+        Master::new(listener, cli.processes).grace(2 * GRACE).run(|ctx| {
+            serve(&cli, ctx.listener().try_clone()?, |ev| {
+                ctx.stop_on_sigterm(ev)?;
+                ev.run()
+            })
+        })?;
+    } else {
+        // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
+        serve(&cli, listener, |ev| ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM]).map(drop))?;
+    }
     Ok(())
 }
 

@@ -5,6 +5,9 @@
 //! udp_echo client ADDR [--count N] [--size B] [--inflight K] [--dispatcher NAME]   send N datagrams, count the answers
 //! udp_echo flood ADDR [--seconds S] [--size B] [--inflight K] [--dispatcher NAME]  keep K in flight for S seconds
 //! ```
+//! (No `--unix`/`--processes`, unlike the stream servers: `process::Master`
+//! shares a listening stream socket, and a UDP socket is none; Unix datagrams
+//! are `muxloop::UnixDatagram`'s, tested in `tests/unix_datagram.rs`.)
 //!
 //! The client keeps at most K datagrams in flight (UDP has no flow control:
 //! a client that does not pace itself just fills the server's receive buffer

@@ -6,6 +6,8 @@
 //! ```text
 //! cargo run --release --example uring_echo -- [ADDR] [--max-output BYTES]
 //! ```
+//! (No `--unix`/`--processes`, unlike the other servers: a proactor demo on
+//! its own io_uring sockets, not a `Server`, kept to the one contrast it shows.)
 //!
 //! Each connection's queued output is bounded (`--max-output`, default
 //! 1 MiB): past it, its multishot receive is cancelled, and armed again once

@@ -3,7 +3,8 @@
 # measured in one run on this machine, alternating A/B, medians of ROUNDS.
 #
 #   scripts/compare.sh                 # everything (~40 min on 2 cores)
-#   scripts/compare.sh http kv         # some sections: dispatch echo http kv latency idle memory udp unix proxy files
+#   scripts/compare.sh http kv         # some sections: dispatch echo http kv latency idle memory udp unix proxy edge files
+#   SKIP_BUILD=1 ROUNDS=5 HTTP_SECS=5 scripts/compare.sh edge   # edge- vs level-triggered, binaries already built
 #   ROUNDS=5 ECHO_SECS=5 HTTP_SECS=10 UDP_SECS=5 KV_N=100000 FILES_SECS=10 scripts/compare.sh
 #
 # Method (see README "Benchmarks"): the server runs on SERVER_CPU (1), the load
@@ -44,7 +45,7 @@ LAT_SECS=${LAT_SECS:-10}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 BACKENDS=${BACKENDS:-select poll epoll uring}
-SECTIONS=${*:-dispatch echo http kv latency idle memory udp unix proxy files}
+SECTIONS=${*:-dispatch echo http kv latency idle memory udp unix proxy edge files}
 RUST_PEERS=$ROOT/peers/target/release
 CLK_TCK=$(getconf CLK_TCK)
 BIN=$WORK/bin
@@ -787,6 +788,73 @@ proxy_relay() {
     sleep 0.5
 }
 
+# --- edge vs level: one binary, --trigger level vs --trigger edge ---------------
+# The same http_server (wrk /hello) and echo (pingpong_client) on epoll, once
+# level-triggered and once edge-triggered, pinned and alternated like the
+# sections above; the figure that matters is the server's sys µs per request.
+edge_vs_level() {
+    log "edge vs level: http_server and echo on epoll, --trigger level|edge, pinned, $ROUNDS rounds"
+    local modes=(level edge)
+    declare -A pid=() port=([level]=8192 [edge]=8193)
+    for t in "${modes[@]}"; do
+        start "${port[$t]}" "${ON_SERVER[@]}" "$EX/http_server" "127.0.0.1:${port[$t]}" --threads 0 --dispatcher epoll --trigger "$t"
+        pid[$t]=$LAST_PID
+    done
+    declare -A rps=() usr=() sys=() loads=()
+    for round in $(seq "$ROUNDS"); do
+        for t in $(order "$round" "${modes[@]}"); do
+            local out before after n cpu
+            loads[$t]+="$(cut -d' ' -f1 /proc/loadavg) "
+            before=$(cpu_ticks "${pid[$t]}")
+            out=$(pinned_client wrk -t1 -c100 -d"${HTTP_SECS}s" "http://127.0.0.1:${port[$t]}/hello" 2>&1) || true
+            after=$(cpu_ticks "${pid[$t]}")
+            n=$(echo "$out" | awk '/requests in/ {print $1}')
+            cpu=$(per_unit "$before" "$after" "${n:-0}")
+            rps[$t]+="$(echo "$out" | awk '/Requests\/sec/ {print $2}') "
+            usr[$t]+="${cpu% *} "; sys[$t]+="${cpu#* } "
+        done
+    done
+    for t in "${modes[@]}"; do kill "${pid[$t]}" 2>/dev/null || true; done
+    row ""
+    row "| HTTP /hello, epoll, pinned, wrk -t1 -c100 | trigger | req/s | user µs/req | sys µs/req | CPU µs/req | runs: req/s; sys µs/req | 1-min load at each run |"
+    row "|---|---|---|---|---|---|---|---|"
+    for t in "${modes[@]}"; do
+        local mu my
+        mu=$(printf '%s\n' ${usr[$t]} | median); my=$(printf '%s\n' ${sys[$t]} | median)
+        row "| | $t | $(printf '%s\n' ${rps[$t]} | median) | $mu | $my | $(sum2 "$mu" "$my") | ${rps[$t]}; ${sys[$t]} | ${loads[$t]} |"
+    done
+    unset pid port rps usr sys loads
+    declare -A pid=() port=([level]=9192 [edge]=9193) mib=() usr=() sys=() loads=()
+    for t in "${modes[@]}"; do
+        start "${port[$t]}" "${ON_SERVER[@]}" "$EX/echo" "127.0.0.1:${port[$t]}" --dispatcher epoll --trigger "$t"
+        pid[$t]=$LAST_PID
+    done
+    for round in $(seq "$ROUNDS"); do
+        for t in $(order "$round" "${modes[@]}"); do
+            local out before after rate cpu
+            loads[$t]+="$(cut -d' ' -f1 /proc/loadavg) "
+            before=$(cpu_ticks "${pid[$t]}")
+            out=$(pinned_client "$BIN/pingpong_client" 127.0.0.1 "${port[$t]}" 100 16384 "$ECHO_SECS")
+            after=$(cpu_ticks "${pid[$t]}")
+            rate=$(echo "$out" | sed 's/.*MiB\/s=\([0-9.]*\).*/\1/')
+            # per 16 KiB block echoed (64 per MiB)
+            cpu=$(per_unit "$before" "$after" "$(awk -v r="$rate" -v t="$ECHO_SECS" 'BEGIN {print r*t*64}')")
+            mib[$t]+="$rate "; usr[$t]+="${cpu% *} "; sys[$t]+="${cpu#* } "
+        done
+    done
+    for t in "${modes[@]}"; do kill "${pid[$t]}" 2>/dev/null || true; done
+    row ""
+    row "| echo, epoll, pinned, pingpong 100 x 16 KiB | trigger | MiB/s | user µs/block | sys µs/block | CPU µs/block | runs: MiB/s; sys µs/block | 1-min load at each run |"
+    row "|---|---|---|---|---|---|---|---|"
+    for t in "${modes[@]}"; do
+        local mu my
+        mu=$(printf '%s\n' ${usr[$t]} | median); my=$(printf '%s\n' ${sys[$t]} | median)
+        row "| | $t | $(printf '%s\n' ${mib[$t]} | median) | $mu | $my | $(sum2 "$mu" "$my") | ${mib[$t]}; ${sys[$t]} | ${loads[$t]} |"
+    done
+    unset pid port mib usr sys loads
+    sleep 0.5
+}
+
 # --- 11. files: one large file by sendfile, http_server --root vs nginx -----------
 # Both servers on SERVER_CPU (nginx: 1 worker, `sendfile on`, the peers'
 # nginx-files.conf pointed at the same file), wrk -t1 -c10 on CLIENT_CPU
@@ -867,8 +935,13 @@ files() {
     unset port pid mib usr sys bad med gib ccpu per_client pc
 }
 
-need_packages
-build
+
+# SKIP_BUILD=1: use the binaries already in $BIN and target/release (e.g. to
+# rerun one section while the tree is unchanged).
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    need_packages
+    build
+fi
 ulimit -n 20000
 row "# muxloop vs peers — $(date -u '+%Y-%m-%d %H:%M UTC'), medians of $ROUNDS rounds"
 row ""
@@ -886,8 +959,9 @@ for section in $SECTIONS; do
         udp) udp ;;
         unix) unix_vs_tcp ;;
         proxy) proxy_relay ;;
+        edge) edge_vs_level ;;
         files) files ;;
-        *) echo "unknown section $section (dispatch echo http kv latency idle memory udp unix proxy files)" >&2; exit 2 ;;
+        *) echo "unknown section $section (dispatch echo http kv latency idle memory udp unix proxy edge files)" >&2; exit 2 ;;
     esac
 done
 log "results in $RESULTS"

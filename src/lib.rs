@@ -53,7 +53,7 @@ pub use dispatcher::{
 pub use event_loop::{EventLoop, LoopHandle, SignalInfo, SignalSource, Stats, TimerId};
 pub use net::{
     Callbacks, Client, ConnectOptions, Connection, ConnectionHandle, ConnectionOptions, Handler,
-    HandlerFactory, Listener, Server, ServerBuilder, StopSummary, StreamAddr,
+    HandlerFactory, Listener, Server, ServerBuilder, StopSummary, StreamAddr, Trigger,
 };
 pub use net::{
     Datagram, DatagramOptions, DatagramSocket, DatagramStats, PipeReader, UdpSocket, UnixAddr, UnixDatagram,

@@ -62,12 +62,16 @@
 //! from it: it runs the worker function and exits with its result (0, 1 for
 //! an error, 101 for a panic). The master's loop (a [`PollDispatcher`] loop,
 //! so no epoll or io_uring instance is shared with the children) is copied
-//! into the child but never used there; the worker builds a fresh loop. The
-//! signals the master blocked for its signalfd are unblocked again in the
-//! child (a signal mask survives `fork`), so a worker starts with the
-//! signal state the program had before [`Master::run`];
-//! [`WorkerContext::stop_on_sigterm`] then makes SIGTERM a loop event that
-//! ends the worker's loop.
+//! into the child but never used there; the worker builds a fresh loop. A
+//! signal mask survives `fork`: SIGCHLD, which the master blocked for its
+//! signalfd, is restored in the child, but SIGTERM and SIGINT stay
+//! **blocked**. A SIGTERM that arrives between the fork and the moment the
+//! worker's loop watches it (the master forwards one as soon as it stops,
+//! and Ctrl-C reaches the whole process group) then waits, pending, instead
+//! of killing the worker with its default action;
+//! [`WorkerContext::stop_on_sigterm`] makes it a loop event that ends the
+//! worker's loop. A worker that wants the default action unblocks them
+//! ([`sys::unblock_signals`]).
 
 use std::cell::RefCell;
 use std::io;
@@ -85,6 +89,9 @@ use crate::sys::{self, Forked};
 
 /// The signals the master handles in its loop.
 const MASTER_SIGNALS: [i32; 3] = [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT];
+
+/// The signals that stop a worker; they reach it blocked (see [`WorkerContext::stop_on_sigterm`]).
+const STOP_SIGNALS: [i32; 2] = [libc::SIGTERM, libc::SIGINT];
 
 /// What a worker function is given: its index and the shared listener.
 #[derive(Debug)]
@@ -513,8 +520,14 @@ where
     }
 
     fn reset_child(&self) -> io::Result<()> {
-        let unblock: Vec<i32> =
-            MASTER_SIGNALS.iter().zip(&self.was_blocked).filter(|(_, was)| !**was).map(|(s, _)| *s).collect();
+        // SIGTERM and SIGINT stay blocked: one that arrives before the
+        // worker's loop watches it must wait for the loop, not kill the worker.
+        let unblock: Vec<i32> = MASTER_SIGNALS
+            .iter()
+            .zip(&self.was_blocked)
+            .filter(|(s, was)| !**was && !STOP_SIGNALS.contains(s))
+            .map(|(s, _)| *s)
+            .collect();
         sys::unblock_signals(&unblock)?;
         if cfg!(any(target_os = "linux", target_os = "android")) {
             sys::set_parent_death_signal(libc::SIGTERM)?;

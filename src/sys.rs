@@ -1469,6 +1469,30 @@ pub struct RecvWithFds {
     pub truncated: bool,
 }
 
+// ---- stdin kind ----
+
+/// Whether `fd` is a pipe or a FIFO (`fstat(2)`, `S_ISFIFO`): `splice(2)`
+/// needs one on one side of every move, so a program checks its stdin
+/// before choosing splice over read + write.
+pub fn is_fifo(fd: RawFd) -> io::Result<bool> {
+    let mut stat = mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `stat` is a writable `struct stat` the kernel fills on success.
+    syscall!(fstat(fd, stat.as_mut_ptr()))?;
+    // SAFETY: fstat succeeded, so the kernel initialised `stat`.
+    let mode = unsafe { stat.assume_init() }.st_mode;
+    Ok(mode & libc::S_IFMT == libc::S_IFIFO)
+}
+
+/// A second close-on-exec descriptor for the file `fd` refers to
+/// (`F_DUPFD_CLOEXEC`): a loop can then watch the same socket for another
+/// interest than its owner's registration (the chat client waits on it for
+/// room while splicing into it).
+pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an integer; a bad `fd` is EBADF.
+    let new = syscall!(fcntl(fd, libc::F_DUPFD_CLOEXEC, 0))?;
+    Ok(owned(new))
+}
+
 // ---- file bodies (sendfile) ----
 
 /// `TCP_CORK`: while on, the kernel sends only full segments (a partial one

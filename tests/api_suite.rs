@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use muxloop::{Buffer, Callbacks, Connection, Dispatcher, EventLoop, Handler, Interest, Server};
+use muxloop::{Buffer, Callbacks, Connection, Dispatcher, EventLoop, Handler, Interest, Server, Trigger};
 
 /// Runs `ev` until `done` or 10 s; panics if it did not get there.
 fn drive<D: Dispatcher>(ev: &mut EventLoop<D>, done: impl FnMut() -> bool) {
@@ -419,8 +419,9 @@ fn other_loop_is_refused<D: Dispatcher + 'static>() {
     drop(client);
 }
 
-/// Write interest is on exactly while output is queued, and a connection
-/// with drained output causes no dispatches while idle.
+/// Level-triggered, write interest is on exactly while output is queued, and
+/// a connection with drained output causes no dispatches while idle (the
+/// edge-triggered counterpart, fixed interest, is in `tests/edge_trigger.rs`).
 fn write_interest_follows_the_queue<D: Dispatcher + 'static>() {
     let mut ev = EventLoop::<D>::new().unwrap();
     let conns: Rc<RefCell<Vec<Connection<D>>>> = Rc::default();
@@ -429,8 +430,12 @@ fn write_interest_follows_the_queue<D: Dispatcher + 'static>() {
         kept.borrow_mut().push(conn.clone());
         Callbacks::<D>::new()
     };
-    let addr =
-        Server::local_builder("127.0.0.1:0", factory).output_limit(None).start(&mut ev).unwrap().local_addr();
+    let addr = Server::local_builder("127.0.0.1:0", factory)
+        .output_limit(None)
+        .trigger(Trigger::Level)
+        .start(&mut ev)
+        .unwrap()
+        .local_addr();
     let mut client = TcpStream::connect(addr).unwrap();
     drive(&mut ev, || !conns.borrow().is_empty());
     let conn = conns.borrow()[0].clone();

@@ -24,7 +24,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use muxloop::{Callbacks, Dispatcher, EpollDispatcher, EventLoop, Events, Interest, Mode, Server, sys};
+use muxloop::{
+    Callbacks, Dispatcher, EpollDispatcher, EventLoop, Events, Interest, Mode, Server, Trigger, sys,
+};
 
 /// How long each "what does the loop do while idle" window lasts.
 const WINDOW: Duration = Duration::from_millis(200);
@@ -180,9 +182,12 @@ fn blocking_accept_hangs_after_stale_readiness<D: Dispatcher>() {
     drop((client, taken, rescuer));
 }
 
-/// The right way, as the TCP layer does it: while a connection has output
-/// queued its fd is watched for writable; once the queue drains, writable
-/// interest is off again (the companion of the spinning counter-example).
+/// The right way, as the TCP layer does it level-triggered: while a
+/// connection has output queued its fd is watched for writable; once the
+/// queue drains, writable interest is off again (the companion of the
+/// spinning counter-example). Edge-triggered connections keep both interests
+/// for good instead: "writable" is reported once per change, not forever
+/// (`tests/edge_trigger.rs`).
 fn write_interest_follows_the_output_queue<D: Dispatcher + 'static>() {
     const SIZE: usize = 8 << 20;
     let conn_fd = Arc::new(AtomicI32::new(-1));
@@ -194,7 +199,7 @@ fn write_interest_follows_the_output_queue<D: Dispatcher + 'static>() {
         }
     });
     let mut ev = EventLoop::<D>::new().unwrap();
-    let server = Server::builder("127.0.0.1:0", callbacks).start(&mut ev).unwrap();
+    let server = Server::builder("127.0.0.1:0", callbacks).trigger(Trigger::Level).start(&mut ev).unwrap();
     let client = TcpStream::connect(server.local_addr()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while conn_fd.load(Ordering::SeqCst) < 0 {

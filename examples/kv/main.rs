@@ -4,10 +4,16 @@
 //! `CONFIG`, which redis-cli and redis-benchmark ask at start).
 //!
 //! ```text
-//! cargo run --release --example kv -- [ADDR] [--dispatcher NAME] [--reuse-port]   # default 127.0.0.1:6380
+//! cargo run --release --example kv -- [ADDR | --unix PATH] [--dispatcher NAME] [--reuse-port]   # default 127.0.0.1:6380
+//! redis-cli -s /tmp/muxloop-kv.sock ping                                               # after: kv -- --unix /tmp/muxloop-kv.sock
 //! redis-cli -p 6380 set greeting hello && redis-cli -p 6380 get greeting
 //! redis-benchmark -p 6380 -t set,get -n 100000 -P 16 -q
 //! ```
+//! `--unix PATH` listens on a Unix domain socket instead of ADDR (`@name`:
+//! a Linux abstract name; the socket file is removed on exit). There is no
+//! `--processes N` mode (N > 1 is refused, exit status 2): the store lives
+//! in one process, and forked workers would each keep a store of their own
+//! that the others never see.
 //!
 //! What it shows:
 //! * **Typed per-connection state** without `Send`: each connection's
@@ -209,9 +215,15 @@ struct Cli {
     /// Address to listen on: HOST:PORT, :PORT or PORT
     #[arg(value_name = "ADDR", default_value = "127.0.0.1:6380", value_parser = parse_addr)]
     addr: SocketAddr,
+    /// Listen on this Unix domain socket instead (`@name`: an abstract name)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "reuse_port"])]
+    unix: Option<String>,
     /// Must be 0: the store lives on one loop, like Redis'
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
+    /// Must be 0 or 1: the store lives in one process
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    processes: usize,
     /// The I/O multiplexer
     #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
           value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
@@ -235,8 +247,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     let store = Store::default();
     // Not `Send` (the store is an `Rc`): a local builder, all on this loop.
     let factory = move |_: &Connection<AnyDispatcher>| Client { store: Rc::clone(&store), batch: Vec::new() };
-    let server =
-        Server::local_builder(cli.addr, factory).reuse_port(cli.reuse_port).name("kv").start(&mut ev)?;
+    let builder = match &cli.unix {
+        Some(path) => Server::local_unix_builder(path, factory),
+        None => Server::local_builder(cli.addr, factory),
+    };
+    let server = builder.reuse_port(cli.reuse_port).name("kv").start(&mut ev)?;
     println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
     std::io::stdout().flush()?;
     // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
@@ -253,6 +268,15 @@ fn main() -> ExitCode {
             .error(
                 clap::error::ErrorKind::ValueValidation,
                 "--threads: kv keeps its store on one loop, like Redis (use --threads 0)",
+            )
+            .exit();
+    }
+    if cli.processes > 1 {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--processes: kv keeps one store in one process; --processes would split it into stores \
+                 that disagree: use --threads 0 (one loop, like Redis)",
             )
             .exit();
     }

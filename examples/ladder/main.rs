@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run --release --example ladder -- [--rungs 1,4,7] [--clients 10,100,1000,5000] [--seconds S] [--rounds K]
 //! ```
+//! (The rungs take no `--unix`/`--processes`: each is one course step over
+//! raw TCP sockets, kept to the one idea it adds; rung 03 is the process model.)
 //!
 //! For each rung and each client count C it starts the rung's server in a
 //! child process (on a free loopback port), opens C connections, and has

@@ -35,20 +35,26 @@ impl Buffer {
     /// it back if nothing arrived. Returns the bytes read (`Ok(0)`: end of
     /// file); errors, `WouldBlock` included, are returned as they are.
     pub fn read_fd(&mut self, fd: RawFd) -> io::Result<usize> {
-        self.fill_from(fd, sys::readv)
+        self.fill_from(fd, sys::readv, usize::MAX)
     }
 
     /// [`read_fd`](Self::read_fd) for sockets: `recvmsg(2)` with the same two
     /// buffers, which skips the VFS layer `readv` goes through. Connections
     /// read with this.
     pub fn recv_fd(&mut self, fd: RawFd) -> io::Result<usize> {
-        self.fill_from(fd, sys::recv_vectored)
+        self.fill_from(fd, sys::recv_vectored, usize::MAX)
     }
 
-    /// [`recv_fd`](Self::recv_fd) on a Unix socket, also taking the fds that
-    /// were passed with the data (`SCM_RIGHTS`, close-on-exec) into `fds`.
-    pub fn recv_fd_with_fds(&mut self, fd: RawFd, fds: &mut Vec<OwnedFd>) -> io::Result<usize> {
-        self.fill_from(fd, |fd, bufs| {
+    /// [`recv_fd`](Self::recv_fd) taking at most `max` bytes (at least 1):
+    /// connections bound what one peer may read per loop pass with it.
+    pub fn recv_fd_max(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
+        self.fill_from(fd, sys::recv_vectored, max.max(1))
+    }
+
+    /// [`recv_fd_max`](Self::recv_fd_max) on a Unix socket, also taking the
+    /// fds that were passed with the data (`SCM_RIGHTS`, close-on-exec) into `fds`.
+    pub fn recv_fd_with_fds(&mut self, fd: RawFd, max: usize, fds: &mut Vec<OwnedFd>) -> io::Result<usize> {
+        let read = |fd, bufs: &mut [IoSliceMut<'_>]| {
             let got = sys::recv_with_fds(fd, bufs, fds)?;
             if got.truncated {
                 log::warn!(
@@ -56,40 +62,44 @@ impl Buffer {
                 );
             }
             Ok(got.bytes)
-        })
+        };
+        self.fill_from(fd, read, max.max(1))
     }
 
-    fn fill_from<R>(&mut self, fd: RawFd, read: R) -> io::Result<usize>
+    fn fill_from<R>(&mut self, fd: RawFd, read: R, max: usize) -> io::Result<usize>
     where
         R: FnOnce(RawFd, &mut [IoSliceMut<'_>]) -> io::Result<usize>,
     {
         if self.storage.is_empty() {
             self.adopt_block();
         }
-        let result = SPILL.with(|spill| self.read_with_spill(fd, &mut spill.borrow_mut(), read));
+        let result = SPILL.with(|spill| self.read_with_spill(fd, &mut spill.borrow_mut(), read, max));
         if self.is_empty() {
             self.consume_all(); // nothing arrived: do not sit on the block
         }
         result
     }
 
-    fn read_with_spill<R>(&mut self, fd: RawFd, spill: &mut [u8], read: R) -> io::Result<usize>
+    fn read_with_spill<R>(&mut self, fd: RawFd, spill: &mut [u8], read: R, max: usize) -> io::Result<usize>
     where
         R: FnOnce(RawFd, &mut [IoSliceMut<'_>]) -> io::Result<usize>,
     {
-        let writable = self.writable_bytes();
+        // `max` caps the space first, then the spill.
+        let in_place = self.writable_bytes().min(max);
+        let spilled = (max - in_place).min(spill.len());
         let n = {
             let (_, space) = self.storage.split_at_mut(self.write_index);
-            let mut slices = [IoSliceMut::new(space), IoSliceMut::new(spill)];
+            let mut slices =
+                [IoSliceMut::new(&mut space[..in_place]), IoSliceMut::new(&mut spill[..spilled])];
             // With no space (e.g. a new buffer), read into the spill alone.
-            let first = if writable == 0 { 1 } else { 0 };
+            let first = if in_place == 0 { 1 } else { 0 };
             read(fd, &mut slices[first..])?
         };
-        if n <= writable {
+        if n <= in_place {
             self.write_index += n;
         } else {
-            self.write_index = self.storage.len();
-            self.append(&spill[..n - writable]);
+            self.write_index += in_place;
+            self.append(&spill[..n - in_place]);
         }
         Ok(n)
     }
@@ -111,10 +121,17 @@ impl Buffer {
     /// be less than [`len`](Self::len). An empty buffer returns `Ok(0)`
     /// without a system call.
     pub fn send_fd(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.send_fd_max(fd, usize::MAX)
+    }
+
+    /// [`send_fd`](Self::send_fd) offering at most `max` bytes: connections
+    /// bound what they write per loop pass with it.
+    pub fn send_fd_max(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
         if self.is_empty() {
             return Ok(0);
         }
-        let n = sys::send(fd, self.peek())?;
+        let readable = self.peek();
+        let n = sys::send(fd, &readable[..readable.len().min(max)])?;
         self.consume(n);
         Ok(n)
     }
@@ -249,11 +266,31 @@ mod tests {
         buf.append(b"ab");
         let mut spill = [0u8; 16];
         // 8 bytes of writable space + 16 of spill: one readv takes 24 of the 40.
-        assert_eq!(buf.read_with_spill(reader.as_raw_fd(), &mut spill, sys::readv).unwrap(), 24);
+        assert_eq!(buf.read_with_spill(reader.as_raw_fd(), &mut spill, sys::readv, usize::MAX).unwrap(), 24);
         assert_eq!(&buf.peek()[..2], b"ab");
         assert_eq!(&buf.peek()[2..], &data[..24]);
-        assert_eq!(buf.read_with_spill(reader.as_raw_fd(), &mut spill, sys::readv).unwrap(), 16);
+        assert_eq!(buf.read_with_spill(reader.as_raw_fd(), &mut spill, sys::readv, usize::MAX).unwrap(), 16);
         assert_eq!(&buf.peek()[2..], &data[..]);
+    }
+
+    #[test]
+    fn a_capped_read_takes_at_most_max_bytes() {
+        let (reader, writer) = sys::socketpair().unwrap();
+        let data = pattern(40);
+        assert_eq!(sys::write(writer.as_raw_fd(), &data).unwrap(), 40);
+        let mut buf = Buffer::with_capacity(10);
+        buf.append(b"ab");
+        let mut spill = [0u8; 16];
+        // The cap falls inside the space, then inside the spill.
+        assert_eq!(buf.read_with_spill(reader.as_raw_fd(), &mut spill, sys::readv, 5).unwrap(), 5);
+        assert_eq!(buf.read_with_spill(reader.as_raw_fd(), &mut spill, sys::readv, 10).unwrap(), 10);
+        assert_eq!(&buf.peek()[2..], &data[..15]);
+        assert_eq!(
+            buf.recv_fd_max(reader.as_raw_fd(), 0).unwrap(),
+            1,
+            "a cap of 0 still reads (0 would mean EOF)"
+        );
+        assert_eq!(&buf.peek()[2..], &data[..16]);
     }
 
     #[test]

@@ -31,7 +31,9 @@ pub struct EpollDispatcher {
 fn epoll_flags(interest: Interest, mode: Mode) -> u32 {
     let mut flags = 0;
     if interest.is_readable() {
-        flags |= libc::EPOLLIN;
+        // RDHUP: tells an edge-triggered reader that a short read may have
+        // stopped just before end of file (see `Ready::READ_CLOSED`).
+        flags |= libc::EPOLLIN | libc::EPOLLRDHUP;
     }
     if interest.is_writable() {
         flags |= libc::EPOLLOUT;
@@ -53,6 +55,9 @@ fn ready_from(flags: u32) -> Ready {
     }
     if flags & libc::EPOLLOUT != 0 {
         ready = ready | Ready::WRITABLE;
+    }
+    if flags & libc::EPOLLRDHUP != 0 {
+        ready = ready | Ready::READ_CLOSED;
     }
     if flags & libc::EPOLLHUP != 0 {
         ready = ready | Ready::with_flag(Ready::HANGUP);

@@ -173,6 +173,12 @@ impl Ready {
     pub const INVALID: Ready = Ready(16);
     /// The flags that are reported whatever the interest.
     pub const ALWAYS: Ready = Ready(4 | 8 | 16);
+    /// The peer shut down its sending side (`EPOLLRDHUP`, `POLLRDHUP`): once
+    /// the data before it is read, reads return end of file. Reported with
+    /// readable interest, by epoll and io_uring only (the edge-triggered
+    /// backends, where a reader must know whether a short read can be the
+    /// last one); select and poll never set it.
+    pub const READ_CLOSED: Ready = Ready(32);
 
     /// Whether all bits of `other` are set.
     pub const fn contains(self, other: Ready) -> bool {
@@ -189,7 +195,8 @@ impl Ready {
     }
     /// The part of this readiness that `interest` asked for, plus the flags.
     pub const fn masked_by(self, interest: Interest) -> Ready {
-        Ready(self.0 & (interest.0 | Ready::ALWAYS.0))
+        let read_closed = if interest.is_readable() { Ready::READ_CLOSED.0 } else { 0 };
+        Ready(self.0 & (interest.0 | Ready::ALWAYS.0 | read_closed))
     }
 }
 
@@ -202,12 +209,13 @@ impl BitOr for Ready {
 
 impl fmt::Debug for Ready {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [(Ready, &str); 5] = [
+        const NAMES: [(Ready, &str); 6] = [
             (Ready::READABLE, "READABLE"),
             (Ready::WRITABLE, "WRITABLE"),
             (Ready::HANGUP, "HANGUP"),
             (Ready::ERROR, "ERROR"),
             (Ready::INVALID, "INVALID"),
+            (Ready::READ_CLOSED, "READ_CLOSED"),
         ];
         let mut names = NAMES.iter().filter(|(bit, _)| self.contains(*bit)).map(|(_, name)| *name);
         match names.next() {
@@ -259,6 +267,10 @@ impl Event {
     /// The fd was closed without being deregistered.
     pub const fn is_invalid(&self) -> bool {
         self.ready.contains(Ready::INVALID)
+    }
+    /// The peer shut down its sending side ([`Ready::READ_CLOSED`]; epoll and io_uring).
+    pub const fn is_read_closed(&self) -> bool {
+        self.ready.contains(Ready::READ_CLOSED)
     }
 }
 

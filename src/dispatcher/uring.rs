@@ -121,7 +121,7 @@ impl std::fmt::Debug for UringDispatcher {
 fn poll_mask(interest: Interest) -> u32 {
     let mut mask = 0;
     if interest.is_readable() {
-        mask |= libc::POLLIN;
+        mask |= libc::POLLIN | libc::POLLRDHUP; // RDHUP: see `Ready::READ_CLOSED`
     }
     if interest.is_writable() {
         mask |= libc::POLLOUT;
@@ -144,6 +144,9 @@ fn ready_from(result: i32) -> Ready {
     }
     if mask & libc::POLLOUT != 0 {
         ready = ready | Ready::WRITABLE;
+    }
+    if mask & libc::POLLRDHUP != 0 {
+        ready = ready | Ready::READ_CLOSED;
     }
     if mask & libc::POLLHUP != 0 {
         ready = ready | Ready::with_flag(Ready::HANGUP);

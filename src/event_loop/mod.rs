@@ -221,6 +221,13 @@ impl<D: Dispatcher> EventLoop<D> {
         self.dispatcher.name()
     }
 
+    /// Whether this loop's backend can register fds in `mode` (select and
+    /// poll cannot do [`Mode::Edge`]); the connection layer asks this to
+    /// resolve [`Trigger::Auto`](crate::net::Trigger::Auto).
+    pub fn supports(&self, mode: Mode) -> bool {
+        self.dispatcher.supports(mode)
+    }
+
     /// A new, empty dispatcher of the same kind as this loop's (for
     /// sub-loops that must use the backend chosen at run time).
     pub fn fresh_dispatcher(&self) -> io::Result<D> {

@@ -296,6 +296,12 @@ impl<D: Dispatcher + 'static> HttpServerBuilder<D> {
         self
     }
 
+    /// Edge- or level-triggered connections; see [`ServerBuilder::trigger`].
+    pub fn trigger(mut self, trigger: net::Trigger) -> Self {
+        self.tcp = self.tcp.trigger(trigger);
+        self
+    }
+
     /// Queued response bytes above which a connection stops reading and
     /// parsing pipelined requests (default 1 MiB; see
     /// [`ConnectionOptions::output_limit`](crate::net::ConnectionOptions::output_limit)).

@@ -14,6 +14,17 @@
 //! * **Files** join the same queue: [`send_file`](Connection::send_file)
 //!   queues a file region after the bytes already queued, and `sendfile(2)`
 //!   moves it from the page cache to the socket without a user-space copy.
+//! * **Edge or level** ([`ConnectionOptions::trigger`]): edge-triggered, the
+//!   backend reports only new readiness, so reads go on until `WouldBlock`
+//!   and writes until `WouldBlock` or an empty queue; the interest is then
+//!   fixed for the connection's life (readable + writable: no `epoll_ctl`
+//!   per write burst or pause). Level-triggered, one read or write per
+//!   report is enough and write interest is toggled as above.
+//! * **Fairness**: one connection reads, and writes, at most
+//!   [`ConnectionOptions::pass_budget`] bytes per loop pass. Level-triggered,
+//!   the backend reports what is left next time; edge-triggered, no new edge
+//!   would come, so the connection queues a continuation task that runs after
+//!   the current batch (the other ready connections go first).
 //! * **Backpressure is built in**: above [`ConnectionOptions::output_limit`]
 //!   of queued output the connection stops reading, so a peer that sends
 //!   requests but never reads the answers fills its own socket buffers and
@@ -49,7 +60,7 @@ use super::file_queue::{FileQueue, MAX_QUEUED_FILES};
 use super::handle::ConnectionHandle;
 use super::handler::{ConnectionOptions, Handler, HandlerFactory};
 use super::{ConnectionGroup, ConnectionTable};
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, SPILL_SIZE};
 use crate::dispatcher::{DefaultDispatcher, Dispatcher, Event, Interest, Mode};
 use crate::event_loop::{EventLoop, LoopHandle};
 use crate::sys;
@@ -108,6 +119,12 @@ struct Inner<D: Dispatcher + 'static> {
     wants_write_complete: Cell<bool>,
     /// An `offer_input` task is queued.
     offer_queued: Cell<bool>,
+    /// Registered edge-triggered: drain, and keep the interest fixed.
+    edge: bool,
+    /// Edge: a read continuation task is queued (budget hit, or reading resumed).
+    read_queued: Cell<bool>,
+    /// Edge: a write continuation task is queued (budget hit).
+    write_queued: Cell<bool>,
     options: ConnectionOptions,
     group: Option<Arc<ConnectionGroup>>,
     loop_id: u64,
@@ -189,6 +206,8 @@ impl<D: Dispatcher + 'static> Connection<D> {
             sys::set_nodelay(fd, true)?;
         }
         let local = StreamAddr::of_socket(fd, false)?;
+        let mode = options.trigger.mode(ev.supports(Mode::Edge));
+        let edge = mode == Mode::Edge;
         let conn = Connection {
             inner: Rc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -205,6 +224,9 @@ impl<D: Dispatcher + 'static> Connection<D> {
                 handler: RefCell::new(None),
                 wants_write_complete: Cell::new(false),
                 offer_queued: Cell::new(false),
+                edge,
+                read_queued: Cell::new(false),
+                write_queued: Cell::new(false),
                 options,
                 group,
                 loop_id: ev.id(),
@@ -218,15 +240,15 @@ impl<D: Dispatcher + 'static> Connection<D> {
         conn.inner.wants_write_complete.set(handler.wants_write_complete());
         *conn.inner.handler.borrow_mut() = Some(handler);
         let for_events = conn.clone();
-        ev.register(fd, Interest::READABLE, Mode::Level, move |ev, event| {
-            for_events.handle_event(ev, event)
-        })?;
+        // Edge: both interests from the start and never changed (see `update_interest`).
+        let interest = if edge { Interest::BOTH } else { Interest::READABLE };
+        ev.register(fd, interest, mode, move |ev, event| for_events.handle_event(ev, event))?;
         ConnectionTable::insert(ev, &conn);
         if let Some(group) = &conn.inner.group {
             group.live.fetch_add(1, Ordering::AcqRel);
         }
         trace!(
-            "[{}] connection {} up: {} -> {} (fd {fd}, {})",
+            "[{}] connection {} up: {} -> {} (fd {fd}, {}, {mode:?}-triggered)",
             ev.name(),
             conn.id(),
             conn.inner.peer,
@@ -326,6 +348,12 @@ impl<D: Dispatcher + 'static> Connection<D> {
     /// The connection's options.
     pub fn options(&self) -> &ConnectionOptions {
         &self.inner.options
+    }
+
+    /// How the socket is registered: [`Mode::Edge`] or [`Mode::Level`], as
+    /// [`ConnectionOptions::trigger`] resolved on this loop's backend.
+    pub fn trigger_mode(&self) -> Mode {
+        if self.inner.edge { Mode::Edge } else { Mode::Level }
     }
 
     /// Whether input is being read: not paused by
@@ -580,6 +608,12 @@ impl<D: Dispatcher + 'static> Connection<D> {
             debug!("connection {}: {after} bytes queued, pausing reads until they drain", self.id());
         }
         self.update_interest(ev);
+        // Edge: a write that stopped short without `WouldBlock` is not
+        // promised a new edge (TCP gives one, other sockets need not), so go
+        // on writing until the socket says `WouldBlock` or the queue is empty.
+        if self.inner.edge && written > 0 {
+            self.handle_write(ev);
+        }
     }
 
     fn notify_write_complete(&self, ev: &mut EventLoop<D>) {
@@ -607,6 +641,8 @@ impl<D: Dispatcher + 'static> Connection<D> {
         if self.on_own_loop(ev) && self.inner.paused_by_user.replace(false) {
             self.update_interest(ev);
             self.offer_input(ev);
+            // Edge: what arrived while paused raised its edge then; read it now.
+            self.schedule_read(ev);
         }
     }
 
@@ -736,8 +772,12 @@ impl<D: Dispatcher + 'static> Connection<D> {
     }
 
     /// Puts the interest the state calls for into the loop, if it changed.
+    /// Edge-triggered, the interest stays readable + writable: "writable"
+    /// is then reported once per change, not forever, and a paused
+    /// connection just ignores reports (resuming schedules a read), so no
+    /// pause, resume or write burst costs an `epoll_ctl`.
     fn update_interest(&self, ev: &mut EventLoop<D>) {
-        if self.inner.life.get() == Life::Closed {
+        if self.inner.life.get() == Life::Closed || self.inner.edge {
             return;
         }
         let mut interest = Interest::NONE;
@@ -766,22 +806,38 @@ impl<D: Dispatcher + 'static> Connection<D> {
     }
 
     fn handle_event(&self, ev: &mut EventLoop<D>, event: Event) {
-        if event.is_readable() && self.reads_wanted() {
-            self.handle_read(ev);
+        // A queued continuation (edge) will read or write anyway: doing it
+        // here as well would give this connection two budgets in one pass.
+        if event.is_readable() && self.reads_wanted() && !self.inner.read_queued.get() {
+            // Edge: a short read proves the socket drained only if no
+            // end-of-file, hang-up or error was pending when the event was
+            // taken (those raise no further edge once read past), and only
+            // on TCP: a Unix socket's read also stops short where passed fds
+            // begin, with more data queued behind them.
+            let clean = !(event.is_read_closed()
+                || event.is_hangup()
+                || event.is_error()
+                || event.is_invalid()
+                || self.inner.peer.is_unix());
+            self.handle_read(ev, clean);
         }
-        if event.is_writable() && self.queued_output() > 0 && self.inner.life.get() != Life::Closed {
+        if event.is_writable()
+            && self.queued_output() > 0
+            && self.inner.life.get() != Life::Closed
+            && !self.inner.write_queued.get()
+        {
             self.handle_write(ev);
         }
     }
 
-    /// One read into the input buffer; on a Unix socket, passed fds go to
-    /// the handler's `on_fds` at once.
-    fn read_once(&self, ev: &mut EventLoop<D>) -> io::Result<usize> {
+    /// One read of at most `max` bytes into the input buffer; on a Unix
+    /// socket, fds passed with the data go to the handler's `on_fds` at once.
+    fn read_once(&self, ev: &mut EventLoop<D>, max: usize) -> io::Result<usize> {
         if !self.inner.peer.is_unix() {
-            return self.inner.input.borrow_mut().recv_fd(self.inner.fd);
+            return self.inner.input.borrow_mut().recv_fd_max(self.inner.fd, max);
         }
         let mut fds = Vec::new();
-        let result = self.inner.input.borrow_mut().recv_fd_with_fds(self.inner.fd, &mut fds);
+        let result = self.inner.input.borrow_mut().recv_fd_with_fds(self.inner.fd, max, &mut fds);
         if !fds.is_empty() {
             trace!("[{}] connection {}: received {} fd(s)", ev.name(), self.id(), fds.len());
             self.with_handler(|h| h.on_fds(ev, self, fds));
@@ -789,21 +845,92 @@ impl<D: Dispatcher + 'static> Connection<D> {
         result
     }
 
-    fn handle_read(&self, ev: &mut EventLoop<D>) {
-        let result = self.read_once(ev);
-        match result {
-            Ok(0) => self.handle_peer_eof(ev),
-            Ok(n) => {
-                trace!("[{}] connection {}: read {n} bytes", ev.name(), self.id());
-                self.touch(ev);
-                self.deliver_input(ev);
-            }
-            Err(e) if interrupted_or_would_block(&e) => {}
-            Err(e) => {
-                debug!("connection {}: read failed: {e}", self.id());
-                self.close(ev, "read failed");
+    /// Reads what arrived and hands it to the handler after each read.
+    /// Level: one read of at most the pass budget (the backend reports again
+    /// while data is left). Edge: reads until `WouldBlock`, EOF or a pause
+    /// (reading paused, output over the limit, closing: whatever resumes
+    /// reading schedules a read), or until the pass budget is spent, when
+    /// the rest waits for a continuation after the current batch.
+    ///
+    /// `short_read_drains` (edge, from a clean event): a read that returned
+    /// less than the space offered found the receive queue empty, and any
+    /// byte queued after that raises a new edge, so it ends the drain
+    /// without the extra read that would say `WouldBlock` (one system call
+    /// per request saved). Not when end of file may be pending: the FIN
+    /// raised its edge already, and reading up to it leaves nothing to say
+    /// so; nor for continuations, which have no event to go by.
+    fn handle_read(&self, ev: &mut EventLoop<D>, short_read_drains: bool) {
+        let budget = self.inner.options.pass_budget.max(1);
+        let mut taken = 0;
+        loop {
+            // At least this much space is offered (a spill block, or the rest
+            // of the budget): fewer bytes back means a short read.
+            let surely_offered = (budget - taken).min(SPILL_SIZE);
+            let result = self.read_once(ev, budget - taken);
+            match result {
+                Ok(0) => return self.handle_peer_eof(ev),
+                Ok(n) => {
+                    taken += n;
+                    trace!("[{}] connection {}: read {n} bytes", ev.name(), self.id());
+                    self.touch(ev);
+                    self.deliver_input(ev);
+                    if !self.inner.edge || !self.reads_wanted() {
+                        return;
+                    }
+                    if taken >= budget {
+                        trace!(
+                            "[{}] connection {}: read budget spent, continuing later",
+                            ev.name(),
+                            self.id()
+                        );
+                        self.schedule_read(ev);
+                        return;
+                    }
+                    if short_read_drains && n < surely_offered {
+                        return;
+                    }
+                }
+                // Edge: an interrupted read proves nothing, try again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted && self.inner.edge => {}
+                Err(e) if interrupted_or_would_block(&e) => return,
+                Err(e) => {
+                    debug!("connection {}: read failed: {e}", self.id());
+                    self.close(ev, "read failed");
+                    return;
+                }
             }
         }
+    }
+
+    /// Edge: data already waiting raises no new edge, so a read that stopped
+    /// at the budget, or reading that resumes after a pause, goes on in a
+    /// task after the current batch (once, however often it is asked).
+    fn schedule_read(&self, ev: &mut EventLoop<D>) {
+        if !self.inner.edge || self.inner.read_queued.replace(true) {
+            return;
+        }
+        let conn = self.clone();
+        ev.defer(move |ev| {
+            conn.inner.read_queued.set(false);
+            if conn.reads_wanted() {
+                conn.handle_read(ev, false);
+            }
+        });
+    }
+
+    /// Edge: the write side of [`schedule_read`](Self::schedule_read), for a
+    /// write that stopped at the budget with room still in the socket.
+    fn schedule_write(&self, ev: &mut EventLoop<D>) {
+        if self.inner.write_queued.replace(true) {
+            return;
+        }
+        let conn = self.clone();
+        ev.defer(move |ev| {
+            conn.inner.write_queued.set(false);
+            if conn.queued_output() > 0 && conn.inner.life.get() != Life::Closed {
+                conn.handle_write(ev);
+            }
+        });
     }
 
     /// Hands the input buffer to the handler.
@@ -836,12 +963,13 @@ impl<D: Dispatcher + 'static> Connection<D> {
         self.update_interest(ev);
     }
 
-    /// Writes queued output: up to the next passed fds' byte, or from that
-    /// byte with the fds attached.
-    fn write_queued(&self) -> io::Result<usize> {
+    /// One write of at most `max` bytes from the output queue (the kernel
+    /// may take less): up to the byte the next passed fds go with, or from
+    /// that byte with the fds attached.
+    fn send_queued(&self, max: usize) -> io::Result<usize> {
         if self.inner.output.borrow().is_empty() {
             // A file region is in front (see `send_file`).
-            let n = self.write_queued_file()?;
+            let n = self.write_queued_file(max)?;
             self.inner.written.set(self.inner.written.get() + n as u64);
             return Ok(n);
         }
@@ -849,13 +977,13 @@ impl<D: Dispatcher + 'static> Connection<D> {
         let mut output = self.inner.output.borrow_mut();
         let written = self.inner.written.get();
         let n = match batches.front() {
-            None => output.send_fd(self.inner.fd)?,
+            None => output.send_fd_max(self.inner.fd, max)?,
             Some(batch) if batch.at > written => {
-                output.send_fd_with_fds(self.inner.fd, (batch.at - written) as usize, &[])?
+                output.send_fd_with_fds(self.inner.fd, max.min((batch.at - written) as usize), &[])?
             }
             Some(batch) => {
                 let raw: Vec<RawFd> = batch.fds.iter().map(|fd| fd.as_raw_fd()).collect();
-                let limit = batches.get(1).map_or(usize::MAX, |next| (next.at - written) as usize);
+                let limit = batches.get(1).map_or(max, |next| max.min((next.at - written) as usize));
                 let n = output.send_fd_with_fds(self.inner.fd, limit, &raw)?;
                 batches.pop_front(); // the peer has its copies; ours close
                 n
@@ -865,35 +993,62 @@ impl<D: Dispatcher + 'static> Connection<D> {
         Ok(n)
     }
 
+    /// Writes queued output, at most the pass budget. Level: one write per
+    /// report (the backend reports again while there is room and interest).
+    /// Edge: writes until `WouldBlock` or the queue is empty; at the budget,
+    /// with the socket not known to be full, a continuation after the
+    /// current batch (TCP would raise a new edge after a short write, but
+    /// not after a full one that merely spent the budget).
     fn handle_write(&self, ev: &mut EventLoop<D>) {
-        let result = self.write_queued();
-        match result {
-            Ok(n) => {
-                trace!(
-                    "[{}] connection {}: wrote {n} queued bytes, {} left",
-                    ev.name(),
-                    self.id(),
-                    self.queued_output()
-                );
-                self.touch(ev);
-                let left = self.queued_output();
-                let below_half = self.below_resume_mark(left);
-                if self.inner.throttled.get() && below_half {
-                    self.inner.throttled.set(false);
-                    debug!("connection {}: output down to {left} bytes, reading again", self.id());
-                    self.offer_input(ev);
+        let budget = self.inner.options.pass_budget.max(1);
+        let mut written = 0;
+        let mut blocked = false;
+        loop {
+            match self.send_queued(budget - written) {
+                Ok(n) => {
+                    written += n;
+                    if !self.inner.edge || self.queued_output() == 0 || written >= budget {
+                        break;
+                    }
                 }
-                if left == 0 {
-                    self.notify_write_complete(ev);
-                    self.output_drained(ev);
-                } else {
-                    self.update_interest(ev);
+                Err(e) if e.kind() == io::ErrorKind::Interrupted && self.inner.edge => {}
+                Err(e) if interrupted_or_would_block(&e) => {
+                    blocked = true;
+                    break;
+                }
+                Err(e) => {
+                    debug!("connection {}: write failed: {e}", self.id());
+                    self.close(ev, "write failed");
+                    return;
                 }
             }
-            Err(e) if interrupted_or_would_block(&e) => {}
-            Err(e) => {
-                debug!("connection {}: write failed: {e}", self.id());
-                self.close(ev, "write failed");
+        }
+        if written == 0 {
+            return;
+        }
+        trace!(
+            "[{}] connection {}: wrote {written} queued bytes, {} left",
+            ev.name(),
+            self.id(),
+            self.queued_output()
+        );
+        self.touch(ev);
+        let left = self.queued_output();
+        let below_half = self.below_resume_mark(left);
+        if self.inner.throttled.get() && below_half {
+            self.inner.throttled.set(false);
+            debug!("connection {}: output down to {left} bytes, reading again", self.id());
+            self.offer_input(ev);
+            // Edge: input that waited in the socket raised its edge long ago.
+            self.schedule_read(ev);
+        }
+        if left == 0 {
+            self.notify_write_complete(ev);
+            self.output_drained(ev);
+        } else {
+            self.update_interest(ev);
+            if self.inner.edge && !blocked {
+                self.schedule_write(ev);
             }
         }
     }
@@ -1005,7 +1160,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
         self.inner.files.borrow_mut().push(file.into(), offset, len);
         let mut written = 0;
         if first {
-            match self.write_queued_file() {
+            match self.write_queued_file(self.inner.options.pass_budget.max(1)) {
                 Ok(n) => written = n,
                 Err(e) if interrupted_or_would_block(&e) => {}
                 Err(e) => {
@@ -1049,8 +1204,8 @@ impl<D: Dispatcher + 'static> Connection<D> {
     /// One `sendfile` of the oldest file region; when it completes, the bytes
     /// queued behind it become the front of the output. (The caller counts
     /// the bytes into `written`.)
-    fn write_queued_file(&self) -> io::Result<usize> {
-        let (n, done) = self.inner.files.borrow_mut().send_front(self.inner.fd)?;
+    fn write_queued_file(&self, max: usize) -> io::Result<usize> {
+        let (n, done) = self.inner.files.borrow_mut().send_front(self.inner.fd, max)?;
         if let Some(after) = done {
             *self.inner.output.borrow_mut() = after;
             if self.inner.files.borrow().is_empty() {

@@ -80,16 +80,17 @@ impl FileQueue {
         self.files.back_mut().map(|f| &mut f.after)
     }
 
-    /// One `sendfile` of the oldest region to `socket`. Returns the bytes
+    /// One `sendfile` of at most `max` bytes of the oldest region to
+    /// `socket` (`max`: the connection's per-pass budget). Returns the bytes
     /// sent and, once the region is complete, the bytes that were queued
     /// behind it (they are next). A file that ends early (it shrank after it
     /// was queued) is an `UnexpectedEof` error: the peer was promised bytes
     /// that do not exist, so the connection cannot continue.
-    pub(crate) fn send_front(&mut self, socket: RawFd) -> io::Result<(usize, Option<Buffer>)> {
+    pub(crate) fn send_front(&mut self, socket: RawFd, max: usize) -> io::Result<(usize, Option<Buffer>)> {
         let Some(front) = self.files.front_mut() else { return Ok((0, None)) };
         let mut sent = 0;
         if front.left > 0 {
-            let count = front.left.min(SENDFILE_MAX) as usize;
+            let count = front.left.min(SENDFILE_MAX).min(max.max(1) as u64) as usize;
             sent = sys::sendfile(socket, front.file.as_raw_fd(), &mut front.offset, count)?;
             if sent == 0 {
                 return Err(io::Error::new(

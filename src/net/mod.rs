@@ -53,7 +53,8 @@ pub use connection::{Connection, State};
 pub use file_queue::MAX_QUEUED_FILES;
 pub use handle::ConnectionHandle;
 pub use handler::{
-    Callbacks, ConnectionOptions, DEFAULT_HIGH_WATER_MARK, DEFAULT_OUTPUT_LIMIT, Handler, HandlerFactory,
+    Callbacks, ConnectionOptions, DEFAULT_HIGH_WATER_MARK, DEFAULT_OUTPUT_LIMIT, DEFAULT_PASS_BUDGET,
+    Handler, HandlerFactory, Trigger,
 };
 pub use listener::Listener;
 pub use server::{Server, ServerBuilder, StopSummary};

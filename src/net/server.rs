@@ -34,10 +34,10 @@ use log::{debug, info, trace, warn};
 use super::acceptor::{self, AcceptFn};
 use super::addr::{SocketFile, StreamAddr, UnixAddr};
 use super::connection::Connection;
-use super::handler::{ConnectionOptions, HandlerFactory};
+use super::handler::{ConnectionOptions, HandlerFactory, Trigger};
 use super::listener::{DEFAULT_BACKLOG, Listener};
 use super::{ConnectionGroup, ConnectionTable};
-use crate::dispatcher::{DefaultDispatcher, Dispatcher};
+use crate::dispatcher::{DefaultDispatcher, Dispatcher, Mode};
 use crate::event_loop::{EventLoop, LoopHandle};
 use crate::thread_pool::EventLoopThreadPool;
 
@@ -162,6 +162,22 @@ impl<D: Dispatcher + 'static> ServerBuilder<D> {
         self
     }
 
+    /// Edge- or level-triggered connections ([`ConnectionOptions::trigger`];
+    /// default [`Trigger::Auto`]: edge on epoll and io_uring, level on select
+    /// and poll). [`Trigger::Edge`] on select or poll makes
+    /// [`start`](Self::start) fail with `Unsupported`.
+    pub fn trigger(mut self, trigger: Trigger) -> Self {
+        self.options.trigger = trigger;
+        self
+    }
+
+    /// Bytes a connection may read, and write, per loop pass
+    /// ([`ConnectionOptions::pass_budget`]; default 256 KiB, at least 1).
+    pub fn pass_budget(mut self, bytes: usize) -> Self {
+        self.options.pass_budget = bytes.max(1);
+        self
+    }
+
     /// Replaces the handler factory (layers built on `Server` set theirs).
     pub(crate) fn factory(mut self, factory: impl HandlerFactory<D> + Send + Sync) -> Self {
         self.factory = Factory::Shared(Arc::new(factory));
@@ -177,9 +193,22 @@ impl<D: Dispatcher + 'static> ServerBuilder<D> {
     /// Binds (or adopts the listener), starts the sub-loops and starts
     /// accepting on `ev`, the main loop: run it afterwards. The server then
     /// belongs to `ev`. Errors: bind/listen failures such as `AddrInUse`, a
-    /// thread that could not start, or `InvalidInput` for a
-    /// [`local_builder`](Server::local_builder) server with threads.
+    /// thread that could not start, `InvalidInput` for a
+    /// [`local_builder`](Server::local_builder) server with threads, or
+    /// `Unsupported` for [`Trigger::Edge`] on a backend without edge mode.
     pub fn start(self, ev: &mut EventLoop<D>) -> io::Result<Server<D>> {
+        // Said now, not once per accepted connection (sub-loops share the backend).
+        if self.options.trigger == Trigger::Edge && !ev.supports(Mode::Edge) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "{}: edge-triggered connections need epoll or io_uring; the {} dispatcher has no edge mode \
+                     (use Trigger::Auto or Trigger::Level)",
+                    self.name,
+                    ev.dispatcher_name()
+                ),
+            ));
+        }
         let group = Arc::new(ConnectionGroup::default());
         let pool = match &self.factory {
             Factory::Local(_) if self.threads > 0 => {
