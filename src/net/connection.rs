@@ -969,7 +969,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
     fn send_queued(&self, max: usize) -> io::Result<usize> {
         if self.inner.output.borrow().is_empty() {
             // A file region is in front (see `send_file`).
-            let n = self.write_queued_file(max)?;
+            let n = self.write_queued_file(max.max(FILE_PASS_MIN))?;
             self.inner.written.set(self.inner.written.get() + n as u64);
             return Ok(n);
         }
@@ -1111,6 +1111,12 @@ fn not_connected(id: u64) -> io::Error {
 }
 
 // ---- file regions (sendfile) ----
+
+/// A file region may take this much per loop pass even when the pass budget
+/// is smaller (nginx's `sendfile_max_chunk` default): `sendfile` copies in
+/// the kernel only, and refilling a 4 MiB socket buffer in 256 KiB steps
+/// left the reader waiting.
+const FILE_PASS_MIN: usize = 2 * 1024 * 1024;
 impl<D: Dispatcher + 'static> Connection<D> {
     /// Queues `len` bytes of `file`, from `offset`, after everything already
     /// queued; later sends go out after it. The region is sent with
@@ -1160,7 +1166,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
         self.inner.files.borrow_mut().push(file.into(), offset, len);
         let mut written = 0;
         if first {
-            match self.write_queued_file(self.inner.options.pass_budget.max(1)) {
+            match self.write_queued_file(self.inner.options.pass_budget.max(FILE_PASS_MIN)) {
                 Ok(n) => written = n,
                 Err(e) if interrupted_or_would_block(&e) => {}
                 Err(e) => {
