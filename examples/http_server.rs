@@ -1,8 +1,9 @@
 //! A small HTTP/1.1 server on muxloop.
 //!
 //! ```text
-//! cargo run --release --example http_server -- [ADDR | --unix PATH] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port] [--trigger auto|level|edge]   # default 127.0.0.1:8080
+//! cargo run --release --example http_server -- [ADDR | --unix PATH] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port] [--trigger auto|level|edge] [--root DIR]   # default 127.0.0.1:8080
 //! curl -i http://127.0.0.1:8080/hello
+//! curl -o copy http://127.0.0.1:8080/files/big.bin    # with --root DIR: DIR/big.bin, sent by sendfile(2)
 //! curl --data-binary @Cargo.toml http://127.0.0.1:8080/echo
 //! wrk -t2 -c100 -d10s http://127.0.0.1:8080/hello
 //! cargo run --example http_server -- --unix /tmp/muxloop-http.sock &
@@ -15,7 +16,8 @@
 //! them all gracefully.
 //!
 //! `/` is a small HTML page, `/hello` is `hello, world` (text/plain, for load
-//! tests), `/echo` returns the request body, anything else is 404.
+//! tests), `/echo` returns the request body, `/files/PATH` is the file PATH
+//! below `--root DIR` (GET and HEAD; only with `--root`), anything else is 404.
 
 use std::error::Error;
 use std::io::{self, Write};
@@ -24,7 +26,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use muxloop::http::{HttpServer, Request, Response};
+use muxloop::http::{FileService, HttpServer, Request, Response};
 use muxloop::net::listener::DEFAULT_BACKLOG;
 use muxloop::process::Master;
 use muxloop::{AnyDispatcher, EventLoop, Listener, Trigger};
@@ -62,6 +64,9 @@ struct Cli {
     /// Connections edge- or level-triggered: auto (edge on epoll and uring), level, edge
     #[arg(long, value_name = "MODE", default_value = "auto")]
     trigger: Trigger,
+    /// Serve the files below DIR at /files/ (with sendfile(2))
+    #[arg(long, value_name = "DIR")]
+    root: Option<std::path::PathBuf>,
 }
 
 /// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
@@ -92,10 +97,13 @@ fn route(req: &Request<'_>) -> Response {
 fn serve(
     cli: &Cli,
     listener: Listener,
+    files: Option<FileService>,
     wait: impl FnOnce(&mut EventLoop<AnyDispatcher>) -> io::Result<()>,
 ) -> io::Result<()> {
     let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
-    let server = HttpServer::builder(listener.local_addr().clone(), route)
+    let app =
+        move |req: &Request<'_>| files.as_ref().and_then(|f| f.respond(req)).unwrap_or_else(|| route(req));
+    let server = HttpServer::builder(listener.local_addr().clone(), app)
         .listener(listener)
         .threads(cli.threads)
         .reuse_port(cli.reuse_port)
@@ -110,23 +118,28 @@ fn serve(
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     // Checked once, before any fork; the loop is dropped at once.
     let dispatcher = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?.dispatcher_name().to_owned();
+    let files = cli.root.as_ref().map(|root| FileService::new("/files/", root)).transpose()?;
+    // One line: tests read the first line of stdout for the address.
+    let serving = files
+        .as_ref()
+        .map_or(String::new(), |f| format!(", serving {} at {}", f.root().display(), f.prefix()));
     let listener = match &cli.unix {
         Some(path) => Listener::bind_unix(path, DEFAULT_BACKLOG)?,
         None => Listener::bind_tcp(&[cli.addr], cli.reuse_port, DEFAULT_BACKLOG)?,
     };
-    println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
+    println!("listening on {} (dispatcher: {dispatcher}){serving}", listener.local_addr());
     std::io::stdout().flush()?;
     if cli.processes > 1 {
         // Fork N workers on the one listener; SIGTERM/SIGINT to the master stops them all.
         Master::new(listener, cli.processes).grace(2 * GRACE).run(|ctx| {
-            serve(&cli, ctx.listener().try_clone()?, |ev| {
+            serve(&cli, ctx.listener().try_clone()?, files.clone(), |ev| {
                 ctx.stop_on_sigterm(ev)?;
                 ev.run()
             })
         })?;
     } else {
         // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
-        serve(&cli, listener, |ev| ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM]).map(drop))?;
+        serve(&cli, listener, files, |ev| ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM]).map(drop))?;
     }
     Ok(())
 }

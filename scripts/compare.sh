@@ -3,9 +3,9 @@
 # measured in one run on this machine, alternating A/B, medians of ROUNDS.
 #
 #   scripts/compare.sh                 # everything (~40 min on 2 cores)
-#   scripts/compare.sh http kv         # some sections: dispatch echo http kv latency idle memory udp unix proxy edge
+#   scripts/compare.sh http kv         # some sections: dispatch echo http kv latency idle memory udp unix proxy edge files
 #   SKIP_BUILD=1 ROUNDS=5 HTTP_SECS=5 scripts/compare.sh edge   # edge- vs level-triggered, binaries already built
-#   ROUNDS=5 ECHO_SECS=5 HTTP_SECS=10 UDP_SECS=5 KV_N=100000 scripts/compare.sh
+#   ROUNDS=5 ECHO_SECS=5 HTTP_SECS=10 UDP_SECS=5 KV_N=100000 FILES_SECS=10 scripts/compare.sh
 #
 # Method (see README "Benchmarks"): the server runs on SERVER_CPU (1), the load
 # generator on CLIENT_CPU (0), servers are alternated (order reversed every
@@ -35,6 +35,8 @@ ROUNDS=${ROUNDS:-3}
 ECHO_SECS=${ECHO_SECS:-5}
 HTTP_SECS=${HTTP_SECS:-10}
 UDP_SECS=${UDP_SECS:-5}
+FILES_SECS=${FILES_SECS:-10}      # wrk -d for the files section
+FILES_MIB=${FILES_MIB:-100}      # size of the file served in the files section
 KV_N=${KV_N:-100000}            # redis-benchmark -n (per test; set+get = 2N requests)
 ECHO_SESSIONS=${ECHO_SESSIONS:-1 10 100 1000}
 IDLE_COUNTS=${IDLE_COUNTS:-1000 5000}
@@ -43,7 +45,7 @@ LAT_SECS=${LAT_SECS:-10}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 BACKENDS=${BACKENDS:-select poll epoll uring}
-SECTIONS=${*:-dispatch echo http kv latency idle memory udp unix proxy edge}
+SECTIONS=${*:-dispatch echo http kv latency idle memory udp unix proxy edge files}
 RUST_PEERS=$ROOT/peers/target/release
 CLK_TCK=$(getconf CLK_TCK)
 BIN=$WORK/bin
@@ -63,6 +65,7 @@ cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${HOLDERS[@]}"; do kill "$pid" 2>/dev/null || true; done
     if [ -f /tmp/nginx-hello/nginx.pid ]; then nginx -p /tmp/nginx-hello -c "$WORK/nginx-hello.conf" -s quit 2>/dev/null || true; fi
+    if [ -f /tmp/nginx-files/nginx.pid ]; then nginx -p /tmp/nginx-files -c "$WORK/nginx-files.conf" -s quit 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 
@@ -94,7 +97,11 @@ build() {
     gcc -O2 -o "$BIN/pingpong_client" "$PEERS/pingpong_client.c"
     gcc -O2 -o "$BIN/raw_udp_echo" "$PEERS/raw_udp_echo.c"
     (cd "$ROOT" && cargo build --release --examples -q)
-    cargo build --release -q --manifest-path "$ROOT/peers/Cargo.toml"
+    # The Rust peers (tokio, hyper) are slow to build; only these sections use them.
+    case " $SECTIONS " in
+        *" echo "* | *" http "* | *" latency "* | *" idle "*)
+            cargo build --release -q --manifest-path "$ROOT/peers/Cargo.toml" ;;
+    esac
 }
 
 wait_port() { # port
@@ -848,6 +855,87 @@ edge_vs_level() {
     sleep 0.5
 }
 
+# --- 11. files: one large file by sendfile, http_server --root vs nginx -----------
+# Both servers on SERVER_CPU (nginx: 1 worker, `sendfile on`, the peers'
+# nginx-files.conf pointed at the same file), wrk -t1 -c10 on CLIENT_CPU
+# fetching the FILES_MIB file over and over; MiB/s from wrk's bytes read, and
+# the server's CPU time per GiB sent. On loopback wrk (8 KiB reads) is the
+# bottleneck, so MiB/s follows the CPU share the client gets on its core (other
+# processes there shift it run to run): the table also gives wrk's CPU
+# seconds (/usr/bin/time) and MiB per client CPU second, which does not.
+wrk_bytes() { # wrk output -> bytes read ("N requests in Ts, 12.3GB read")
+    awk '/requests in/ { v = $(NF-1); u = v; sub(/[0-9.]+/, "", u); sub(/[A-Za-z]+$/, "", v)
+        m = (u == "KB") ? 1024 : (u == "MB") ? 1048576 : (u == "GB") ? 1073741824 : (u == "TB") ? 1099511627776 : 1
+        printf "%.0f\n", v * m }'
+}
+files() {
+    local dir=$WORK/files-root
+    mkdir -p "$dir/files"
+    if [ "$(stat -c %s "$dir/files/big.bin" 2>/dev/null || echo 0)" != $((FILES_MIB * 1048576)) ]; then
+        head -c "${FILES_MIB}M" /dev/urandom > "$dir/files/big.bin"
+    fi
+    cat "$dir/files/big.bin" > /dev/null   # in the page cache for both
+    log "files: taskset -c $CLIENT_CPU wrk -t1 -c10 -d${FILES_SECS}s /files/big.bin (${FILES_MIB} MiB), $ROUNDS rounds"
+    # Same file; port 8097, not the conf's 8082 (the http section's first muxloop port).
+    sed -e "s|^\( *root \).*;|\1$dir;|" -e "s|listen 127.0.0.1:8082|listen 127.0.0.1:8097|" \
+        "$PEERS/nginx-files.conf" > "$WORK/nginx-files.conf"
+    mkdir -p /tmp/nginx-files
+    "${ON_SERVER[@]}" nginx -p /tmp/nginx-files -c "$WORK/nginx-files.conf" -g 'worker_processes 1;'
+    wait_port 8097
+    declare -A port=([nginx]=8097 [muxloop_epoll]=8096) pid=([nginx]=$(cat /tmp/nginx-files/nginx.pid))
+    local servers=(nginx muxloop_epoll)
+    start 8096 "${ON_SERVER[@]}" "$EX/http_server" 127.0.0.1:8096 --threads 0 --dispatcher epoll --root "$dir/files"
+    pid[muxloop_epoll]=$LAST_PID
+    local s
+    for s in "${servers[@]}"; do   # both serve the same bytes
+        if ! curl -sf "http://127.0.0.1:${port[$s]}/files/big.bin" | cmp -s - "$dir/files/big.bin"; then
+            echo "$s does not serve the file intact" >&2
+        fi
+    done
+    local timed=()   # wrk's own CPU time, where GNU time is installed
+    [ -x /usr/bin/time ] && timed=(/usr/bin/time -f "CLIENT_CPU %U %S")
+    declare -A mib=() usr=() sys=() bad=() ccpu=() per_client=()
+    for round in $(seq "$ROUNDS"); do
+        for s in $(order "$round" "${servers[@]}"); do
+            local out before after bytes secs cpu
+            before=$(cpu_ticks "${pid[$s]}")
+            out=$(pinned_client "${timed[@]}" wrk -t1 -c10 -d"${FILES_SECS}s" --timeout 30s "http://127.0.0.1:${port[$s]}/files/big.bin" 2>&1) || true
+            after=$(cpu_ticks "${pid[$s]}")
+            bytes=$(echo "$out" | wrk_bytes)
+            secs=$(echo "$out" | awk '/requests in/ {sub(/s,$/, "", $4); print $4}')
+            local m
+            m=$(awk -v b="${bytes:-0}" -v t="${secs:-0}" 'BEGIN { if (t > 0) printf "%.0f", b / 1048576 / t; else print 0 }')
+            cpu=$(per_unit "$before" "$after" "$(awk -v b="${bytes:-0}" 'BEGIN {print b / 1048576}')")
+            local client
+            client=$(echo "$out" | awk '/^CLIENT_CPU/ {printf "%.2f", $2 + $3}')
+            mib[$s]+="$m "; usr[$s]+="${cpu% *} "; sys[$s]+="${cpu#* } "
+            ccpu[$s]+="${client:-nan} "
+            echo "files round $round: $s $m MiB/s, wrk CPU ${client:--} s" >&2
+            per_client[$s]+="$(awk -v b="${bytes:-0}" -v c="${client:-0}" 'BEGIN { if (c > 0) printf "%.0f", b / 1048576 / c; else print "nan" }') "
+            bad[$s]=$(( ${bad[$s]:-0} + $(echo "$out" | awk '/Socket errors/ {s=0; for (i=1;i<=NF;i++) if ($i ~ /^[0-9]+,?$/) s+=$i} /Non-2xx/ {s+=$NF} END {print s+0}') ))
+        done
+    done
+    nginx -p /tmp/nginx-files -c "$WORK/nginx-files.conf" -s quit 2>/dev/null || true
+    kill "${pid[muxloop_epoll]}" 2>/dev/null || true
+    sleep 0.5
+    row ""
+    row "| files: ${FILES_MIB} MiB file, wrk -c10, pinned | server | MiB/s | user µs/MiB | sys µs/MiB | CPU s/GiB | wrk CPU s | MiB per wrk CPU s | MiB/s vs nginx | CPU vs nginx | errors+non-2xx |"
+    row "|---|---|---|---|---|---|---|---|---|---|---|"
+    declare -A med=() gib=() pc=()
+    for s in "${servers[@]}"; do
+        local mu my
+        med[$s]=$(printf '%s\n' ${mib[$s]} | median)
+        mu=$(printf '%s\n' ${usr[$s]} | median); my=$(printf '%s\n' ${sys[$s]} | median)
+        gib[$s]=$(awk -v u="$mu" -v y="$my" 'BEGIN { if (u !~ /^[0-9.]+$/) print "-"; else printf "%.3f", (u + y) * 1024 / 1e6 }')
+        pc[$s]=$(printf '%s\n' ${per_client[$s]} | { grep -v nan || true; } | median)
+        row "| | $s | ${med[$s]} | $mu | $my | ${gib[$s]} | $(printf '%s\n' ${ccpu[$s]} | { grep -v nan || true; } | median) | ${pc[$s]} | $(ratio "${med[$s]}" "${med[nginx]}") | $(ratio "${gib[$s]}" "${gib[nginx]}") | ${bad[$s]} |"
+    done
+    row ""
+    row "Target (files): MiB/s vs nginx $(ratio "${med[muxloop_epoll]}" "${med[nginx]}") (>= 1; per wrk CPU second $(ratio "${pc[muxloop_epoll]}" "${pc[nginx]}")), CPU/GiB vs nginx $(ratio "${gib[muxloop_epoll]}" "${gib[nginx]}") (<= 1)"
+    unset port pid mib usr sys bad med gib ccpu per_client pc
+}
+
+
 # SKIP_BUILD=1: use the binaries already in $BIN and target/release (e.g. to
 # rerun one section while the tree is unchanged).
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -857,7 +945,7 @@ fi
 ulimit -n 20000
 row "# muxloop vs peers — $(date -u '+%Y-%m-%d %H:%M UTC'), medians of $ROUNDS rounds"
 row ""
-row "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), kernel $(uname -r), load average at start $(cut -d' ' -f1-3 /proc/loadavg); server on cpu $SERVER_CPU, load generator on cpu $CLIENT_CPU; command: ${0##*/} $SECTIONS (ROUNDS=$ROUNDS ECHO_SECS=$ECHO_SECS HTTP_SECS=$HTTP_SECS KV_N=$KV_N LAT_RATE=$LAT_RATE LAT_SECS=$LAT_SECS)"
+row "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), kernel $(uname -r), load average at start $(cut -d' ' -f1-3 /proc/loadavg); server on cpu $SERVER_CPU, load generator on cpu $CLIENT_CPU; command: ${0##*/} $SECTIONS (ROUNDS=$ROUNDS ECHO_SECS=$ECHO_SECS HTTP_SECS=$HTTP_SECS KV_N=$KV_N LAT_RATE=$LAT_RATE LAT_SECS=$LAT_SECS FILES_SECS=$FILES_SECS)"
 row ""
 for section in $SECTIONS; do
     case $section in
@@ -872,7 +960,8 @@ for section in $SECTIONS; do
         unix) unix_vs_tcp ;;
         proxy) proxy_relay ;;
         edge) edge_vs_level ;;
-        *) echo "unknown section $section (dispatch echo http kv latency idle memory udp unix proxy edge)" >&2; exit 2 ;;
+        files) files ;;
+        *) echo "unknown section $section (dispatch echo http kv latency idle memory udp unix proxy edge files)" >&2; exit 2 ;;
     esac
 done
 log "results in $RESULTS"

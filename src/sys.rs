@@ -1492,3 +1492,14 @@ pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
     let new = syscall!(fcntl(fd, libc::F_DUPFD_CLOEXEC, 0))?;
     Ok(owned(new))
 }
+
+// ---- file bodies (sendfile) ----
+
+/// `TCP_CORK`: while on, the kernel sends only full segments (a partial one
+/// waits for more data, at most 200 ms); turning it off sends what is held.
+/// Set while a file streams out, so a window-limited flow is not cut into
+/// small segments (nginx's `tcp_nopush`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn set_cork(fd: RawFd, on: bool) -> io::Result<()> {
+    set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_CORK, on as libc::c_int)
+}

@@ -11,6 +11,8 @@
 //! * **Limits**: header section size and count (431), body size (413),
 //!   malformed input (400), unknown methods and `Transfer-Encoding` bodies
 //!   (501); each is answered with `Connection: close`, then a half-close.
+//! * **File bodies**: [`FileService`] maps `/files/...` to files below a
+//!   root and answers with bodies sent by `sendfile(2)` ([`files`]).
 //! * **Time limits**: a request whose header section is not complete within
 //!   [`HttpConfig::header_timeout`] gets 408 (slowloris); an idle keep-alive
 //!   connection is closed after [`HttpConfig::idle_timeout`].
@@ -32,10 +34,12 @@
 
 use std::time::Duration;
 
+pub mod files;
 pub mod request;
 pub mod response;
 mod server;
 
+pub use files::FileService;
 pub use request::{Request, Version};
 pub use response::Response;
 pub use server::{Handler, HttpServer, HttpServerBuilder};

@@ -1,8 +1,11 @@
 //! Responses: a small builder and the serializer that always frames the body
-//! with `Content-Length` and stamps a `Date`.
+//! with `Content-Length` and stamps a `Date`. A body is bytes, or a region
+//! of an open file that the server sends with `sendfile(2)` (see [`files`](super::files)).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::fs::File;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// An HTTP response built by a handler.
@@ -11,12 +14,40 @@ pub struct Response {
     status: u16,
     headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     body: Vec<u8>,
+    file: Option<FileBody>,
 }
+
+/// A file body: `len` bytes of `file` from `offset`, never read into memory.
+#[derive(Debug, Clone)]
+pub(crate) struct FileBody {
+    pub(crate) file: Arc<File>,
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+}
+
+/// The same open file (not equal contents) and the same region.
+impl PartialEq for FileBody {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.file, &other.file) && self.offset == other.offset && self.len == other.len
+    }
+}
+
+impl Eq for FileBody {}
 
 impl Response {
     /// A response with `status` and an empty body.
     pub fn new(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Vec::new() }
+        Response { status, headers: Vec::new(), body: Vec::new(), file: None }
+    }
+
+    /// `status` with the first `len` bytes of `file` as the body, sent with
+    /// `sendfile(2)` (the file is not read into memory; add a `Content-Type`).
+    /// `len` must not exceed the file's size: if the file is shorter when its
+    /// turn comes, the connection is closed mid-body.
+    pub fn file(status: u16, file: impl Into<Arc<File>>, len: u64) -> Response {
+        let mut response = Response::new(status);
+        response.file = Some(FileBody { file: file.into(), offset: 0, len });
+        response
     }
 
     /// `status` with a `text/plain; charset=utf-8` body.
@@ -51,9 +82,10 @@ impl Response {
         self
     }
 
-    /// Sets the body.
+    /// Sets the body (replacing a file body).
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Response {
         self.body = body.into();
+        self.file = None;
         self
     }
 
@@ -62,21 +94,33 @@ impl Response {
         self.status
     }
 
-    /// The body.
+    /// The body (empty for a file body).
     pub fn body_bytes(&self) -> &[u8] {
         &self.body
+    }
+
+    /// The length of a file body ([`Response::file`]), if it has one.
+    pub fn file_len(&self) -> Option<u64> {
+        self.file.as_ref().map(|f| f.len)
+    }
+
+    /// Takes the file body out, leaving an empty body: the server sends the
+    /// head with [`write_to`](Self::write_to) first, then the file.
+    pub(crate) fn take_file(&mut self) -> Option<FileBody> {
+        self.file.take()
     }
 
     /// Appends the response to `out`: status line, `Content-Length` (always),
     /// `Date`, `Connection` when it matters, the headers, then the body unless
     /// `head_only` (a HEAD request gets the length of the body it would get).
+    /// A file body is not written here (its length is): the caller sends it.
     pub(crate) fn write_to(&self, out: &mut Vec<u8>, head_only: bool, connection: Option<&str>) {
         out.extend_from_slice(b"HTTP/1.1 ");
         push_decimal(out, self.status.into());
         out.push(b' ');
         out.extend_from_slice(reason(self.status).as_bytes());
         out.extend_from_slice(b"\r\nContent-Length: ");
-        push_decimal(out, self.body.len());
+        push_decimal(out, self.file.as_ref().map_or(self.body.len() as u64, |f| f.len));
         out.extend_from_slice(b"\r\n");
         DATE.with(|date| out.extend_from_slice(date.borrow_mut().header()));
         if let Some(connection) = connection {
@@ -101,7 +145,7 @@ fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
 
 /// Appends `n` in decimal (the response head is on the hot path; `write!`
 /// would go through the formatting machinery for two numbers).
-fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {

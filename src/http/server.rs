@@ -12,6 +12,7 @@ use std::time::Duration;
 use log::{debug, error, trace};
 
 use super::request::{self, Parsed, Rejection, Request, Version};
+use super::response::FileBody;
 use super::{HttpConfig, Response};
 use crate::buffer::Buffer;
 use crate::dispatcher::{DefaultDispatcher, Dispatcher};
@@ -43,6 +44,12 @@ struct HttpConnection {
     closing: bool,
     /// The server is stopping: the request in flight gets `Connection: close`.
     stopping: bool,
+    /// The file body of the last answered response: sent after its head,
+    /// before anything else is answered.
+    file: Option<FileBody>,
+    /// Queued output when the timer last ran out while a response was going
+    /// out (`usize::MAX`: not yet); less now means the peer is reading.
+    queued_at_timeout: usize,
     config: Arc<HttpConfig>,
     app: Handler,
 }
@@ -75,6 +82,7 @@ impl HttpConnection {
     /// body trickled a byte a minute is cut off too).
     fn enter<D: Dispatcher + 'static>(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, phase: Phase) {
         self.phase = phase;
+        self.queued_at_timeout = usize::MAX;
         let limit = match phase {
             Phase::Idle => self.config.idle_timeout,
             Phase::Head => self.config.header_timeout,
@@ -127,10 +135,13 @@ impl HttpConnection {
                     }
                     break;
                 }
-                Ok(Parsed::Complete { request, len }) => respond(&self.app, &request).map(|response| {
+                Ok(Parsed::Complete { request, len }) => respond(&self.app, &request).map(|mut response| {
                     let keep_alive = request.keep_alive() && !self.stopping;
                     let head_only = request.method() == "HEAD";
                     response.write_to(out, head_only, connection_header(request.version(), keep_alive));
+                    if !head_only {
+                        self.file = response.take_file();
+                    }
                     (len, keep_alive)
                 }),
                 Err(rejection) => Err(rejection),
@@ -142,6 +153,9 @@ impl HttpConnection {
                     self.scanned = 0;
                     self.continue_sent = false;
                     self.closing = !keep_alive;
+                    if self.file.is_some() {
+                        break; // its head must go out, then the file, then what follows
+                    }
                 }
                 Err(rejection) => {
                     debug!("http: {} from {peer}: {}", rejection.status, rejection.reason);
@@ -166,15 +180,27 @@ impl<D: Dispatcher + 'static> net::Handler<D> for HttpConnection {
             input.consume_all(); // not answered: drop rather than buffer
             return;
         }
-        let budget = conn
-            .options()
-            .output_limit
-            .map_or(usize::MAX, |limit| limit.saturating_sub(conn.queued_output()));
+        let budget = match conn.options().output_limit {
+            _ if conn.is_output_full() => 0, // e.g. too many files queued
+            Some(limit) => limit.saturating_sub(conn.queued_output()),
+            None => usize::MAX,
+        };
         let peer = conn.peer_addr();
         let phase = match conn.send_with(ev, |out| self.answer(input, out, budget, &peer)) {
             Ok(phase) => phase,
-            Err(_) => return, // the connection closed
+            Err(_) => {
+                self.file = None;
+                return; // the connection closed
+            }
         };
+        if let Some(body) = self.file.take()
+            && let Err(e) = conn.send_file(ev, body.file, body.offset, body.len)
+        {
+            // The head promised the body: the connection cannot go on.
+            debug!("http: file body to {peer} failed: {e}");
+            conn.force_close(ev);
+            return;
+        }
         if self.closing {
             input.consume_all();
             self.close(ev, conn);
@@ -204,6 +230,15 @@ impl<D: Dispatcher + 'static> net::Handler<D> for HttpConnection {
     }
 
     fn on_timeout(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
+        let queued = conn.queued_output();
+        if (self.phase == Phase::Idle || self.closing) && queued > 0 && queued < self.queued_at_timeout {
+            // A response (a large file, say) is still going out and the peer
+            // took some of it since the last check: give it another period.
+            self.queued_at_timeout = queued;
+            let period = if self.closing { self.config.header_timeout } else { self.config.idle_timeout };
+            conn.set_timeout(ev, Some(period));
+            return;
+        }
         if self.phase == Phase::Idle || self.closing {
             debug!("http: closing idle connection {} from {}", conn.id(), conn.peer_addr());
             conn.force_close(ev);
@@ -286,6 +321,8 @@ impl<D: Dispatcher + 'static> HttpServerBuilder<D> {
             continue_sent: false,
             closing: false,
             stopping: false,
+            file: None,
+            queued_at_timeout: usize::MAX,
             config: Arc::clone(&config),
             app: Arc::clone(&app),
         };

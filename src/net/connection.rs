@@ -11,6 +11,9 @@
 //!   is turned on, and turned off again as soon as the queue drains. Leaving
 //!   it on would make a level-triggered backend report "writable" forever: a
 //!   busy loop.
+//! * **Files** join the same queue: [`send_file`](Connection::send_file)
+//!   queues a file region after the bytes already queued, and `sendfile(2)`
+//!   moves it from the page cache to the socket without a user-space copy.
 //! * **Edge or level** ([`ConnectionOptions::trigger`]): edge-triggered, the
 //!   backend reports only new readiness, so reads go on until `WouldBlock`
 //!   and writes until `WouldBlock` or an empty queue; the interest is then
@@ -53,6 +56,7 @@ use log::{debug, error, trace, warn};
 
 use super::addr::StreamAddr;
 use super::deadline;
+use super::file_queue::{FileQueue, MAX_QUEUED_FILES};
 use super::handle::ConnectionHandle;
 use super::handler::{ConnectionOptions, Handler, HandlerFactory};
 use super::{ConnectionGroup, ConnectionTable};
@@ -106,7 +110,10 @@ struct Inner<D: Dispatcher + 'static> {
     /// Queued output is above the limit.
     throttled: Cell<bool>,
     input: RefCell<Buffer>,
+    /// Queued bytes that go out before any queued file.
     output: RefCell<Buffer>,
+    /// File regions queued after `output` (see `file_queue`).
+    files: RefCell<FileQueue>,
     /// `None` only while one of its methods runs.
     handler: RefCell<Option<Box<dyn Handler<D>>>>,
     wants_write_complete: Cell<bool>,
@@ -213,6 +220,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
                 throttled: Cell::new(false),
                 input: RefCell::new(Buffer::new()),
                 output: RefCell::new(Buffer::new()),
+                files: RefCell::new(FileQueue::default()),
                 handler: RefCell::new(None),
                 wants_write_complete: Cell::new(false),
                 offer_queued: Cell::new(false),
@@ -308,17 +316,33 @@ impl<D: Dispatcher + 'static> Connection<D> {
         self.inner.life.get() == Life::Open
     }
 
-    /// Bytes queued in the output buffer, not yet taken by the kernel.
+    /// Bytes queued for output, not yet taken by the kernel: queued bytes
+    /// plus the unsent part of queued file regions ([`send_file`](Self::send_file)).
     pub fn queued_output(&self) -> usize {
-        self.inner.output.borrow().len()
+        self.inner.output.borrow().len() + self.inner.files.borrow().bytes()
     }
 
-    /// Whether queued output has reached [`ConnectionOptions::output_limit`]:
-    /// a handler that answers many requests from one input should stop here
-    /// and leave the rest in the input buffer; it is offered again once the
-    /// output has drained.
+    /// File regions queued by [`send_file`](Self::send_file) and not yet sent
+    /// (at most [`MAX_QUEUED_FILES`]).
+    pub fn queued_files(&self) -> usize {
+        self.inner.files.borrow().count()
+    }
+
+    /// Whether queued output has reached [`ConnectionOptions::output_limit`]
+    /// (or [`MAX_QUEUED_FILES`] file regions are
+    /// queued): a handler that answers many requests from one input should
+    /// stop here and leave the rest in the input buffer; it is offered again
+    /// once the output has drained.
     pub fn is_output_full(&self) -> bool {
-        self.inner.options.output_limit.is_some_and(|limit| self.queued_output() >= limit)
+        self.queued_files() >= MAX_QUEUED_FILES
+            || self.inner.options.output_limit.is_some_and(|limit| self.queued_output() >= limit)
+    }
+
+    /// Whether a throttled connection may read again: queued output at or
+    /// below half the limit and room for another file region.
+    fn below_resume_mark(&self, left: usize) -> bool {
+        self.queued_files() < MAX_QUEUED_FILES
+            && self.inner.options.output_limit.is_none_or(|limit| left <= limit / 2)
     }
 
     /// The connection's options.
@@ -413,12 +437,13 @@ impl<D: Dispatcher + 'static> Connection<D> {
     pub fn send_owned(&self, ev: &mut EventLoop<D>, data: Vec<u8>) -> io::Result<()> {
         let (len, written) = (data.len(), self.write_now(ev, &[IoSlice::new(&data)])?);
         if written < len {
-            let mut output = self.inner.output.borrow_mut();
-            if output.is_empty() {
-                *output = Buffer::from_vec(data, written);
-            } else {
-                output.append(&data[written..]);
-            }
+            self.with_tail(|output| {
+                if output.is_empty() {
+                    *output = Buffer::from_vec(data, written);
+                } else {
+                    output.append(&data[written..]);
+                }
+            });
         }
         self.after_send(ev, written, len - written);
         Ok(())
@@ -510,7 +535,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
         let fds = fds.iter().map(|fd| fd.try_clone_to_owned()).collect::<io::Result<Vec<_>>>()?;
         let at = self.inner.written.get() + self.queued_output() as u64;
         self.inner.fd_batches.borrow_mut().push_back(FdBatch { at, fds });
-        self.inner.output.borrow_mut().append(data);
+        self.with_tail(|tail| tail.append(data));
         self.after_send(ev, 0, data.len());
         Ok(())
     }
@@ -520,12 +545,13 @@ impl<D: Dispatcher + 'static> Connection<D> {
         let written = self.write_now(ev, slices)?;
         let mut skip = written;
         if skip < total {
-            let mut output = self.inner.output.borrow_mut();
-            for slice in slices {
-                let part = &slice[skip.min(slice.len())..];
-                skip = skip.saturating_sub(slice.len());
-                output.append(part);
-            }
+            self.with_tail(|output| {
+                for slice in slices {
+                    let part = &slice[skip.min(slice.len())..];
+                    skip = skip.saturating_sub(slice.len());
+                    output.append(part);
+                }
+            });
         }
         self.after_send(ev, written, total - written);
         Ok(())
@@ -538,7 +564,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
         if self.inner.life.get() != Life::Open {
             return Err(not_connected(self.id()));
         }
-        if !self.inner.output.borrow().is_empty() || slices.iter().all(|s| s.is_empty()) {
+        if self.has_queued() || slices.iter().all(|s| s.is_empty()) {
             return Ok(0);
         }
         match sys::send_vectored(self.inner.fd, slices) {
@@ -941,6 +967,12 @@ impl<D: Dispatcher + 'static> Connection<D> {
     /// may take less): up to the byte the next passed fds go with, or from
     /// that byte with the fds attached.
     fn send_queued(&self, max: usize) -> io::Result<usize> {
+        if self.inner.output.borrow().is_empty() {
+            // A file region is in front (see `send_file`).
+            let n = self.write_queued_file(max.max(FILE_PASS_MIN))?;
+            self.inner.written.set(self.inner.written.get() + n as u64);
+            return Ok(n);
+        }
         let mut batches = self.inner.fd_batches.borrow_mut();
         let mut output = self.inner.output.borrow_mut();
         let written = self.inner.written.get();
@@ -1002,7 +1034,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
         );
         self.touch(ev);
         let left = self.queued_output();
-        let below_half = self.inner.options.output_limit.is_none_or(|limit| left <= limit / 2);
+        let below_half = self.below_resume_mark(left);
         if self.inner.throttled.get() && below_half {
             self.inner.throttled.set(false);
             debug!("connection {}: output down to {left} bytes, reading again", self.id());
@@ -1052,7 +1084,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
         drop(self.inner.socket.borrow_mut().take());
         ConnectionTable::remove(ev, self.id());
         self.inner.deadline.set(None);
-        let dropped = self.inner.output.take().len();
+        let dropped = self.inner.output.take().len() + self.inner.files.borrow_mut().clear();
         self.inner.fd_batches.take(); // closes fds that were never passed
         self.inner.input.take();
         trace!(
@@ -1076,4 +1108,116 @@ impl<D: Dispatcher + 'static> Connection<D> {
 
 fn not_connected(id: u64) -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, format!("connection {id} is closing or closed"))
+}
+
+// ---- file regions (sendfile) ----
+
+/// A file region may take this much per loop pass even when the pass budget
+/// is smaller (nginx's `sendfile_max_chunk` default): `sendfile` copies in
+/// the kernel only, and refilling a 4 MiB socket buffer in 256 KiB steps
+/// left the reader waiting.
+const FILE_PASS_MIN: usize = 2 * 1024 * 1024;
+impl<D: Dispatcher + 'static> Connection<D> {
+    /// Queues `len` bytes of `file`, from `offset`, after everything already
+    /// queued; later sends go out after it. The region is sent with
+    /// `sendfile(2)`: the kernel copies from the page cache to the socket and
+    /// the file is never read into memory. Written at once as far as the
+    /// socket takes it when nothing else is queued.
+    ///
+    /// The region's unsent bytes count toward [`queued_output`](Self::queued_output)
+    /// (so toward [`ConnectionOptions::output_limit`]: a large file pauses
+    /// reading until it has mostly gone out). Each queued region holds the
+    /// file open; a connection takes at most
+    /// [`MAX_QUEUED_FILES`] and fails with
+    /// `QuotaExceeded` beyond that (check [`is_output_full`](Self::is_output_full)
+    /// first). If the file turns out shorter than `offset + len` when its
+    /// turn comes, the connection is closed (the peer was promised bytes that
+    /// do not exist). Errors as for [`send`](Self::send); `file` is dropped
+    /// (closed, unless shared) once sent or when the connection closes. On
+    /// TCP the socket is corked (`TCP_CORK`) while files are queued, like
+    /// nginx's `tcp_nopush`: a transfer the peer's window throttles then goes
+    /// out in full segments, not in many small ones.
+    pub fn send_file(
+        &self,
+        ev: &mut EventLoop<D>,
+        file: impl Into<Arc<std::fs::File>>,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<()> {
+        self.check_loop(ev)?;
+        if self.inner.life.get() != Life::Open {
+            return Err(not_connected(self.id()));
+        }
+        let total = usize::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file region larger than usize"))?;
+        if total == 0 {
+            return Ok(());
+        }
+        if self.queued_files() >= MAX_QUEUED_FILES {
+            return Err(io::Error::new(
+                io::ErrorKind::QuotaExceeded,
+                format!("connection {}: {MAX_QUEUED_FILES} files already queued", self.id()),
+            ));
+        }
+        let first = !self.has_queued();
+        if self.inner.files.borrow().is_empty() {
+            self.cork(true);
+        }
+        self.inner.files.borrow_mut().push(file.into(), offset, len);
+        let mut written = 0;
+        if first {
+            match self.write_queued_file(self.inner.options.pass_budget.max(FILE_PASS_MIN)) {
+                Ok(n) => written = n,
+                Err(e) if interrupted_or_would_block(&e) => {}
+                Err(e) => {
+                    debug!("connection {}: sendfile failed: {e}", self.id());
+                    self.close(ev, "sendfile failed");
+                    return Err(e);
+                }
+            }
+        }
+        self.after_send(ev, written, total - written);
+        Ok(())
+    }
+
+    /// TCP only: corked while files stream out, so a flow limited by the
+    /// peer's window goes out in full segments, not in the slivers each
+    /// window update allows (fewer packets for the peer to process); uncorking
+    /// sends the last partial segment at once. A failure only costs that.
+    fn cork(&self, on: bool) {
+        if !self.inner.peer.is_unix()
+            && let Err(e) = sys::set_cork(self.inner.fd, on)
+        {
+            trace!("connection {}: TCP_CORK {on}: {e}", self.id());
+        }
+    }
+
+    /// Whether anything (bytes or file regions) is queued.
+    fn has_queued(&self) -> bool {
+        !self.inner.output.borrow().is_empty() || !self.inner.files.borrow().is_empty()
+    }
+
+    /// Runs `f` on the buffer new bytes must be queued in to keep order:
+    /// behind the last queued file, or the output buffer if there is none.
+    fn with_tail<R>(&self, f: impl FnOnce(&mut Buffer) -> R) -> R {
+        let mut files = self.inner.files.borrow_mut();
+        match files.tail() {
+            Some(tail) => f(tail),
+            None => f(&mut self.inner.output.borrow_mut()),
+        }
+    }
+
+    /// One `sendfile` of the oldest file region; when it completes, the bytes
+    /// queued behind it become the front of the output. (The caller counts
+    /// the bytes into `written`.)
+    fn write_queued_file(&self, max: usize) -> io::Result<usize> {
+        let (n, done) = self.inner.files.borrow_mut().send_front(self.inner.fd, max)?;
+        if let Some(after) = done {
+            *self.inner.output.borrow_mut() = after;
+            if self.inner.files.borrow().is_empty() {
+                self.cork(false);
+            }
+        }
+        Ok(n)
+    }
 }

@@ -39,6 +39,7 @@ pub mod client;
 pub mod connection;
 pub mod datagram;
 pub mod deadline;
+mod file_queue;
 pub mod handle;
 pub mod handler;
 pub mod listener;
@@ -49,6 +50,7 @@ pub mod unix_datagram;
 
 pub use client::{Client, ConnectOptions};
 pub use connection::{Connection, State};
+pub use file_queue::MAX_QUEUED_FILES;
 pub use handle::ConnectionHandle;
 pub use handler::{
     Callbacks, ConnectionOptions, DEFAULT_HIGH_WATER_MARK, DEFAULT_OUTPUT_LIMIT, DEFAULT_PASS_BUDGET,
