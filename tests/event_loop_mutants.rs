@@ -59,8 +59,16 @@ fn registered_count_and_debug<D: Dispatcher + 'static>() {
     assert!(text.contains("registered_fds: 2"), "{text}");
     assert!(text.contains("pending_timers: 1"), "{text}");
     assert!(text.contains(ev.dispatcher_name()), "{text}");
+    assert_eq!(ev.interest(a.as_raw_fd()), Some(Interest::READABLE));
+    assert_eq!(ev.interest(b.as_raw_fd()), Some(Interest::NONE));
+    assert!(ev.is_registered(a.as_raw_fd()) && ev.is_registered(b.as_raw_fd()));
+    assert_eq!(ev.pending_timers(), 1);
+    ev.run_after(Duration::from_secs(60), |_| {});
+    assert_eq!(ev.pending_timers(), 2);
     ev.deregister(a.as_raw_fd()).unwrap();
     assert_eq!(ev.registered_fds(), 1);
+    assert!(!ev.is_registered(a.as_raw_fd()));
+    assert_eq!(ev.interest(a.as_raw_fd()), None);
     ev.deregister(b.as_raw_fd()).unwrap();
     assert_eq!(ev.registered_fds(), 0);
     let handle = ev.handle();
@@ -114,6 +122,7 @@ fn stats_count_what_happened<D: Dispatcher + 'static>() {
     assert!(s.handle_time < Duration::from_secs(5), "{s:?}");
     assert!(s.wait_time < Duration::from_secs(5), "{s:?}");
     assert_eq!(reads.get(), 1);
+    assert!(s.fds_scanned >= 1, "{s:?}");
 
     // Two tasks (one local, one remote) and one timer.
     ev.defer(|_| {});
@@ -131,7 +140,94 @@ fn stats_count_what_happened<D: Dispatcher + 'static>() {
     ev.deregister(fd).unwrap();
 }
 
+/// A second `register` of one fd is refused even when neither reaches the
+/// backend (paused with `Interest::NONE`), and the first handler stays.
+fn duplicate_paused_registration_is_refused<D: Dispatcher + 'static>() {
+    let mut ev = EventLoop::<D>::new().unwrap();
+    let (a, b) = muxloop::sys::socketpair().unwrap();
+    let fd = a.as_raw_fd();
+    let hits = Rc::new(Cell::new((0, 0)));
+    let h = Rc::clone(&hits);
+    ev.register(fd, Interest::NONE, Mode::Level, move |_, _| h.set((h.get().0 + 1, h.get().1))).unwrap();
+    let h = Rc::clone(&hits);
+    let err = ev.register(fd, Interest::NONE, Mode::Level, move |_, _| h.set((h.get().0, h.get().1 + 1))).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(ev.registered_fds(), 1);
+    muxloop::sys::write(b.as_raw_fd(), b"x").unwrap();
+    ev.set_interest(fd, Interest::READABLE).unwrap();
+    ev.run_once(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(hits.get(), (1, 0), "the first handler must still be the one called");
+    ev.deregister(fd).unwrap();
+}
+
+/// A repeating timer that fires late keeps its period: the next deadline is
+/// the missed one plus the interval, not "now" plus the interval.
+fn late_repeating_timer_keeps_its_period<D: Dispatcher + 'static>() {
+    let mut ev = EventLoop::<D>::new().unwrap();
+    let start = std::time::Instant::now();
+    let fired = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let f = Rc::clone(&fired);
+    ev.run_every(Duration::from_millis(300), move |_| f.borrow_mut().push(start.elapsed()));
+    // Late by 150 ms: the loop was busy.
+    thread::sleep(Duration::from_millis(450));
+    ev.run_once(Some(Duration::ZERO)).unwrap();
+    assert_eq!(fired.borrow().len(), 1, "fired once, no replay of missed periods");
+    let deadline = start + Duration::from_secs(10);
+    while fired.borrow().len() < 2 && std::time::Instant::now() < deadline {
+        ev.run_once(Some(Duration::from_secs(1))).unwrap();
+    }
+    let second = fired.borrow()[1];
+    // Period kept: due at 600 ms. Rescheduled from "now" it would be 750 ms.
+    assert!(second < Duration::from_millis(720), "second tick at {second:?}");
+    assert!(second >= Duration::from_millis(590), "second tick at {second:?}");
+}
+
+/// A delay too long for `Instant` arms a timer that never fires (no panic).
+fn overflowing_delay_is_far_future<D: Dispatcher + 'static>() {
+    let mut ev = EventLoop::<D>::new().unwrap();
+    let fired = Rc::new(Cell::new(false));
+    let f = Rc::clone(&fired);
+    ev.run_after(Duration::MAX, move |_| f.set(true));
+    ev.run_every(Duration::MAX, |_| panic!("must not fire"));
+    assert_eq!(ev.pending_timers(), 2);
+    ev.run_once(Some(Duration::from_millis(10))).unwrap();
+    assert!(!fired.get());
+    assert_eq!(ev.pending_timers(), 2);
+}
+
+/// `LoopHandle::wake` from another thread ends a long wait with nothing to
+/// do, and the waker is drained: the next wait sleeps its full timeout.
+fn handle_wake_interrupts_and_is_drained<D: Dispatcher + 'static>() {
+    let mut ev = EventLoop::<D>::new().unwrap();
+    let handle = ev.handle();
+    let waker = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        handle.wake();
+    });
+    let t0 = std::time::Instant::now();
+    assert_eq!(ev.run_once(Some(Duration::from_secs(20))).unwrap(), 0);
+    assert!(t0.elapsed() < Duration::from_secs(10), "wake did not interrupt the wait");
+    waker.join().unwrap();
+    let t1 = std::time::Instant::now();
+    ev.run_once(Some(Duration::from_millis(60))).unwrap();
+    assert!(t1.elapsed() >= Duration::from_millis(50), "the waker was left readable");
+    // A second wake works as well (the in-flight flag was cleared).
+    let handle = ev.handle();
+    let waker = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        handle.wake();
+    });
+    let t2 = std::time::Instant::now();
+    ev.run_once(Some(Duration::from_secs(20))).unwrap();
+    assert!(t2.elapsed() < Duration::from_secs(10), "second wake did not interrupt the wait");
+    waker.join().unwrap();
+}
+
 for_each_dispatcher!(
+    late_repeating_timer_keeps_its_period,
+    overflowing_delay_is_far_future,
+    handle_wake_interrupts_and_is_drained,
+    duplicate_paused_registration_is_refused,
     loop_name_follows_thread_and_set_name,
     ids_differ_and_backend_is_named,
     registered_count_and_debug,
