@@ -223,7 +223,20 @@ fn handle_wake_interrupts_and_is_drained<D: Dispatcher + 'static>() {
     waker.join().unwrap();
 }
 
+/// `context::<T>()` keeps one value per type for the loop's lifetime.
+fn context_keeps_state_per_type<D: Dispatcher + 'static>() {
+    let mut ev = EventLoop::<D>::new().unwrap();
+    assert_eq!(*ev.context::<u32>(), 0);
+    *ev.context::<u32>() += 7;
+    ev.context::<Vec<&str>>().push("kept");
+    assert_eq!(*ev.context::<u32>(), 7);
+    assert_eq!(*ev.context::<Vec<&str>>(), ["kept"]);
+    let other = EventLoop::<D>::new().map(|mut o| *o.context::<u32>()).unwrap();
+    assert_eq!(other, 0, "contexts are per loop");
+}
+
 for_each_dispatcher!(
+    context_keeps_state_per_type,
     late_repeating_timer_keeps_its_period,
     overflowing_delay_is_far_future,
     handle_wake_interrupts_and_is_drained,
