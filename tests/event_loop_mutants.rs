@@ -235,7 +235,38 @@ fn context_keeps_state_per_type<D: Dispatcher + 'static>() {
     assert_eq!(other, 0, "contexts are per loop");
 }
 
+/// A repeating timer late by several periods fires once, then again one
+/// period after it ran: missed periods are not replayed in a burst.
+fn very_late_repeating_timer_fires_once<D: Dispatcher + 'static>() {
+    let mut ev = EventLoop::<D>::new().unwrap();
+    let fired = Rc::new(Cell::new(0));
+    let f = Rc::clone(&fired);
+    let id = Rc::new(Cell::new(None));
+    let own = Rc::clone(&id);
+    let timer = ev.run_every(Duration::from_millis(40), move |ev| {
+        f.set(f.get() + 1);
+        // Bounded even if periods were replayed: stop after five.
+        if f.get() >= 5 {
+            ev.cancel(own.get().unwrap());
+        }
+    });
+    id.set(Some(timer));
+    thread::sleep(Duration::from_millis(250));
+    ev.run_once(Some(Duration::ZERO)).unwrap();
+    assert_eq!(fired.get(), 1, "six missed periods must give one call, not a burst");
+    // Rescheduled one period from now, not in the past and not "now".
+    ev.run_once(Some(Duration::ZERO)).unwrap();
+    assert_eq!(fired.get(), 1, "rescheduled into the past");
+    let t0 = std::time::Instant::now();
+    while fired.get() < 2 && t0.elapsed() < Duration::from_secs(10) {
+        ev.run_once(Some(Duration::from_secs(1))).unwrap();
+    }
+    assert_eq!(fired.get(), 2);
+    assert!(ev.cancel(timer));
+}
+
 for_each_dispatcher!(
+    very_late_repeating_timer_fires_once,
     context_keeps_state_per_type,
     late_repeating_timer_keeps_its_period,
     overflowing_delay_is_far_future,
