@@ -1,0 +1,105 @@
+//! Tests that kill the mutants of `src/event_loop/signal.rs` the `signals`
+//! suite left alive (see `docs/mutants.md`): removing the last handler of one
+//! of two watched signals unwatches exactly that one, and
+//! `run_until_signal` returns the signal that stopped it (or `None`).
+//!
+//! Signals are process-wide state: every test holds `serial()`, runs on a
+//! fresh thread (its own signal mask) and only sends thread-directed signals.
+
+mod common;
+
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+use std::time::Duration;
+
+use muxloop::event_loop::SignalSource;
+use muxloop::sys;
+use muxloop::{Dispatcher, EventLoop};
+
+const SIGUSR1: i32 = libc::SIGUSR1;
+const SIGUSR2: i32 = libc::SIGUSR2;
+
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn on_fresh_thread(f: impl FnOnce() + Send + 'static) {
+    let _guard = serial();
+    thread::spawn(f).join().expect("test thread");
+}
+
+fn blocked(signal: i32) -> bool {
+    sys::is_signal_blocked(signal).unwrap()
+}
+
+/// signalfd: a signal stays blocked while a handler for it is installed,
+/// and is unblocked once its last handler goes, whatever other signals the
+/// loop still watches.
+fn signalfd_unwatches_only_the_removed_signal<D: Dispatcher + 'static>() {
+    on_fresh_thread(|| {
+        assert!(!blocked(SIGUSR1) && !blocked(SIGUSR2), "test thread starts unblocked");
+        let mut ev = EventLoop::<D>::new().unwrap();
+        ev.set_signal_source(SignalSource::Signalfd).unwrap();
+        let one = ev.on_signal(SIGUSR1, |_, _| {}).unwrap();
+        let one_again = ev.on_signal(SIGUSR1, |_, _| {}).unwrap();
+        let two = ev.on_signal(SIGUSR2, |_, _| {}).unwrap();
+        assert!(blocked(SIGUSR1) && blocked(SIGUSR2));
+        // One of SIGUSR1's two handlers: still watched.
+        assert!(ev.remove_signal(one).unwrap());
+        assert!(blocked(SIGUSR1), "a handler for SIGUSR1 is left");
+        // Its last handler: unwatched, while SIGUSR2 stays watched.
+        assert!(ev.remove_signal(one_again).unwrap());
+        assert!(!blocked(SIGUSR1), "SIGUSR1 has no handler left: its mask must be restored");
+        assert!(blocked(SIGUSR2));
+        assert!(!ev.remove_signal(one).unwrap(), "already removed");
+        assert!(ev.remove_signal(two).unwrap());
+        assert!(!blocked(SIGUSR2));
+    });
+}
+
+/// Self-pipe: removing the last handler of SIGUSR1 frees its process-wide
+/// slot (another loop may take it) even while SIGUSR2 is still watched.
+fn self_pipe_frees_only_the_removed_signal<D: Dispatcher + 'static>() {
+    on_fresh_thread(|| {
+        let mut ev = EventLoop::<D>::new().unwrap();
+        ev.set_signal_source(SignalSource::SelfPipe).unwrap();
+        let one = ev.on_signal(SIGUSR1, |_, _| {}).unwrap();
+        let two = ev.on_signal(SIGUSR2, |_, _| {}).unwrap();
+        let mut other = EventLoop::<D>::new().unwrap();
+        other.set_signal_source(SignalSource::SelfPipe).unwrap();
+        let err = other.on_signal(SIGUSR1, |_, _| {}).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(ev.remove_signal(one).unwrap());
+        let taken = other.on_signal(SIGUSR1, |_, _| {}).expect("SIGUSR1's slot must be free again");
+        assert!(other.remove_signal(taken).unwrap());
+        assert!(ev.remove_signal(two).unwrap());
+    });
+}
+
+/// `run_until_signal` returns the signal that arrived; `None` when the loop
+/// was stopped some other way.
+fn run_until_signal_reports_what_stopped_it<D: Dispatcher + 'static>() {
+    on_fresh_thread(|| {
+        let mut ev = EventLoop::<D>::new().unwrap();
+        // signalfd (the Linux default) keeps a thread-directed signal pending
+        // for this thread until the loop reads it.
+        ev.run_after(Duration::from_millis(20), |_| {
+            sys::signal_thread(sys::current_thread(), SIGUSR2).unwrap();
+        });
+        let guard = ev.run_after(Duration::from_secs(10), |ev| ev.quit());
+        assert_eq!(ev.run_until_signal(&[SIGUSR1, SIGUSR2]).unwrap(), Some(SIGUSR2));
+        ev.cancel(guard);
+        drop(ev);
+
+        let mut ev = EventLoop::<D>::new().unwrap();
+        ev.run_after(Duration::from_millis(20), |ev| ev.quit());
+        assert_eq!(ev.run_until_signal(&[SIGUSR1]).unwrap(), None);
+    });
+}
+
+for_each_dispatcher!(
+    signalfd_unwatches_only_the_removed_signal,
+    self_pipe_frees_only_the_removed_signal,
+    run_until_signal_reports_what_stopped_it,
+);
