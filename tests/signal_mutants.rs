@@ -103,3 +103,37 @@ for_each_dispatcher!(
     self_pipe_frees_only_the_removed_signal,
     run_until_signal_reports_what_stopped_it,
 );
+
+/// The child half of `second_shutdown_signal_exits_with_128_plus_signal`:
+/// it runs only when the parent re-executes this test binary with the
+/// variable set.
+#[test]
+fn second_signal_child() {
+    if std::env::var_os("MUXLOOP_SECOND_SIGNAL_CHILD").is_none() {
+        return;
+    }
+    let mut ev: EventLoop = EventLoop::new().unwrap();
+    ev.run_after(Duration::from_millis(10), |_| {
+        sys::signal_thread(sys::current_thread(), SIGUSR1).unwrap();
+    });
+    assert_eq!(ev.run_until_signal(&[SIGUSR1]).unwrap(), Some(SIGUSR1));
+    // The impatient second one: the process ends with 128 + signal.
+    sys::signal_thread(sys::current_thread(), SIGUSR1).unwrap();
+    for _ in 0..100 {
+        ev.run_once(Some(Duration::from_millis(50))).unwrap();
+    }
+    std::process::exit(3); // not reached unless the second signal was ignored
+}
+
+/// A second shutdown signal during a graceful stop ends the process at once
+/// with status 128 + signal (what a shell reports for a killed process).
+#[test]
+fn second_shutdown_signal_exits_with_128_plus_signal() {
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["second_signal_child", "--exact", "--test-threads=1", "--nocapture"])
+        .env("MUXLOOP_SECOND_SIGNAL_CHILD", "1")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(128 + SIGUSR1), "{status:?}");
+}
