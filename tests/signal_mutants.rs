@@ -64,6 +64,7 @@ fn self_pipe_frees_only_the_removed_signal<D: Dispatcher + 'static>() {
     on_fresh_thread(|| {
         let mut ev = EventLoop::<D>::new().unwrap();
         ev.set_signal_source(SignalSource::SelfPipe).unwrap();
+        assert_eq!(ev.signal_source(), SignalSource::SelfPipe);
         let one = ev.on_signal(SIGUSR1, |_, _| {}).unwrap();
         let two = ev.on_signal(SIGUSR2, |_, _| {}).unwrap();
         let mut other = EventLoop::<D>::new().unwrap();
