@@ -99,6 +99,39 @@ fn run_until_signal_reports_what_stopped_it<D: Dispatcher + 'static>() {
     });
 }
 
+/// Two different signals pending at once are read in one batch: each is
+/// reported, once, to its own handlers (none is folded into the other).
+fn two_pending_signals_both_reported(source: SignalSource) -> impl FnOnce() + Send + 'static {
+    move || {
+        let mut ev: EventLoop = EventLoop::new().unwrap();
+        ev.set_signal_source(source).unwrap();
+        let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        for signal in [SIGUSR1, SIGUSR2] {
+            let got = std::rc::Rc::clone(&got);
+            ev.on_signal(signal, move |_, info| got.borrow_mut().push((signal, info.signal, info.count))).unwrap();
+        }
+        sys::signal_thread(sys::current_thread(), SIGUSR1).unwrap();
+        sys::signal_thread(sys::current_thread(), SIGUSR2).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while got.borrow().len() < 2 && std::time::Instant::now() < deadline {
+            ev.run_once(Some(Duration::from_millis(50))).unwrap();
+        }
+        let mut got = got.borrow().clone();
+        got.sort_unstable();
+        assert_eq!(got, [(SIGUSR1, SIGUSR1, 1), (SIGUSR2, SIGUSR2, 1)]);
+    }
+}
+
+#[test]
+fn two_pending_signals_signalfd() {
+    on_fresh_thread(two_pending_signals_both_reported(SignalSource::Signalfd));
+}
+
+#[test]
+fn two_pending_signals_self_pipe() {
+    on_fresh_thread(two_pending_signals_both_reported(SignalSource::SelfPipe));
+}
+
 for_each_dispatcher!(
     signalfd_unwatches_only_the_removed_signal,
     self_pipe_frees_only_the_removed_signal,
