@@ -128,6 +128,28 @@ fn two_pending_signals_both_reported(source: SignalSource) -> impl FnOnce() + Se
     }
 }
 
+/// Real-time signals queue: two instances pending at once are two signalfd
+/// records, reported as one `SignalInfo` with `count == 2`.
+#[test]
+fn queued_realtime_signal_is_counted() {
+    on_fresh_thread(|| {
+        let rt = libc::SIGRTMIN() + 3;
+        let mut ev: EventLoop = EventLoop::new().unwrap();
+        ev.set_signal_source(SignalSource::Signalfd).unwrap();
+        let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let log = std::rc::Rc::clone(&got);
+        let id = ev.on_signal(rt, move |_, info| log.borrow_mut().push((info.signal, info.count))).unwrap();
+        sys::signal_thread(sys::current_thread(), rt).unwrap();
+        sys::signal_thread(sys::current_thread(), rt).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while got.borrow().is_empty() && std::time::Instant::now() < deadline {
+            ev.run_once(Some(Duration::from_millis(50))).unwrap();
+        }
+        assert_eq!(*got.borrow(), [(rt, 2)], "both queued instances, in one report");
+        assert!(ev.remove_signal(id).unwrap());
+    });
+}
+
 #[test]
 fn two_pending_signals_signalfd() {
     on_fresh_thread(two_pending_signals_both_reported(SignalSource::Signalfd));
