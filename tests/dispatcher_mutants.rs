@@ -36,4 +36,45 @@ fn many_ready_fds_all_reported_by_the_second_dispatch<D: Dispatcher + 'static>()
     assert!(d.is_empty());
 }
 
-for_each_dispatcher!(many_ready_fds_all_reported_by_the_second_dispatch);
+/// A fired (disarmed) oneshot fd survives another fd's removal moving it
+/// in the backend's tables: it is then re-armed, reported again, and removed.
+fn disarmed_oneshot_fd_survives_a_neighbour_removal<D: Dispatcher + 'static>() {
+    let mut d = D::new().unwrap();
+    let (a, a_peer) = muxloop::sys::socketpair().unwrap();
+    let (b, b_peer) = muxloop::sys::socketpair().unwrap();
+    let (c, _c_peer) = muxloop::sys::socketpair().unwrap();
+    let (a, b, c) = (a.as_raw_fd(), b.as_raw_fd(), c.as_raw_fd());
+    d.register(a, Interest::READABLE, Mode::Level).unwrap();
+    d.register(b, Interest::READABLE, Mode::Oneshot).unwrap();
+    d.register(c, Interest::READABLE, Mode::Level).unwrap();
+    muxloop::sys::write(b_peer.as_raw_fd(), b"x").unwrap();
+    let mut events = Events::with_capacity(8);
+    d.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
+    let fds: Vec<_> = events.iter().map(|e| e.fd()).collect();
+    assert_eq!(fds, [b]);
+    // Fired: disarmed, not reported while still readable.
+    d.dispatch(&mut events, Some(Duration::ZERO)).unwrap();
+    assert!(events.is_empty(), "a fired oneshot fd is reported once");
+    // Removing `a` moves the last entry into its place (poll's swap_remove).
+    d.deregister(a).unwrap();
+    d.deregister(c).unwrap();
+    assert_eq!(d.len(), 1);
+    d.modify(b, Interest::READABLE, Mode::Oneshot).unwrap();
+    d.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
+    let fds: Vec<_> = events.iter().map(|e| e.fd()).collect();
+    assert_eq!(fds, [b], "re-armed after the move");
+    d.deregister(b).unwrap();
+    assert_eq!(d.len(), 0);
+    // `a` is gone from the backend: its readiness is not reported.
+    d.register(b, Interest::READABLE, Mode::Level).unwrap();
+    muxloop::sys::write(a_peer.as_raw_fd(), b"y").unwrap();
+    d.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
+    let fds: Vec<_> = events.iter().map(|e| e.fd()).collect();
+    assert_eq!(fds, [b]);
+    d.deregister(b).unwrap();
+}
+
+for_each_dispatcher!(
+    many_ready_fds_all_reported_by_the_second_dispatch,
+    disarmed_oneshot_fd_survives_a_neighbour_removal,
+);
