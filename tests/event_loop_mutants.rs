@@ -150,7 +150,9 @@ fn duplicate_paused_registration_is_refused<D: Dispatcher + 'static>() {
     let h = Rc::clone(&hits);
     ev.register(fd, Interest::NONE, Mode::Level, move |_, _| h.set((h.get().0 + 1, h.get().1))).unwrap();
     let h = Rc::clone(&hits);
-    let err = ev.register(fd, Interest::NONE, Mode::Level, move |_, _| h.set((h.get().0, h.get().1 + 1))).unwrap_err();
+    let err = ev
+        .register(fd, Interest::NONE, Mode::Level, move |_, _| h.set((h.get().0, h.get().1 + 1)))
+        .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
     assert_eq!(ev.registered_fds(), 1);
     muxloop::sys::write(b.as_raw_fd(), b"x").unwrap();

@@ -108,7 +108,8 @@ fn two_pending_signals_both_reported(source: SignalSource) -> impl FnOnce() + Se
         let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         for signal in [SIGUSR1, SIGUSR2] {
             let got = std::rc::Rc::clone(&got);
-            ev.on_signal(signal, move |_, info| got.borrow_mut().push((signal, info.signal, info.count))).unwrap();
+            ev.on_signal(signal, move |_, info| got.borrow_mut().push((signal, info.signal, info.count)))
+                .unwrap();
         }
         // Sent in the opposite order to the one they were watched in.
         sys::signal_thread(sys::current_thread(), SIGUSR2).unwrap();
