@@ -5,7 +5,10 @@
 mod common;
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use muxloop::{Dispatcher, Events, Interest, Mode};
 
@@ -74,7 +77,42 @@ fn disarmed_oneshot_fd_survives_a_neighbour_removal<D: Dispatcher + 'static>() {
     d.deregister(b).unwrap();
 }
 
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// The contract: a wait interrupted by a signal (`EINTR`) is an empty batch,
+/// not an error. Another thread signals this one until the wait returns.
+fn interrupted_wait_is_an_empty_batch<D: Dispatcher + 'static>() {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let previous = muxloop::sys::set_signal_handler(libc::SIGUSR2, ignore_signal).unwrap();
+    let mut d = D::new().unwrap();
+    let (idle, _peer) = muxloop::sys::socketpair().unwrap();
+    d.register(idle.as_raw_fd(), Interest::READABLE, Mode::Level).unwrap();
+    let me = muxloop::sys::current_thread();
+    let done = Arc::new(AtomicBool::new(false));
+    let stop = Arc::clone(&done);
+    let sender = thread::spawn(move || {
+        while !stop.load(Ordering::Acquire) {
+            thread::sleep(Duration::from_millis(20));
+            if !stop.load(Ordering::Acquire) {
+                muxloop::sys::signal_thread(me, libc::SIGUSR2).unwrap();
+            }
+        }
+    });
+    let mut events = Events::with_capacity(8);
+    let t0 = Instant::now();
+    let result = d.dispatch(&mut events, Some(Duration::from_secs(8)));
+    done.store(true, Ordering::Release);
+    sender.join().unwrap();
+    muxloop::sys::restore_signal_action(libc::SIGUSR2, &previous).unwrap();
+    assert!(result.is_ok(), "EINTR must be an empty batch, got {result:?}");
+    assert!(events.is_empty());
+    assert!(t0.elapsed() < Duration::from_secs(6), "the signal did not interrupt the wait");
+    d.deregister(idle.as_raw_fd()).unwrap();
+}
+
 for_each_dispatcher!(
+    interrupted_wait_is_an_empty_batch,
     many_ready_fds_all_reported_by_the_second_dispatch,
     disarmed_oneshot_fd_survives_a_neighbour_removal,
 );
