@@ -1,0 +1,118 @@
+//! Tests that kill mutants `cargo mutants --file 'src/dispatcher/*'` found
+//! alive in the older suites (see `docs/mutants.md`). They drive the
+//! `Dispatcher` trait directly, once per backend.
+
+mod common;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use muxloop::{Dispatcher, Events, Interest, Mode};
+
+/// More ready fds than epoll's first event buffer (256) holds: the first
+/// dispatch may report only part of them, but the buffer grows so the next
+/// one reports all of them (level-triggered: they are all still ready).
+fn many_ready_fds_all_reported_by_the_second_dispatch<D: Dispatcher + 'static>() {
+    const N: usize = 300;
+    let mut d = D::new().unwrap();
+    let pairs: Vec<(OwnedFd, OwnedFd)> = (0..N).map(|_| muxloop::sys::socketpair().unwrap()).collect();
+    for (a, b) in &pairs {
+        muxloop::sys::write(b.as_raw_fd(), b"x").unwrap();
+        d.register(a.as_raw_fd(), Interest::READABLE, Mode::Level).unwrap();
+    }
+    assert_eq!(d.len(), N);
+    let mut events = Events::with_capacity(8);
+    d.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
+    let first = events.len();
+    assert!((1..=N).contains(&first), "first dispatch: {first}");
+    d.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(events.len(), N, "second dispatch (first gave {first})");
+    d.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(events.len(), N, "third dispatch");
+    for (a, _) in &pairs {
+        d.deregister(a.as_raw_fd()).unwrap();
+    }
+    assert_eq!(d.len(), 0);
+    assert!(d.is_empty());
+}
+
+/// A fired (disarmed) oneshot fd survives another fd's removal moving it
+/// in the backend's tables: it is then re-armed, reported again, and removed.
+fn disarmed_oneshot_fd_survives_a_neighbour_removal<D: Dispatcher + 'static>() {
+    let mut d = D::new().unwrap();
+    let (a, a_peer) = muxloop::sys::socketpair().unwrap();
+    let (b, b_peer) = muxloop::sys::socketpair().unwrap();
+    let (c, _c_peer) = muxloop::sys::socketpair().unwrap();
+    let (a, b, c) = (a.as_raw_fd(), b.as_raw_fd(), c.as_raw_fd());
+    d.register(a, Interest::READABLE, Mode::Level).unwrap();
+    d.register(b, Interest::READABLE, Mode::Oneshot).unwrap();
+    d.register(c, Interest::READABLE, Mode::Level).unwrap();
+    muxloop::sys::write(b_peer.as_raw_fd(), b"x").unwrap();
+    let mut events = Events::with_capacity(8);
+    d.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
+    let fds: Vec<_> = events.iter().map(|e| e.fd()).collect();
+    assert_eq!(fds, [b]);
+    // Fired: disarmed, not reported while still readable.
+    d.dispatch(&mut events, Some(Duration::ZERO)).unwrap();
+    assert!(events.is_empty(), "a fired oneshot fd is reported once");
+    // Removing `a` moves the last entry into its place (poll's swap_remove).
+    d.deregister(a).unwrap();
+    d.deregister(c).unwrap();
+    assert_eq!(d.len(), 1);
+    d.modify(b, Interest::READABLE, Mode::Oneshot).unwrap();
+    d.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
+    let fds: Vec<_> = events.iter().map(|e| e.fd()).collect();
+    assert_eq!(fds, [b], "re-armed after the move");
+    d.deregister(b).unwrap();
+    assert_eq!(d.len(), 0);
+    // `a` is gone from the backend: its readiness is not reported.
+    d.register(b, Interest::READABLE, Mode::Level).unwrap();
+    muxloop::sys::write(a_peer.as_raw_fd(), b"y").unwrap();
+    d.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
+    let fds: Vec<_> = events.iter().map(|e| e.fd()).collect();
+    assert_eq!(fds, [b]);
+    d.deregister(b).unwrap();
+}
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// The contract: a wait interrupted by a signal (`EINTR`) is an empty batch,
+/// not an error. Another thread signals this one until the wait returns.
+fn interrupted_wait_is_an_empty_batch<D: Dispatcher + 'static>() {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let previous = muxloop::sys::set_signal_handler(libc::SIGUSR2, ignore_signal).unwrap();
+    let mut d = D::new().unwrap();
+    let (idle, _peer) = muxloop::sys::socketpair().unwrap();
+    d.register(idle.as_raw_fd(), Interest::READABLE, Mode::Level).unwrap();
+    let me = muxloop::sys::current_thread();
+    let done = Arc::new(AtomicBool::new(false));
+    let stop = Arc::clone(&done);
+    let sender = thread::spawn(move || {
+        while !stop.load(Ordering::Acquire) {
+            thread::sleep(Duration::from_millis(20));
+            if !stop.load(Ordering::Acquire) {
+                muxloop::sys::signal_thread(me, libc::SIGUSR2).unwrap();
+            }
+        }
+    });
+    let mut events = Events::with_capacity(8);
+    let t0 = Instant::now();
+    let result = d.dispatch(&mut events, Some(Duration::from_secs(8)));
+    done.store(true, Ordering::Release);
+    sender.join().unwrap();
+    muxloop::sys::restore_signal_action(libc::SIGUSR2, &previous).unwrap();
+    assert!(result.is_ok(), "EINTR must be an empty batch, got {result:?}");
+    assert!(events.is_empty());
+    assert!(t0.elapsed() < Duration::from_secs(6), "the signal did not interrupt the wait");
+    d.deregister(idle.as_raw_fd()).unwrap();
+}
+
+for_each_dispatcher!(
+    interrupted_wait_is_an_empty_batch,
+    many_ready_fds_all_reported_by_the_second_dispatch,
+    disarmed_oneshot_fd_survives_a_neighbour_removal,
+);
