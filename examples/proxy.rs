@@ -44,7 +44,7 @@ use clap::Parser;
 use log::{debug, info, warn};
 use muxloop::buffer::Buffer;
 use muxloop::process::Master;
-use muxloop::{AnyDispatcher, Dispatcher, EventLoop, Interest, Listener, Mode, sys};
+use muxloop::{AnyDispatcher, Dispatcher, Event, EventLoop, Interest, Listener, Mode, sys};
 
 /// How bytes get from one socket to the other.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -140,15 +140,18 @@ impl Direction {
         self.shut
     }
 
-    /// Writes what is queued, then reads more, until either side would block.
-    fn pump(&mut self, fds: &[OwnedFd; 2]) -> io::Result<()> {
+    /// One step of the relay for what the event reported: write what is
+    /// queued if `dst` has room, read once if `src` has data, and write
+    /// what was just read at once. One system call per report and side:
+    /// level-triggered, the backend reports again while data or room is
+    /// left, so looping until `EAGAIN` would only add a failing call.
+    fn pump(&mut self, fds: &[OwnedFd; 2], src_ready: bool, dst_ready: bool) -> io::Result<()> {
         let (src, dst) = (fds[self.src].as_raw_fd(), fds[self.dst].as_raw_fd());
-        loop {
-            let wrote = self.flush(dst)?;
-            let read = if self.wants_read() { self.fill(src)? } else { Step::Blocked };
-            if matches!((wrote, read), (Step::Blocked, Step::Blocked)) {
-                break;
-            }
+        if dst_ready {
+            self.flush(dst)?;
+        }
+        if src_ready && self.wants_read() && matches!(self.fill(src)?, Step::Progress) && self.queued() > 0 {
+            self.flush(dst)?;
         }
         if self.eof && self.queued() == 0 && !self.shut {
             // Everything the source sent has been written: pass its EOF on.
@@ -347,8 +350,8 @@ fn open_session<D: Dispatcher + 'static>(
     let session = Rc::new(RefCell::new(session));
     for side in [CLIENT, UPSTREAM] {
         let (session, totals) = (Rc::clone(&session), Rc::clone(totals));
-        let registered = ev.register(fds[side], interests[side], Mode::Level, move |ev, _| {
-            on_event(ev, &session, &totals);
+        let registered = ev.register(fds[side], interests[side], Mode::Level, move |ev, event| {
+            on_event(ev, &session, &totals, side, event);
         });
         if let Err(e) = registered {
             if side == UPSTREAM {
@@ -360,27 +363,36 @@ fn open_session<D: Dispatcher + 'static>(
     Ok(())
 }
 
-/// Any event on either socket: finish connecting, pump both directions,
-/// set both interests, close when both directions are over.
+/// An event on one socket (`side`): finish connecting, pump the
+/// directions it concerns, set both interests, close when both directions
+/// are over.
 fn on_event<D: Dispatcher>(
     ev: &mut EventLoop<D>,
     session: &Rc<RefCell<Session>>,
     totals: &Rc<RefCell<Totals>>,
+    side: usize,
+    event: Event,
 ) {
     let mut s = session.borrow_mut();
     if s.closed {
         return;
     }
     let result = (|| -> io::Result<()> {
+        // Hang-up or error: try both ways, the call that fails says why.
+        let broken = event.is_hangup() || event.is_error();
+        let (mut readable, mut writable) = (event.is_readable() || broken, event.is_writable() || broken);
         if s.connecting {
             if let Some(e) = sys::take_socket_error(s.fds[UPSTREAM].as_raw_fd())? {
                 return Err(e);
             }
             s.connecting = false;
+            (readable, writable) = (true, true);
         }
         let Session { fds, dirs, .. } = &mut *s;
         for dir in dirs.iter_mut() {
-            dir.pump(fds)?;
+            let src_ready = dir.src == side && readable;
+            let dst_ready = dir.dst == side && writable;
+            dir.pump(fds, src_ready, dst_ready)?;
         }
         Ok(())
     })();
