@@ -9,18 +9,19 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, ErrorKind, Read, Write};
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::Duration;
 
+use common::http::{Client, TestHttpServer, get, spawn_http_server};
 use common::{IO_TIMEOUT, Rng, fnv1a, wait_until};
-use muxloop::http::{FileService, HttpConfig, HttpServer, Request, Response};
+use muxloop::http::{FileService, HttpConfig, Request, Response};
 use muxloop::net::MAX_QUEUED_FILES;
-use muxloop::{Buffer, Connection, Dispatcher, EventLoop, Handler, LoopHandle};
+use muxloop::{Buffer, Connection, Dispatcher, EventLoop, Handler};
 
 /// A fresh directory tree for one test:
 /// `root/{small.txt, page.html, big.bin?, sub/, inlink -> small.txt, outlink -> ../outside/secret.txt}`
@@ -67,18 +68,12 @@ impl Drop for Tree {
     }
 }
 
-struct FileServer<D: Dispatcher + 'static> {
-    addr: SocketAddr,
-    main_loop: LoopHandle<D>,
-    thread: Option<JoinHandle<()>>,
-}
-
 /// An HTTP server with `/files/` mounted on `root` and `/hello`.
-fn serve_files<D: Dispatcher + 'static>(root: &Path) -> FileServer<D> {
+fn serve_files<D: Dispatcher + 'static>(root: &Path) -> TestHttpServer<D> {
     serve_files_with(root, HttpConfig::default())
 }
 
-fn serve_files_with<D: Dispatcher + 'static>(root: &Path, config: HttpConfig) -> FileServer<D> {
+fn serve_files_with<D: Dispatcher + 'static>(root: &Path, config: HttpConfig) -> TestHttpServer<D> {
     let files = FileService::new("/files/", root).unwrap();
     let app = move |req: &Request<'_>| {
         files.respond(req).unwrap_or_else(|| match req.path() {
@@ -86,90 +81,7 @@ fn serve_files_with<D: Dispatcher + 'static>(root: &Path, config: HttpConfig) ->
             p => Response::text(404, format!("no such page: {p}\n")),
         })
     };
-    let (tx, rx) = mpsc::channel();
-    let thread = thread::spawn(move || {
-        let mut ev = EventLoop::<D>::new().unwrap();
-        let server = HttpServer::<D>::builder("127.0.0.1:0", app).config(config).start(&mut ev).unwrap();
-        tx.send((server.local_addr().as_inet().unwrap(), ev.handle())).unwrap();
-        ev.run().unwrap();
-        server.stop(&mut ev, Duration::from_secs(1)).unwrap();
-    });
-    let (addr, main_loop) = rx.recv_timeout(IO_TIMEOUT).unwrap();
-    FileServer { addr, main_loop, thread: Some(thread) }
-}
-
-impl<D: Dispatcher + 'static> Drop for FileServer<D> {
-    fn drop(&mut self) {
-        self.main_loop.quit();
-        if let Some(thread) = self.thread.take()
-            && !thread::panicking()
-        {
-            thread.join().unwrap();
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-    fn length(&self) -> usize {
-        self.header("content-length").expect("Content-Length").parse().unwrap()
-    }
-}
-
-struct Client {
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let writer = common::connect(addr);
-        writer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Client { reader: BufReader::new(writer.try_clone().unwrap()), writer }
-    }
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
-    }
-    /// Reads one response; the body unless `head_only`.
-    fn reply(&mut self, head_only: bool) -> Reply {
-        let mut line = String::new();
-        assert!(self.reader.read_line(&mut line).unwrap() > 0, "EOF instead of a response");
-        let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let mut headers = Vec::new();
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).unwrap();
-            let trimmed = line.trim_end();
-            if trimmed.is_empty() {
-                break;
-            }
-            let (name, value) = trimmed.split_once(':').unwrap();
-            headers.push((name.to_owned(), value.trim().to_owned()));
-        }
-        let mut reply = Reply { status, headers, body: Vec::new() };
-        if !head_only {
-            reply.body = vec![0; reply.length()];
-            self.reader.read_exact(&mut reply.body).unwrap();
-        }
-        reply
-    }
-    fn get(&mut self, path: &str) -> Reply {
-        self.send(&get(path));
-        self.reply(false)
-    }
-}
-
-fn get(path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").into_bytes()
+    spawn_http_server(app, config, 0)
 }
 
 /// Whether this process has an fd open on `path` (read from /proc/self/fd).
@@ -200,10 +112,10 @@ fn head_gives_length_and_no_body<D: Dispatcher + 'static>() {
     let server = serve_files::<D>(&tree.root());
     let mut client = Client::connect(server.addr);
     client.send(b"HEAD /files/big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
-    let head = client.reply(true);
+    let head = client.reply_head();
     assert_eq!((head.status, head.length()), (200, 3 * 1024 * 1024));
     client.send(b"HEAD /files/page.html HTTP/1.1\r\nHost: t\r\n\r\n");
-    let head = client.reply(true);
+    let head = client.reply_head();
     assert_eq!((head.status, head.length()), (200, 10));
     assert_eq!(head.header("content-type"), Some("text/html; charset=utf-8"));
     // No body bytes came: the next thing on the wire is the next response.
@@ -252,7 +164,7 @@ fn missing_and_traversal_refused<D: Dispatcher + 'static>() {
     assert_eq!(client.get("/files/small.txt").body, b"small file\n");
     assert_eq!(client.get("/files/inlink").body, b"small file\n");
     client.send(b"DELETE /files/small.txt HTTP/1.1\r\nHost: t\r\n\r\n");
-    let reply = client.reply(false);
+    let reply = client.reply();
     assert_eq!((reply.status, reply.header("allow")), (405, Some("GET, HEAD")));
 }
 
@@ -269,12 +181,12 @@ fn pipelined_file_then_hello_in_order<D: Dispatcher + 'static>() {
     batch.extend(get("/hello"));
     client.send(&batch);
     let big = tree.big();
-    assert!(client.reply(false).body == big, "{}: first file", D::NAME);
-    assert_eq!(client.reply(false).body, b"hello, world");
-    assert_eq!(client.reply(false).body, b"small file\n");
-    assert!(client.reply(false).body == big, "{}: second file", D::NAME);
-    assert_eq!(client.reply(false).status, 404);
-    assert_eq!(client.reply(false).body, b"hello, world");
+    assert!(client.reply().body == big, "{}: first file", D::NAME);
+    assert_eq!(client.reply().body, b"hello, world");
+    assert_eq!(client.reply().body, b"small file\n");
+    assert!(client.reply().body == big, "{}: second file", D::NAME);
+    assert_eq!(client.reply().status, 404);
+    assert_eq!(client.reply().body, b"hello, world");
 }
 
 fn close_after_file_delivers_it_whole<D: Dispatcher + 'static>() {
@@ -321,7 +233,7 @@ fn many_small_files_pipelined<D: Dispatcher + 'static>() {
         .collect();
     client.send(&batch);
     for i in 0..count {
-        let body = client.reply(false).body;
+        let body = client.reply().body;
         let want: &[u8] = if i % 2 == 0 { b"small file\n" } else { b"<p>hi</p>\n" };
         assert_eq!(body, want, "{}: response {i}", D::NAME);
     }

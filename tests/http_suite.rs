@@ -5,18 +5,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, Write};
+
 use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use common::IO_TIMEOUT;
+use common::http::{Client, TestHttpServer, get, read_reply, spawn_http_server};
 use muxloop::http::{HttpConfig, HttpServer, Request, Response};
-use muxloop::{Dispatcher, EventLoop, LoopHandle};
+use muxloop::{Dispatcher, EventLoop};
 
 /// Like the `http_server` example, plus `/path` which echoes the path.
 fn route(req: &Request<'_>) -> Response {
@@ -29,117 +30,12 @@ fn route(req: &Request<'_>) -> Response {
     }
 }
 
-pub struct TestHttpServer<D: Dispatcher + 'static> {
-    pub addr: SocketAddr,
-    main_loop: LoopHandle<D>,
-    thread: Option<JoinHandle<()>>,
-}
-
 fn spawn_http<D: Dispatcher + 'static>(config: HttpConfig, threads: usize) -> TestHttpServer<D> {
-    let (tx, rx) = mpsc::channel();
-    let thread = thread::spawn(move || {
-        let mut ev = EventLoop::<D>::new().unwrap();
-        let server = HttpServer::<D>::builder("127.0.0.1:0", route)
-            .config(config)
-            .threads(threads)
-            .start(&mut ev)
-            .unwrap();
-        tx.send((server.local_addr().as_inet().unwrap(), ev.handle())).unwrap();
-        ev.run().unwrap();
-        server.stop(&mut ev, Duration::from_secs(1)).unwrap();
-    });
-    let (addr, main_loop) = rx.recv_timeout(IO_TIMEOUT).unwrap();
-    TestHttpServer { addr, main_loop, thread: Some(thread) }
-}
-
-impl<D: Dispatcher + 'static> Drop for TestHttpServer<D> {
-    fn drop(&mut self) {
-        self.main_loop.quit();
-        if let Some(thread) = self.thread.take()
-            && !thread::panicking()
-        {
-            thread.join().unwrap();
-        }
-    }
+    spawn_http_server(route, config, threads)
 }
 
 fn server<D: Dispatcher + 'static>() -> TestHttpServer<D> {
     spawn_http::<D>(HttpConfig::default(), 0)
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-    fn closes(&self) -> bool {
-        self.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
-    }
-}
-
-/// Reads one response (status line, headers, Content-Length body); `None` at EOF.
-fn read_reply(reader: &mut BufReader<TcpStream>, head_only: bool) -> Option<Reply> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let status = line.split_whitespace().nth(1)?.parse().ok()?;
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).ok()?;
-        let trimmed = line.trim_end();
-        if trimmed.is_empty() {
-            break;
-        }
-        let (name, value) = trimmed.split_once(':')?;
-        headers.push((name.to_owned(), value.trim().to_owned()));
-    }
-    let mut reply = Reply { status, headers, body: Vec::new() };
-    let len: usize = reply.header("content-length").expect("Content-Length is always set").parse().unwrap();
-    if !head_only {
-        reply.body = vec![0; len];
-        reader.read_exact(&mut reply.body).ok()?;
-    }
-    Some(reply)
-}
-
-struct Client {
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let writer = common::connect(addr);
-        writer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Client { reader: BufReader::new(writer.try_clone().unwrap()), writer }
-    }
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
-    }
-    fn reply(&mut self) -> Reply {
-        read_reply(&mut self.reader, false).expect("a response")
-    }
-    /// True if the server closed the connection (EOF, or reset after it).
-    fn is_closed(&mut self) -> bool {
-        let mut byte = [0u8; 1];
-        match self.reader.read(&mut byte) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => e.kind() == ErrorKind::ConnectionReset,
-        }
-    }
-}
-
-fn get(path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").into_bytes()
 }
 
 fn keep_alive_by_default_on_http11<D: Dispatcher + 'static>() {

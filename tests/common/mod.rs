@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use muxloop::{Callbacks, Dispatcher, EventLoop, HandlerFactory, LoopHandle, Server, ServerBuilder};
 
+#[cfg(feature = "http")]
+pub mod http;
+
 /// Generous bound for any single blocking client operation.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
