@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -111,7 +112,28 @@ fn interrupted_wait_is_an_empty_batch<D: Dispatcher + 'static>() {
     d.deregister(idle.as_raw_fd()).unwrap();
 }
 
+/// `READ_CLOSED` comes with readable interest once the peer shuts down its
+/// sending side, on the backends that report it (those that support edge
+/// triggering), and never before.
+fn read_closed_only_after_the_peer_shuts_down<D: Dispatcher + 'static>() {
+    let mut d = D::new().unwrap();
+    let (a, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    d.register(a.as_raw_fd(), Interest::READABLE, Mode::Level).unwrap();
+    (&peer).write_all(b"data").unwrap();
+    let mut events = Events::with_capacity(8);
+    d.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
+    let event = events.get(0).expect("readable");
+    assert!(event.is_readable() && !event.is_read_closed(), "{}: data only: {event:?}", D::NAME);
+    assert_eq!(events.get(1), None);
+    peer.shutdown(std::net::Shutdown::Write).unwrap();
+    d.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
+    let event = events.get(0).expect("readable");
+    assert_eq!(event.is_read_closed(), d.supports(Mode::Edge), "{}: after shutdown: {event:?}", D::NAME);
+    d.deregister(a.as_raw_fd()).unwrap();
+}
+
 for_each_dispatcher!(
+    read_closed_only_after_the_peer_shuts_down,
     interrupted_wait_is_an_empty_batch,
     many_ready_fds_all_reported_by_the_second_dispatch,
     disarmed_oneshot_fd_survives_a_neighbour_removal,

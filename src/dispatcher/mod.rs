@@ -466,4 +466,29 @@ mod tests {
         assert!(Ready::WRITABLE.masked_by(Interest::READABLE).is_empty());
         assert_eq!(format!("{masked:?}"), "READABLE | HANGUP");
     }
+
+    #[test]
+    fn interest_algebra() {
+        assert_eq!(Interest::READABLE.add(Interest::READABLE), Interest::READABLE, "adding twice");
+        assert_eq!(Interest::READABLE | Interest::WRITABLE, Interest::BOTH);
+        assert_eq!(Interest::BOTH.remove(Interest::READABLE), Interest::WRITABLE);
+        assert_eq!(
+            Interest::READABLE.remove(Interest::WRITABLE),
+            Interest::READABLE,
+            "removing what is absent"
+        );
+        assert!(Interest::WRITABLE.remove(Interest::WRITABLE).is_empty());
+        let names: Vec<String> = [Interest::NONE, Interest::READABLE, Interest::WRITABLE, Interest::BOTH]
+            .iter()
+            .map(|i| format!("{i:?}"))
+            .collect();
+        assert_eq!(names, ["NONE", "READABLE", "WRITABLE", "READABLE | WRITABLE"]);
+    }
+
+    #[test]
+    fn with_flag_is_idempotent() {
+        let hup = Ready::with_flag(Ready::HANGUP);
+        assert_eq!(Ready::with_flag(hup), hup, "a flag that already carries readable and writable");
+        assert_eq!(Ready::with_flag(Ready::ERROR | Ready::READABLE), Ready::with_flag(Ready::ERROR));
+    }
 }
