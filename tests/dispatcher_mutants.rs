@@ -132,6 +132,28 @@ fn read_closed_only_after_the_peer_shuts_down<D: Dispatcher + 'static>() {
     d.deregister(a.as_raw_fd()).unwrap();
 }
 
+/// select's cost follows the highest registered fd: removing that fd
+/// shrinks the scan to the next highest, removing the last one to nothing.
+#[test]
+fn select_scan_follows_the_highest_fd() {
+    let mut d = muxloop::SelectDispatcher::new().unwrap();
+    let (low, _low_peer) = muxloop::sys::socketpair().unwrap();
+    let (high, _high_peer) = muxloop::sys::socketpair().unwrap();
+    let (low, high) = (low.as_raw_fd().min(high.as_raw_fd()), low.as_raw_fd().max(high.as_raw_fd()));
+    let mut events = Events::with_capacity(8);
+    for fd in [low, high] {
+        d.register(fd, Interest::READABLE, Mode::Level).unwrap();
+    }
+    d.dispatch(&mut events, Some(Duration::ZERO)).unwrap();
+    assert_eq!(events.scanned(), high as usize + 1);
+    d.deregister(high).unwrap();
+    d.dispatch(&mut events, Some(Duration::ZERO)).unwrap();
+    assert_eq!(events.scanned(), low as usize + 1, "after removing the highest fd");
+    d.deregister(low).unwrap();
+    d.dispatch(&mut events, Some(Duration::ZERO)).unwrap();
+    assert_eq!(events.scanned(), 0, "nothing registered");
+}
+
 for_each_dispatcher!(
     read_closed_only_after_the_peer_shuts_down,
     interrupted_wait_is_an_empty_batch,
