@@ -194,6 +194,14 @@ mod tests {
     }
 
     #[test]
+    fn names_are_the_compiled_backends() {
+        let names = AnyDispatcher::names();
+        assert_eq!(&names[..2], ["select", "poll"]);
+        #[cfg(target_os = "linux")]
+        assert_eq!(&names[2..], ["epoll", "uring"]);
+    }
+
+    #[test]
     fn unknown_names_list_the_choices() {
         for bad in ["", "kqueue", "epoll "] {
             let err = AnyDispatcher::by_name(bad).unwrap_err();
