@@ -112,11 +112,6 @@ struct Direction {
     moved: u64,
 }
 
-enum Step {
-    Progress,
-    Blocked,
-}
-
 impl Direction {
     fn queued(&self) -> usize {
         match &self.queue {
@@ -150,7 +145,7 @@ impl Direction {
         if dst_ready {
             self.flush(dst)?;
         }
-        if src_ready && self.wants_read() && matches!(self.fill(src)?, Step::Progress) && self.queued() > 0 {
+        if src_ready && self.wants_read() && self.fill(src)? > 0 {
             self.flush(dst)?;
         }
         if self.eof && self.queued() == 0 && !self.shut {
@@ -165,11 +160,13 @@ impl Direction {
         Ok(())
     }
 
-    fn flush(&mut self, dst: RawFd) -> io::Result<Step> {
+    /// One write of what is queued; `WouldBlock` and `EINTR` leave it for
+    /// the next report.
+    fn flush(&mut self, dst: RawFd) -> io::Result<()> {
         let result = match &mut self.queue {
             Queue::Copy(buffer) if !buffer.is_empty() => buffer.send_fd(dst),
             Queue::Splice { read, held, .. } if *held > 0 => sys::splice(read.as_raw_fd(), dst, *held),
-            _ => return Ok(Step::Blocked),
+            _ => return Ok(()),
         };
         match result {
             Ok(n) => {
@@ -178,15 +175,16 @@ impl Direction {
                     *held -= n;
                     *maybe_full = false;
                 }
-                Ok(if n > 0 { Step::Progress } else { Step::Blocked })
+                Ok(())
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Step::Blocked),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Step::Progress),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
-    fn fill(&mut self, src: RawFd) -> io::Result<Step> {
+    /// One read from the source; returns how many bytes it queued (0 at
+    /// EOF, which it records, and when the source has nothing now).
+    fn fill(&mut self, src: RawFd) -> io::Result<usize> {
         let result = match &mut self.queue {
             Queue::Copy(buffer) => buffer.recv_fd(src),
             Queue::Splice { write, held, capacity, .. } => {
@@ -196,21 +194,21 @@ impl Direction {
         match result {
             Ok(0) => {
                 self.eof = true;
-                Ok(Step::Progress)
+                Ok(0)
             }
             Ok(n) => {
                 if let Queue::Splice { held, .. } = &mut self.queue {
                     *held += n;
                 }
-                Ok(Step::Progress)
+                Ok(n)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if let Queue::Splice { held, maybe_full, .. } = &mut self.queue {
                     *maybe_full = *held > 0;
                 }
-                Ok(Step::Blocked)
+                Ok(0)
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Step::Progress),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
             Err(e) => Err(e),
         }
     }
