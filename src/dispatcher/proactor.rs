@@ -433,4 +433,58 @@ mod tests {
         b.read_to_end(&mut got).unwrap();
         assert_eq!(got, buf[..n], "exactly the first, completed send arrived");
     }
+
+    fn proactor() -> Option<Proactor> {
+        Proactor::new(8, 8, 4096).map_err(|e| eprintln!("skipped: io_uring unavailable ({e})")).ok()
+    }
+
+    #[test]
+    fn a_send_from_an_offset_sends_only_the_rest() {
+        let Some(mut p) = proactor() else { return };
+        let (a, mut b) = UnixStream::pair().unwrap();
+        p.send(a.as_raw_fd(), b"hello world".to_vec(), 6).unwrap();
+        let (result, buf, offset) = next_sent(&mut p);
+        assert_eq!((result.unwrap(), buf.len(), offset), (5, 11, 6));
+        assert_eq!(format!("{p:?}"), "Proactor { sends_in_flight: 0 }");
+        drop(a);
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"world");
+    }
+
+    /// Sub-second parts of the timeout count (seconds and nanoseconds are
+    /// split for the kernel's timespec).
+    #[test]
+    fn wait_honours_a_fractional_timeout() {
+        let Some(mut p) = proactor() else { return };
+        let t0 = Instant::now();
+        assert!(p.wait(Some(Duration::from_millis(1500))).unwrap().is_empty());
+        let waited = t0.elapsed();
+        assert!(waited >= Duration::from_millis(1450), "returned early: {waited:?}");
+        assert!(waited < Duration::from_secs(5), "returned late: {waited:?}");
+    }
+
+    /// `cancel_recv` ends a multishot receive on that fd: its last
+    /// completion says so (`more == false`, `ECANCELED`).
+    #[test]
+    fn cancel_recv_ends_the_multishot_receive() {
+        let Some(mut p) = proactor() else { return };
+        let (a, _b) = UnixStream::pair().unwrap();
+        let fd = a.as_raw_fd();
+        p.recv_multishot(fd).unwrap();
+        assert!(p.wait(Some(Duration::from_millis(50))).unwrap().is_empty(), "nothing to receive yet");
+        p.cancel_recv(fd).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            for completion in p.wait(Some(Duration::from_millis(50))).unwrap() {
+                if let Completion::Received { fd: got, result, more } = completion {
+                    assert_eq!(got, fd);
+                    assert!(!more, "the receive is over");
+                    assert_eq!(result.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+                    return;
+                }
+            }
+        }
+        panic!("the multishot receive was not cancelled");
+    }
 }
