@@ -452,6 +452,27 @@ mod tests {
         assert_eq!(got, b"world");
     }
 
+    /// A multishot accept names its listener in every completion and keeps going.
+    #[test]
+    fn accepts_name_their_listener() {
+        let Some(mut p) = proactor() else { return };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        p.accept_multishot(listener.as_raw_fd()).unwrap();
+        let _clients: Vec<_> =
+            (0..2).map(|_| std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap()).collect();
+        let (mut accepted, deadline) = (0, Instant::now() + Duration::from_secs(5));
+        while accepted < 2 && Instant::now() < deadline {
+            for completion in p.wait(Some(Duration::from_millis(50))).unwrap() {
+                if let Completion::Accepted { listener: fd, result, more } = completion {
+                    assert_eq!(fd, listener.as_raw_fd());
+                    assert!(result.is_ok() && more, "a live multishot accept");
+                    accepted += 1;
+                }
+            }
+        }
+        assert_eq!(accepted, 2);
+    }
+
     /// Sub-second parts of the timeout count (seconds and nanoseconds are
     /// split for the kernel's timespec).
     #[test]
