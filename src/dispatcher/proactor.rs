@@ -387,7 +387,7 @@ impl Drop for Proactor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use std::io::{Read, Write};
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
 
@@ -450,6 +450,33 @@ mod tests {
         let mut got = Vec::new();
         b.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"world");
+    }
+
+    /// A multishot receive delivers data, then end of file as an empty
+    /// `Ok` that ends it.
+    #[test]
+    fn a_multishot_receive_reports_data_then_eof() {
+        let Some(mut p) = proactor() else { return };
+        let (a, b) = UnixStream::pair().unwrap();
+        p.recv_multishot(a.as_raw_fd()).unwrap();
+        (&b).write_all(b"ping").unwrap();
+        drop(b);
+        let (mut got, deadline) = (Vec::new(), Instant::now() + Duration::from_secs(5));
+        while Instant::now() < deadline {
+            for completion in p.wait(Some(Duration::from_millis(50))).unwrap() {
+                if let Completion::Received { fd, result, more } = completion {
+                    assert_eq!(fd, a.as_raw_fd());
+                    let bytes = result.unwrap();
+                    if !more {
+                        assert!(bytes.is_empty(), "end of file carries no bytes");
+                        assert_eq!(got, b"ping");
+                        return;
+                    }
+                    got.extend(bytes);
+                }
+            }
+        }
+        panic!("no end of file (got {got:?})");
     }
 
     /// A multishot accept names its listener in every completion and keeps going.
