@@ -16,6 +16,9 @@
 //! queue drains. `--nofile N` lowers the fd limit, to watch the acceptor
 //! survive `EMFILE`.
 
+#[path = "common/launch.rs"]
+mod launch;
+
 use std::error::Error;
 use std::io::{self, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -24,7 +27,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use muxloop::net::listener::DEFAULT_BACKLOG;
-use muxloop::process::Master;
 use muxloop::{AnyDispatcher, Callbacks, EventLoop, Listener, Server, Trigger};
 
 /// Queued output per connection above which we stop reading from it.
@@ -115,18 +117,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     };
     println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
     std::io::stdout().flush()?;
-    if cli.processes > 1 {
-        // Fork N workers on the one listener; SIGTERM/SIGINT to the master stops them all.
-        Master::new(listener, cli.processes).grace(2 * GRACE).run(|ctx| {
-            serve(&cli, ctx.listener().try_clone()?, |ev| {
-                ctx.stop_on_sigterm(ev)?;
-                ev.run()
-            })
-        })?;
-    } else {
-        // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
-        serve(&cli, listener, |ev| ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM]).map(drop))?;
-    }
+    launch::serve_until_stopped(listener, cli.processes, 2 * GRACE, |listener, wait| {
+        serve(&cli, listener, wait)
+    })?;
     Ok(())
 }
 

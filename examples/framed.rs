@@ -15,6 +15,9 @@
 //! unknown type, gets an ERROR (99) frame saying why, and the connection is
 //! half-closed after it is sent; nothing of the oversized body is buffered.
 
+#[path = "common/launch.rs"]
+mod launch;
+
 use std::error::Error;
 use std::io::{self, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -25,7 +28,6 @@ use clap::Parser;
 use log::warn;
 use muxloop::framing::{self, Decoded, MSG_ERROR, MSG_PING, MSG_PONG, MSG_TYPE1, MSG_TYPE2};
 use muxloop::net::listener::DEFAULT_BACKLOG;
-use muxloop::process::Master;
 use muxloop::{AnyDispatcher, Callbacks, Connection, EventLoop, Listener, Server};
 
 /// How long open connections get to finish once asked to stop.
@@ -141,18 +143,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     };
     println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
     std::io::stdout().flush()?;
-    if cli.processes > 1 {
-        // Fork N workers on the one listener; SIGTERM/SIGINT to the master stops them all.
-        Master::new(listener, cli.processes).grace(2 * GRACE).run(|ctx| {
-            serve(&cli, ctx.listener().try_clone()?, |ev| {
-                ctx.stop_on_sigterm(ev)?;
-                ev.run()
-            })
-        })?;
-    } else {
-        // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
-        serve(&cli, listener, |ev| ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM]).map(drop))?;
-    }
+    launch::serve_until_stopped(listener, cli.processes, 2 * GRACE, |listener, wait| {
+        serve(&cli, listener, wait)
+    })?;
     Ok(())
 }
 

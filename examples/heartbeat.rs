@@ -17,6 +17,9 @@
 //! `--pings N` makes the client go quiet after N pings, to watch the server
 //! notice the silence and close the connection (`RUST_LOG=debug` shows it).
 
+#[path = "common/launch.rs"]
+mod launch;
+
 use std::cell::Cell;
 use std::error::Error;
 use std::io::{self, Write};
@@ -29,7 +32,6 @@ use clap::{Args, Parser, Subcommand};
 use log::{info, warn};
 use muxloop::framing::{self, Decoded, MSG_PING, MSG_PONG};
 use muxloop::net::listener::DEFAULT_BACKLOG;
-use muxloop::process::Master;
 use muxloop::{AnyDispatcher, Buffer, Client, EventLoop, Handler, Listener, Server, StreamAddr, TimerId};
 
 type Loop = EventLoop<AnyDispatcher>;
@@ -232,20 +234,9 @@ fn server(common: Common, threads: usize, processes: usize, reuse_port: bool) ->
     };
     println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
     std::io::stdout().flush()?;
-    if processes > 1 {
-        // Fork N workers on the one listener; SIGTERM/SIGINT to the master stops them all.
-        Master::new(listener, processes).grace(2 * GRACE).run(|ctx| {
-            serve(&common, threads, reuse_port, ctx.listener().try_clone()?, |ev| {
-                ctx.stop_on_sigterm(ev)?;
-                ev.run()
-            })
-        })?;
-    } else {
-        // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
-        serve(&common, threads, reuse_port, listener, |ev| {
-            ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM]).map(drop)
-        })?;
-    }
+    launch::serve_until_stopped(listener, processes, 2 * GRACE, |listener, wait| {
+        serve(&common, threads, reuse_port, listener, wait)
+    })?;
     Ok(())
 }
 

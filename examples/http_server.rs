@@ -19,6 +19,9 @@
 //! tests), `/echo` returns the request body, `/files/PATH` is the file PATH
 //! below `--root DIR` (GET and HEAD; only with `--root`), anything else is 404.
 
+#[path = "common/launch.rs"]
+mod launch;
+
 use std::error::Error;
 use std::io::{self, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -28,7 +31,6 @@ use std::time::Duration;
 use clap::Parser;
 use muxloop::http::{FileService, HttpServer, Request, Response};
 use muxloop::net::listener::DEFAULT_BACKLOG;
-use muxloop::process::Master;
 use muxloop::{AnyDispatcher, EventLoop, Listener, Trigger};
 
 const INDEX: &str = "<!DOCTYPE html>\n<html><head><title>muxloop</title></head>\
@@ -129,18 +131,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     };
     println!("listening on {} (dispatcher: {dispatcher}){serving}", listener.local_addr());
     std::io::stdout().flush()?;
-    if cli.processes > 1 {
-        // Fork N workers on the one listener; SIGTERM/SIGINT to the master stops them all.
-        Master::new(listener, cli.processes).grace(2 * GRACE).run(|ctx| {
-            serve(&cli, ctx.listener().try_clone()?, files.clone(), |ev| {
-                ctx.stop_on_sigterm(ev)?;
-                ev.run()
-            })
-        })?;
-    } else {
-        // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
-        serve(&cli, listener, files, |ev| ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM]).map(drop))?;
-    }
+    launch::serve_until_stopped(listener, cli.processes, 2 * GRACE, |listener, wait| {
+        serve(&cli, listener, files.clone(), wait)
+    })?;
     Ok(())
 }
 
