@@ -153,6 +153,65 @@ fn modify_on_a_fired_oneshot() {
     d.deregister(fa).unwrap();
 }
 
+/// `modify` from level to edge: a poll update cannot make the armed
+/// one-shot poll multishot, so the backend must replace it. Then each new
+/// edge is reported once, and unread data is never reported again (a
+/// one-shot poll, re-armed after the first edge, would report it again).
+#[test]
+fn level_modified_to_edge_is_edge_triggered() {
+    if common::uring_unavailable() {
+        return;
+    }
+    let _serial = serial();
+    let mut d = UringDispatcher::new().unwrap();
+    let (a, a_peer) = sys::socketpair().unwrap();
+    let fa = a.as_raw_fd();
+    d.register(fa, Interest::READABLE, Mode::Level).unwrap();
+    assert!(dispatch(&mut d, QUIET).is_empty(), "armed, nothing to read");
+    d.modify(fa, Interest::READABLE, Mode::Edge).unwrap();
+    assert!(dispatch(&mut d, QUIET).is_empty(), "nothing to read yet");
+    for round in 0..3 {
+        send(&a_peer, b"edge");
+        let events = dispatch(&mut d, PATIENCE);
+        assert_eq!(events.len(), 1, "round {round}: {events:?}");
+        assert!(events[0].fd() == fa && events[0].is_readable() && !events[0].is_writable());
+        for _ in 0..3 {
+            assert!(dispatch(&mut d, QUIET).is_empty(), "round {round}: unread data is no new edge");
+        }
+    }
+    assert_eq!(drain(fa), 12);
+    d.deregister(fa).unwrap();
+}
+
+/// `modify` from edge to level: the multishot poll must go (not stay beside
+/// the level one), so the fd is reported as level-triggered, and after
+/// `deregister` and `close` no poll holds the file: the peer sees the end.
+#[test]
+fn edge_modified_to_level_leaves_no_poll_behind() {
+    if common::uring_unavailable() {
+        return;
+    }
+    let _serial = serial();
+    let mut d = UringDispatcher::new().unwrap();
+    let (a, a_peer) = sys::socketpair().unwrap();
+    let fa = a.as_raw_fd();
+    d.register(fa, Interest::READABLE, Mode::Edge).unwrap();
+    assert!(dispatch(&mut d, QUIET).is_empty(), "armed, nothing to read");
+    d.modify(fa, Interest::READABLE, Mode::Level).unwrap();
+    send(&a_peer, b"level");
+    for pass in 0..3 {
+        let events = dispatch(&mut d, PATIENCE);
+        assert_eq!(events.len(), 1, "pass {pass}: unread data is reported again: {events:?}");
+        assert!(events[0].fd() == fa && events[0].is_readable());
+    }
+    assert_eq!(drain(fa), 5);
+    d.deregister(fa).unwrap();
+    drop(a);
+    let mut buf = [0u8; 8];
+    let end = sys::read(a_peer.as_raw_fd(), &mut buf);
+    assert_eq!(end.as_ref().ok(), Some(&0), "the peer sees the file closed: {end:?}");
+}
+
 /// With a tiny completion queue, a burst of edges overflows it; the kernel
 /// then ends multishot polls (a completion without `IORING_CQE_F_MORE`). The
 /// backend re-arms them (on a grown ring), so every later edge is still
@@ -163,7 +222,8 @@ fn edge_multishot_is_rearmed_when_the_kernel_ends_it() {
         return;
     }
     let _serial = serial();
-    const N: usize = 200;
+    // 256: twice that plus 2 needs the next power of two up (1,024).
+    const N: usize = 256;
     raise_nofile(2 * N as u64 + 256);
     let mut d = UringDispatcher::with_entries(2).unwrap();
     assert!(d.completion_capacity() < N);
@@ -184,12 +244,45 @@ fn edge_multishot_is_rearmed_when_the_kernel_ends_it() {
         assert!(settled, "round {round}: unread data still reported after 4 dispatches");
         assert!(dispatch(&mut d, QUIET).is_empty(), "round {round}: old data is no new edge");
     }
-    assert!(d.completion_capacity() >= N, "the ring grew: {}", d.completion_capacity());
+    // Grown once, to twice the registered fds (rounded up to a power of two).
+    assert_eq!(d.completion_capacity(), (2 * N + 2).next_power_of_two(), "the ring grew");
     for &fd in &fds {
         assert_eq!(drain(fd), 6);
         d.deregister(fd).unwrap();
     }
     assert!(d.is_empty());
+}
+
+/// Few fds can overflow a small completion queue too (here with the
+/// completions of 30 poll updates on 3 fds): the ring still grows, to at
+/// least twice its size, and keeps reporting.
+#[test]
+fn an_overflow_with_few_fds_still_grows_the_ring() {
+    if common::uring_unavailable() {
+        return;
+    }
+    let _serial = serial();
+    let mut d = UringDispatcher::with_entries(1).unwrap();
+    assert_eq!(d.completion_capacity(), 8);
+    let pairs: Vec<(OwnedFd, OwnedFd)> = (0..3).map(|_| sys::socketpair().unwrap()).collect();
+    for (a, _) in &pairs {
+        d.register(a.as_raw_fd(), Interest::READABLE, Mode::Level).unwrap();
+    }
+    assert!(dispatch(&mut d, Duration::ZERO).is_empty());
+    for _ in 0..10 {
+        for (a, _) in &pairs {
+            d.modify(a.as_raw_fd(), Interest::READABLE, Mode::Level).unwrap();
+        }
+    }
+    assert!(dispatch(&mut d, QUIET).is_empty(), "updates are bookkeeping, not events");
+    assert_eq!(d.completion_capacity(), 16, "grown to twice its size");
+    send(&pairs[1].1, b"after");
+    let events = dispatch(&mut d, PATIENCE);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].fd() == pairs[1].0.as_raw_fd() && events[0].is_readable());
+    for (a, _) in &pairs {
+        d.deregister(a.as_raw_fd()).unwrap();
+    }
 }
 
 /// 5,000 fds on the default ring (256 submission slots, 2,048 completion

@@ -19,7 +19,9 @@
 //! recognised and dropped: the backend forgets a deregistered fd at once and
 //! never delivers anything for it again. `modify` of a poll in flight is one
 //! poll update (`IORING_OP_POLL_REMOVE` with `IORING_POLL_UPDATE_*`), not a
-//! remove plus an add.
+//! remove plus an add, unless the mode changes between edge and the others:
+//! an update cannot make a one-shot poll multishot or back, so then the poll
+//! is removed and a new one added.
 //!
 //! One `io_uring_enter` per dispatch both submits the queued polls and waits
 //! (with `IORING_ENTER_EXT_ARG` carrying the timeout); then every completion
@@ -168,7 +170,7 @@ fn poll_add(fd: RawFd, reg: &Registration) -> squeue::Entry {
         .user_data(user_data(fd, reg.generation))
 }
 
-/// A poll update: the poll tagged `old` gets `reg`'s mask, kind and tag, and
+/// A poll update: the poll tagged `old` gets `reg`'s mask and tag, and
 /// is armed again (which checks readiness at once, as a fresh poll does).
 fn poll_update(old: u64, fd: RawFd, reg: &Registration) -> squeue::Entry {
     // The crate has no builder for the update form of POLL_REMOVE, so the
@@ -180,10 +182,9 @@ fn poll_update(old: u64, fd: RawFd, reg: &Registration) -> squeue::Entry {
     // only of integers, so it and `[u8; 64]` have the same size and every
     // byte pattern is a valid value of both.
     let mut raw: [u8; 64] = unsafe { std::mem::transmute(entry) };
-    let mut flags = io_uring_sys::POLL_UPDATE_EVENTS | io_uring_sys::POLL_UPDATE_USER_DATA;
-    if reg.mode == Mode::Edge {
-        flags |= io_uring_sys::POLL_ADD_MULTI;
-    }
+    // Multishot or not stays as the poll was added (`modify` replaces the
+    // poll when that changes).
+    let flags = io_uring_sys::POLL_UPDATE_EVENTS | io_uring_sys::POLL_UPDATE_USER_DATA;
     let mut events = poll_mask(reg.interest);
     if cfg!(target_endian = "big") {
         events = events.rotate_left(16); // the ABI stores poll32_events half-word swapped there
@@ -207,14 +208,7 @@ fn new_ring(sq: u32, cq: u32) -> io::Result<IoUring> {
         .setup_taskrun_flag()
         .build(sq)
         .or_else(|_| IoUring::builder().setup_cqsize(cq).build(sq));
-    let ring = ring.map_err(|e| {
-        let why = match e.raw_os_error() {
-            Some(libc::ENOSYS) => "the kernel has no io_uring",
-            Some(libc::EPERM) => "io_uring is disabled (kernel.io_uring_disabled) or refused by a sandbox",
-            _ => "io_uring_setup failed",
-        };
-        io::Error::new(e.kind(), format!("cannot use io_uring: {why} ({e})"))
-    })?;
+    let ring = ring.map_err(explain_setup_error)?;
     let params = ring.params();
     // Multishot polls and poll updates came in Linux 5.13, the same
     // release as resource tagging, which is the feature bit we can see.
@@ -227,9 +221,18 @@ fn new_ring(sq: u32, cq: u32) -> io::Result<IoUring> {
     Ok(ring)
 }
 
+/// An `io_uring_setup(2)` failure, with the likely reason in its message.
+fn explain_setup_error(e: io::Error) -> io::Error {
+    let why = match e.raw_os_error() {
+        Some(libc::ENOSYS) => "the kernel has no io_uring",
+        Some(libc::EPERM) => "io_uring is disabled (kernel.io_uring_disabled) or refused by a sandbox",
+        _ => "io_uring_setup failed",
+    };
+    io::Error::new(e.kind(), format!("cannot use io_uring: {why} ({e})"))
+}
+
 /// Flag values from `<linux/io_uring.h>` that the crate does not export.
 mod io_uring_sys {
-    pub const POLL_ADD_MULTI: u32 = 1;
     pub const POLL_UPDATE_EVENTS: u32 = 2;
     pub const POLL_UPDATE_USER_DATA: u32 = 4;
 }
@@ -559,17 +562,27 @@ impl Dispatcher for UringDispatcher {
             return Err(not_registered(fd, Self::NAME));
         };
         let old = user_data(fd, reg.generation);
+        // An update changes a poll's mask and tag but not whether it is
+        // multishot (the kernel keeps the poll's one-shot bit), so a change
+        // between edge and level/oneshot replaces the poll instead.
+        let same_kind = (reg.mode == Mode::Edge) == (mode == Mode::Edge);
         reg.interest = interest;
         reg.mode = mode;
         reg.generation = generation;
-        if reg.in_flight {
+        if reg.in_flight && same_kind {
             let entry = poll_update(old, fd, reg);
-            self.push(&entry)
-        } else {
-            // A fired oneshot (or a level poll waiting for its re-arm): a new poll.
-            self.queue_rearm(fd);
-            Ok(())
+            return self.push(&entry);
         }
+        if reg.in_flight {
+            reg.in_flight = false;
+            // Submitted now, as in `deregister`: the old poll holds the file.
+            let remove = opcode::PollRemove::new(old).build().user_data(IGNORED);
+            self.push(&remove)?;
+            self.submit_now()?;
+        }
+        // A fired oneshot, a level poll waiting for its re-arm, or a replaced poll.
+        self.queue_rearm(fd);
+        Ok(())
     }
 
     fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
@@ -645,9 +658,42 @@ mod tests {
 
     #[test]
     fn poll_results_map_to_readiness() {
+        assert_eq!(ready_from(0), Ready::EMPTY);
         assert_eq!(ready_from(libc::POLLIN as i32), Ready::READABLE);
-        assert!(ready_from((libc::POLLOUT | libc::POLLHUP) as i32).contains(Ready::with_flag(Ready::HANGUP)));
-        assert!(ready_from(-libc::EBADF).contains(Ready::with_flag(Ready::INVALID)));
-        assert!(ready_from(-libc::EIO).contains(Ready::with_flag(Ready::ERROR)));
+        assert_eq!(ready_from(libc::POLLPRI as i32), Ready::READABLE);
+        assert_eq!(ready_from(libc::POLLOUT as i32), Ready::WRITABLE);
+        assert_eq!(ready_from((libc::POLLIN | libc::POLLRDHUP) as i32), Ready::READABLE | Ready::READ_CLOSED);
+        assert_eq!(ready_from(libc::POLLHUP as i32), Ready::with_flag(Ready::HANGUP));
+        assert_eq!(ready_from(libc::POLLERR as i32), Ready::with_flag(Ready::ERROR));
+        assert_eq!(ready_from(libc::POLLNVAL as i32), Ready::with_flag(Ready::INVALID));
+        // A failed poll: exactly one flag, not its errno read as a mask.
+        assert_eq!(ready_from(-libc::EBADF), Ready::with_flag(Ready::INVALID));
+        assert_eq!(ready_from(-libc::EIO), Ready::with_flag(Ready::ERROR));
+    }
+
+    #[test]
+    fn setup_errors_say_why() {
+        let cases = [
+            (libc::ENOSYS, "the kernel has no io_uring"),
+            (libc::EPERM, "io_uring is disabled"),
+            (libc::ENOMEM, "io_uring_setup failed"),
+        ];
+        for (errno, why) in cases {
+            let e = explain_setup_error(io::Error::from_raw_os_error(errno));
+            let message = e.to_string();
+            assert!(
+                message.starts_with("cannot use io_uring: ") && message.contains(why),
+                "{errno}: {message}"
+            );
+            assert_eq!(e.kind(), io::Error::from_raw_os_error(errno).kind());
+        }
+    }
+
+    #[test]
+    fn debug_shows_the_ring() {
+        let d = UringDispatcher::with_entries(8).unwrap();
+        let text = format!("{d:?}");
+        assert!(text.starts_with("UringDispatcher") && text.contains("registered: 0"), "{text}");
+        assert!(text.contains("sq_entries: 8") && text.contains("cq_entries: 64"), "{text}");
     }
 }

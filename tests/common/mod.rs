@@ -164,19 +164,47 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 /// Whether io_uring cannot be used here (old kernel, `io_uring_disabled`, a
 /// seccomp sandbox); if so, says "skipped: io_uring unavailable (reason)".
 /// Every io_uring test starts with it, so the rest of the suite still runs.
+///
+/// The kernel is asked directly (a ring made with the `io-uring` crate, and
+/// the 5.13 features the backend needs), not through `UringDispatcher`: a
+/// backend that refuses a kernel able to run it is a failure, not a skip.
 pub fn uring_unavailable() -> bool {
     static REASON: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    #[cfg(target_os = "linux")]
-    let probe = || <muxloop::UringDispatcher as Dispatcher>::new().err().map(|e| e.to_string());
-    #[cfg(not(target_os = "linux"))]
-    let probe = || Some("not Linux".to_owned());
-    match REASON.get_or_init(probe) {
+    let reason = REASON.get_or_init(|| {
+        let kernel_refuses = kernel_refuses_uring();
+        #[cfg(target_os = "linux")]
+        if kernel_refuses.is_none()
+            && let Err(e) = <muxloop::UringDispatcher as Dispatcher>::new()
+        {
+            panic!("the kernel runs io_uring with multishot polls, but UringDispatcher::new failed: {e}");
+        }
+        kernel_refuses
+    });
+    match reason {
         None => false,
         Some(reason) => {
             eprintln!("skipped: io_uring unavailable ({reason})");
             true
         }
     }
+}
+
+/// Why the kernel cannot run the io_uring backend, if it cannot.
+fn kernel_refuses_uring() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        match io_uring::IoUring::new(8) {
+            Err(e) => Some(format!("io_uring_setup: {e}")),
+            Ok(ring) => {
+                let p = ring.params();
+                let new_enough =
+                    p.is_feature_ext_arg() && p.is_feature_nodrop() && p.is_feature_resource_tagging();
+                (!new_enough).then(|| "kernel older than 5.13".to_owned())
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    Some("not Linux".to_owned())
 }
 
 /// Instantiates `$body` (a generic `fn name<D: Dispatcher>()` list) once per
