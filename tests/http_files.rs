@@ -24,7 +24,7 @@ use muxloop::net::MAX_QUEUED_FILES;
 use muxloop::{Buffer, Connection, Dispatcher, EventLoop, Handler};
 
 /// A fresh directory tree for one test:
-/// `root/{small.txt, page.html, big.bin?, sub/, inlink -> small.txt, outlink -> ../outside/secret.txt}`
+/// `root/{small.txt, page.html, big.bin?, sub/, inlink -> small.txt, outlink -> ../outside/secret.txt, fifo}`
 /// and `outside/secret.txt`. Removed on drop.
 struct Tree {
     base: PathBuf,
@@ -47,6 +47,9 @@ impl Tree {
         fs::write(root.join("sub/inner.txt"), "inner\n").unwrap();
         std::os::unix::fs::symlink("small.txt", root.join("inlink")).unwrap();
         std::os::unix::fs::symlink("../outside/secret.txt", root.join("outlink")).unwrap();
+        // A FIFO: opening it without O_NONBLOCK would wait for a writer.
+        let made = std::process::Command::new("mkfifo").arg(root.join("fifo")).status().unwrap();
+        assert!(made.success(), "mkfifo");
         if big > 0 {
             fs::write(root.join("big.bin"), Rng::new(big as u64).bytes(big)).unwrap();
         }
@@ -145,6 +148,7 @@ fn missing_and_traversal_refused<D: Dispatcher + 'static>() {
         ("/files/%zz", 400),
         ("/files/%2", 400),
         ("/files/sub", 404),
+        ("/files/fifo", 404),
         ("/files/sub/", 404),
         ("/files/", 404),
     ];

@@ -127,18 +127,18 @@ impl FileService {
             return Err((400, "NUL in path"));
         }
         let mut path = self.root.clone();
-        let mut depth = 0;
+        let mut named = false;
         for segment in decoded.split(|&b| b == b'/') {
             match segment {
                 b"" | b"." => {}
                 b".." => return Err((404, "not found")),
                 name => {
                     path.push(OsStr::from_bytes(name));
-                    depth += 1;
+                    named = true;
                 }
             }
         }
-        if depth == 0 {
+        if !named {
             return Err((404, "not found")); // the root itself: no listings
         }
         let file = OpenOptions::new()
@@ -224,9 +224,33 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(content_type(Path::new("a/index.HTML")), "text/html; charset=utf-8");
-        assert_eq!(content_type(Path::new("x.png")), "image/png");
-        assert_eq!(content_type(Path::new("noext")), "application/octet-stream");
+        let cases = [
+            ("a/index.HTML", "text/html; charset=utf-8"),
+            ("b.htm", "text/html; charset=utf-8"),
+            ("notes.txt", "text/plain; charset=utf-8"),
+            ("s.css", "text/css"),
+            ("app.js", "text/javascript"),
+            ("d.json", "application/json"),
+            ("x.png", "image/png"),
+            ("p.JPG", "image/jpeg"),
+            ("p.jpeg", "image/jpeg"),
+            ("g.gif", "image/gif"),
+            ("v.svg", "image/svg+xml"),
+            ("doc.pdf", "application/pdf"),
+            ("m.wasm", "application/wasm"),
+            ("noext", "application/octet-stream"),
+            ("archive.tar.gz", "application/octet-stream"),
+        ];
+        for (name, wanted) in cases {
+            assert_eq!(content_type(Path::new(name)), wanted, "{name}");
+        }
+    }
+
+    #[test]
+    fn prefix_and_root_are_kept() {
+        let files = FileService::new("/files/", concat!(env!("CARGO_MANIFEST_DIR"), "/src/../src")).unwrap();
+        assert_eq!(files.prefix(), "/files/");
+        assert_eq!(files.root(), Path::new(env!("CARGO_MANIFEST_DIR")).canonicalize().unwrap().join("src"));
     }
 
     #[test]
