@@ -264,6 +264,12 @@ mod tests {
         assert_eq!((req.method(), req.path(), req.query()), ("POST", "/echo", Some("x=1&y")));
         assert_eq!(req.version(), Version::Http11);
         assert_eq!(req.header("HOST"), Some("a"));
+        let headers: Vec<_> = req.headers().collect();
+        assert_eq!(
+            headers,
+            [("Host", b"a".as_slice()), ("content-LENGTH", b"5".as_slice())],
+            "in order, as sent"
+        );
         assert_eq!(req.body(), b"hello");
         assert_eq!(len, input.len() - 3, "the next request's bytes are left alone");
         assert!(req.keep_alive());
