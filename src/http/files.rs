@@ -145,10 +145,7 @@ impl FileService {
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(&path)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM) => (503, "out of file descriptors"),
-                _ => (404, "not found"),
-            })?;
+            .map_err(|e| open_refusal(&e))?;
         let meta = file.metadata().map_err(|_| (404, "not found"))?;
         if !meta.is_file() {
             return Err((404, "not found"));
@@ -165,6 +162,15 @@ impl FileService {
         let fd_link = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
         let location = std::fs::read_link(fd_link).or_else(|_| path.canonicalize());
         location.is_ok_and(|at| at.starts_with(&self.root))
+    }
+}
+
+/// The status for a failed `open`: the server is short of resources (503,
+/// worth a retry), or the path is not there for the client (404).
+fn open_refusal(e: &io::Error) -> Refusal {
+    match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM) => (503, "out of file descriptors"),
+        _ => (404, "not found"),
     }
 }
 
@@ -220,6 +226,16 @@ mod tests {
         assert!(percent_decode(b"%4").is_none());
         assert!(percent_decode(b"%zz").is_none());
         assert!(percent_decode(b"%+1").is_none());
+    }
+
+    #[test]
+    fn open_failures_are_404_unless_the_server_is_short() {
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOMEM] {
+            assert_eq!(open_refusal(&io::Error::from_raw_os_error(errno)).0, 503, "errno {errno}");
+        }
+        for errno in [libc::ENOENT, libc::EACCES, libc::ENOTDIR, libc::ELOOP] {
+            assert_eq!(open_refusal(&io::Error::from_raw_os_error(errno)).0, 404, "errno {errno}");
+        }
     }
 
     #[test]
