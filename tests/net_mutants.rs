@@ -4,7 +4,11 @@
 
 mod common;
 
+use std::cell::Cell;
 use std::io;
+use std::rc::Rc;
+
+use common::run_until;
 
 use muxloop::{DatagramOptions, EventLoop, Interest, PollDispatcher, UdpSocket, UnixDatagram};
 
@@ -30,28 +34,98 @@ fn datagram_socket_reports_its_options_and_itself() {
 }
 
 /// The send queue's byte bound is inclusive: datagrams that fill it exactly
-/// are queued, one byte more is refused (`WouldBlock`) and counted.
+/// are queued, one byte more is refused (`WouldBlock`) and counted; once
+/// the queue has gone out (here in one batch), the whole bound is free again.
 #[test]
 fn datagram_send_queue_byte_bound_is_exact() {
     const BYTES: usize = 1000;
     let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let got = Rc::new(Cell::new(0));
+    let sink = Rc::clone(&got);
     let options = DatagramOptions::new().send_queue(1000, BYTES);
-    let (sender, receiver) = UnixDatagram::pair_with(&mut ev, options, |_, _, _| {}, |_, _, _| {}).unwrap();
-    ev.set_interest(receiver.fd(), Interest::NONE).unwrap(); // never reads
-    // Fill the kernel until the first datagram has to wait in the queue.
-    let mut sent = 0;
-    while sender.stats().queued == 0 {
-        sender.send(&mut ev, &[1; 100]).unwrap();
-        sent += 1;
-        assert!(sent < 100_000, "the kernel never pushed back");
+    let (sender, receiver) =
+        UnixDatagram::pair_with(&mut ev, options, |_, _, _| {}, move |_, _, _| sink.set(sink.get() + 1))
+            .unwrap();
+    for round in 0..2 {
+        ev.set_interest(receiver.fd(), Interest::NONE).unwrap(); // stops reading
+        // Fill the kernel until the first datagram has to wait in the queue.
+        let mut sent = 0;
+        while sender.stats().queued == 0 {
+            sender.send(&mut ev, &[1; 100]).unwrap();
+            sent += 1;
+            assert!(sent < 100_000, "the kernel never pushed back");
+        }
+        sender.send(&mut ev, &vec![2; BYTES - 200]).unwrap();
+        sender.send(&mut ev, &[3; 100]).unwrap(); // exactly BYTES queued now
+        assert_eq!(sender.stats().queued, 3, "round {round}");
+        let err = sender.send(&mut ev, &[4]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+        assert!(err.to_string().contains("send queue full"), "{err}");
+        assert_eq!((sender.stats().queued, sender.stats().dropped), (3, round + 1));
+        ev.set_interest(receiver.fd(), Interest::READABLE).unwrap();
+        let before = got.get();
+        assert!(run_until(&mut ev, || got.get() - before == sent + 2), "round {round}");
+        assert_eq!(sender.stats().queued, 0);
     }
-    let queued = sender.stats();
-    assert_eq!(queued.queued, 1);
-    sender.send(&mut ev, &vec![2; BYTES - 200]).unwrap();
-    sender.send(&mut ev, &[3; 100]).unwrap(); // exactly BYTES queued now
-    assert_eq!(sender.stats().queued, 3);
-    let err = sender.send(&mut ev, &[4]).unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
-    assert!(err.to_string().contains("send queue full"), "{err}");
-    assert_eq!((sender.stats().queued, sender.stats().dropped), (3, 1));
+}
+
+/// Fills a sender's kernel buffer (its peer does not read), then its send
+/// queue to exactly `bytes` with 64-byte datagrams; returns how many went to
+/// the kernel and how many were queued.
+fn fill_kernel_then_queue(
+    ev: &mut EventLoop<PollDispatcher>,
+    sender: &UnixDatagram<PollDispatcher>,
+    bytes: usize,
+) -> (usize, usize) {
+    let mut to_kernel = 0;
+    while sender.stats().queued == 0 {
+        sender.send(ev, &[1; 64]).unwrap();
+        to_kernel += 1;
+        assert!(to_kernel < 100_000, "the kernel never pushed back");
+    }
+    to_kernel -= 1; // the last one was queued
+    for _ in 1..bytes / 64 {
+        sender.send(ev, &[2; 64]).unwrap();
+    }
+    assert_eq!(sender.stats().queued, bytes / 64);
+    (to_kernel, bytes / 64)
+}
+
+/// A queue longer than the kernel takes at once: flushing sends until the
+/// kernel pushes back (`EAGAIN` ends a flush and drops nothing), everything
+/// arrives, and the queue's byte count returns to zero, so its whole bound
+/// is available again.
+#[test]
+fn datagram_queue_drains_through_pushback_and_frees_its_bytes() {
+    const BYTES: usize = 64 * 1024;
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let got = Rc::new(Cell::new(0));
+    let sink = Rc::clone(&got);
+    let options = DatagramOptions::new().send_queue(100_000, BYTES);
+    let (sender, receiver) =
+        UnixDatagram::pair_with(&mut ev, options, |_, _, _| {}, move |_, _, _| sink.set(sink.get() + 1))
+            .unwrap();
+    for round in 0..2 {
+        ev.set_interest(receiver.fd(), Interest::NONE).unwrap();
+        let (to_kernel, queued) = fill_kernel_then_queue(&mut ev, &sender, BYTES);
+        assert!(
+            queued > to_kernel,
+            "round {round}: more queued ({queued}) than the kernel holds ({to_kernel})"
+        );
+        assert_eq!(sender.send(&mut ev, &[3]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        ev.set_interest(receiver.fd(), Interest::READABLE).unwrap();
+        let before = got.get();
+        let wanted = to_kernel + queued;
+        assert!(
+            run_until(&mut ev, || got.get() - before == wanted),
+            "round {round}: {} of {wanted}",
+            got.get() - before
+        );
+        let stats = sender.stats();
+        assert_eq!(
+            (stats.queued, stats.send_errors, stats.dropped),
+            (0, 0, round + 1),
+            "round {round}: {stats:?}"
+        );
+    }
 }

@@ -337,4 +337,28 @@ mod tests {
         let unfinished = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}", "y".repeat(9000));
         assert_eq!(rejected(unfinished.as_bytes()), 431, "an endless header section is cut off at the limit");
     }
+
+    /// `max_header_bytes` is inclusive: a header section of exactly that many
+    /// bytes is parsed, and an unfinished one of that many still waits.
+    #[test]
+    fn header_limit_is_inclusive() {
+        let limit = config().max_header_bytes;
+        let head = |len: usize| {
+            let start = "GET / HTTP/1.1\r\nHost: a\r\nX: ";
+            format!("{start}{}\r\n\r\n", "y".repeat(len - start.len() - 4))
+        };
+        let exact = head(limit);
+        assert_eq!(exact.len(), limit);
+        assert_eq!(complete(exact.as_bytes()).1, limit);
+        assert_eq!(rejected(head(limit + 1).as_bytes()), 431);
+        let unfinished = &exact.as_bytes()[..limit - 4];
+        let mut at_limit = unfinished.to_vec();
+        at_limit.resize(limit, b'y');
+        assert!(
+            matches!(parse(&at_limit, 0, &config()), Ok(Parsed::Partial { .. })),
+            "{limit} bytes may still end"
+        );
+        at_limit.push(b'y');
+        assert_eq!(rejected(&at_limit), 431);
+    }
 }

@@ -240,6 +240,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn accessors_report_what_was_built() {
+        let text = Response::text(404, "gone\n");
+        assert_eq!((text.status(), text.body_bytes(), text.file_len()), (404, b"gone\n".as_slice(), None));
+        let file = Arc::new(File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap());
+        let served = Response::file(200, Arc::clone(&file), 10);
+        assert_eq!(
+            (served.status(), served.body_bytes(), served.file_len()),
+            (200, b"".as_slice(), Some(10))
+        );
+    }
+
+    /// File bodies are equal when they are the same open file and region.
+    #[test]
+    fn file_bodies_compare_by_file_and_region() {
+        let open = || Arc::new(File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap());
+        let file = open();
+        let body = |file: &Arc<File>, offset, len| FileBody { file: Arc::clone(file), offset, len };
+        assert_eq!(body(&file, 0, 10), body(&file, 0, 10));
+        assert_ne!(body(&file, 0, 10), body(&open(), 0, 10), "another open of the same path");
+        assert_ne!(body(&file, 0, 10), body(&file, 1, 10));
+        assert_ne!(body(&file, 0, 10), body(&file, 0, 11));
+    }
+
+    #[test]
     fn dates_in_imf_fixdate() {
         assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
