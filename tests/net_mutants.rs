@@ -129,3 +129,22 @@ fn datagram_queue_drains_through_pushback_and_frees_its_bytes() {
         );
     }
 }
+
+/// A connected UDP socket whose peer port is closed: the ICMP "port
+/// unreachable" comes back as a socket error, reported by the next event
+/// and counted once in `recv_errors`.
+#[test]
+fn udp_port_unreachable_is_counted_once() {
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer = closed.local_addr().unwrap();
+    drop(closed);
+    let sock = UdpSocket::bind(&mut ev, "127.0.0.1:0", |_, _, _| {}).unwrap();
+    sock.connect(&peer).unwrap();
+    sock.send(&mut ev, b"anyone?").unwrap();
+    assert!(run_until(&mut ev, || sock.stats().recv_errors > 0), "no error reported: {:?}", sock.stats());
+    for _ in 0..5 {
+        ev.run_once(Some(std::time::Duration::from_millis(10))).unwrap();
+    }
+    assert_eq!(sock.stats().recv_errors, 1, "{:?}", sock.stats());
+}
