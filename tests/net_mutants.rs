@@ -10,7 +10,10 @@ use std::rc::Rc;
 
 use common::run_until;
 
-use muxloop::{DatagramOptions, EventLoop, Interest, PollDispatcher, UdpSocket, UnixDatagram};
+use muxloop::{
+    DatagramOptions, Dispatcher, EpollDispatcher, EventLoop, Interest, PollDispatcher, SelectDispatcher,
+    UdpSocket, UnixDatagram,
+};
 
 /// `options()` gives back what the socket was opened with, and `Debug` names
 /// the socket, its fd and its addresses.
@@ -131,20 +134,40 @@ fn datagram_queue_drains_through_pushback_and_frees_its_bytes() {
 }
 
 /// A connected UDP socket whose peer port is closed: the ICMP "port
-/// unreachable" comes back as a socket error, reported by the next event
-/// and counted once in `recv_errors`.
-#[test]
-fn udp_port_unreachable_is_counted_once() {
-    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+/// unreachable" comes back as a socket error, found either by the event
+/// (an error flag: epoll, poll) or by the receive it makes readable (select),
+/// and counted once in `recv_errors`; the `EAGAIN` after it is no error.
+fn udp_port_unreachable_is_counted_once<D: Dispatcher + 'static>() {
+    let mut ev = EventLoop::<D>::new().unwrap();
     let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let peer = closed.local_addr().unwrap();
     drop(closed);
     let sock = UdpSocket::bind(&mut ev, "127.0.0.1:0", |_, _, _| {}).unwrap();
     sock.connect(&peer).unwrap();
     sock.send(&mut ev, b"anyone?").unwrap();
-    assert!(run_until(&mut ev, || sock.stats().recv_errors > 0), "no error reported: {:?}", sock.stats());
+    assert!(
+        run_until(&mut ev, || sock.stats().recv_errors > 0),
+        "{}: no error reported: {:?}",
+        D::NAME,
+        sock.stats()
+    );
     for _ in 0..5 {
         ev.run_once(Some(std::time::Duration::from_millis(10))).unwrap();
     }
-    assert_eq!(sock.stats().recv_errors, 1, "{:?}", sock.stats());
+    assert_eq!(sock.stats().recv_errors, 1, "{}: {:?}", D::NAME, sock.stats());
+}
+
+#[test]
+fn udp_port_unreachable_is_counted_once_select() {
+    udp_port_unreachable_is_counted_once::<SelectDispatcher>();
+}
+
+#[test]
+fn udp_port_unreachable_is_counted_once_poll() {
+    udp_port_unreachable_is_counted_once::<PollDispatcher>();
+}
+
+#[test]
+fn udp_port_unreachable_is_counted_once_epoll() {
+    udp_port_unreachable_is_counted_once::<EpollDispatcher>();
 }

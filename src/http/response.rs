@@ -240,6 +240,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reason_phrases() {
+        let phrases = [
+            (100, "Continue"),
+            (200, "OK"),
+            (201, "Created"),
+            (204, "No Content"),
+            (301, "Moved Permanently"),
+            (302, "Found"),
+            (304, "Not Modified"),
+            (400, "Bad Request"),
+            (403, "Forbidden"),
+            (404, "Not Found"),
+            (405, "Method Not Allowed"),
+            (408, "Request Timeout"),
+            (411, "Length Required"),
+            (413, "Content Too Large"),
+            (414, "URI Too Long"),
+            (417, "Expectation Failed"),
+            (431, "Request Header Fields Too Large"),
+            (500, "Internal Server Error"),
+            (501, "Not Implemented"),
+            (503, "Service Unavailable"),
+            (505, "HTTP Version Not Supported"),
+            (299, "Unknown"),
+        ];
+        for (status, phrase) in phrases {
+            assert_eq!(reason(status), phrase, "{status}");
+        }
+    }
+
+    #[test]
     fn accessors_report_what_was_built() {
         let text = Response::text(404, "gone\n");
         assert_eq!((text.status(), text.body_bytes(), text.file_len()), (404, b"gone\n".as_slice(), None));
