@@ -171,3 +171,30 @@ fn udp_port_unreachable_is_counted_once_poll() {
 fn udp_port_unreachable_is_counted_once_epoll() {
     udp_port_unreachable_is_counted_once::<EpollDispatcher>();
 }
+
+/// Replies sent from the datagram callback are queued for the batch and sent
+/// when the batch ends, in the same loop pass: a client sees the echo right
+/// after the one `run_once` that received its datagram.
+#[test]
+fn datagram_replies_leave_in_the_same_pass() {
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let server = UdpSocket::bind(&mut ev, "127.0.0.1:0", |ev, sock, d| {
+        sock.send_to(ev, d.data, &d.peer).unwrap();
+    })
+    .unwrap();
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_nonblocking(true).unwrap();
+    for round in 0..3u8 {
+        client.send_to(&[round; 32], server.local_addr()).unwrap();
+        let mut passes = 0;
+        while server.stats().received == u64::from(round) {
+            ev.run_once(Some(std::time::Duration::from_secs(5))).unwrap();
+            passes += 1;
+            assert!(passes < 100, "round {round}: the datagram never arrived");
+        }
+        let mut buf = [0u8; 64];
+        let (n, _) = client.recv_from(&mut buf).expect("the echo is already there");
+        assert_eq!(&buf[..n], &[round; 32]);
+    }
+    assert_eq!(server.stats().sent, 3);
+}
