@@ -4,15 +4,16 @@
 
 mod common;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
+use std::time::Duration;
 
 use common::run_until;
-
 use muxloop::{
-    DatagramOptions, Dispatcher, EpollDispatcher, EventLoop, Interest, PollDispatcher, SelectDispatcher,
-    UdpSocket, UnixDatagram,
+    DatagramOptions, Dispatcher, EpollDispatcher, EventLoop, Interest, PipeReader, PollDispatcher,
+    SelectDispatcher, UdpSocket, UnixDatagram, sys,
 };
 
 /// `options()` gives back what the socket was opened with, and `Debug` names
@@ -152,7 +153,7 @@ fn udp_port_unreachable_is_counted_once<D: Dispatcher + 'static>() {
         sock.stats()
     );
     for _ in 0..5 {
-        ev.run_once(Some(std::time::Duration::from_millis(10))).unwrap();
+        ev.run_once(Some(Duration::from_millis(10))).unwrap();
     }
     assert_eq!(sock.stats().recv_errors, 1, "{}: {:?}", D::NAME, sock.stats());
 }
@@ -188,7 +189,7 @@ fn datagram_replies_leave_in_the_same_pass() {
         client.send_to(&[round; 32], server.local_addr()).unwrap();
         let mut passes = 0;
         while server.stats().received == u64::from(round) {
-            ev.run_once(Some(std::time::Duration::from_secs(5))).unwrap();
+            ev.run_once(Some(Duration::from_secs(5))).unwrap();
             passes += 1;
             assert!(passes < 100, "round {round}: the datagram never arrived");
         }
@@ -197,4 +198,74 @@ fn datagram_replies_leave_in_the_same_pass() {
         assert_eq!(&buf[..n], &[round; 32]);
     }
     assert_eq!(server.stats().sent, 3);
+}
+
+/// Closing a datagram socket with datagrams still queued counts them as dropped.
+#[test]
+fn datagram_close_counts_the_queue_as_dropped() {
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let options = DatagramOptions::new().send_queue(100_000, 64 * 1024);
+    let (sender, receiver) = UnixDatagram::pair_with(&mut ev, options, |_, _, _| {}, |_, _, _| {}).unwrap();
+    ev.set_interest(receiver.fd(), Interest::NONE).unwrap();
+    let (_, queued) = fill_kernel_then_queue(&mut ev, &sender, 64 * 64);
+    assert_eq!(sender.stats().dropped, 0);
+    sender.close(&mut ev);
+    assert_eq!(sender.stats().dropped, queued as u64);
+}
+
+/// A `PipeReader` that collects what it reads and how it ended.
+fn collecting_reader(
+    ev: &mut EventLoop<PollDispatcher>,
+    fd: OwnedFd,
+) -> (PipeReader<PollDispatcher>, Rc<RefCell<Vec<u8>>>, Rc<RefCell<Option<io::Result<()>>>>) {
+    let (bytes, end) = (Rc::<RefCell<Vec<u8>>>::default(), Rc::<RefCell<Option<io::Result<()>>>>::default());
+    let (sink, result) = (Rc::clone(&bytes), Rc::clone(&end));
+    let reader = PipeReader::new(
+        ev,
+        fd,
+        move |_, _, data| sink.borrow_mut().extend_from_slice(data),
+        move |_, _, r| *result.borrow_mut() = Some(r),
+    )
+    .unwrap();
+    (reader, bytes, end)
+}
+
+/// `pause` stops reading (the data waits in the pipe), `resume` goes on;
+/// `fd()` and `Debug` name the pipe.
+#[test]
+fn pipe_reader_pauses_and_resumes() {
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let (r, w) = sys::pipe().unwrap();
+    let raw = r.as_raw_fd();
+    let (reader, bytes, _) = collecting_reader(&mut ev, r);
+    assert_eq!(reader.fd(), raw);
+    reader.pause(&mut ev).unwrap();
+    sys::write(w.as_raw_fd(), b"held").unwrap();
+    for _ in 0..5 {
+        ev.run_once(Some(Duration::from_millis(10))).unwrap();
+    }
+    assert!(bytes.borrow().is_empty(), "read while paused");
+    reader.resume(&mut ev).unwrap();
+    assert!(run_until(&mut ev, || bytes.borrow().len() == 4));
+    let text = format!("{reader:?}");
+    assert!(
+        text.starts_with("PipeReader")
+            && text.contains(&format!("fd: {raw}"))
+            && text.contains("bytes_read: 4"),
+        "{text}"
+    );
+}
+
+/// A read error ends the reader with that error (here `EISDIR`: a directory
+/// is always "readable" to poll, and reading it fails), instead of being
+/// retried or taken for "nothing yet".
+#[test]
+fn pipe_reader_ends_with_a_read_error() {
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let dir: OwnedFd = std::fs::File::open(env!("CARGO_MANIFEST_DIR")).unwrap().into();
+    let (reader, _, end) = collecting_reader(&mut ev, dir);
+    assert!(run_until(&mut ev, || end.borrow().is_some()), "the error never ended the reader");
+    let err = end.borrow_mut().take().unwrap().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EISDIR), "{err}");
+    assert!(reader.is_closed());
 }
