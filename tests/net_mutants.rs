@@ -213,12 +213,15 @@ fn datagram_close_counts_the_queue_as_dropped() {
     assert_eq!(sender.stats().dropped, queued as u64);
 }
 
+type Collected = Rc<RefCell<Vec<u8>>>;
+type Ending = Rc<RefCell<Option<io::Result<()>>>>;
+
 /// A `PipeReader` that collects what it reads and how it ended.
 fn collecting_reader(
     ev: &mut EventLoop<PollDispatcher>,
     fd: OwnedFd,
-) -> (PipeReader<PollDispatcher>, Rc<RefCell<Vec<u8>>>, Rc<RefCell<Option<io::Result<()>>>>) {
-    let (bytes, end) = (Rc::<RefCell<Vec<u8>>>::default(), Rc::<RefCell<Option<io::Result<()>>>>::default());
+) -> (PipeReader<PollDispatcher>, Collected, Ending) {
+    let (bytes, end) = (Collected::default(), Ending::default());
     let (sink, result) = (Rc::clone(&bytes), Rc::clone(&end));
     let reader = PipeReader::new(
         ev,
