@@ -272,3 +272,14 @@ fn pipe_reader_ends_with_a_read_error() {
     assert_eq!(err.raw_os_error(), Some(libc::EISDIR), "{err}");
     assert!(reader.is_closed());
 }
+
+/// Choosing the multicast interface is the kernel's decision: loopback's
+/// address is accepted, an address no interface has is refused.
+#[test]
+fn multicast_interface_choice_reaches_the_kernel() {
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let sock = UdpSocket::bind(&mut ev, "127.0.0.1:0", |_, _, _| {}).unwrap();
+    sock.set_multicast_interface_v4(std::net::Ipv4Addr::LOCALHOST).unwrap();
+    let err = sock.set_multicast_interface_v4(std::net::Ipv4Addr::new(192, 0, 2, 77)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{err}");
+}
