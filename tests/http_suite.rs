@@ -204,6 +204,12 @@ fn timeouts<D: Dispatcher + 'static>() {
     let start = Instant::now();
     assert!(idle.is_closed(), "idle keep-alive connection closed");
     assert!(start.elapsed() >= Duration::from_millis(250));
+    // A connection that never sends a byte is closed too (its clock starts
+    // at accept), without a response.
+    let mut silent = Client::connect(server.addr);
+    let start = Instant::now();
+    assert!(silent.is_closed(), "silent connection closed");
+    assert!(start.elapsed() >= Duration::from_millis(250));
     // Slowloris: a byte every 100 ms never finishes its headers in time.
     let mut slow = Client::connect(server.addr);
     let started = Instant::now();

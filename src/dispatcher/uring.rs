@@ -37,6 +37,12 @@
 //! when more completions arrive than it holds, the kernel keeps the rest
 //! (fetched in the same dispatch) and the ring is rebuilt twice as large as
 //! the number of registered fds, so a large burst is a one-off cost.
+//!
+//! One side effect on the thread that owns a ring: the kernel runs io_uring
+//! work on that thread (task work, also when the ring is dropped), and that
+//! interrupts a *blocking* socket call with a timeout (`SO_RCVTIMEO`) made on
+//! the same thread: it fails with `EINTR`. The event loop never blocks that
+//! way; a thread that does should retry on `ErrorKind::Interrupted`.
 
 use std::io;
 use std::os::fd::RawFd;

@@ -170,15 +170,22 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 /// backend that refuses a kernel able to run it is a failure, not a skip.
 pub fn uring_unavailable() -> bool {
     static REASON: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    // The probe runs on a thread of its own: a dropped ring's teardown can
+    // queue kernel task work to the thread that made it, which interrupts
+    // that thread's blocking socket reads that have a timeout (EINTR).
     let reason = REASON.get_or_init(|| {
-        let kernel_refuses = kernel_refuses_uring();
-        #[cfg(target_os = "linux")]
-        if kernel_refuses.is_none()
-            && let Err(e) = <muxloop::UringDispatcher as Dispatcher>::new()
-        {
-            panic!("the kernel runs io_uring with multishot polls, but UringDispatcher::new failed: {e}");
-        }
-        kernel_refuses
+        std::thread::spawn(|| {
+            let kernel_refuses = kernel_refuses_uring();
+            #[cfg(target_os = "linux")]
+            if kernel_refuses.is_none()
+                && let Err(e) = <muxloop::UringDispatcher as Dispatcher>::new()
+            {
+                panic!("the kernel runs io_uring with multishot polls, but UringDispatcher::new failed: {e}");
+            }
+            kernel_refuses
+        })
+        .join()
+        .expect("the io_uring probe")
     });
     match reason {
         None => false,
