@@ -1,0 +1,87 @@
+//! Small, exact HTTP tests that kill mutants `cargo mutants` found surviving
+//! `http_suite`, `http_files` and the unit tests (see `docs/mutants.md`).
+//! The server runs on a loop this test drives with `run_once`, so what the
+//! loop does in between (tasks run, time asleep) can be read from its stats.
+#![cfg(feature = "http")]
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::http::get;
+use muxloop::http::{HttpConfig, HttpServer, Response};
+use muxloop::{EventLoop, PollDispatcher};
+
+type Loop = EventLoop<PollDispatcher>;
+
+fn start(ev: &mut Loop, config: HttpConfig) -> (HttpServer<PollDispatcher>, TcpStream) {
+    let server = HttpServer::<PollDispatcher>::builder("127.0.0.1:0", |_| Response::text(200, "hi"))
+        .config(config)
+        .start(ev)
+        .unwrap();
+    let client = TcpStream::connect(server.local_addr().as_inet().unwrap()).unwrap();
+    client.set_nonblocking(true).unwrap();
+    (server, client)
+}
+
+/// Runs the loop until `client` has a complete `hi` response to read (or
+/// the server closed it: `None`).
+fn response(ev: &mut Loop, client: &mut TcpStream) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    while !got.ends_with(b"\r\n\r\nhi") {
+        assert!(Instant::now() < deadline, "no response: {:?}", String::from_utf8_lossy(&got));
+        ev.run_once(Some(Duration::from_millis(10))).unwrap();
+        let mut buf = [0u8; 4096];
+        match client.read(&mut buf) {
+            Ok(0) => return None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    Some(got)
+}
+
+/// Every finished request restarts the idle clock: a client that sends a
+/// request every 100 ms is served for a second although `idle_timeout` is
+/// 300 ms.
+#[test]
+fn each_request_restarts_the_idle_clock() {
+    let mut ev = Loop::new().unwrap();
+    let config = HttpConfig { idle_timeout: Duration::from_millis(300), ..HttpConfig::default() };
+    let (_server, mut client) = start(&mut ev, config);
+    for round in 0..10 {
+        client.write_all(&get("/")).unwrap();
+        assert!(response(&mut ev, &mut client).is_some(), "round {round}: closed while in use");
+        let pause = Instant::now() + Duration::from_millis(100);
+        while Instant::now() < pause {
+            ev.run_once(Some(Duration::from_millis(10))).unwrap();
+        }
+    }
+}
+
+/// A request whose head has not fully arrived costs nothing while the loop
+/// waits for the rest: no task offers the partial input again and again.
+#[test]
+fn a_partial_request_waits_without_work() {
+    let mut ev = Loop::new().unwrap();
+    let (_server, mut client) = start(&mut ev, HttpConfig::default());
+    client.write_all(&get("/")).unwrap();
+    assert!(response(&mut ev, &mut client).is_some());
+    client.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+    for _ in 0..5 {
+        ev.run_once(Some(Duration::from_millis(10))).unwrap(); // the partial head arrives
+    }
+    let before = ev.stats();
+    for _ in 0..10 {
+        ev.run_once(Some(Duration::from_millis(10))).unwrap();
+    }
+    let after = ev.stats();
+    assert_eq!(after.tasks_run, before.tasks_run, "tasks ran while waiting");
+    assert_eq!(after.events_delivered, before.events_delivered, "events while waiting");
+    client.write_all(b"st: a\r\n\r\n").unwrap();
+    assert!(response(&mut ev, &mut client).is_some(), "the rest completes the request");
+}
