@@ -85,3 +85,54 @@ fn a_partial_request_waits_without_work() {
     client.write_all(b"st: a\r\n\r\n").unwrap();
     assert!(response(&mut ev, &mut client).is_some(), "the rest completes the request");
 }
+
+/// An idle keep-alive connection is closed one `idle_timeout` after its last
+/// response, not two (the extension for a response still going out applies
+/// only while output is queued).
+#[test]
+fn idle_connection_closes_after_one_timeout() {
+    const IDLE: Duration = Duration::from_millis(1000);
+    let mut ev = Loop::new().unwrap();
+    let (_server, mut client) = start(&mut ev, HttpConfig { idle_timeout: IDLE, ..HttpConfig::default() });
+    client.write_all(&get("/")).unwrap();
+    assert!(response(&mut ev, &mut client).is_some());
+    let answered = Instant::now();
+    let mut buf = [0u8; 16];
+    loop {
+        ev.run_once(Some(Duration::from_millis(10))).unwrap();
+        match client.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => panic!("unexpected {n} bytes"),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("read: {e}"),
+        }
+        // Generous, but below two periods.
+        assert!(answered.elapsed() < IDLE * 9 / 5, "still open after {:?}", answered.elapsed());
+    }
+    assert!(answered.elapsed() >= IDLE * 9 / 10, "closed early, after {:?}", answered.elapsed());
+}
+
+/// `live_connections` counts the open connections; `Debug` of the builder
+/// shows its config.
+#[test]
+fn live_connections_and_builder_debug() {
+    let mut ev = Loop::new().unwrap();
+    let builder = HttpServer::<PollDispatcher>::builder("127.0.0.1:0", |_| Response::text(200, "hi"));
+    let text = format!("{builder:?}");
+    assert!(text.starts_with("HttpServerBuilder") && text.contains("max_header_bytes: 8192"), "{text}");
+    let server = builder.start(&mut ev).unwrap();
+    let addr = server.local_addr().as_inet().unwrap();
+    let clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.live_connections() < clients.len() {
+        assert!(Instant::now() < deadline, "{} of 3 accepted", server.live_connections());
+        ev.run_once(Some(Duration::from_millis(10))).unwrap();
+    }
+    assert_eq!(server.live_connections(), 3);
+    drop(clients);
+    while server.live_connections() > 0 {
+        assert!(Instant::now() < deadline, "{} still open", server.live_connections());
+        ev.run_once(Some(Duration::from_millis(10))).unwrap();
+    }
+}

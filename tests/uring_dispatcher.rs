@@ -312,6 +312,7 @@ fn five_thousand_ready_fds_in_one_dispatch() {
     assert_eq!(fds.len(), events.len(), "each fd once per batch");
     assert_eq!(events.len(), N, "every ready fd in one dispatch (completion queue overflow fetched)");
     assert!(events.iter().all(Event::is_readable));
+    assert_eq!(d.completion_capacity(), (2 * N + 2).next_power_of_two(), "grown to twice the fds");
 
     // Level: undrained fds are reported again; drained ones are not.
     for (a, _) in &pairs[..N / 2] {
