@@ -136,3 +136,28 @@ fn live_connections_and_builder_debug() {
         ev.run_once(Some(Duration::from_millis(10))).unwrap();
     }
 }
+
+/// Stray CRLFs between requests (allowed by RFC 9112) leave the connection
+/// idle, under `idle_timeout`, not reading a request under the shorter
+/// `header_timeout`.
+#[test]
+fn stray_crlf_keeps_the_connection_idle() {
+    let mut ev = Loop::new().unwrap();
+    let config = HttpConfig {
+        header_timeout: Duration::from_millis(200),
+        idle_timeout: Duration::from_secs(5),
+        ..HttpConfig::default()
+    };
+    let (_server, mut client) = start(&mut ev, config);
+    let mut first = get("/");
+    first.extend_from_slice(b"\r\n");
+    client.write_all(&first).unwrap();
+    assert!(response(&mut ev, &mut client).is_some());
+    let pause = Instant::now() + Duration::from_millis(600);
+    while Instant::now() < pause {
+        ev.run_once(Some(Duration::from_millis(10))).unwrap();
+    }
+    client.write_all(&get("/")).unwrap();
+    let second = response(&mut ev, &mut client).expect("still open after three header timeouts");
+    assert!(second.starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&second));
+}
