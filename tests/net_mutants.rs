@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::run_until;
 use muxloop::{
     DatagramOptions, Dispatcher, EpollDispatcher, EventLoop, Interest, PipeReader, PollDispatcher,
-    SelectDispatcher, UdpSocket, UnixDatagram, sys,
+    SelectDispatcher, UdpSocket, UnixAddr, UnixDatagram, sys,
 };
 
 /// `options()` gives back what the socket was opened with, and `Debug` names
@@ -282,4 +282,38 @@ fn multicast_interface_choice_reaches_the_kernel() {
     sock.set_multicast_interface_v4(std::net::Ipv4Addr::LOCALHOST).unwrap();
     let err = sock.set_multicast_interface_v4(std::net::Ipv4Addr::new(192, 0, 2, 77)).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{err}");
+}
+
+/// Queued datagrams the kernel refuses when their turn comes (their
+/// receiver went away) are counted in `send_errors`, and their bytes leave
+/// the queue's count: afterwards the whole byte bound is free again.
+#[test]
+fn refused_queued_datagrams_free_their_bytes() {
+    const BYTES: usize = 64 * 64;
+    let dir = std::env::temp_dir().join(format!("muxloop-net-mutants-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.sock"), dir.join("b.sock"));
+    let to = UnixAddr::from(b.as_path());
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let options = DatagramOptions::new().send_queue(100_000, BYTES);
+    let sender = UnixDatagram::bind_with(&mut ev, a.as_path(), options, |_, _, _| {}).unwrap();
+    let mut refused = 0;
+    for round in 0..2 {
+        let receiver = UnixDatagram::bind(&mut ev, b.as_path(), |_, _, _| {}).unwrap();
+        ev.set_interest(receiver.fd(), Interest::NONE).unwrap();
+        while sender.stats().queued == 0 {
+            sender.send_to(&mut ev, &[1; 64], &to).unwrap();
+        }
+        // One datagram in the first round, the whole bound in the second.
+        let queued = if round == 0 { 1 } else { BYTES / 64 };
+        for _ in 1..queued {
+            sender.send_to(&mut ev, &[2; 64], &to).unwrap();
+        }
+        assert_eq!(sender.stats().queued, queued, "round {round}");
+        receiver.close(&mut ev);
+        assert!(run_until(&mut ev, || sender.stats().queued == 0), "round {round}: {:?}", sender.stats());
+        refused += queued;
+        assert_eq!(sender.stats().send_errors as usize, refused, "round {round}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
