@@ -212,6 +212,86 @@ fn edge_modified_to_level_leaves_no_poll_behind() {
     assert_eq!(end.as_ref().ok(), Some(&0), "the peer sees the file closed: {end:?}");
 }
 
+/// A `modify` that keeps the mode is one poll update, and the update's own
+/// completion is bookkeeping: it must not arm a second poll beside the
+/// updated one (a second poll would hold the file open after `deregister`
+/// and `close`, and the peer would never see the end).
+#[test]
+fn modified_registration_leaves_one_poll() {
+    if common::uring_unavailable() {
+        return;
+    }
+    let _serial = serial();
+    for mode in [Mode::Level, Mode::Edge] {
+        let mut d = UringDispatcher::new().unwrap();
+        let (a, a_peer) = sys::socketpair().unwrap();
+        let fa = a.as_raw_fd();
+        d.register(fa, Interest::READABLE, mode).unwrap();
+        assert!(dispatch(&mut d, QUIET).is_empty(), "{mode:?}: armed, nothing to read");
+        d.modify(fa, Interest::BOTH, mode).unwrap();
+        let events = dispatch(&mut d, PATIENCE);
+        assert!(events.len() == 1 && events[0].is_writable(), "{mode:?}: {events:?}");
+        d.modify(fa, Interest::READABLE, mode).unwrap();
+        assert!(dispatch(&mut d, QUIET).is_empty(), "{mode:?}: nothing to read");
+        d.deregister(fa).unwrap();
+        drop(a);
+        let mut buf = [0u8; 8];
+        let end = sys::read(a_peer.as_raw_fd(), &mut buf);
+        assert_eq!(end.as_ref().ok(), Some(&0), "{mode:?}: the peer sees the file closed: {end:?}");
+    }
+}
+
+/// A dispatch with a zero timeout still collects completions the kernel has
+/// pending for this thread. With cooperative task running, a poll that fires
+/// because of another thread's write completes as task work of this thread,
+/// run at its next entry into the kernel: the zero-timeout path, which
+/// otherwise makes no system call, must enter when the ring flags such work.
+/// (This thread makes no system call between the write and the dispatch: it
+/// waits for the writer by spinning on an atomic. An interrupt in between
+/// may run the work early, so the check repeats.)
+#[test]
+fn zero_timeout_dispatch_reports_what_is_ready() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    if common::uring_unavailable() {
+        return;
+    }
+    let _serial = serial();
+    const ROUNDS: u32 = 20;
+    let mut d = UringDispatcher::new().unwrap();
+    let (a, a_peer) = sys::socketpair().unwrap();
+    let fa = a.as_raw_fd();
+    d.register(fa, Interest::READABLE, Mode::Edge).unwrap(); // multishot: nothing to re-arm
+    assert!(dispatch(&mut d, Duration::ZERO).is_empty(), "armed, nothing to read");
+    let (go, done) = (AtomicU32::new(0), AtomicU32::new(0));
+    let deadline = Instant::now() + PATIENCE;
+    let wait_for = |counter: &AtomicU32, round: u32| {
+        while counter.load(Ordering::Acquire) < round {
+            assert!(Instant::now() < deadline, "round {round}: the other thread never got there");
+            std::hint::spin_loop();
+        }
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for round in 1..=ROUNDS {
+                wait_for(&go, round);
+                send(&a_peer, b"x");
+                done.store(round, Ordering::Release);
+            }
+        });
+        for round in 1..=ROUNDS {
+            go.store(round, Ordering::Release);
+            wait_for(&done, round);
+            let events = dispatch(&mut d, Duration::ZERO);
+            assert!(
+                events.len() == 1 && events[0].fd() == fa && events[0].is_readable(),
+                "round {round}: {events:?}"
+            );
+        }
+    });
+    assert_eq!(drain(fa), ROUNDS as usize);
+    d.deregister(fa).unwrap();
+}
+
 /// With a tiny completion queue, a burst of edges overflows it; the kernel
 /// then ends multishot polls (a completion without `IORING_CQE_F_MORE`). The
 /// backend re-arms them (on a grown ring), so every later edge is still
