@@ -241,6 +241,35 @@ fn modified_registration_leaves_one_poll() {
     }
 }
 
+/// A failed poll update (its poll had fired) whose completion arrives after
+/// the fd was deregistered and registered again belongs to the old
+/// registration: it must not arm a second poll beside the new one (which,
+/// never firing, would keep the file open after the final `deregister` and
+/// `close`).
+#[test]
+fn failed_update_of_an_old_registration_is_ignored() {
+    if common::uring_unavailable() {
+        return;
+    }
+    let _serial = serial();
+    let mut d = UringDispatcher::new().unwrap();
+    let (a, a_peer) = sys::socketpair().unwrap();
+    let fa = a.as_raw_fd();
+    d.register(fa, Interest::READABLE, Mode::Oneshot).unwrap();
+    assert!(dispatch(&mut d, Duration::ZERO).is_empty(), "armed, nothing to read");
+    send(&a_peer, b"x"); // the poll fires; its completion waits in the queue
+    d.modify(fa, Interest::READABLE, Mode::Oneshot).unwrap(); // an update that will find no poll
+    d.deregister(fa).unwrap(); // submits the update and the remove now
+    assert_eq!(drain(fa), 1);
+    d.register(fa, Interest::READABLE, Mode::Oneshot).unwrap();
+    assert!(dispatch(&mut d, QUIET).is_empty(), "the old data is gone");
+    d.deregister(fa).unwrap();
+    drop(a);
+    let mut buf = [0u8; 8];
+    let end = sys::read(a_peer.as_raw_fd(), &mut buf);
+    assert_eq!(end.as_ref().ok(), Some(&0), "the peer sees the file closed: {end:?}");
+}
+
 /// A dispatch with a zero timeout still collects completions the kernel has
 /// pending for this thread. With cooperative task running, a poll that fires
 /// because of another thread's write completes as task work of this thread,
