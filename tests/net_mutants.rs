@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::run_until;
 use muxloop::{
-    DatagramOptions, Dispatcher, EpollDispatcher, EventLoop, Interest, PipeReader, PollDispatcher,
-    SelectDispatcher, UdpSocket, UnixAddr, UnixDatagram, sys,
+    DatagramOptions, Dispatcher, EpollDispatcher, EventLoop, Interest, Listener, PipeReader, PollDispatcher,
+    SelectDispatcher, Server, UdpSocket, UnixAddr, UnixDatagram, sys,
 };
 
 /// `options()` gives back what the socket was opened with, and `Debug` names
@@ -316,4 +316,26 @@ fn refused_queued_datagrams_free_their_bytes() {
         assert_eq!(sender.stats().send_errors as usize, refused, "round {round}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A listener whose `accept` fails with a hard error (here it was shut
+/// down: poll keeps calling it readable and `accept` says `EINVAL`) is
+/// paused for a moment each time, not retried in a busy loop.
+#[test]
+fn a_failing_listener_is_paused_not_spun() {
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let listener = Listener::bind_tcp(&["127.0.0.1:0".parse().unwrap()], false, 16).unwrap();
+    let fd = listener.as_raw_fd();
+    let _server = Server::builder("127.0.0.1:0", common::echo_callbacks::<PollDispatcher>())
+        .listener(listener)
+        .start(&mut ev)
+        .unwrap();
+    sys::shutdown(fd, std::net::Shutdown::Both).unwrap();
+    let before = ev.stats();
+    let until = std::time::Instant::now() + Duration::from_millis(300);
+    while std::time::Instant::now() < until {
+        ev.run_once(Some(Duration::from_millis(10))).unwrap();
+    }
+    let events = ev.stats().events_delivered - before.events_delivered;
+    assert!((1..20).contains(&events), "{events} listener events in 300 ms");
 }
