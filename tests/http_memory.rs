@@ -1,7 +1,7 @@
 //! Keep-alive requests leave no net allocation behind, on every dispatcher.
 //!
-//! A counting global allocator (wrapping `System`) keeps the bytes allocated
-//! minus the bytes freed by this whole test binary. After a warm-up of 500
+//! A counting global allocator (`tests/common/counting_alloc.rs`) keeps the
+//! bytes allocated minus the bytes freed by this whole test binary. After a warm-up of 500
 //! keep-alive requests (buffers grown, thread arenas and the date cache set
 //! up), 3,000 more must leave the count where it was, up to [`SLACK`]: a leak
 //! of 87 bytes per request (261 KB over 3,000) fails, which the RSS threshold
@@ -11,14 +11,14 @@
 //! tests take [`SERIAL`] so only one of them allocates at a time.
 #![cfg(feature = "http")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
+use common::counting_alloc::{Counting, LIVE};
 use muxloop::http::{HttpServer, Response};
 use muxloop::{Dispatcher, EventLoop};
 
@@ -27,46 +27,6 @@ mod common;
 /// Net allocation growth allowed over 3,000 requests: a constant, not a rate
 /// (under 6 bytes per request; measured growth is 0).
 const SLACK: isize = 16 * 1024;
-
-/// Bytes allocated minus bytes freed, process-wide.
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-/// `System`, counting.
-struct Counting;
-
-// SAFETY: every call is forwarded unchanged to `System`; the counter is only
-// bookkeeping and never affects what is returned.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as our caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as our caller's.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as our caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;

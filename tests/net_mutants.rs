@@ -37,6 +37,18 @@ fn datagram_socket_reports_its_options_and_itself() {
     assert!(text.contains("closed: false"), "{text}");
 }
 
+/// Calls `send_one` until a datagram has to wait in `sender`'s queue (the
+/// kernel took all it would); returns how many the kernel took.
+fn fill_kernel(sender: &UnixDatagram<PollDispatcher>, mut send_one: impl FnMut()) -> usize {
+    let mut sent = 0;
+    while sender.stats().queued == 0 {
+        send_one();
+        sent += 1;
+        assert!(sent < 100_000, "the kernel never pushed back");
+    }
+    sent - 1
+}
+
 /// The send queue's byte bound is inclusive: datagrams that fill it exactly
 /// are queued, one byte more is refused (`WouldBlock`) and counted; once
 /// the queue has gone out (here in one batch), the whole bound is free again.
@@ -52,13 +64,7 @@ fn datagram_send_queue_byte_bound_is_exact() {
             .unwrap();
     for round in 0..2 {
         ev.set_interest(receiver.fd(), Interest::NONE).unwrap(); // stops reading
-        // Fill the kernel until the first datagram has to wait in the queue.
-        let mut sent = 0;
-        while sender.stats().queued == 0 {
-            sender.send(&mut ev, &[1; 100]).unwrap();
-            sent += 1;
-            assert!(sent < 100_000, "the kernel never pushed back");
-        }
+        let to_kernel = fill_kernel(&sender, || sender.send(&mut ev, &[1; 100]).unwrap());
         sender.send(&mut ev, &vec![2; BYTES - 200]).unwrap();
         sender.send(&mut ev, &[3; 100]).unwrap(); // exactly BYTES queued now
         assert_eq!(sender.stats().queued, 3, "round {round}");
@@ -68,7 +74,7 @@ fn datagram_send_queue_byte_bound_is_exact() {
         assert_eq!((sender.stats().queued, sender.stats().dropped), (3, round + 1));
         ev.set_interest(receiver.fd(), Interest::READABLE).unwrap();
         let before = got.get();
-        assert!(run_until(&mut ev, || got.get() - before == sent + 2), "round {round}");
+        assert!(run_until(&mut ev, || got.get() - before == to_kernel + 3), "round {round}");
         assert_eq!(sender.stats().queued, 0);
     }
 }
@@ -81,13 +87,7 @@ fn fill_kernel_then_queue(
     sender: &UnixDatagram<PollDispatcher>,
     bytes: usize,
 ) -> (usize, usize) {
-    let mut to_kernel = 0;
-    while sender.stats().queued == 0 {
-        sender.send(ev, &[1; 64]).unwrap();
-        to_kernel += 1;
-        assert!(to_kernel < 100_000, "the kernel never pushed back");
-    }
-    to_kernel -= 1; // the last one was queued
+    let to_kernel = fill_kernel(sender, || sender.send(ev, &[1; 64]).unwrap());
     for _ in 1..bytes / 64 {
         sender.send(ev, &[2; 64]).unwrap();
     }
@@ -301,9 +301,7 @@ fn refused_queued_datagrams_free_their_bytes() {
     for round in 0..2 {
         let receiver = UnixDatagram::bind(&mut ev, b.as_path(), |_, _, _| {}).unwrap();
         ev.set_interest(receiver.fd(), Interest::NONE).unwrap();
-        while sender.stats().queued == 0 {
-            sender.send_to(&mut ev, &[1; 64], &to).unwrap();
-        }
+        fill_kernel(&sender, || sender.send_to(&mut ev, &[1; 64], &to).unwrap());
         // One datagram in the first round, the whole bound in the second.
         let queued = if round == 0 { 1 } else { BYTES / 64 };
         for _ in 1..queued {

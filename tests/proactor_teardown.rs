@@ -4,50 +4,20 @@
 //! answers, so nothing may be leaked, and the drop must not sit out its 2 s
 //! deadline either.
 //!
-//! A counting global allocator (wrapping `System`) keeps the bytes allocated
-//! minus the bytes freed by this test binary, which has one test.
+//! A counting global allocator (`tests/common/counting_alloc.rs`) keeps the
+//! bytes allocated minus the bytes freed by this test binary, which has one test.
 #![cfg(target_os = "linux")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod common;
+
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::counting_alloc::{Counting, LIVE};
 use muxloop::dispatcher::proactor::{Completion, Proactor};
-
-/// Bytes allocated minus bytes freed, process-wide.
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-/// `System`, counting.
-struct Counting;
-
-// SAFETY: every call is forwarded unchanged to `System`; the counter is only
-// bookkeeping and never affects what is returned.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as our caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as our caller's.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-    }
-}
 
 #[global_allocator]
 static COUNTING: Counting = Counting;

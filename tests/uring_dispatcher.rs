@@ -59,6 +59,16 @@ fn raise_nofile(min: u64) {
     }
 }
 
+/// Deregisters and closes `a`, then checks that its peer sees the end: no
+/// poll left in the kernel still holds the file.
+fn close_and_check_no_poll_holds(d: &mut UringDispatcher, a: OwnedFd, a_peer: &OwnedFd, what: &str) {
+    d.deregister(a.as_raw_fd()).unwrap();
+    drop(a);
+    let mut buf = [0u8; 8];
+    let end = sys::read(a_peer.as_raw_fd(), &mut buf);
+    assert_eq!(end.as_ref().ok(), Some(&0), "{what}: the peer sees the file closed: {end:?}");
+}
+
 /// Dispatches until `fds` have each been reported at least once; returns how
 /// many times each fd was reported in all (panics after `PATIENCE`).
 fn collect_until_all(d: &mut UringDispatcher, fds: &[RawFd]) -> Vec<RawFd> {
@@ -205,11 +215,7 @@ fn edge_modified_to_level_leaves_no_poll_behind() {
         assert!(events[0].fd() == fa && events[0].is_readable());
     }
     assert_eq!(drain(fa), 5);
-    d.deregister(fa).unwrap();
-    drop(a);
-    let mut buf = [0u8; 8];
-    let end = sys::read(a_peer.as_raw_fd(), &mut buf);
-    assert_eq!(end.as_ref().ok(), Some(&0), "the peer sees the file closed: {end:?}");
+    close_and_check_no_poll_holds(&mut d, a, &a_peer, "edge -> level");
 }
 
 /// A `modify` that keeps the mode is one poll update, and the update's own
@@ -233,11 +239,7 @@ fn modified_registration_leaves_one_poll() {
         assert!(events.len() == 1 && events[0].is_writable(), "{mode:?}: {events:?}");
         d.modify(fa, Interest::READABLE, mode).unwrap();
         assert!(dispatch(&mut d, QUIET).is_empty(), "{mode:?}: nothing to read");
-        d.deregister(fa).unwrap();
-        drop(a);
-        let mut buf = [0u8; 8];
-        let end = sys::read(a_peer.as_raw_fd(), &mut buf);
-        assert_eq!(end.as_ref().ok(), Some(&0), "{mode:?}: the peer sees the file closed: {end:?}");
+        close_and_check_no_poll_holds(&mut d, a, &a_peer, &format!("{mode:?}"));
     }
 }
 
@@ -263,11 +265,7 @@ fn failed_update_of_an_old_registration_is_ignored() {
     assert_eq!(drain(fa), 1);
     d.register(fa, Interest::READABLE, Mode::Oneshot).unwrap();
     assert!(dispatch(&mut d, QUIET).is_empty(), "the old data is gone");
-    d.deregister(fa).unwrap();
-    drop(a);
-    let mut buf = [0u8; 8];
-    let end = sys::read(a_peer.as_raw_fd(), &mut buf);
-    assert_eq!(end.as_ref().ok(), Some(&0), "the peer sees the file closed: {end:?}");
+    close_and_check_no_poll_holds(&mut d, a, &a_peer, "re-registered");
 }
 
 /// A dispatch with a zero timeout still collects completions the kernel has

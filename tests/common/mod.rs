@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use muxloop::{Callbacks, Dispatcher, EventLoop, HandlerFactory, LoopHandle, Server, ServerBuilder};
 
 #[cfg(feature = "http")]
+pub mod counting_alloc;
 pub mod http;
 
 /// Generous bound for any single blocking client operation.
