@@ -289,6 +289,16 @@ pub fn set_keepalive(fd: RawFd, on: bool) -> io::Result<()> {
     set_int_option(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, on as libc::c_int)
 }
 
+/// Whether `TCP_NODELAY` is on.
+pub fn nodelay(fd: RawFd) -> io::Result<bool> {
+    Ok(get_int_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY)? != 0)
+}
+
+/// Whether `SO_KEEPALIVE` is on.
+pub fn keepalive(fd: RawFd) -> io::Result<bool> {
+    Ok(get_int_option(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE)? != 0)
+}
+
 /// `SO_LINGER`: `Some(Duration::ZERO)` makes `close` reset the connection
 /// (RST) instead of a graceful FIN; `None` restores the default.
 pub fn set_linger(fd: RawFd, linger: Option<std::time::Duration>) -> io::Result<()> {

@@ -337,3 +337,29 @@ fn a_failing_listener_is_paused_not_spun() {
     let events = ev.stats().events_delivered - before.events_delivered;
     assert!((1..20).contains(&events), "{events} listener events in 300 ms");
 }
+
+/// `set_keepalive` and `set_nodelay` reach the socket.
+#[test]
+fn socket_options_reach_the_socket() {
+    use std::sync::{Arc, Mutex};
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let seen: Arc<Mutex<Vec<(bool, bool)>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let callbacks = muxloop::Callbacks::new().on_connection(move |_, conn| {
+        if !conn.is_connected() {
+            return;
+        }
+        let fd = conn.fd();
+        let mut seen = sink.lock().unwrap();
+        conn.set_keepalive(true).unwrap();
+        conn.set_nodelay(false).unwrap();
+        seen.push((sys::keepalive(fd).unwrap(), sys::nodelay(fd).unwrap()));
+        conn.set_keepalive(false).unwrap();
+        conn.set_nodelay(true).unwrap();
+        seen.push((sys::keepalive(fd).unwrap(), sys::nodelay(fd).unwrap()));
+    });
+    let server = Server::builder("127.0.0.1:0", callbacks).start(&mut ev).unwrap();
+    let _client = std::net::TcpStream::connect(server.local_addr().as_inet().unwrap()).unwrap();
+    assert!(run_until(&mut ev, || seen.lock().unwrap().len() == 2));
+    assert_eq!(*seen.lock().unwrap(), [(true, false), (false, true)]);
+}
