@@ -363,3 +363,35 @@ fn socket_options_reach_the_socket() {
     assert!(run_until(&mut ev, || seen.lock().unwrap().len() == 2));
     assert_eq!(*seen.lock().unwrap(), [(true, false), (false, true)]);
 }
+
+/// One message carries at most 253 fds (the kernel's `SCM_MAX_FD`):
+/// `send_fds` refuses 254 with `InvalidInput` and sends 253.
+#[test]
+fn fd_passing_takes_at_most_253_fds() {
+    use std::os::fd::AsFd;
+    use std::sync::{Arc, Mutex};
+    type Outcome = Result<(), io::ErrorKind>;
+    let path = std::env::temp_dir().join(format!("muxloop-net-mutants-fds-{}.sock", std::process::id()));
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let seen: Arc<Mutex<Vec<(Outcome, Outcome)>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let callbacks = muxloop::Callbacks::new().on_connection(move |ev, conn| {
+        if !conn.is_connected() {
+            return;
+        }
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let fds = vec![file.as_fd(); 254];
+        let too_many = conn.send_fds(ev, b"x", &fds).map_err(|e| e.kind());
+        let most = conn.send_fds(ev, b"y", &fds[..253]).map_err(|e| e.kind());
+        sink.lock().unwrap().push((too_many, most));
+    });
+    let server = Server::unix_builder(path.as_path(), callbacks).start(&mut ev).unwrap();
+    let mut client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    assert!(run_until(&mut ev, || !seen.lock().unwrap().is_empty()));
+    assert_eq!(seen.lock().unwrap()[0], (Err(io::ErrorKind::InvalidInput), Ok(())));
+    let mut byte = [0u8; 1];
+    std::io::Read::read_exact(&mut client, &mut byte).unwrap();
+    assert_eq!(&byte, b"y", "only the message with 253 fds went out");
+    drop(server);
+    let _ = std::fs::remove_file(&path);
+}
