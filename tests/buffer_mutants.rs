@@ -38,3 +38,22 @@ fn debug_names_the_three_regions() {
     let shown = format!("{buf:?}");
     assert_eq!(shown, format!("Buffer {{ readable: 3, writable: 29, prependable: {CHEAP_PREPEND} }}"));
 }
+
+/// `settle` moves a small leftover out of storage only when the storage is
+/// larger than `SHRINK_THRESHOLD`; storage of exactly that size is kept.
+#[test]
+fn settle_keeps_storage_up_to_the_threshold() {
+    for (storage, kept) in [(SHRINK_THRESHOLD, true), (SHRINK_THRESHOLD + 1, false)] {
+        let mut buf = Buffer::with_capacity(storage - CHEAP_PREPEND);
+        assert_eq!(buf.capacity(), storage);
+        buf.append(&[7; 10]);
+        buf.settle();
+        assert_eq!(buf.peek(), &[7; 10], "the bytes are unchanged");
+        assert_eq!(
+            buf.capacity() == storage,
+            kept,
+            "storage of {storage} bytes: {} after settle",
+            buf.capacity()
+        );
+    }
+}
