@@ -395,3 +395,40 @@ fn fd_passing_takes_at_most_253_fds() {
     drop(server);
     let _ = std::fs::remove_file(&path);
 }
+
+/// Every write re-arms a connection's idle timer, not only reads: a
+/// connection that only sends (a feed the client just reads) stays open
+/// past `idle_timeout`.
+#[test]
+fn sending_counts_as_activity_for_the_idle_timeout() {
+    use std::io::Read;
+    use std::time::Instant;
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let server = Server::builder("127.0.0.1:0", muxloop::Callbacks::<PollDispatcher>::new())
+        .idle_timeout(Some(Duration::from_millis(300)))
+        .start(&mut ev)
+        .unwrap();
+    let mut client = std::net::TcpStream::connect(server.local_addr().as_inet().unwrap()).unwrap();
+    client.set_nonblocking(true).unwrap();
+    assert!(run_until(&mut ev, || server.live_connections() == 1));
+    let started = Instant::now();
+    let mut got = 0;
+    while started.elapsed() < Duration::from_millis(1000) {
+        server.for_each_connection(&mut ev, |ev, conn| {
+            let _ = conn.send(ev, b"x");
+        });
+        let pause = Instant::now() + Duration::from_millis(100);
+        while Instant::now() < pause {
+            ev.run_once(Some(Duration::from_millis(10))).unwrap();
+        }
+        let mut buf = [0u8; 64];
+        match client.read(&mut buf) {
+            Ok(0) => panic!("closed after {:?} although it kept sending", started.elapsed()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    assert!(got >= 5, "{got} bytes arrived");
+    assert_eq!(server.live_connections(), 1);
+}
