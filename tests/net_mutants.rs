@@ -432,3 +432,54 @@ fn sending_counts_as_activity_for_the_idle_timeout() {
     assert!(got >= 5, "{got} bytes arrived");
     assert_eq!(server.live_connections(), 1);
 }
+
+/// Bytes sent with fds while other output is still queued wait their turn:
+/// the peer reads them after everything sent before.
+#[test]
+fn passed_fds_wait_behind_queued_bytes() {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    const BIG: usize = 4 << 20;
+    let path = std::env::temp_dir().join(format!("muxloop-net-mutants-order-{}.sock", std::process::id()));
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let server = Server::unix_builder(path.as_path(), muxloop::Callbacks::<PollDispatcher>::new())
+        .start(&mut ev)
+        .unwrap();
+    let mut client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    client.set_nonblocking(true).unwrap();
+    assert!(run_until(&mut ev, || server.live_connections() == 1));
+    server.for_each_connection(&mut ev, |ev, conn| {
+        conn.send(ev, &vec![b'a'; BIG]).unwrap();
+        assert!(conn.queued_output() > 0, "the kernel took all {BIG} bytes");
+    });
+    // The client reads some, so the kernel has room again while the rest is
+    // still queued (the loop has not run to flush it).
+    let mut got = Vec::with_capacity(BIG + 1);
+    let mut buf = [0u8; 65536];
+    while let Ok(n) = client.read(&mut buf) {
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(!got.is_empty());
+    server.for_each_connection(&mut ev, |ev, conn| {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        conn.send_fds(ev, b"Z", &[file.as_fd()]).unwrap();
+    });
+    assert!(
+        run_until(&mut ev, || {
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = client.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+                if n == 0 {
+                    break;
+                }
+            }
+            got.len() == BIG + 1
+        }),
+        "{} of {} bytes",
+        got.len(),
+        BIG + 1
+    );
+    assert_eq!(got.iter().position(|&b| b == b'Z'), Some(BIG), "the fds' byte came last");
+    drop(server);
+    let _ = std::fs::remove_file(&path);
+}
