@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::run_until;
 use muxloop::{
     DatagramOptions, Dispatcher, EpollDispatcher, EventLoop, Interest, Listener, PipeReader, PollDispatcher,
-    SelectDispatcher, Server, UdpSocket, UnixAddr, UnixDatagram, sys,
+    SelectDispatcher, Server, StreamAddr, UdpSocket, UnixAddr, UnixDatagram, sys,
 };
 
 /// `options()` gives back what the socket was opened with, and `Debug` names
@@ -482,4 +482,40 @@ fn passed_fds_wait_behind_queued_bytes() {
     assert_eq!(got.iter().position(|&b| b == b'Z'), Some(BIG), "the fds' byte came last");
     drop(server);
     let _ = std::fs::remove_file(&path);
+}
+
+/// A closed connection leaves its loop's table: `for_each_connection` no
+/// longer visits it (the table holding it would keep it, and its buffers,
+/// alive for good).
+#[test]
+fn closed_connections_leave_the_loop() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let server =
+        Server::builder("127.0.0.1:0", muxloop::Callbacks::<PollDispatcher>::new()).start(&mut ev).unwrap();
+    let visits = |ev: &mut EventLoop<PollDispatcher>| {
+        let count = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&count);
+        server.for_each_connection(ev, move |_, _| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        count.load(Ordering::Relaxed)
+    };
+    let client = std::net::TcpStream::connect(server.local_addr().as_inet().unwrap()).unwrap();
+    assert!(run_until(&mut ev, || server.live_connections() == 1));
+    assert_eq!(visits(&mut ev), 1);
+    drop(client);
+    assert!(run_until(&mut ev, || server.live_connections() == 0));
+    assert_eq!(visits(&mut ev), 0, "the closed connection is still in the loop's table");
+}
+
+/// A TCP `StreamAddr` equals exactly its own socket address.
+#[test]
+fn stream_addr_equals_only_its_socket_address() {
+    let a: std::net::SocketAddr = "127.0.0.1:80".parse().unwrap();
+    let b: std::net::SocketAddr = "127.0.0.1:81".parse().unwrap();
+    assert!(StreamAddr::from(a) == a);
+    assert!(StreamAddr::from(a) != b);
+    assert!(StreamAddr::from(UnixAddr::from("/tmp/x.sock")) != a);
 }
