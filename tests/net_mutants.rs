@@ -505,6 +505,13 @@ fn closed_connections_leave_the_loop() {
     let client = std::net::TcpStream::connect(server.local_addr().as_inet().unwrap()).unwrap();
     assert!(run_until(&mut ev, || server.live_connections() == 1));
     assert_eq!(visits(&mut ev), 1);
+    // While here: `Debug` names the connection, its fd and its peer.
+    let peer = client.local_addr().unwrap().to_string();
+    server.for_each_connection(&mut ev, move |_, conn| {
+        let text = format!("{conn:?}");
+        assert!(text.starts_with("Connection") && text.contains(&format!("fd: {}", conn.fd())), "{text}");
+        assert!(text.contains(&peer), "{text}");
+    });
     drop(client);
     assert!(run_until(&mut ev, || server.live_connections() == 0));
     assert_eq!(visits(&mut ev), 0, "the closed connection is still in the loop's table");
