@@ -391,16 +391,30 @@ mod tests {
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
 
-    fn next_sent(p: &mut Proactor) -> (io::Result<usize>, Vec<u8>, usize) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+    /// Hands every completion, in order, to `on` until it returns `Some`
+    /// (panics with `what` after `patience`).
+    fn until<T>(
+        p: &mut Proactor,
+        patience: Duration,
+        what: &str,
+        mut on: impl FnMut(Completion) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + patience;
         while Instant::now() < deadline {
             for completion in p.wait(Some(Duration::from_millis(50))).unwrap() {
-                if let Completion::Sent { result, buf, offset, .. } = completion {
-                    return (result, buf, offset);
+                if let Some(done) = on(completion) {
+                    return done;
                 }
             }
         }
-        panic!("no send completed");
+        panic!("{what}");
+    }
+
+    fn next_sent(p: &mut Proactor) -> (io::Result<usize>, Vec<u8>, usize) {
+        until(p, Duration::from_secs(10), "no send completed", |completion| match completion {
+            Completion::Sent { result, buf, offset, .. } => Some((result, buf, offset)),
+            _ => None,
+        })
     }
 
     /// The ownership rule of the module docs: a send's buffer is the kernel's
@@ -461,22 +475,19 @@ mod tests {
         p.recv_multishot(a.as_raw_fd()).unwrap();
         (&b).write_all(b"ping").unwrap();
         drop(b);
-        let (mut got, deadline) = (Vec::new(), Instant::now() + Duration::from_secs(5));
-        while Instant::now() < deadline {
-            for completion in p.wait(Some(Duration::from_millis(50))).unwrap() {
-                if let Completion::Received { fd, result, more } = completion {
-                    assert_eq!(fd, a.as_raw_fd());
-                    let bytes = result.unwrap();
-                    if !more {
-                        assert!(bytes.is_empty(), "end of file carries no bytes");
-                        assert_eq!(got, b"ping");
-                        return;
-                    }
-                    got.extend(bytes);
-                }
+        let mut got = Vec::new();
+        until(&mut p, Duration::from_secs(5), "no end of file", |completion| {
+            let Completion::Received { fd, result, more } = completion else { return None };
+            assert_eq!(fd, a.as_raw_fd());
+            let bytes = result.unwrap();
+            if more {
+                got.extend(bytes);
+                return None;
             }
-        }
-        panic!("no end of file (got {got:?})");
+            assert!(bytes.is_empty(), "end of file carries no bytes");
+            Some(())
+        });
+        assert_eq!(got, b"ping");
     }
 
     /// A multishot accept names its listener in every completion and keeps going.
@@ -487,17 +498,14 @@ mod tests {
         p.accept_multishot(listener.as_raw_fd()).unwrap();
         let _clients: Vec<_> =
             (0..2).map(|_| std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap()).collect();
-        let (mut accepted, deadline) = (0, Instant::now() + Duration::from_secs(5));
-        while accepted < 2 && Instant::now() < deadline {
-            for completion in p.wait(Some(Duration::from_millis(50))).unwrap() {
-                if let Completion::Accepted { listener: fd, result, more } = completion {
-                    assert_eq!(fd, listener.as_raw_fd());
-                    assert!(result.is_ok() && more, "a live multishot accept");
-                    accepted += 1;
-                }
-            }
-        }
-        assert_eq!(accepted, 2);
+        let mut accepted = 0;
+        until(&mut p, Duration::from_secs(5), "fewer than 2 accepts", |completion| {
+            let Completion::Accepted { listener: fd, result, more } = completion else { return None };
+            assert_eq!(fd, listener.as_raw_fd());
+            assert!(result.is_ok() && more, "a live multishot accept");
+            accepted += 1;
+            (accepted == 2).then_some(())
+        });
     }
 
     /// Sub-second parts of the timeout count (seconds and nanoseconds are
@@ -522,17 +530,15 @@ mod tests {
         p.recv_multishot(fd).unwrap();
         assert!(p.wait(Some(Duration::from_millis(50))).unwrap().is_empty(), "nothing to receive yet");
         p.cancel_recv(fd).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            for completion in p.wait(Some(Duration::from_millis(50))).unwrap() {
-                if let Completion::Received { fd: got, result, more } = completion {
-                    assert_eq!(got, fd);
-                    assert!(!more, "the receive is over");
-                    assert_eq!(result.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
-                    return;
+        let (got, result, more) =
+            until(&mut p, Duration::from_secs(5), "the multishot receive was not cancelled", |completion| {
+                match completion {
+                    Completion::Received { fd, result, more } => Some((fd, result, more)),
+                    _ => None,
                 }
-            }
-        }
-        panic!("the multishot receive was not cancelled");
+            });
+        assert_eq!(got, fd);
+        assert!(!more, "the receive is over");
+        assert_eq!(result.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
     }
 }
