@@ -24,8 +24,13 @@ const PATIENCE: Duration = Duration::from_secs(10);
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// The tests' lock, or `None` (the test then returns) where io_uring is
+/// unavailable.
+fn serial() -> Option<MutexGuard<'static, ()>> {
+    if common::uring_unavailable() {
+        return None;
+    }
+    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 fn dispatch(d: &mut UringDispatcher, timeout: Duration) -> Vec<Event> {
@@ -93,10 +98,7 @@ fn collect_until_all(d: &mut UringDispatcher, fds: &[RawFd]) -> Vec<RawFd> {
 /// be delivered to the new owner.
 #[test]
 fn fd_reuse_after_deregister_within_one_batch() {
-    if common::uring_unavailable() {
-        return;
-    }
-    let _serial = serial();
+    let Some(_serial) = serial() else { return };
     raise_nofile(4200);
     let mut d = UringDispatcher::new().unwrap();
     let (a, a_peer) = sys::socketpair().unwrap();
@@ -128,10 +130,7 @@ fn fd_reuse_after_deregister_within_one_batch() {
 /// dispatch, which then reports exactly once.
 #[test]
 fn modify_on_a_fired_oneshot() {
-    if common::uring_unavailable() {
-        return;
-    }
-    let _serial = serial();
+    let Some(_serial) = serial() else { return };
     let mut d = UringDispatcher::new().unwrap();
     let (a, a_peer) = sys::socketpair().unwrap();
     let fa = a.as_raw_fd();
@@ -169,10 +168,7 @@ fn modify_on_a_fired_oneshot() {
 /// one-shot poll, re-armed after the first edge, would report it again).
 #[test]
 fn level_modified_to_edge_is_edge_triggered() {
-    if common::uring_unavailable() {
-        return;
-    }
-    let _serial = serial();
+    let Some(_serial) = serial() else { return };
     let mut d = UringDispatcher::new().unwrap();
     let (a, a_peer) = sys::socketpair().unwrap();
     let fa = a.as_raw_fd();
@@ -198,10 +194,7 @@ fn level_modified_to_edge_is_edge_triggered() {
 /// `deregister` and `close` no poll holds the file: the peer sees the end.
 #[test]
 fn edge_modified_to_level_leaves_no_poll_behind() {
-    if common::uring_unavailable() {
-        return;
-    }
-    let _serial = serial();
+    let Some(_serial) = serial() else { return };
     let mut d = UringDispatcher::new().unwrap();
     let (a, a_peer) = sys::socketpair().unwrap();
     let fa = a.as_raw_fd();
@@ -224,10 +217,7 @@ fn edge_modified_to_level_leaves_no_poll_behind() {
 /// and `close`, and the peer would never see the end).
 #[test]
 fn modified_registration_leaves_one_poll() {
-    if common::uring_unavailable() {
-        return;
-    }
-    let _serial = serial();
+    let Some(_serial) = serial() else { return };
     for mode in [Mode::Level, Mode::Edge] {
         let mut d = UringDispatcher::new().unwrap();
         let (a, a_peer) = sys::socketpair().unwrap();
@@ -250,10 +240,7 @@ fn modified_registration_leaves_one_poll() {
 /// `close`).
 #[test]
 fn failed_update_of_an_old_registration_is_ignored() {
-    if common::uring_unavailable() {
-        return;
-    }
-    let _serial = serial();
+    let Some(_serial) = serial() else { return };
     let mut d = UringDispatcher::new().unwrap();
     let (a, a_peer) = sys::socketpair().unwrap();
     let fa = a.as_raw_fd();
@@ -279,10 +266,7 @@ fn failed_update_of_an_old_registration_is_ignored() {
 #[test]
 fn zero_timeout_dispatch_reports_what_is_ready() {
     use std::sync::atomic::{AtomicU32, Ordering};
-    if common::uring_unavailable() {
-        return;
-    }
-    let _serial = serial();
+    let Some(_serial) = serial() else { return };
     const ROUNDS: u32 = 20;
     let mut d = UringDispatcher::new().unwrap();
     let (a, a_peer) = sys::socketpair().unwrap();
@@ -325,10 +309,7 @@ fn zero_timeout_dispatch_reports_what_is_ready() {
 /// reported, and unread data stops being reported after a few dispatches.
 #[test]
 fn edge_multishot_is_rearmed_when_the_kernel_ends_it() {
-    if common::uring_unavailable() {
-        return;
-    }
-    let _serial = serial();
+    let Some(_serial) = serial() else { return };
     // 256: twice that plus 2 needs the next power of two up (1,024).
     const N: usize = 256;
     raise_nofile(2 * N as u64 + 256);
@@ -365,10 +346,7 @@ fn edge_multishot_is_rearmed_when_the_kernel_ends_it() {
 /// least twice its size, and keeps reporting.
 #[test]
 fn an_overflow_with_few_fds_still_grows_the_ring() {
-    if common::uring_unavailable() {
-        return;
-    }
-    let _serial = serial();
+    let Some(_serial) = serial() else { return };
     let mut d = UringDispatcher::with_entries(1).unwrap();
     assert_eq!(d.completion_capacity(), 8);
     let pairs: Vec<(OwnedFd, OwnedFd)> = (0..3).map(|_| sys::socketpair().unwrap()).collect();
@@ -398,10 +376,7 @@ fn an_overflow_with_few_fds_still_grows_the_ring() {
 /// still reports each exactly once, and a drained set reports nothing.
 #[test]
 fn five_thousand_ready_fds_in_one_dispatch() {
-    if common::uring_unavailable() {
-        return;
-    }
-    let _serial = serial();
+    let Some(_serial) = serial() else { return };
     const N: usize = 5000;
     raise_nofile(2 * N as u64 + 256);
     let mut d = UringDispatcher::new().unwrap();
@@ -441,10 +416,7 @@ fn five_thousand_ready_fds_in_one_dispatch() {
 /// removals between dispatches (each full submission queue is flushed).
 #[test]
 fn a_tiny_ring_takes_any_number_of_requests() {
-    if common::uring_unavailable() {
-        return;
-    }
-    let _serial = serial();
+    let Some(_serial) = serial() else { return };
     let mut d = UringDispatcher::with_entries(2).unwrap();
     let pairs: Vec<(OwnedFd, OwnedFd)> = (0..100).map(|_| sys::socketpair().unwrap()).collect();
     for (a, _) in &pairs {
@@ -467,10 +439,7 @@ fn a_tiny_ring_takes_any_number_of_requests() {
 /// Errors say what is wrong, as the other backends do.
 #[test]
 fn errors_have_the_contract_kinds() {
-    if common::uring_unavailable() {
-        return;
-    }
-    let _serial = serial();
+    let Some(_serial) = serial() else { return };
     let mut d = UringDispatcher::new().unwrap();
     let (a, _peer) = sys::socketpair().unwrap();
     let fa = a.as_raw_fd();
@@ -491,10 +460,7 @@ fn errors_have_the_contract_kinds() {
 /// woken to process it, cooperative task running or not).
 #[test]
 fn another_thread_wakes_a_dispatch_without_timeout() {
-    if common::uring_unavailable() {
-        return;
-    }
-    let _serial = serial();
+    let Some(_serial) = serial() else { return };
     let mut d = UringDispatcher::new().unwrap();
     let (a, a_peer) = sys::socketpair().unwrap();
     let fa = a.as_raw_fd();
