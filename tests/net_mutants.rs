@@ -37,6 +37,19 @@ fn datagram_socket_reports_its_options_and_itself() {
     assert!(text.contains("closed: false"), "{text}");
 }
 
+/// A Unix datagram pair (both ends with `options`); the counter is the
+/// number of datagrams the receiver got.
+fn counting_pair(
+    ev: &mut EventLoop<PollDispatcher>,
+    options: DatagramOptions,
+) -> (UnixDatagram<PollDispatcher>, UnixDatagram<PollDispatcher>, Rc<Cell<usize>>) {
+    let got = Rc::new(Cell::new(0));
+    let sink = Rc::clone(&got);
+    let (sender, receiver) =
+        UnixDatagram::pair_with(ev, options, |_, _, _| {}, move |_, _, _| sink.set(sink.get() + 1)).unwrap();
+    (sender, receiver, got)
+}
+
 /// Calls `send_one` until a datagram has to wait in `sender`'s queue (the
 /// kernel took all it would); returns how many the kernel took.
 fn fill_kernel(sender: &UnixDatagram<PollDispatcher>, mut send_one: impl FnMut()) -> usize {
@@ -56,12 +69,7 @@ fn fill_kernel(sender: &UnixDatagram<PollDispatcher>, mut send_one: impl FnMut()
 fn datagram_send_queue_byte_bound_is_exact() {
     const BYTES: usize = 1000;
     let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
-    let got = Rc::new(Cell::new(0));
-    let sink = Rc::clone(&got);
-    let options = DatagramOptions::new().send_queue(1000, BYTES);
-    let (sender, receiver) =
-        UnixDatagram::pair_with(&mut ev, options, |_, _, _| {}, move |_, _, _| sink.set(sink.get() + 1))
-            .unwrap();
+    let (sender, receiver, got) = counting_pair(&mut ev, DatagramOptions::new().send_queue(1000, BYTES));
     for round in 0..2 {
         ev.set_interest(receiver.fd(), Interest::NONE).unwrap(); // stops reading
         let to_kernel = fill_kernel(&sender, || sender.send(&mut ev, &[1; 100]).unwrap());
@@ -103,12 +111,7 @@ fn fill_kernel_then_queue(
 fn datagram_queue_drains_through_pushback_and_frees_its_bytes() {
     const BYTES: usize = 64 * 1024;
     let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
-    let got = Rc::new(Cell::new(0));
-    let sink = Rc::clone(&got);
-    let options = DatagramOptions::new().send_queue(100_000, BYTES);
-    let (sender, receiver) =
-        UnixDatagram::pair_with(&mut ev, options, |_, _, _| {}, move |_, _, _| sink.set(sink.get() + 1))
-            .unwrap();
+    let (sender, receiver, got) = counting_pair(&mut ev, DatagramOptions::new().send_queue(100_000, BYTES));
     for round in 0..2 {
         ev.set_interest(receiver.fd(), Interest::NONE).unwrap();
         let (to_kernel, queued) = fill_kernel_then_queue(&mut ev, &sender, BYTES);
