@@ -11,6 +11,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::http::get;
+use common::run_for;
 use muxloop::http::{HttpConfig, HttpServer, Response};
 use muxloop::{EventLoop, PollDispatcher};
 
@@ -56,10 +57,7 @@ fn each_request_restarts_the_idle_clock() {
     for round in 0..10 {
         client.write_all(&get("/")).unwrap();
         assert!(response(&mut ev, &mut client).is_some(), "round {round}: closed while in use");
-        let pause = Instant::now() + Duration::from_millis(100);
-        while Instant::now() < pause {
-            ev.run_once(Some(Duration::from_millis(10))).unwrap();
-        }
+        run_for(&mut ev, Duration::from_millis(100));
     }
 }
 
@@ -153,10 +151,7 @@ fn stray_crlf_keeps_the_connection_idle() {
     first.extend_from_slice(b"\r\n");
     client.write_all(&first).unwrap();
     assert!(response(&mut ev, &mut client).is_some());
-    let pause = Instant::now() + Duration::from_millis(600);
-    while Instant::now() < pause {
-        ev.run_once(Some(Duration::from_millis(10))).unwrap();
-    }
+    run_for(&mut ev, Duration::from_millis(600));
     client.write_all(&get("/")).unwrap();
     let second = response(&mut ev, &mut client).expect("still open after three header timeouts");
     assert!(second.starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&second));

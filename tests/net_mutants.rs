@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::run_until;
+use common::{run_for, run_until};
 use muxloop::{
     DatagramOptions, Dispatcher, EpollDispatcher, EventLoop, Interest, Listener, PipeReader, PollDispatcher,
     SelectDispatcher, Server, StreamAddr, UdpSocket, UnixAddr, UnixDatagram, sys,
@@ -333,10 +333,7 @@ fn a_failing_listener_is_paused_not_spun() {
         .unwrap();
     sys::shutdown(fd, std::net::Shutdown::Both).unwrap();
     let before = ev.stats();
-    let until = std::time::Instant::now() + Duration::from_millis(300);
-    while std::time::Instant::now() < until {
-        ev.run_once(Some(Duration::from_millis(10))).unwrap();
-    }
+    run_for(&mut ev, Duration::from_millis(300));
     let events = ev.stats().events_delivered - before.events_delivered;
     assert!((1..20).contains(&events), "{events} listener events in 300 ms");
 }
@@ -420,10 +417,7 @@ fn sending_counts_as_activity_for_the_idle_timeout() {
         server.for_each_connection(&mut ev, |ev, conn| {
             let _ = conn.send(ev, b"x");
         });
-        let pause = Instant::now() + Duration::from_millis(100);
-        while Instant::now() < pause {
-            ev.run_once(Some(Duration::from_millis(10))).unwrap();
-        }
+        run_for(&mut ev, Duration::from_millis(100));
         let mut buf = [0u8; 64];
         match client.read(&mut buf) {
             Ok(0) => panic!("closed after {:?} although it kept sending", started.elapsed()),

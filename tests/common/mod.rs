@@ -326,6 +326,14 @@ impl Drop for ExampleProcess {
     }
 }
 
+/// Runs `ev` for `period`, whatever happens.
+pub fn run_for<D: Dispatcher>(ev: &mut EventLoop<D>, period: Duration) {
+    let until = Instant::now() + period;
+    while Instant::now() < until {
+        ev.run_once(Some(Duration::from_millis(10))).unwrap();
+    }
+}
+
 /// Runs `ev` until `cond` holds or [`IO_TIMEOUT`] passes; whether it held.
 pub fn run_until<D: Dispatcher>(ev: &mut EventLoop<D>, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + IO_TIMEOUT;
