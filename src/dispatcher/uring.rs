@@ -354,6 +354,16 @@ impl UringDispatcher {
         }
     }
 
+    /// Removes the poll tagged `poll` (its completion is ignored), submitted
+    /// now rather than with the next dispatch: the poll holds a reference to
+    /// the file, and the owner may be about to close the fd and expect the
+    /// peer to see it closed.
+    fn remove_poll(&mut self, poll: u64) -> io::Result<()> {
+        let remove = opcode::PollRemove::new(poll).build().user_data(IGNORED);
+        self.push(&remove)?;
+        self.submit_now()
+    }
+
     /// Queues the poll of `fd`'s current registration.
     fn arm(&mut self, fd: RawFd) -> io::Result<()> {
         let Some(reg) = self.registration(fd) else { return Ok(()) };
@@ -581,10 +591,7 @@ impl Dispatcher for UringDispatcher {
         }
         if reg.in_flight {
             reg.in_flight = false;
-            // Submitted now, as in `deregister`: the old poll holds the file.
-            let remove = opcode::PollRemove::new(old).build().user_data(IGNORED);
-            self.push(&remove)?;
-            self.submit_now()?;
+            self.remove_poll(old)?;
         }
         // A fired oneshot, a level poll waiting for its re-arm, or a replaced poll.
         self.queue_rearm(fd);
@@ -598,12 +605,7 @@ impl Dispatcher for UringDispatcher {
         };
         self.registered -= 1;
         if reg.in_flight {
-            // Submitted now, not with the next dispatch: the poll holds a
-            // reference to the file, and the owner is about to close the fd
-            // and expects the peer to see it closed.
-            let remove = opcode::PollRemove::new(user_data(fd, reg.generation)).build().user_data(IGNORED);
-            self.push(&remove)?;
-            self.submit_now()?;
+            self.remove_poll(user_data(fd, reg.generation))?;
         }
         Ok(())
     }
