@@ -5,6 +5,9 @@
 //! curl -i http://127.0.0.1:8080/hello
 //! curl -o copy http://127.0.0.1:8080/files/big.bin    # with --root DIR: DIR/big.bin, sent by sendfile(2)
 //! curl --data-binary @Cargo.toml http://127.0.0.1:8080/echo
+//! curl -H 'Transfer-Encoding: chunked' --data-binary @Cargo.toml http://127.0.0.1:8080/echo
+//! curl -s http://127.0.0.1:8080/stream?bytes=100000000 | wc -c     # a body of unknown length, sent chunked
+//! curl -i 'http://127.0.0.1:8080/later?ms=500'                     # answered by a worker thread
 //! wrk -t2 -c100 -d10s http://127.0.0.1:8080/hello
 //! cargo run --example http_server -- --unix /tmp/muxloop-http.sock &
 //! curl --unix-socket /tmp/muxloop-http.sock http://x/hello
@@ -15,9 +18,21 @@
 //! listener ([`muxloop::process`]); SIGTERM or Ctrl-C to the master stops
 //! them all gracefully.
 //!
-//! `/` is a small HTML page, `/hello` is `hello, world` (text/plain, for load
-//! tests), `/echo` returns the request body, `/files/PATH` is the file PATH
-//! below `--root DIR` (GET and HEAD; only with `--root`), anything else is 404.
+//! Routes ([`Router`]: other methods get 405 with `Allow`, HEAD works
+//! wherever GET does):
+//!
+//! * `GET /`: a small HTML page; `GET /hello`: `hello, world` (text/plain,
+//!   for load tests).
+//! * `POST /echo` (or PUT): the request body back, `Content-Length` or
+//!   chunked alike.
+//! * `GET /stream?bytes=N`: N bytes (default 1 MiB, at most 16 GiB) of a
+//!   repeating pattern, streamed: produced only as fast as the client reads,
+//!   so any size costs the server about one output limit of memory.
+//! * `GET /later?ms=N`: answered after N ms (at most 10 s) by one of four
+//!   worker threads, not the loop ([`Response::later`]): meanwhile the loop
+//!   serves everyone else, and pipelined requests keep their order. The
+//!   workers' queue is bounded: past 1,024 waiting answers, 503.
+//! * `GET /files/PATH`: the file PATH below `--root DIR` (with `--root`).
 
 #[path = "common/launch.rs"]
 mod launch;
@@ -26,10 +41,13 @@ use std::error::Error;
 use std::io::{self, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::Duration;
 
 use clap::Parser;
-use muxloop::http::{FileService, HttpServer, Request, Response};
+use muxloop::http::{BodyWriter, FileService, Fill, HttpServer, Request, Responder, Response, Router};
 use muxloop::net::listener::DEFAULT_BACKLOG;
 use muxloop::{AnyDispatcher, EventLoop, Listener, Trigger};
 
@@ -40,7 +58,7 @@ const INDEX: &str = "<!DOCTYPE html>\n<html><head><title>muxloop</title></head>\
 /// How long open connections get to finish once asked to stop.
 const GRACE: Duration = Duration::from_secs(5);
 
-/// A small HTTP/1.1 server: `/`, `/hello`, `/echo`, else 404.
+/// A small HTTP/1.1 server: `/`, `/hello`, `/echo`, `/stream`, `/later`, `/files/`, else 404.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
@@ -80,17 +98,101 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
 }
 
-fn route(req: &Request<'_>) -> Response {
-    match req.path() {
-        "/" => Response::html(200, INDEX),
-        "/hello" => Response::text(200, "hello, world"),
-        "/echo" => Response::new(200)
-            .header(
-                "Content-Type",
-                req.header("content-type").unwrap_or("application/octet-stream").to_owned(),
-            )
-            .body(req.body()),
-        _ => Response::text(404, format!("no such page: {}\n", req.path())),
+/// Largest `/stream` body (16 GiB) and `/later` delay (10 s).
+const MAX_STREAM: u64 = 16 << 30;
+const MAX_LATER_MS: u64 = 10_000;
+/// Worker threads for `/later`, and how many answers may wait for them.
+const WORKERS: usize = 4;
+const WORK_QUEUE: usize = 1024;
+
+/// The request body back, with its type.
+fn echo(req: &Request<'_>) -> Response {
+    let content_type = req.header("content-type").unwrap_or("application/octet-stream").to_owned();
+    Response::new(200).header("Content-Type", content_type).body(req.body())
+}
+
+/// `bytes` of a repeating pattern, pulled piece by piece as the output drains.
+fn stream(req: &Request<'_>) -> Response {
+    let Some(total) = query_number(req, "bytes", 1 << 20, MAX_STREAM) else {
+        return Response::text(400, format!("bytes must be a number up to {MAX_STREAM}\n"));
+    };
+    let pattern: Vec<u8> = (0..=255u8).cycle().take(64 * 1024).collect();
+    let mut sent = 0u64;
+    Response::stream(200, move |body: &mut BodyWriter<'_>| {
+        let n = (body.room() as u64).min(total - sent).min(pattern.len() as u64) as usize;
+        body.write(&pattern[..n]);
+        sent += n as u64;
+        if sent == total { Fill::End } else { Fill::More }
+    })
+    .header("Content-Type", "application/octet-stream")
+}
+
+/// A job for the `/later` workers: how long to work, and who to answer.
+type Job = (Duration, Responder);
+
+/// Four threads that answer `/later` requests (a blocking queue feeding a
+/// pool: the loop hands work off and goes on serving).
+fn start_workers() -> SyncSender<Job> {
+    let (jobs, queue) = mpsc::sync_channel::<Job>(WORK_QUEUE);
+    let queue = Arc::new(Mutex::new(queue));
+    for i in 0..WORKERS {
+        let queue = Arc::clone(&queue);
+        thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || {
+                loop {
+                    // The lock is held only to take a job, not while working.
+                    let job = queue.lock().map_err(drop).and_then(|q| q.recv().map_err(drop));
+                    let Ok((delay, responder)) = job else { return }; // the server is gone
+                    thread::sleep(delay);
+                    let _ = responder
+                        .send(Response::text(200, format!("answered after {} ms\n", delay.as_millis())));
+                }
+            })
+            .expect("spawn a worker thread");
+    }
+    jobs
+}
+
+/// Answered later, by a worker; 503 if the workers' queue is full.
+fn later(req: &Request<'_>, jobs: &SyncSender<Job>) -> Response {
+    let Some(ms) = query_number(req, "ms", 100, MAX_LATER_MS) else {
+        return Response::text(400, format!("ms must be a number up to {MAX_LATER_MS}\n"));
+    };
+    let jobs = jobs.clone();
+    Response::later(move |responder| match jobs.try_send((Duration::from_millis(ms), responder)) {
+        Ok(()) => {}
+        Err(TrySendError::Full((_, responder)) | TrySendError::Disconnected((_, responder))) => {
+            let _ = responder.send(Response::text(503, "the workers are busy; try again\n"));
+        }
+    })
+}
+
+/// The query value `name` as a number up to `max` (`default` if absent).
+fn query_number(req: &Request<'_>, name: &str, default: u64, max: u64) -> Option<u64> {
+    match req.query_value(name) {
+        None => Some(default),
+        Some(v) => v.parse().ok().filter(|&n| n <= max),
+    }
+}
+
+fn router(files: Option<FileService>) -> Router {
+    let jobs = start_workers();
+    let router = Router::new()
+        .get("/", |_: &Request<'_>| Response::html(200, INDEX))
+        .get("/hello", |_: &Request<'_>| Response::text(200, "hello, world"))
+        .post("/echo", echo)
+        .put("/echo", echo)
+        .get("/stream", stream)
+        .get("/later", move |req: &Request<'_>| later(req, &jobs));
+    match files {
+        Some(files) => {
+            let prefix = files.prefix().to_owned();
+            router.get_prefix(&prefix, move |req: &Request<'_>| {
+                files.respond(req).unwrap_or_else(|| Response::text(404, "not found\n"))
+            })
+        }
+        None => router,
     }
 }
 
@@ -103,9 +205,8 @@ fn serve(
     wait: impl FnOnce(&mut EventLoop<AnyDispatcher>) -> io::Result<()>,
 ) -> io::Result<()> {
     let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
-    let app =
-        move |req: &Request<'_>| files.as_ref().and_then(|f| f.respond(req)).unwrap_or_else(|| route(req));
-    let server = HttpServer::builder(listener.local_addr().clone(), app)
+    let router = router(files);
+    let server = HttpServer::builder(listener.local_addr().clone(), move |req| router.respond(req))
         .listener(listener)
         .threads(cli.threads)
         .reuse_port(cli.reuse_port)

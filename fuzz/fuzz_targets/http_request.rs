@@ -1,8 +1,9 @@
-//! The HTTP request assembler fed arbitrary bytes split at arbitrary points.
+//! The HTTP request assembler (head parser and chunked body decoder) fed
+//! arbitrary bytes split at arbitrary points.
 //!
 //! `request::parse` is crate-private, so this target compiles the library's
 //! own `src/http/request.rs` (not a copy) as a module of this crate,
-//! and drives it the way `http/server.rs` does: skip blank lines between
+//! and drives it the way `http/connection.rs` does: skip blank lines between
 //! requests, resume the header search at `scanned`, consume each complete
 //! request and go on (pipelining), stop at a rejection or a non-keep-alive
 //! request. Property: feeding the pieces one after another gives the same
@@ -13,14 +14,26 @@
 
 use libfuzzer_sys::fuzz_target;
 
-// `request.rs` imports `super::HttpConfig`: its parent here is this crate root.
+// `request.rs` imports `super::{HttpConfig, StreamAddr, syntax}` and the
+// server feeds chunked bodies to `chunked.rs`: their parent here is this
+// crate root.
+use muxloop::StreamAddr;
 use muxloop::http::HttpConfig;
 
 #[allow(dead_code)]
 #[path = "../../src/http/request.rs"]
 mod request;
 
-use request::{Parsed, parse};
+#[allow(dead_code)]
+#[path = "../../src/http/syntax.rs"]
+mod syntax;
+
+#[allow(dead_code)]
+#[path = "../../src/http/chunked.rs"]
+mod chunked;
+
+use chunked::{ChunkedDecoder, ChunkedLimits, Decoded};
+use request::{Parsed, parse, parse_head};
 
 /// What the server would do, in order.
 #[derive(Debug, PartialEq, Eq)]
@@ -37,14 +50,26 @@ enum Waiting {
     Idle,
     Head,
     Body { missing: usize },
+    /// Inside a chunked body, `decoded` bytes so far.
+    Chunked { decoded: usize },
     Closed,
 }
 
-/// A connection's parsing state, as in `http/server.rs`.
+/// A chunked request being received, as in `http/connection.rs`.
+struct ChunkedRequest {
+    head: Vec<u8>,
+    decoder: ChunkedDecoder,
+    body: Vec<u8>,
+    /// Raw body bytes taken so far (framing included).
+    raw: usize,
+}
+
+/// A connection's parsing state, as in `http/connection.rs`.
 struct Session<'c> {
     input: Vec<u8>,
     scanned: usize,
     in_request: bool,
+    chunked: Option<ChunkedRequest>,
     closed: bool,
     waiting: Waiting,
     events: Vec<Event>,
@@ -67,6 +92,40 @@ impl Session<'_> {
                 }
                 self.in_request = true;
             }
+            if let Some(chunked) = self.chunked.as_mut() {
+                match chunked.decoder.decode(&self.input, &mut chunked.body) {
+                    Ok(Decoded::NeedMore) => {
+                        chunked.raw += self.input.len();
+                        self.input.clear();
+                        self.waiting = Waiting::Chunked { decoded: chunked.body.len() };
+                        return;
+                    }
+                    Ok(Decoded::Done { consumed }) => {
+                        assert!(consumed <= self.input.len(), "consumed past the input");
+                        assert!(chunked.body.len() <= self.config.max_body_bytes, "body over the limit");
+                        self.input.drain(..consumed);
+                        let Some(chunked) = self.chunked.take() else { unreachable!() };
+                        let (request, _) = parse_head(&chunked.head, self.config).expect("the head parsed before");
+                        let request = request.with_body(&chunked.body);
+                        let keep_alive = request.keep_alive();
+                        let len = chunked.head.len() + chunked.raw + consumed;
+                        self.events.push(Event::Request { len, request: format!("{request:?}") });
+                        self.scanned = 0;
+                        self.in_request = false;
+                        if !keep_alive {
+                            self.close();
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        assert!(matches!(e.status, 400 | 413 | 431), "status {}", e.status);
+                        self.events.push(Event::Reject { status: e.status, reason: e.reason });
+                        self.close();
+                        return;
+                    }
+                }
+            }
             match parse(&self.input, self.scanned, self.config) {
                 Ok(Parsed::Partial { scanned }) => {
                     assert!(scanned <= self.input.len(), "scanned past the input");
@@ -78,6 +137,18 @@ impl Session<'_> {
                     assert!(missing > 0, "awaiting no body bytes");
                     self.waiting = Waiting::Body { missing };
                     return;
+                }
+                Ok(Parsed::Chunked { request, head_len }) => {
+                    let limits = ChunkedLimits {
+                        max_body: self.config.max_body_bytes,
+                        max_line: 4096,
+                        max_trailer_bytes: self.config.max_header_bytes.saturating_sub(head_len),
+                        max_trailers: self.config.max_headers.saturating_sub(request.header_count()),
+                    };
+                    let head = self.input[..head_len].to_vec();
+                    self.input.drain(..head_len);
+                    let decoder = ChunkedDecoder::new(limits);
+                    self.chunked = Some(ChunkedRequest { head, decoder, body: Vec::new(), raw: 0 });
                 }
                 Ok(Parsed::Complete { request, len }) => {
                     assert!(len > 0 && len <= self.input.len(), "request length {len} out of range");
@@ -112,6 +183,7 @@ fn session(config: &HttpConfig) -> Session<'_> {
         input: Vec::new(),
         scanned: 0,
         in_request: false,
+        chunked: None,
         closed: false,
         waiting: Waiting::Idle,
         events: Vec::new(),

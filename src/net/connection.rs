@@ -587,7 +587,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
         if queued == 0 {
             trace!("[{}] connection {}: sent {written}/{written}", ev.name(), self.id());
             if written > 0 {
-                self.notify_write_complete(ev);
+                self.write_completed(ev);
             }
             return;
         }
@@ -616,7 +616,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
         }
     }
 
-    fn notify_write_complete(&self, ev: &mut EventLoop<D>) {
+    fn write_completed(&self, ev: &mut EventLoop<D>) {
         if self.inner.wants_write_complete.get() {
             let conn = self.clone();
             ev.defer(move |ev| {
@@ -754,6 +754,30 @@ impl<D: Dispatcher + 'static> Connection<D> {
         if let Some(idle) = self.inner.options.idle_timeout {
             self.set_timeout(ev, Some(idle));
         }
+    }
+
+    /// Turns [`Handler::on_write_complete`] notifications on or off for this
+    /// connection from now on, whatever
+    /// [`Handler::wants_write_complete`] said: for a handler that needs them
+    /// only at times (while it streams a body, say).
+    pub fn notify_write_complete(&self, on: bool) {
+        self.inner.wants_write_complete.set(on);
+    }
+
+    /// Runs `f` on the connection's handler if it is an `H` and none of its
+    /// methods is running: how a task queued on the loop reaches a
+    /// handler's own state (an answer for an HTTP connection, say).
+    /// `None` otherwise.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // only HTTP needs it yet
+    pub(crate) fn with_handler_as<H: Handler<D>, R>(&self, f: impl FnOnce(&mut H) -> R) -> Option<R> {
+        let mut result = None;
+        self.with_handler(|handler| {
+            let any: &mut dyn std::any::Any = handler;
+            if let Some(handler) = any.downcast_mut::<H>() {
+                result = Some(f(handler));
+            }
+        });
+        result
     }
 
     /// Runs `f` on the handler unless one of its methods is already running.
@@ -1043,7 +1067,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
             self.schedule_read(ev);
         }
         if left == 0 {
-            self.notify_write_complete(ev);
+            self.write_completed(ev);
             self.output_drained(ev);
         } else {
             self.update_interest(ev);

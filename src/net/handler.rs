@@ -45,7 +45,7 @@ use crate::event_loop::EventLoop;
 /// let factory = |_: &Connection| LineCounter { lines: 0 };
 /// # let _ = factory;
 /// ```
-pub trait Handler<D: Dispatcher + 'static = DefaultDispatcher>: 'static {
+pub trait Handler<D: Dispatcher + 'static = DefaultDispatcher>: std::any::Any {
     /// The connection is up (registered, reading). Runs inside the accept
     /// (or connect) that created it.
     fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {

@@ -179,6 +179,7 @@ impl<D: Dispatcher + 'static> ServerBuilder<D> {
     }
 
     /// Replaces the handler factory (layers built on `Server` set theirs).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the HTTP server builds its own handlers
     pub(crate) fn factory(mut self, factory: impl HandlerFactory<D> + Send + Sync) -> Self {
         self.factory = Factory::Shared(Arc::new(factory));
         self
