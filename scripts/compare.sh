@@ -5,6 +5,7 @@
 #   scripts/compare.sh                 # everything (~40 min on 2 cores)
 #   scripts/compare.sh http kv         # some sections: dispatch echo http kv latency idle memory udp unix proxy edge files
 #   SKIP_BUILD=1 ROUNDS=5 HTTP_SECS=5 scripts/compare.sh edge   # edge- vs level-triggered, binaries already built
+#   HTTP_BASELINE=/tmp/old/http_server BACKENDS=epoll scripts/compare.sh http   # a row for another build (before a change), same rounds
 #   ROUNDS=5 ECHO_SECS=5 HTTP_SECS=10 UDP_SECS=5 KV_N=100000 FILES_SECS=10 scripts/compare.sh
 #
 # Method (see README "Benchmarks"): the server runs on SERVER_CPU (1), the load
@@ -359,6 +360,11 @@ http_pinned() {
         fi
         p=$((p + 1))
     done
+    # HTTP_BASELINE=PATH: another build of http_server (say, before a change)
+    # measured in the same rounds, as the row "baseline".
+    if [ -n "${HTTP_BASELINE:-}" ] && try_start 8089 "${ON_SERVER[@]}" "$HTTP_BASELINE" 127.0.0.1:8089 --threads 0 --dispatcher epoll; then
+        servers+=(baseline); port[baseline]=8089; pid[baseline]=$LAST_PID
+    fi
     declare -A held=()
     if [ "$idle" -gt 0 ]; then
         for s in "${servers[@]}"; do hold "${port[$s]}" "$idle"; done

@@ -488,6 +488,47 @@ fn later_answers_across_sub_loops<D: Dispatcher + 'static>() {
     assert_eq!(done.load(Ordering::SeqCst), 8);
 }
 
+/// The `http_server` example's memory, `/proc/PID/status` VmRSS, in bytes.
+fn rss(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<usize>().unwrap() * 1024
+}
+
+/// Four clients that ask for a 64 MiB streamed body and do not read raise
+/// the server's resident memory by at most 4 x the output limit (1 MiB) +
+/// 8 MiB, on every backend; then each gets all 64 MiB.
+#[test]
+fn four_stalled_streams_hold_bounded_memory() {
+    const BODY: usize = 64 << 20;
+    for dispatcher in ["select", "poll", "epoll", "uring"] {
+        if dispatcher == "uring" && common::uring_unavailable() {
+            continue;
+        }
+        let server =
+            common::ExampleProcess::start("http_server", &["127.0.0.1:0", "--dispatcher", dispatcher]);
+        let warm = Client::connect(server.addr).get("/stream?bytes=4000000"); // code and buffers paged in
+        assert_eq!(warm.body.len(), 4_000_000);
+        let before = rss(server.child.id());
+        let request = get(&format!("/stream?bytes={BODY}"));
+        let mut stalled: Vec<Client> = (0..4).map(|_| Client::connect(server.addr)).collect();
+        for client in &mut stalled {
+            client.send(&request);
+        }
+        thread::sleep(Duration::from_millis(1500));
+        let grown = rss(server.child.id()).saturating_sub(before);
+        let bound = 4 * (1 << 20) + (8 << 20);
+        println!(
+            "{dispatcher}: RSS {before} -> +{grown} bytes with four stalled 64 MiB streams (bound {bound})"
+        );
+        assert!(grown <= bound, "{dispatcher}: RSS grew by {grown} bytes (bound {bound})");
+        for client in &mut stalled {
+            let reply = client.reply();
+            assert_eq!(reply.body.len(), BODY, "{dispatcher}: the whole body once read");
+        }
+    }
+}
+
 for_each_dispatcher!(
     streamed_body_is_chunked,
     streamed_body_to_http10_ends_by_closing,
