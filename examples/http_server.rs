@@ -132,26 +132,26 @@ type Job = (Duration, Responder);
 
 /// Four threads that answer `/later` requests (a blocking queue feeding a
 /// pool: the loop hands work off and goes on serving).
-fn start_workers() -> SyncSender<Job> {
+fn start_workers() -> io::Result<SyncSender<Job>> {
+    // The loop reads SIGINT and SIGTERM from a signalfd, which works only if
+    // no thread takes them: block them here, and the workers inherit the mask.
+    muxloop::sys::block_signals(&[libc::SIGINT, libc::SIGTERM])?;
     let (jobs, queue) = mpsc::sync_channel::<Job>(WORK_QUEUE);
     let queue = Arc::new(Mutex::new(queue));
     for i in 0..WORKERS {
         let queue = Arc::clone(&queue);
-        thread::Builder::new()
-            .name(format!("worker-{i}"))
-            .spawn(move || {
-                loop {
-                    // The lock is held only to take a job, not while working.
-                    let job = queue.lock().map_err(drop).and_then(|q| q.recv().map_err(drop));
-                    let Ok((delay, responder)) = job else { return }; // the server is gone
-                    thread::sleep(delay);
-                    let _ = responder
-                        .send(Response::text(200, format!("answered after {} ms\n", delay.as_millis())));
-                }
-            })
-            .expect("spawn a worker thread");
+        thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
+            loop {
+                // The lock is held only to take a job, not while working.
+                let job = queue.lock().map_err(drop).and_then(|q| q.recv().map_err(drop));
+                let Ok((delay, responder)) = job else { return }; // the server is gone
+                thread::sleep(delay);
+                let _ =
+                    responder.send(Response::text(200, format!("answered after {} ms\n", delay.as_millis())));
+            }
+        })?;
     }
-    jobs
+    Ok(jobs)
 }
 
 /// Answered later, by a worker; 503 if the workers' queue is full.
@@ -176,8 +176,8 @@ fn query_number(req: &Request<'_>, name: &str, default: u64, max: u64) -> Option
     }
 }
 
-fn router(files: Option<FileService>) -> Router {
-    let jobs = start_workers();
+fn router(files: Option<FileService>) -> io::Result<Router> {
+    let jobs = start_workers()?;
     let router = Router::new()
         .get("/", |_: &Request<'_>| Response::html(200, INDEX))
         .get("/hello", |_: &Request<'_>| Response::text(200, "hello, world"))
@@ -185,7 +185,7 @@ fn router(files: Option<FileService>) -> Router {
         .put("/echo", echo)
         .get("/stream", stream)
         .get("/later", move |req: &Request<'_>| later(req, &jobs));
-    match files {
+    Ok(match files {
         Some(files) => {
             let prefix = files.prefix().to_owned();
             router.get_prefix(&prefix, move |req: &Request<'_>| {
@@ -193,7 +193,7 @@ fn router(files: Option<FileService>) -> Router {
             })
         }
         None => router,
-    }
+    })
 }
 
 /// Serves `listener` until `wait` returns, then stops gracefully: run as is,
@@ -205,7 +205,7 @@ fn serve(
     wait: impl FnOnce(&mut EventLoop<AnyDispatcher>) -> io::Result<()>,
 ) -> io::Result<()> {
     let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
-    let router = router(files);
+    let router = router(files)?;
     let server = HttpServer::builder(listener.local_addr().clone(), move |req| router.respond(req))
         .listener(listener)
         .threads(cli.threads)

@@ -359,7 +359,13 @@ impl HttpConnection {
             self.reading = false;
         }
         let head_only = request.method() == "HEAD";
-        let answer = Answer { seq, head_only, version: request.version(), keep_alive, response: None };
+        let mut answer = Answer { seq, head_only, version: request.version(), keep_alive, response: None };
+        if self.output_free() && !response.is_later() {
+            // Nothing ahead of it: straight out (the common case).
+            answer.response = Some(response);
+            self.emit(answer, out);
+            return;
+        }
         self.answers.push_back(answer);
         self.settle(conn, seq, response);
         self.write_ready(out);
@@ -404,12 +410,19 @@ impl HttpConnection {
         }
     }
 
+    /// Whether the answer at the front of the queue can be written now.
+    fn front_ready(&self) -> bool {
+        self.stream.is_none()
+            && self.file.is_none()
+            && self.answers.front().is_some_and(|a| a.response.is_some())
+    }
+
     /// Writes the answers at the front of the queue that are ready, until
     /// one is not, or a file or streamed body must go out first.
     fn write_ready(&mut self, out: &mut Vec<u8>) {
-        let ready = |answers: &VecDeque<Answer>| answers.front().is_some_and(|a| a.response.is_some());
-        while self.stream.is_none() && self.file.is_none() && ready(&self.answers) {
+        while self.front_ready() {
             let Some(answer) = self.answers.pop_front() else { break };
+            self.answer_bytes -= answer.response.as_ref().map_or(0, |r| r.body_bytes().len());
             self.emit(answer, out);
         }
     }
@@ -417,7 +430,6 @@ impl HttpConnection {
     /// Writes one answer's head (and bytes body) into `out`.
     fn emit(&mut self, answer: Answer, out: &mut Vec<u8>) {
         let Some(mut response) = answer.response else { return };
-        self.answer_bytes -= response.body_bytes().len();
         if let Some(problem) = response.problem() {
             error!("http: the handler's response cannot be sent ({problem}); answering 500");
             response = self.shared.error_response(500, "internal error: invalid response");
@@ -471,7 +483,7 @@ impl HttpConnection {
             return;
         }
         loop {
-            if conn.send_with(ev, |out| self.write_ready(out)).is_err() {
+            if self.front_ready() && conn.send_with(ev, |out| self.write_ready(out)).is_err() {
                 return; // the connection closed
             }
             if let Some(body) = self.file.take() {

@@ -26,6 +26,7 @@
 //! until the handler returns.
 
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 use super::syntax::{self, is_clean_path, is_tchar, is_valid_host};
 use super::{HttpConfig, StreamAddr};
@@ -265,9 +266,11 @@ pub(crate) fn parse_head<'a>(
     head: &'a [u8],
     config: &HttpConfig,
 ) -> Result<(Request<'a>, Framing), Rejection> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS_LIMIT];
-    let mut raw = httparse::Request::new(&mut slots[..config.max_headers.min(MAX_HEADERS_LIMIT)]);
-    match raw.parse(head) {
+    // Uninitialised slots: filling 128 empty headers first would cost more
+    // than parsing a small request.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'a>>::uninit() }; MAX_HEADERS_LIMIT];
+    let mut raw = httparse::Request::new(&mut []);
+    match raw.parse_with_uninit_headers(head, &mut slots[..config.max_headers.min(MAX_HEADERS_LIMIT)]) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => {
             return Err(reject(400, "malformed request: header section ends early"));

@@ -110,7 +110,7 @@ const SINGLETONS: [&str; 12] = [
 ];
 
 fn is_one_of(name: &str, list: &[&str]) -> bool {
-    list.iter().any(|m| name.eq_ignore_ascii_case(m))
+    list.iter().any(|m| m.len() == name.len() && name.eq_ignore_ascii_case(m))
 }
 
 /// The body that comes after a head written by [`Response::write_to`].
@@ -147,23 +147,26 @@ impl Response {
 
     /// `status` with a `text/plain; charset=utf-8` body.
     pub fn text(status: u16, body: impl Into<String>) -> Response {
-        Response::new(status)
-            .header("Content-Type", "text/plain; charset=utf-8")
-            .body(body.into().into_bytes())
+        Response::typed(status, "text/plain; charset=utf-8", body.into().into_bytes())
     }
 
     /// `status` with a `text/html; charset=utf-8` body.
     pub fn html(status: u16, body: impl Into<String>) -> Response {
-        Response::new(status)
-            .header("Content-Type", "text/html; charset=utf-8")
-            .body(body.into().into_bytes())
+        Response::typed(status, "text/html; charset=utf-8", body.into().into_bytes())
     }
 
     /// `status` with an `application/json` body. It only sets the type: the
     /// body is whatever the caller serialized (the library has no JSON
     /// dependency).
     pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Response {
-        Response::new(status).header("Content-Type", "application/json").body(body)
+        Response::typed(status, "application/json", body.into())
+    }
+
+    /// A body with its `Content-Type` (a known-valid field: no check needed).
+    fn typed(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
+        let mut response = Response::new(status).body(body);
+        response.headers.push((Cow::Borrowed("Content-Type"), Cow::Borrowed(content_type)));
+        response
     }
 
     /// `status` with a body produced piece by piece by `source`, pulled while
@@ -299,6 +302,11 @@ impl Response {
             (None, 100..=199) => Some("a 1xx status is not a final response"),
             (None, _) => Some("status outside 100-599"),
         }
+    }
+
+    /// Whether this is an answer that comes [`later`](Self::later).
+    pub(crate) fn is_later(&self) -> bool {
+        matches!(self.body, Body::Later(_))
     }
 
     /// Takes out a [`later`](Self::later) body's start function.

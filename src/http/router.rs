@@ -201,14 +201,26 @@ impl Router {
         }
         let matching = || self.routes.iter().filter(|r| r.pattern.matches(req.path()));
         let method = req.method();
-        let serves = |route: &&Route| route.method == method || (method == "HEAD" && route.method == "GET");
-        // The most specific route for this method; HEAD prefers a HEAD route to GET's.
-        let best = matching()
-            .filter(serves)
-            .max_by_key(|r| (r.pattern.rank(), r.method == method))
-            .map(|route| (route.handler)(req));
-        if let Some(response) = best {
-            return response;
+        // The most specific route for this method (one pass; an exact route
+        // for the method itself cannot be beaten); HEAD prefers a HEAD route
+        // to GET's.
+        let mut best: Option<(&Route, (usize, bool))> = None;
+        for route in &self.routes {
+            let own = route.method == method;
+            let serves = own || (method == "HEAD" && route.method == "GET");
+            if !serves || !route.pattern.matches(req.path()) {
+                continue;
+            }
+            let rank = (route.pattern.rank(), own);
+            if rank == (usize::MAX, true) {
+                return (route.handler)(req);
+            }
+            if best.is_none_or(|(_, r)| rank > r) {
+                best = Some((route, rank));
+            }
+        }
+        if let Some((route, _)) = best {
+            return (route.handler)(req);
         }
         if matching().next().is_none() {
             return match &self.fallback {

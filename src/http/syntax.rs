@@ -7,9 +7,34 @@
 //! injection and request smuggling begin. So these checks are exact, and
 //! both directions use them: what we accept and what we write.
 
+/// A byte table built at compile time: `true` for the bytes in `extra` and
+/// the ASCII letters and digits.
+const fn alphanumeric_and(extra: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
+/// tchar (RFC 9110 §5.6.2); a table, since every header name of every
+/// response is checked against it.
+static TCHAR: [bool; 256] = alphanumeric_and(b"!#$%&'*+-.^_`|~");
+
+/// reg-name characters of a host (RFC 3986 §3.2.2: unreserved,
+/// pct-encoded, sub-delims), without the comma.
+static REG_NAME: [bool; 256] = alphanumeric_and(b"-._~%!$&'()*+;=");
+
 /// Whether `b` may appear in a token (a method, a field name, a coding).
 pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
 
 /// Whether `s` is a token: one or more tchars.
@@ -83,28 +108,26 @@ pub(crate) fn is_clean_path(path: &str) -> bool {
 /// an empty value and a comma (which a proxy could read as a list of two
 /// hosts). A `/`, `@` (userinfo), space or anything else is not in the grammar.
 pub(crate) fn is_valid_host(value: &[u8]) -> bool {
-    let (host, port) = if value.first() == Some(&b'[') {
-        let Some(close) = value.iter().position(|&b| b == b']') else { return false };
-        let literal = &value[1..close];
+    let port_ok = |port: &[u8]| port.iter().all(u8::is_ascii_digit);
+    if let Some(literal) = value.strip_prefix(b"[") {
+        let Some(close) = literal.iter().position(|&b| b == b']') else { return false };
         let ip_chars = |b: &u8| b.is_ascii_hexdigit() || matches!(b, b':' | b'.');
-        if literal.is_empty() || !literal.iter().all(ip_chars) {
-            return false;
+        return close > 0
+            && literal[..close].iter().all(ip_chars)
+            && match &literal[close + 1..] {
+                [] => true,
+                [b':', port @ ..] => port_ok(port),
+                _ => false,
+            };
+    }
+    // One pass (this runs on every request): reg-name characters up to an
+    // optional ':' (not one of them), then digits.
+    for (i, &b) in value.iter().enumerate() {
+        if !REG_NAME[usize::from(b)] {
+            return b == b':' && i > 0 && port_ok(&value[i + 1..]);
         }
-        match &value[close + 1..] {
-            [] => (&value[..=close], None),
-            [b':', port @ ..] => (&value[..=close], Some(port)),
-            _ => return false,
-        }
-    } else {
-        match value.iter().rposition(|&b| b == b':') {
-            Some(colon) => (&value[..colon], Some(&value[colon + 1..])),
-            None => (value, None),
-        }
-    };
-    let reg_name_char = |b: &u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+;=".contains(b);
-    let host_ok = host.first() == Some(&b'[') || (!host.is_empty() && host.iter().all(reg_name_char));
-    let port_ok = port.is_none_or(|p| p.iter().all(u8::is_ascii_digit));
-    host_ok && port_ok
+    }
+    !value.is_empty()
 }
 
 #[cfg(test)]
