@@ -313,6 +313,20 @@ fn later_answer_for_a_closed_connection_is_dropped<D: Dispatcher + 'static>() {
     assert_eq!(Client::connect(server.addr).get("/now?tag=ok").body, b"ok");
 }
 
+/// A client may half-close after sending its requests (RFC 9112 §9.6 lets
+/// the server answer what it received): answers still to come are sent,
+/// then the server closes.
+fn later_answers_reach_a_client_that_half_closed<D: Dispatcher + 'static>() {
+    let server = spawn_http_server::<D, _>(route, HttpConfig::default(), 0);
+    let mut client = Client::connect(server.addr);
+    client.send(&[get("/later?ms=200&tag=one"), get("/now?tag=two"), get("/stream?bytes=3000")].concat());
+    client.writer.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(client.reply().body, b"one");
+    assert_eq!(client.reply().body, b"two");
+    assert_eq!(client.reply().body.len(), 3000);
+    assert!(client.is_closed(), "closed once everything owed is out");
+}
+
 /// A graceful stop waits for answers still to come, within its grace: the
 /// client gets its answer with `Connection: close`, and nothing is forced.
 fn graceful_stop_waits_for_later_answers<D: Dispatcher + 'static>() {
@@ -540,6 +554,7 @@ for_each_dispatcher!(
     dropped_responder_answers_500,
     idle_timer_spares_a_connection_waiting_for_its_answer,
     later_answer_for_a_closed_connection_is_dropped,
+    later_answers_reach_a_client_that_half_closed,
     graceful_stop_waits_for_later_answers,
     router_answers_405_head_and_options,
     error_page_shapes_server_errors,

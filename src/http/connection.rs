@@ -131,6 +131,8 @@ pub(crate) struct HttpConnection {
     closing: bool,
     /// The server is stopping: the request in flight gets `Connection: close`.
     stopping: bool,
+    /// The client closed its side: answer what is owed, then close.
+    peer_closed: bool,
     /// Reading is paused because answers are backed up.
     paused: bool,
     /// Queued output when the timer last ran out while a response was going
@@ -164,6 +166,7 @@ impl HttpConnection {
             file: None,
             closing: false,
             stopping: false,
+            peer_closed: false,
             paused: false,
             queued_at_timeout: usize::MAX,
             output_limit: output_limit.unwrap_or(usize::MAX),
@@ -579,10 +582,11 @@ impl HttpConnection {
     /// Nothing more will be said: half-close once the output is out, and
     /// give the peer `header_timeout` to finish closing (a lingering close,
     /// so what it still sends cannot make the kernel reset away our
-    /// response). A stopping server does not wait for the peer.
+    /// response). A stopping server does not wait for the peer, nor does a
+    /// connection whose peer has closed already.
     fn close<D: Dispatcher + 'static>(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
         self.closing = true;
-        if self.stopping {
+        if self.stopping || self.peer_closed {
             conn.close_after_flush(ev);
             return;
         }
@@ -636,6 +640,18 @@ impl<D: Dispatcher + 'static> net::Handler<D> for HttpConnection {
 
     fn wants_write_complete(&self) -> bool {
         false
+    }
+
+    /// A client may half-close after its requests: answers still owed
+    /// (later ones, a stream) go out first; a request cut short is dropped.
+    fn on_peer_closed(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
+        self.peer_closed = true;
+        self.reading = false;
+        if self.closing {
+            conn.close_after_flush(ev); // our side was done already
+        } else {
+            self.drive(ev, conn); // closes once nothing more is owed
+        }
     }
 
     /// Only while a body is streamed: the output drained, pull more.

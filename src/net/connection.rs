@@ -35,7 +35,10 @@
 //!   queue drains and waits for the peer; [`close_after_flush`](Connection::close_after_flush)
 //!   closes once the queue drains; [`force_close`](Connection::force_close)
 //!   closes now. The fd is always deregistered before it is closed, and the
-//!   handler's `on_close` runs after the current batch.
+//!   handler's `on_close` runs after the current batch. When the peer's FIN
+//!   arrives, reading stops and [`Handler::on_peer_closed`] decides: by
+//!   default the connection closes once its output is out; a handler that
+//!   still owes an answer closes it later.
 //! * All of this happens on the connection's own loop thread: methods that
 //!   touch the socket take `&mut EventLoop`, which only that thread has, and
 //!   check it is the connection's own loop. Other threads use a
@@ -107,6 +110,8 @@ struct Inner<D: Dispatcher + 'static> {
     life: Cell<Life>,
     /// `stop_reading` was called.
     paused_by_user: Cell<bool>,
+    /// The peer's FIN was read: nothing more to read.
+    peer_eof: Cell<bool>,
     /// Queued output is above the limit.
     throttled: Cell<bool>,
     input: RefCell<Buffer>,
@@ -217,6 +222,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
                 peer,
                 life: Cell::new(Life::Open),
                 paused_by_user: Cell::new(false),
+                peer_eof: Cell::new(false),
                 throttled: Cell::new(false),
                 input: RefCell::new(Buffer::new()),
                 output: RefCell::new(Buffer::new()),
@@ -791,6 +797,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
 
     fn reads_wanted(&self) -> bool {
         matches!(self.inner.life.get(), Life::Open | Life::HalfClosing { .. })
+            && !self.inner.peer_eof.get()
             && !self.inner.paused_by_user.get()
             && !self.inner.throttled.get()
     }
@@ -972,18 +979,23 @@ impl<D: Dispatcher + 'static> Connection<D> {
         }
     }
 
-    /// The peer sent FIN: stop reading; close once our queued output is out.
+    /// The peer sent FIN: stop reading, and let the handler decide when to
+    /// close (by default once our queued output is out).
     fn handle_peer_eof(&self, ev: &mut EventLoop<D>) {
         debug!(
             "connection {}: peer closed its side ({} bytes still queued)",
             self.id(),
             self.queued_output()
         );
-        if self.queued_output() == 0 {
-            self.close(ev, "peer closed");
-            return;
+        self.inner.peer_eof.set(true);
+        let mut asked = false;
+        self.with_handler(|h| {
+            asked = true;
+            h.on_peer_closed(ev, self);
+        });
+        if !asked {
+            self.close_after_flush(ev);
         }
-        self.inner.life.set(Life::Draining);
         self.update_interest(ev);
     }
 

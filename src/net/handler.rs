@@ -87,6 +87,16 @@ pub trait Handler<D: Dispatcher + 'static = DefaultDispatcher>: std::any::Any {
         let _ = (ev, conn, fds);
     }
 
+    /// The peer closed its side (end of file): no more input will come, and
+    /// reading stops. The default closes the connection once the queued
+    /// output is written ([`Connection::close_after_flush`]). A handler that
+    /// still owes the peer an answer being computed elsewhere (an HTTP
+    /// client may half-close after its request) keeps the connection open
+    /// and closes it itself once the answer is out.
+    fn on_peer_closed(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
+        conn.close_after_flush(ev);
+    }
+
     /// The connection's timer ([`Connection::set_timeout`] or
     /// [`ConnectionOptions::idle_timeout`]) ran out. The default closes it.
     fn on_timeout(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
