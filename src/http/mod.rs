@@ -63,7 +63,9 @@ use std::time::Duration;
 
 pub mod body;
 pub mod chunked;
+pub mod conditional;
 pub mod connection;
+pub mod date;
 pub mod deferred;
 pub mod files;
 pub mod request;
