@@ -15,10 +15,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::IO_TIMEOUT;
-use common::http::{Client, get, read_reply, spawn_http_server};
+use common::http::{Client, get, read_reply, spawn_built, spawn_http_server};
+use muxloop::Dispatcher;
 use muxloop::http::{BodyWaker, BodyWriter, Fill, HttpConfig, HttpServer, Request, Response, Router};
-use muxloop::{Dispatcher, EventLoop};
 
 /// The bytes of the streamed body at `offset`: a pattern that shows a lost,
 /// repeated or reordered piece.
@@ -148,23 +147,13 @@ fn streamed_body_waits_for_a_slow_reader<D: Dispatcher + 'static>() {
     // Small socket buffers, so that what the kernel holds is small too.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     muxloop::sys::set_buffer_sizes(listener.as_raw_fd(), Some(64 * 1024), Some(64 * 1024)).unwrap();
-    let (tx, rx) = mpsc::channel();
-    let thread = thread::spawn(move || {
-        let mut ev = EventLoop::<D>::new().unwrap();
-        // The source takes all the room it is offered.
-        let app = move |_: &Request<'_>| {
-            counted_stream(TOTAL, usize::MAX, Arc::clone(&counter), Arc::clone(&rooms))
-        };
-        let server = HttpServer::<D>::builder("127.0.0.1:0", app)
-            .listener(listener)
-            .output_limit(LIMIT)
-            .start(&mut ev)
-            .unwrap();
-        tx.send((server.local_addr().as_inet().unwrap(), ev.handle())).unwrap();
-        ev.run().unwrap();
-        server.stop(&mut ev, Duration::from_secs(1)).unwrap();
+    // The source takes all the room it is offered.
+    let app =
+        move |_: &Request<'_>| counted_stream(TOTAL, usize::MAX, Arc::clone(&counter), Arc::clone(&rooms));
+    let server = spawn_built(Duration::from_secs(1), move || {
+        HttpServer::<D>::builder("127.0.0.1:0", app).listener(listener).output_limit(LIMIT)
     });
-    let (addr, main_loop) = rx.recv_timeout(IO_TIMEOUT).unwrap();
+    let addr = server.addr;
     let mut client = Client::connect(addr);
     muxloop::sys::set_buffer_sizes(client.writer.as_raw_fd(), Some(64 * 1024), Some(64 * 1024)).unwrap();
     client.send(&get("/"));
@@ -185,8 +174,6 @@ fn streamed_body_waits_for_a_slow_reader<D: Dispatcher + 'static>() {
     let reply = client.reply();
     assert_eq!(reply.body.len() as u64, TOTAL);
     check_pattern(&reply.body);
-    main_loop.quit();
-    thread.join().unwrap();
 }
 
 /// A source may pause and be woken from another thread (a feed that has
@@ -330,27 +317,18 @@ fn later_answers_reach_a_client_that_half_closed<D: Dispatcher + 'static>() {
 /// A graceful stop waits for answers still to come, within its grace: the
 /// client gets its answer with `Connection: close`, and nothing is forced.
 fn graceful_stop_waits_for_later_answers<D: Dispatcher + 'static>() {
-    let (tx, rx) = mpsc::channel();
-    let (stop_tx, stop_rx) = mpsc::channel();
-    let thread = thread::spawn(move || {
-        let mut ev = EventLoop::<D>::new().unwrap();
-        let server = HttpServer::<D>::builder("127.0.0.1:0", route).threads(1).start(&mut ev).unwrap();
-        tx.send((server.local_addr().as_inet().unwrap(), ev.handle())).unwrap();
-        ev.run().unwrap();
-        stop_tx.send(server.stop(&mut ev, Duration::from_secs(5)).unwrap()).unwrap();
-    });
-    let (addr, main_loop) = rx.recv_timeout(IO_TIMEOUT).unwrap();
-    let mut client = Client::connect(addr);
+    let server =
+        spawn_built(Duration::from_secs(5), || HttpServer::<D>::builder("127.0.0.1:0", route).threads(1));
+    let mut client = Client::connect(server.addr);
     client.send(&get("/later?ms=500&tag=finished"));
     thread::sleep(Duration::from_millis(100)); // the request is in
-    main_loop.quit();
+    server.main_loop.quit();
     let reply = client.reply();
     assert_eq!(reply.body, b"finished");
     assert!(reply.closes(), "the last answer before the stop says Connection: close");
     assert!(client.is_closed());
-    let summary = stop_rx.recv_timeout(IO_TIMEOUT).unwrap();
+    let summary = server.stop();
     assert_eq!((summary.closed_cleanly, summary.forced), (1, 0), "{summary}");
-    thread.join().unwrap();
 }
 
 /// The router over the wire: 405 with `Allow`, HEAD answered by the GET
@@ -381,25 +359,16 @@ fn router_answers_405_head_and_options<D: Dispatcher + 'static>() {
 /// The error-page hook renders the server's own replies (here as JSON),
 /// which still close the connection.
 fn error_page_shapes_server_errors<D: Dispatcher + 'static>() {
-    let (tx, rx) = mpsc::channel();
-    let thread = thread::spawn(move || {
-        let mut ev = EventLoop::<D>::new().unwrap();
-        let server = HttpServer::<D>::builder("127.0.0.1:0", route)
+    let server = spawn_built(Duration::from_secs(1), || {
+        HttpServer::<D>::builder("127.0.0.1:0", route)
             .error_page(|status, reason| Response::json(status, format!("{{\"error\":{reason:?}}}")))
-            .start(&mut ev)
-            .unwrap();
-        tx.send((server.local_addr().as_inet().unwrap(), ev.handle())).unwrap();
-        ev.run().unwrap();
     });
-    let (addr, main_loop) = rx.recv_timeout(IO_TIMEOUT).unwrap();
-    let mut client = Client::connect(addr);
+    let mut client = Client::connect(server.addr);
     client.send(b"GET / HTTP/1.1\r\n\r\n"); // no Host
     let reply = client.reply();
     assert_eq!((reply.status, reply.header("content-type")), (400, Some("application/json")));
     assert!(reply.body.starts_with(b"{\"error\":\"HTTP/1.1 request without a Host"), "{reply:?}");
     assert!(reply.closes() && client.is_closed());
-    main_loop.quit();
-    thread.join().unwrap();
 }
 
 /// The client's address, decoded query pairs and every value of a

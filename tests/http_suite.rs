@@ -9,15 +9,14 @@ use std::io::{BufRead, Write};
 
 use std::os::fd::AsRawFd;
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::IO_TIMEOUT;
-use common::http::{Client, TestHttpServer, get, read_reply, spawn_http_server};
+use common::http::{Client, TestHttpServer, get, read_reply, spawn_built, spawn_http_server};
+use muxloop::Dispatcher;
 use muxloop::http::{HttpConfig, HttpServer, Request, Response};
-use muxloop::{Dispatcher, EventLoop};
 
 /// Like the `http_server` example, plus `/path` which echoes the path.
 fn route(req: &Request<'_>) -> Response {
@@ -264,20 +263,14 @@ fn pipelined_output_is_bounded<D: Dispatcher + 'static>() {
     // that what the kernel can hold on the server's behalf is small too.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     muxloop::sys::set_buffer_sizes(listener.as_raw_fd(), Some(64 * 1024), Some(64 * 1024)).unwrap();
-    let (tx, rx) = mpsc::channel();
-    let thread = thread::spawn(move || {
-        let mut ev = EventLoop::<D>::new().unwrap();
-        let route = move |req: &Request<'_>| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            Response::new(200).body(vec![req.path().as_bytes()[1]; BODY])
-        };
-        let server =
-            HttpServer::<D>::builder("127.0.0.1:0", route).output_limit(64 * 1024).start(&mut ev).unwrap();
-        tx.send((server.local_addr().as_inet().unwrap(), ev.handle())).unwrap();
-        ev.run().unwrap();
-        server.stop(&mut ev, Duration::from_secs(1)).unwrap();
+    let route = move |req: &Request<'_>| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Response::new(200).body(vec![req.path().as_bytes()[1]; BODY])
+    };
+    let server = spawn_built(Duration::from_secs(1), move || {
+        HttpServer::<D>::builder("127.0.0.1:0", route).listener(listener).output_limit(64 * 1024)
     });
-    let (addr, main_loop) = rx.recv_timeout(IO_TIMEOUT).unwrap();
+    let addr = server.addr;
     let mut client = Client::connect(addr);
     muxloop::sys::set_buffer_sizes(client.writer.as_raw_fd(), Some(64 * 1024), Some(64 * 1024)).unwrap();
     // 1 KiB per request: 20 MB in all, more than the socket buffers hold.
@@ -313,25 +306,15 @@ fn pipelined_output_is_bounded<D: Dispatcher + 'static>() {
     }
     sending.join().unwrap().unwrap();
     assert_eq!(handled.load(Ordering::SeqCst), REQUESTS);
-    main_loop.quit();
-    thread.join().unwrap();
 }
 
 /// Graceful stop with 100 clients mid-request: each request that is being
 /// received is completed and answered (with `Connection: close`), idle
 /// keep-alive clients are closed, and the summary counts them all as clean.
 fn graceful_stop_answers_requests_in_flight<D: Dispatcher + 'static>() {
-    let (tx, rx) = mpsc::channel();
-    let (stop_tx, stop_rx) = mpsc::channel();
-    let thread = thread::spawn(move || {
-        let mut ev = EventLoop::<D>::new().unwrap();
-        let server = HttpServer::<D>::builder("127.0.0.1:0", route).threads(2).start(&mut ev).unwrap();
-        tx.send((server.local_addr().as_inet().unwrap(), ev.handle())).unwrap();
-        ev.run().unwrap();
-        let summary = server.stop(&mut ev, Duration::from_secs(10)).unwrap();
-        stop_tx.send(summary).unwrap();
-    });
-    let (addr, main_loop) = rx.recv_timeout(IO_TIMEOUT).unwrap();
+    let server =
+        spawn_built(Duration::from_secs(10), || HttpServer::<D>::builder("127.0.0.1:0", route).threads(2));
+    let addr = server.addr;
     let body = "b".repeat(1000);
     let head = format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
     let mut busy: Vec<Client> = (0..100).map(|_| Client::connect(addr)).collect();
@@ -347,7 +330,7 @@ fn graceful_stop_answers_requests_in_flight<D: Dispatcher + 'static>() {
         assert_eq!(client.reply().status, 200);
     }
     thread::sleep(Duration::from_millis(200)); // every request has started arriving
-    main_loop.quit(); // the server thread now stops gracefully
+    server.main_loop.quit(); // the server thread now stops gracefully
     for client in &mut idle {
         assert!(client.is_closed(), "an idle keep-alive connection is closed at once");
     }
@@ -358,11 +341,9 @@ fn graceful_stop_answers_requests_in_flight<D: Dispatcher + 'static>() {
         assert!(reply.closes(), "client {i}: the last response says Connection: close");
         assert!(client.is_closed(), "client {i}: then the server closes");
     }
-    let summary =
-        stop_rx.recv_timeout(Duration::from_secs(20)).expect("stop returns within the grace period");
+    let summary = server.stop();
     assert_eq!(summary.forced, 0, "{summary}");
     assert_eq!(summary.closed_cleanly, 102, "{summary}");
-    thread.join().unwrap();
 }
 
 fn real_clients_curl_and_python<D: Dispatcher + 'static>() {

@@ -6,7 +6,8 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use muxloop::http::{HttpConfig, HttpServer, Request, Response};
+use muxloop::http::{HttpConfig, HttpServer, HttpServerBuilder, Request, Response};
+use muxloop::net::StopSummary;
 use muxloop::{Dispatcher, EventLoop, LoopHandle};
 
 use super::IO_TIMEOUT;
@@ -14,8 +15,9 @@ use super::IO_TIMEOUT;
 /// A running server; dropping it stops it gracefully and joins its thread.
 pub struct TestHttpServer<D: Dispatcher + 'static> {
     pub addr: SocketAddr,
-    main_loop: LoopHandle<D>,
+    pub main_loop: LoopHandle<D>,
     thread: Option<JoinHandle<()>>,
+    stopped: mpsc::Receiver<StopSummary>,
 }
 
 /// Starts `route` on 127.0.0.1 (an ephemeral port) with `threads` sub-loops.
@@ -24,20 +26,42 @@ where
     D: Dispatcher + 'static,
     F: Fn(&Request<'_>) -> Response + Send + Sync + 'static,
 {
+    spawn_built(Duration::from_secs(1), move || {
+        HttpServer::<D>::builder("127.0.0.1:0", route).config(config).threads(threads)
+    })
+}
+
+/// Starts the server `build` configures (it binds 127.0.0.1:0 or gives a
+/// listener) on its own loop thread; its graceful stop waits up to `grace`.
+pub fn spawn_built<D, B>(grace: Duration, build: B) -> TestHttpServer<D>
+where
+    D: Dispatcher + 'static,
+    B: FnOnce() -> HttpServerBuilder<D> + Send + 'static,
+{
     let (tx, rx) = mpsc::channel();
+    let (stop_tx, stopped) = mpsc::channel();
     let thread = thread::spawn(move || {
         let mut ev = EventLoop::<D>::new().unwrap();
-        let server = HttpServer::<D>::builder("127.0.0.1:0", route)
-            .config(config)
-            .threads(threads)
-            .start(&mut ev)
-            .unwrap();
+        let server = build().start(&mut ev).unwrap();
         tx.send((server.local_addr().as_inet().unwrap(), ev.handle())).unwrap();
         ev.run().unwrap();
-        server.stop(&mut ev, Duration::from_secs(1)).unwrap();
+        let _ = stop_tx.send(server.stop(&mut ev, grace).unwrap());
     });
     let (addr, main_loop) = rx.recv_timeout(IO_TIMEOUT).unwrap();
-    TestHttpServer { addr, main_loop, thread: Some(thread) }
+    TestHttpServer { addr, main_loop, thread: Some(thread), stopped }
+}
+
+impl<D: Dispatcher + 'static> TestHttpServer<D> {
+    /// Asks the server to stop (its loop quits, then a graceful stop runs)
+    /// and returns what the stop did, once it is done.
+    pub fn stop(mut self) -> StopSummary {
+        self.main_loop.quit();
+        let summary = self.stopped.recv_timeout(Duration::from_secs(30)).expect("the stop finishes");
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+        summary
+    }
 }
 
 impl<D: Dispatcher + 'static> Drop for TestHttpServer<D> {
