@@ -28,8 +28,13 @@
 //! to its code, example and test.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+// Unsafe code lives in the system-call layer and the backends only, and
+// every block says why it is sound.
+#![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod buffer;
+#[allow(unsafe_code)]
 pub mod dispatcher;
 pub mod event_loop;
 pub mod framing;
@@ -37,6 +42,7 @@ pub mod framing;
 pub mod http;
 pub mod net;
 pub mod process;
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod thread_pool;
 pub mod tour;

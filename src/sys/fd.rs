@@ -1,0 +1,163 @@
+//! File descriptors: non-blocking mode, pipes and eventfd, plain reads and
+//! writes, duplication, and the per-process fd limit.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use super::*;
+
+/// Turns `O_NONBLOCK` on or off.
+pub fn set_nonblocking(fd: RawFd, nonblocking: bool) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL take and return plain integers.
+    let flags = syscall!(fcntl(fd, libc::F_GETFL))?;
+    let wanted = if nonblocking { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+    if wanted != flags {
+        // SAFETY: as above.
+        syscall!(fcntl(fd, libc::F_SETFL, wanted))?;
+    }
+    Ok(())
+}
+
+/// Returns true if `fd` is an open descriptor of this process.
+pub fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD on any integer is harmless; EBADF means "not open".
+    fd >= 0 && syscall!(fcntl(fd, libc::F_GETFD)).is_ok()
+}
+
+/// A non-blocking, close-on-exec pipe: `(read end, write end)`.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1; 2];
+    // SAFETY: `fds` has room for the two descriptors the kernel writes.
+    syscall!(pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC))?;
+    Ok((owned(fds[0]), owned(fds[1])))
+}
+
+/// A non-blocking, close-on-exec eventfd (the loop's waker on Linux).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: plain integer arguments.
+    let fd = syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))?;
+    Ok(owned(fd))
+}
+
+/// Duplicates `fd` onto the lowest free number that is `>= min` (close-on-exec).
+/// Tests use it to get descriptors above `FD_SETSIZE`.
+// A test fixture, not API: public only for tests and examples.
+#[doc(hidden)]
+pub fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an integer; `fd` is borrowed, hence open.
+    let new = syscall!(fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min))?;
+    Ok(owned(new))
+}
+
+/// `read(2)` into `buf`. `Ok(0)` is end of file.
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    let n = syscall!(read(fd, buf.as_mut_ptr().cast(), buf.len()))?;
+    Ok(n as usize)
+}
+
+/// `readv(2)`: one system call that fills several buffers in order.
+pub fn readv(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    let count = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
+    // SAFETY: `IoSliceMut` is ABI-compatible with `struct iovec` and each one
+    // points to writable memory of its stated length.
+    let n = syscall!(readv(fd, bufs.as_mut_ptr().cast(), count))?;
+    Ok(n as usize)
+}
+
+/// `write(2)` from `buf`.
+pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: the kernel reads at most `buf.len()` bytes from `buf`.
+    let n = syscall!(write(fd, buf.as_ptr().cast(), buf.len()))?;
+    Ok(n as usize)
+}
+
+/// `writev(2)`: one system call that writes several buffers in order.
+pub fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    let count = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
+    // SAFETY: `IoSlice` is ABI-compatible with `struct iovec`; the kernel only reads.
+    let n = syscall!(writev(fd, bufs.as_ptr().cast(), count))?;
+    Ok(n as usize)
+}
+
+/// The soft and hard `RLIMIT_NOFILE` of this process.
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
+pub fn nofile_limit() -> io::Result<(u64, u64)> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid out-pointer.
+    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
+    Ok((lim.rlim_cur as u64, lim.rlim_max as u64))
+}
+
+/// Sets the soft `RLIMIT_NOFILE` (clamped to the hard limit); returns the new soft limit.
+// A test fixture, not API: public only for tests and examples.
+#[doc(hidden)]
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
+pub fn set_nofile_limit(soft: u64) -> io::Result<u64> {
+    let (_, hard) = nofile_limit()?;
+    let lim = libc::rlimit { rlim_cur: soft.min(hard) as libc::rlim_t, rlim_max: hard as libc::rlim_t };
+    // SAFETY: `lim` is a valid pointer to an initialised rlimit.
+    syscall!(setrlimit(libc::RLIMIT_NOFILE, &lim))?;
+    Ok(lim.rlim_cur as u64)
+}
+
+/// Opens `/dev/null` read-only: the acceptor's spare fd for the EMFILE trick.
+pub fn open_dev_null() -> io::Result<OwnedFd> {
+    // SAFETY: the path is a NUL-terminated C string literal.
+    let fd = syscall!(open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC))?;
+    Ok(owned(fd))
+}
+
+/// How many fds this process has open (counts `/proc/self/fd`; Linux).
+// A test fixture, not API: public only for tests and examples.
+#[doc(hidden)]
+pub fn open_fd_count() -> io::Result<usize> {
+    // One of the entries is the directory handle read_dir itself holds.
+    Ok(std::fs::read_dir("/proc/self/fd")?.count().saturating_sub(1))
+}
+
+/// Whether `O_NONBLOCK` is set on `fd`.
+pub fn is_nonblocking(fd: RawFd) -> io::Result<bool> {
+    // SAFETY: F_GETFL takes and returns plain integers.
+    Ok(syscall!(fcntl(fd, libc::F_GETFL))? & libc::O_NONBLOCK != 0)
+}
+
+/// `dup2(2)` (close-on-exec off on the copy, as for stdin): makes `target`
+/// refer to what `fd` refers to. Tests use it to put a pipe on stdin.
+pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
+    // SAFETY: plain integer arguments; `fd` is borrowed, hence open.
+    syscall!(dup2(fd.as_raw_fd(), target))?;
+    Ok(())
+}
+
+/// A duplicate of `fd` *without* close-on-exec, so a child started with
+/// `std::process::Command` inherits it (the herd example's accept processes).
+pub fn dup_inheritable(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD takes an integer; `fd` is borrowed, hence open.
+    let new = syscall!(fcntl(fd.as_raw_fd(), libc::F_DUPFD, 3))?;
+    Ok(owned(new))
+}
+
+/// Whether `fd` is a pipe or a FIFO (`fstat(2)`, `S_ISFIFO`): `splice(2)`
+/// needs one on one side of every move, so a program checks its stdin
+/// before choosing splice over read + write.
+pub fn is_fifo(fd: RawFd) -> io::Result<bool> {
+    let mut stat = mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `stat` is a writable `struct stat` the kernel fills on success.
+    syscall!(fstat(fd, stat.as_mut_ptr()))?;
+    // SAFETY: fstat succeeded, so the kernel initialised `stat`.
+    let mode = unsafe { stat.assume_init() }.st_mode;
+    Ok(mode & libc::S_IFMT == libc::S_IFIFO)
+}
+
+/// A second close-on-exec descriptor for the file `fd` refers to
+/// (`F_DUPFD_CLOEXEC`): a loop can then watch the same socket for another
+/// interest than its owner's registration (the chat client waits on it for
+/// room while splicing into it).
+pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an integer; a bad `fd` is EBADF.
+    let new = syscall!(fcntl(fd, libc::F_DUPFD_CLOEXEC, 0))?;
+    Ok(owned(new))
+}
