@@ -50,14 +50,18 @@ fn poll_flags(interest: Interest) -> libc::c_short {
     flags
 }
 
-/// The `revents` field the kernel returned -> `Ready`.
-fn ready_from(revents: libc::c_short) -> Ready {
+/// The `revents` field the kernel returned -> `Ready`. The same table
+/// reads an io_uring poll's result (`uring.rs`): `poll(2)`'s bits either way.
+pub(crate) fn ready_from(revents: libc::c_short) -> Ready {
     let mut ready = Ready::EMPTY;
     if revents & (libc::POLLIN | libc::POLLPRI) != 0 {
         ready = ready | Ready::READABLE;
     }
     if revents & libc::POLLOUT != 0 {
         ready = ready | Ready::WRITABLE;
+    }
+    if revents & libc::POLLRDHUP != 0 {
+        ready = ready | Ready::READ_CLOSED; // only io_uring asks for it
     }
     if revents & libc::POLLHUP != 0 {
         ready = ready | Ready::with_flag(Ready::HANGUP);

@@ -137,7 +137,8 @@ fn poll_mask(interest: Interest) -> u32 {
     mask as u32
 }
 
-/// A poll's result (a mask, or `-errno`) -> `Ready`.
+/// A poll's result (a mask, or `-errno`) -> `Ready`: the mask reads as
+/// `poll(2)`'s `revents` does.
 fn ready_from(result: i32) -> Ready {
     if result < 0 {
         // EBADF: the fd was closed before the poll was armed (the owner's bug,
@@ -145,27 +146,7 @@ fn ready_from(result: i32) -> Ready {
         let flag = if result == -libc::EBADF { Ready::INVALID } else { Ready::ERROR };
         return Ready::with_flag(flag);
     }
-    let mask = result as libc::c_short;
-    let mut ready = Ready::EMPTY;
-    if mask & (libc::POLLIN | libc::POLLPRI) != 0 {
-        ready = ready | Ready::READABLE;
-    }
-    if mask & libc::POLLOUT != 0 {
-        ready = ready | Ready::WRITABLE;
-    }
-    if mask & libc::POLLRDHUP != 0 {
-        ready = ready | Ready::READ_CLOSED;
-    }
-    if mask & libc::POLLHUP != 0 {
-        ready = ready | Ready::with_flag(Ready::HANGUP);
-    }
-    if mask & libc::POLLERR != 0 {
-        ready = ready | Ready::with_flag(Ready::ERROR);
-    }
-    if mask & libc::POLLNVAL != 0 {
-        ready = ready | Ready::with_flag(Ready::INVALID);
-    }
-    ready
+    super::poll::ready_from(result as libc::c_short)
 }
 
 /// The poll of a registration, as an SQE.
