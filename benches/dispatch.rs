@@ -7,6 +7,8 @@
 #[allow(dead_code)] // the bench uses part of it
 #[path = "../examples/common/ring.rs"]
 mod ring;
+#[path = "common/uring.rs"]
+mod uring;
 
 use std::time::Duration;
 
@@ -51,21 +53,10 @@ fn dispatch(c: &mut Criterion) {
     bench_backend::<SelectDispatcher>(c);
     bench_backend::<PollDispatcher>(c);
     bench_backend::<EpollDispatcher>(c);
-    if uring_available() {
+    if uring::available() {
         bench_backend::<UringDispatcher>(c);
     }
     bench_loop(c, "any-epoll", || EventLoop::<AnyDispatcher>::with_backend("epoll"));
-}
-
-/// io_uring may be refused here (old kernel, sandbox): then say so and leave its rows out.
-fn uring_available() -> bool {
-    match <UringDispatcher as Dispatcher>::new() {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("skipped: io_uring unavailable ({e})");
-            false
-        }
-    }
 }
 
 criterion_group!(benches, dispatch);

@@ -2,6 +2,9 @@
 //! pingpong clients on the bench thread, over loopback, both on the same
 //! backend; 1 and 100 sessions keep one 16 KiB block each in flight.
 
+#[path = "common/uring.rs"]
+mod uring;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -84,19 +87,8 @@ fn pingpong(c: &mut Criterion) {
     bench_backend::<SelectDispatcher>(c);
     bench_backend::<PollDispatcher>(c);
     bench_backend::<EpollDispatcher>(c);
-    if uring_available() {
+    if uring::available() {
         bench_backend::<UringDispatcher>(c);
-    }
-}
-
-/// io_uring may be refused here (old kernel, sandbox): then say so and leave its rows out.
-fn uring_available() -> bool {
-    match <UringDispatcher as Dispatcher>::new() {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("skipped: io_uring unavailable ({e})");
-            false
-        }
     }
 }
 

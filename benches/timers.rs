@@ -1,6 +1,9 @@
 //! `cargo bench -- timers`: arming and cancelling a timer with 0 and 100,000
 //! others pending, and a due timer fired through one dispatch, per backend.
 
+#[path = "common/uring.rs"]
+mod uring;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -36,19 +39,8 @@ fn timers(c: &mut Criterion) {
     bench_backend::<SelectDispatcher>(c);
     bench_backend::<PollDispatcher>(c);
     bench_backend::<EpollDispatcher>(c);
-    if uring_available() {
+    if uring::available() {
         bench_backend::<UringDispatcher>(c);
-    }
-}
-
-/// io_uring may be refused here (old kernel, sandbox): then say so and leave its rows out.
-fn uring_available() -> bool {
-    match <UringDispatcher as Dispatcher>::new() {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("skipped: io_uring unavailable ({e})");
-            false
-        }
     }
 }
 

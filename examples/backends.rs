@@ -13,12 +13,15 @@
 //! RUST_LOG=trace cargo run --example backends -- --sizes 10 --runs 1   # narrate every dispatch
 //! ```
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/ring.rs"]
 mod ring;
 
+use std::process::ExitCode;
 use std::time::Duration;
 
-use muxloop::{Dispatcher, EpollDispatcher, PollDispatcher, SelectDispatcher};
+use muxloop::{Dispatcher, EpollDispatcher, PollDispatcher, SelectDispatcher, UringDispatcher};
 use ring::Ring;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -99,8 +102,11 @@ fn measure<D: Dispatcher + 'static>(n: usize, opts: &Options) -> Result<Measurem
     })
 }
 
-fn main() -> Result {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+fn main() -> ExitCode {
+    cli::main(run)
+}
+
+fn run() -> Result {
     let opts = parse_args()?;
     let mut backends: Vec<&str> = BACKENDS.into_iter().filter(|b| opts.only.iter().any(|o| o == b)).collect();
     if backends.contains(&"uring")
@@ -135,6 +141,7 @@ fn main() -> Result {
             let m = match *backend {
                 "select" => measure::<SelectDispatcher>(n, &opts)?,
                 "poll" => measure::<PollDispatcher>(n, &opts)?,
+                "uring" => measure::<UringDispatcher>(n, &opts)?,
                 _ => measure::<EpollDispatcher>(n, &opts)?,
             };
             results.push((backend, m));

@@ -19,14 +19,17 @@
 //! lines is dropped from the room (closed), so a client that never reads
 //! cannot make the server buffer the conversation without bound.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::collections::HashMap;
 use std::error::Error;
 use std::io::Write;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use clap::{CommandFactory, Parser};
+use cli::ServerArgs;
 use log::{info, warn};
 use muxloop::{AnyDispatcher, Callbacks, Connection, ConnectionHandle, EventLoop, Server};
 
@@ -40,36 +43,16 @@ type Room = Arc<Mutex<HashMap<u64, ConnectionHandle<AnyDispatcher>>>>;
 
 /// Chat room: every line a client sends goes to every other client.
 #[derive(Parser)]
-#[command(version)]
+#[command(
+    name = "chat",
+    version,
+    mut_arg("addr", |a| a.default_value("127.0.0.1:9002")),
+    mut_arg("processes", |a| a.help("Must be 0 or 1: the room lives in one process")),
+)]
 struct Cli {
-    /// Address to listen on: HOST:PORT, :PORT or PORT
-    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9002", value_parser = parse_addr)]
-    addr: SocketAddr,
-    /// Listen on this Unix domain socket instead (`@name`: an abstract name)
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "reuse_port"])]
-    unix: Option<String>,
-    /// Sub-loop threads (0: everything on one loop)
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    threads: usize,
-    /// Must be 0 or 1: the room lives in one process
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    processes: usize,
-    /// The I/O multiplexer
-    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
-          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
-    dispatcher: String,
-    /// Set SO_REUSEPORT, so several servers can share the port
-    #[arg(long)]
-    reuse_port: bool,
-}
-
-/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
-fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
-    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
+    // [ADDR | --unix PATH] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port]
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// Queues `line` for `member`, or drops a member that has stopped reading.
@@ -87,7 +70,7 @@ fn deliver(ev: &mut EventLoop<AnyDispatcher>, member: &Connection<AnyDispatcher>
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?;
     let room = Room::default();
     let members = Arc::clone(&room);
     let callbacks = Callbacks::new()
@@ -124,11 +107,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
                 conn.force_close(ev);
             }
         });
-    let builder = match &cli.unix {
+    let builder = match &cli.server.unix {
         Some(path) => Server::unix_builder(path, callbacks),
-        None => Server::builder(cli.addr, callbacks),
+        None => Server::builder(cli.server.addr, callbacks),
     };
-    let server = builder.threads(cli.threads).reuse_port(cli.reuse_port).name("chat").start(&mut ev)?;
+    let server =
+        builder.threads(cli.server.threads).reuse_port(cli.server.reuse_port).name("chat").start(&mut ev)?;
     println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
     std::io::stdout().flush()?;
     // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
@@ -140,7 +124,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if cli.processes > 1 {
+    if cli.server.processes > 1 {
         Cli::command()
             .error(
                 clap::error::ErrorKind::ArgumentConflict,
@@ -149,12 +133,5 @@ fn main() -> ExitCode {
             )
             .exit();
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(|| run(cli))
 }

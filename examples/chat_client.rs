@@ -25,9 +25,12 @@
 //!   writer). `--copy` forces this path with a pipe too, for comparison.
 //! * **A regular file** (`< file`): read whole and sent (epoll refuses files).
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -55,7 +58,7 @@ const STDIN: i32 = libc::STDIN_FILENO;
 #[command(version)]
 struct Cli {
     /// Server address: HOST:PORT, :PORT or PORT
-    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9002", value_parser = parse_addr)]
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9002", value_parser = cli::parse_addr)]
     addr: SocketAddr,
     /// Connect to this Unix domain socket instead (`@name`: an abstract name)
     #[arg(long, value_name = "PATH", conflicts_with = "addr")]
@@ -67,15 +70,6 @@ struct Cli {
     #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
           value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
     dispatcher: String,
-}
-
-/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
-fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
-    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
 }
 
 /// How stdin reaches the socket.
@@ -320,12 +314,5 @@ fn run(cli: Cli) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(|| run(cli))
 }

@@ -15,19 +15,20 @@
 //! unknown type, gets an ERROR (99) frame saying why, and the connection is
 //! half-closed after it is sent; nothing of the oversized body is buffered.
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/launch.rs"]
 mod launch;
 
 use std::error::Error;
 use std::io::{self, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use cli::ServerArgs;
 use log::warn;
 use muxloop::framing::{self, Decoded, MSG_ERROR, MSG_PING, MSG_PONG, MSG_TYPE1, MSG_TYPE2};
-use muxloop::net::listener::DEFAULT_BACKLOG;
 use muxloop::{AnyDispatcher, Callbacks, Connection, EventLoop, Listener, Server};
 
 /// How long open connections get to finish once asked to stop.
@@ -35,39 +36,14 @@ const GRACE: Duration = Duration::from_secs(5);
 
 /// Length-prefixed message server: `| length u32 BE | type u32 BE | body |`.
 #[derive(Parser)]
-#[command(version)]
+#[command(version, mut_arg("addr", |a| a.default_value("127.0.0.1:9004")))]
 struct Cli {
-    /// Address to listen on: HOST:PORT, :PORT or PORT
-    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9004", value_parser = parse_addr)]
-    addr: SocketAddr,
-    /// Listen on this Unix domain socket instead (`@name`: an abstract name)
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "reuse_port"])]
-    unix: Option<String>,
-    /// Sub-loop threads (0: everything on one loop)
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    threads: usize,
-    /// Worker processes sharing the listener (0 or 1: serve in this process)
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    processes: usize,
-    /// The I/O multiplexer
-    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
-          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
-    dispatcher: String,
-    /// Set SO_REUSEPORT, so several servers can share the port
-    #[arg(long)]
-    reuse_port: bool,
+    // [ADDR | --unix PATH] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port]
+    #[command(flatten)]
+    server: ServerArgs,
     /// Largest frame body accepted; a longer one gets an ERROR frame and a close
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     max_body: usize,
-}
-
-/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
-fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
-    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
 }
 
 fn reject(ev: &mut EventLoop<AnyDispatcher>, conn: &Connection<AnyDispatcher>, why: String) {
@@ -86,7 +62,7 @@ fn serve(
     wait: impl FnOnce(&mut EventLoop<AnyDispatcher>) -> io::Result<()>,
 ) -> io::Result<()> {
     let max_body = cli.max_body;
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?;
     let callbacks = Callbacks::new()
         .on_connection(|_, conn| {
             let state = if conn.is_connected() { "up" } else { "down" };
@@ -124,8 +100,8 @@ fn serve(
         });
     let server = Server::builder(listener.local_addr().clone(), callbacks)
         .listener(listener)
-        .threads(cli.threads)
-        .reuse_port(cli.reuse_port)
+        .threads(cli.server.threads)
+        .reuse_port(cli.server.reuse_port)
         .name("framed")
         .start(&mut ev)?;
     wait(&mut ev)?;
@@ -136,14 +112,12 @@ fn serve(
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     // Checked once, before any fork; the loop is dropped at once.
-    let dispatcher = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?.dispatcher_name().to_owned();
-    let listener = match &cli.unix {
-        Some(path) => Listener::bind_unix(path, DEFAULT_BACKLOG)?,
-        None => Listener::bind_tcp(&[cli.addr], cli.reuse_port, DEFAULT_BACKLOG)?,
-    };
+    let dispatcher =
+        EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?.dispatcher_name().to_owned();
+    let listener = cli.server.bind()?;
     println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
     std::io::stdout().flush()?;
-    launch::serve_until_stopped(listener, cli.processes, 2 * GRACE, |listener, wait| {
+    launch::serve_until_stopped(listener, cli.server.processes, 2 * GRACE, |listener, wait| {
         serve(&cli, listener, wait)
     })?;
     Ok(())
@@ -151,12 +125,5 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(|| run(cli))
 }

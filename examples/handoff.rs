@@ -15,10 +15,13 @@
 //! clients never see a refusal. It then takes over the control path for the
 //! next upgrade. With no live instance on PATH, it binds ADDR itself.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::cell::RefCell;
 use std::error::Error;
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,7 +42,7 @@ type Conn = muxloop::Connection<AnyDispatcher>;
 #[command(version)]
 struct Cli {
     /// Address to listen on when there is no instance to take over from
-    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9006", value_parser = parse_addr)]
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9006", value_parser = cli::parse_addr)]
     addr: SocketAddr,
     /// Unix socket where a running instance waits for its successor
     #[arg(long, value_name = "PATH")]
@@ -51,15 +54,6 @@ struct Cli {
     /// Seconds the old instance gives its connections to finish
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     grace: u64,
-}
-
-/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
-fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
-    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
 }
 
 /// Echo, and at a stop, let each client finish (within `--grace`): a
@@ -224,12 +218,5 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(|| run(cli))
 }

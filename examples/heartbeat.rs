@@ -17,21 +17,23 @@
 //! `--pings N` makes the client go quiet after N pings, to watch the server
 //! notice the silence and close the connection (`RUST_LOG=debug` shows it).
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/launch.rs"]
 mod launch;
 
 use std::cell::Cell;
 use std::error::Error;
 use std::io::{self, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use cli::ServerArgs;
 use log::{info, warn};
 use muxloop::framing::{self, Decoded, MSG_PING, MSG_PONG};
-use muxloop::net::listener::DEFAULT_BACKLOG;
 use muxloop::{AnyDispatcher, Buffer, Client, EventLoop, Handler, Listener, Server, StreamAddr, TimerId};
 
 type Loop = EventLoop<AnyDispatcher>;
@@ -51,57 +53,43 @@ struct Cli {
 #[derive(Subcommand)]
 enum Mode {
     /// Answer PINGs; close clients silent for K intervals
+    #[command(mut_arg("addr", |a| a.default_value("127.0.0.1:9005")))]
     Server {
+        // [ADDR | --unix PATH] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port]
         #[command(flatten)]
-        common: Common,
-        /// Sub-loop threads (0: everything on one loop)
-        #[arg(long, value_name = "N", default_value_t = 0)]
-        threads: usize,
-        /// Worker processes sharing the listener (0 or 1: serve in this process)
-        #[arg(long, value_name = "N", default_value_t = 0)]
-        processes: usize,
-        /// Set SO_REUSEPORT, so several servers can share the port
-        #[arg(long, conflicts_with = "unix")]
-        reuse_port: bool,
+        server: ServerArgs,
+        #[command(flatten)]
+        beat: Beat,
     },
     /// Send a PING every interval; close a server silent for K intervals
     Client {
+        /// Server address: HOST:PORT, :PORT or PORT
+        #[arg(value_name = "ADDR", default_value = "127.0.0.1:9005", value_parser = cli::parse_addr)]
+        addr: SocketAddr,
+        /// Connect to this Unix domain socket instead (`@name`: an abstract name)
+        #[arg(long, value_name = "PATH", conflicts_with = "addr")]
+        unix: Option<String>,
         #[command(flatten)]
-        common: Common,
+        beat: Beat,
+        /// The I/O multiplexer
+        #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
+              value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
+        dispatcher: String,
         /// Go quiet after N pings (default: never)
         #[arg(long, value_name = "N")]
         pings: Option<u64>,
     },
 }
 
-/// The flags both sides take.
+/// The heartbeat flags both sides take.
 #[derive(Args)]
-struct Common {
-    /// Address to listen on or connect to: HOST:PORT, :PORT or PORT
-    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9005", value_parser = parse_addr)]
-    addr: SocketAddr,
-    /// A Unix domain socket instead of ADDR (`@name`: an abstract name)
-    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
-    unix: Option<String>,
+struct Beat {
     /// Seconds between heartbeats (fractions allowed)
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
     interval: Duration,
     /// Missed heartbeats after which a silent peer is closed
     #[arg(long, value_name = "K", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     misses: u32,
-    /// The I/O multiplexer
-    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
-          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
-    dispatcher: String,
-}
-
-/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
-fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
-    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
 }
 
 /// A positive number of seconds.
@@ -204,19 +192,17 @@ impl Handler<AnyDispatcher> for Heartbeat {
 /// Serves `listener` until `wait` returns, then stops gracefully: run as is,
 /// or by each `--processes` worker.
 fn serve(
-    common: &Common,
-    threads: usize,
-    reuse_port: bool,
+    args: &ServerArgs,
+    settings: Settings,
     listener: Listener,
     wait: impl FnOnce(&mut Loop) -> io::Result<()>,
 ) -> io::Result<()> {
-    let settings = Settings { interval: common.interval, misses: common.misses, max_pings: 0 };
-    let mut ev = Loop::with_backend(&common.dispatcher)?;
+    let mut ev = Loop::with_backend(&args.dispatcher)?;
     let factory = move |_: &Conn| Heartbeat { settings, pinger: None, is_client: false };
     let server = Server::builder(listener.local_addr().clone(), factory)
         .listener(listener)
-        .threads(threads)
-        .reuse_port(reuse_port)
+        .threads(args.threads)
+        .reuse_port(args.reuse_port)
         .name("heartbeat")
         .start(&mut ev)?;
     wait(&mut ev)?;
@@ -225,30 +211,24 @@ fn serve(
     Ok(())
 }
 
-fn server(common: Common, threads: usize, processes: usize, reuse_port: bool) -> Result<(), Box<dyn Error>> {
+fn server(args: ServerArgs, beat: Beat) -> Result<(), Box<dyn Error>> {
+    let settings = Settings { interval: beat.interval, misses: beat.misses, max_pings: 0 };
     // Checked once, before any fork; the loop is dropped at once.
-    let dispatcher = Loop::with_backend(&common.dispatcher)?.dispatcher_name().to_owned();
-    let listener = match &common.unix {
-        Some(path) => Listener::bind_unix(path, DEFAULT_BACKLOG)?,
-        None => Listener::bind_tcp(&[common.addr], reuse_port, DEFAULT_BACKLOG)?,
-    };
+    let dispatcher = Loop::with_backend(&args.dispatcher)?.dispatcher_name().to_owned();
+    let listener = args.bind()?;
     println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
     std::io::stdout().flush()?;
-    launch::serve_until_stopped(listener, processes, 2 * GRACE, |listener, wait| {
-        serve(&common, threads, reuse_port, listener, wait)
+    launch::serve_until_stopped(listener, args.processes, 2 * GRACE, |listener, wait| {
+        serve(&args, settings, listener, wait)
     })?;
     Ok(())
 }
 
-fn client(common: Common, pings: Option<u64>) -> Result<(), Box<dyn Error>> {
+fn client(addr: StreamAddr, beat: Beat, dispatcher: &str, pings: Option<u64>) -> Result<(), Box<dyn Error>> {
     let settings =
-        Settings { interval: common.interval, misses: common.misses, max_pings: pings.unwrap_or(u64::MAX) };
-    let mut ev = Loop::with_backend(&common.dispatcher)?;
+        Settings { interval: beat.interval, misses: beat.misses, max_pings: pings.unwrap_or(u64::MAX) };
+    let mut ev = Loop::with_backend(dispatcher)?;
     let factory = move |_: &Conn| Heartbeat { settings, pinger: None, is_client: true };
-    let addr = match &common.unix {
-        Some(path) => StreamAddr::Unix(path.as_str().into()),
-        None => StreamAddr::Inet(common.addr),
-    };
     let failure = Rc::new(Cell::new(None));
     let failed = Rc::clone(&failure);
     Client::new(addr.clone(), factory)
@@ -266,18 +246,14 @@ fn client(common: Common, pings: Option<u64>) -> Result<(), Box<dyn Error>> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let result = match cli.mode {
-        Mode::Server { common, threads, processes, reuse_port } => {
-            server(common, threads, processes, reuse_port)
+    cli::main(|| match cli.mode {
+        Mode::Server { server: args, beat } => server(args, beat),
+        Mode::Client { addr, unix, beat, dispatcher, pings } => {
+            let addr = match unix {
+                Some(path) => StreamAddr::Unix(path.as_str().into()),
+                None => StreamAddr::Inet(addr),
+            };
+            client(addr, beat, &dispatcher, pings)
         }
-        Mode::Client { common, pings } => client(common, pings),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }

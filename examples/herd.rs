@@ -32,6 +32,9 @@
 //! herd. (For `processes` it also includes the child's one-byte read.) Latency: from the client's `connect` returning (the connection
 //! is then in the accept queue) to `accept` returning, wall clock.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -399,16 +402,9 @@ struct Cli {
 #[allow(dead_code)] // tests/herd.rs includes this file for `measure` alone
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result = match cli.accept_child {
+    cli::main(|| match cli.accept_child {
         // Inherited from the parent; used as a number until this process exits.
         Some(fd) => accept_child(fd),
         None => run(cli.loops, cli.connections, &cli.strategy, &cli.dispatcher),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    })
 }

@@ -34,12 +34,13 @@
 //!   workers' queue is bounded: past 1,024 waiting answers, 503.
 //! * `GET /files/PATH`: the file PATH below `--root DIR` (with `--root`).
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/launch.rs"]
 mod launch;
 
 use std::error::Error;
 use std::io::{self, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -47,8 +48,8 @@ use std::thread;
 use std::time::Duration;
 
 use clap::Parser;
+use cli::ServerArgs;
 use muxloop::http::{BodyWriter, FileService, Fill, HttpServer, Request, Responder, Response, Router};
-use muxloop::net::listener::DEFAULT_BACKLOG;
 use muxloop::{AnyDispatcher, EventLoop, Listener, Trigger};
 
 const INDEX: &str = "<!DOCTYPE html>\n<html><head><title>muxloop</title></head>\
@@ -60,42 +61,17 @@ const GRACE: Duration = Duration::from_secs(5);
 
 /// A small HTTP/1.1 server: `/`, `/hello`, `/echo`, `/stream`, `/later`, `/files/`, else 404.
 #[derive(Parser)]
-#[command(version)]
+#[command(version, mut_arg("addr", |a| a.default_value("127.0.0.1:8080")))]
 struct Cli {
-    /// Address to listen on: HOST:PORT, :PORT or PORT
-    #[arg(value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = parse_addr)]
-    addr: SocketAddr,
-    /// Listen on this Unix domain socket instead (`@name`: an abstract name)
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "reuse_port"])]
-    unix: Option<String>,
-    /// Sub-loop threads (0: everything on one loop)
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    threads: usize,
-    /// Worker processes sharing the listener (0 or 1: serve in this process)
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    processes: usize,
-    /// The I/O multiplexer
-    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
-          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
-    dispatcher: String,
-    /// Set SO_REUSEPORT, so several servers can share the port
-    #[arg(long)]
-    reuse_port: bool,
+    // [ADDR | --unix PATH] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port]
+    #[command(flatten)]
+    server: ServerArgs,
     /// Connections edge- or level-triggered: auto (edge on epoll and uring), level, edge
     #[arg(long, value_name = "MODE", default_value = "auto")]
     trigger: Trigger,
     /// Serve the files below DIR at /files/ (with sendfile(2))
     #[arg(long, value_name = "DIR")]
     root: Option<std::path::PathBuf>,
-}
-
-/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
-fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
-    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
 }
 
 /// Largest `/stream` body (16 GiB) and `/later` delay (10 s).
@@ -204,12 +180,12 @@ fn serve(
     files: Option<FileService>,
     wait: impl FnOnce(&mut EventLoop<AnyDispatcher>) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?;
     let router = router(files)?;
     let server = HttpServer::builder(listener.local_addr().clone(), move |req| router.respond(req))
         .listener(listener)
-        .threads(cli.threads)
-        .reuse_port(cli.reuse_port)
+        .threads(cli.server.threads)
+        .reuse_port(cli.server.reuse_port)
         .trigger(cli.trigger)
         .start(&mut ev)?;
     wait(&mut ev)?;
@@ -220,19 +196,17 @@ fn serve(
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     // Checked once, before any fork; the loop is dropped at once.
-    let dispatcher = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?.dispatcher_name().to_owned();
+    let dispatcher =
+        EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?.dispatcher_name().to_owned();
     let files = cli.root.as_ref().map(|root| FileService::new("/files/", root)).transpose()?;
     // One line: tests read the first line of stdout for the address.
     let serving = files
         .as_ref()
         .map_or(String::new(), |f| format!(", serving {} at {}", f.root().display(), f.prefix()));
-    let listener = match &cli.unix {
-        Some(path) => Listener::bind_unix(path, DEFAULT_BACKLOG)?,
-        None => Listener::bind_tcp(&[cli.addr], cli.reuse_port, DEFAULT_BACKLOG)?,
-    };
+    let listener = cli.server.bind()?;
     println!("listening on {} (dispatcher: {dispatcher}){serving}", listener.local_addr());
     std::io::stdout().flush()?;
-    launch::serve_until_stopped(listener, cli.processes, 2 * GRACE, |listener, wait| {
+    launch::serve_until_stopped(listener, cli.server.processes, 2 * GRACE, |listener, wait| {
         serve(&cli, listener, files.clone(), wait)
     })?;
     Ok(())
@@ -240,12 +214,5 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(|| run(cli))
 }

@@ -11,8 +11,11 @@
 //! a Unix domain socket instead (`@name` for an abstract name), to compare
 //! the same server over both transports.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::error::Error;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -27,7 +30,7 @@ use muxloop::{AnyDispatcher, Callbacks, Client, EventLoopThreadPool, StreamAddr,
 #[command(version)]
 struct Cli {
     /// Server address: HOST:PORT, :PORT or PORT
-    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9003", value_parser = parse_addr)]
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9003", value_parser = cli::parse_addr)]
     addr: SocketAddr,
     /// Connect to this Unix domain socket instead of ADDR (`@name`: abstract)
     #[arg(long, value_name = "PATH", conflicts_with = "addr")]
@@ -48,15 +51,6 @@ struct Cli {
     #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
           value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
     dispatcher: String,
-}
-
-/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
-fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
-    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
 }
 
 /// A positive number of seconds.
@@ -148,12 +142,5 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(|| run(cli))
 }

@@ -12,8 +12,11 @@
 //! socket instead; the workers' copies never remove its file, the master
 //! removes it when it exits.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::io::Write;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -26,7 +29,7 @@ use muxloop::{AnyDispatcher, Callbacks, EventLoop, Listener, Server};
 #[command(about = "Echo server: a master process and N worker processes")]
 struct Cli {
     /// Address to listen on: HOST:PORT, :PORT or PORT.
-    #[arg(default_value = "127.0.0.1:9000", value_parser = parse_addr)]
+    #[arg(default_value = "127.0.0.1:9000", value_parser = cli::parse_addr)]
     addr: SocketAddr,
     /// Listen on this Unix domain socket instead (`@name`: an abstract name).
     #[arg(long, value_name = "PATH", conflicts_with = "addr")]
@@ -45,29 +48,14 @@ struct Cli {
     grace: u64,
 }
 
-fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
-    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     // Refuse a bad backend name here, once, not in every worker.
     if let Err(e) = AnyDispatcher::by_name(&cli.dispatcher) {
         eprintln!("error: --dispatcher: {e}");
         return ExitCode::from(2);
     }
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(|| run(cli))
 }
 
 fn run(cli: Cli) -> std::io::Result<()> {

@@ -31,10 +31,13 @@
 //! and UPSTREAM are both positional, and an optional first positional
 //! before a required one cannot be parsed unambiguously.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::cell::RefCell;
 use std::io;
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -426,10 +429,10 @@ fn on_event<D: Dispatcher>(
 #[command(name = "proxy", version)]
 pub struct Cli {
     /// Address to listen on: HOST:PORT, :PORT or PORT
-    #[arg(value_name = "LISTEN", value_parser = parse_addr)]
+    #[arg(value_name = "LISTEN", value_parser = cli::parse_addr)]
     listen: SocketAddr,
     /// Where each client's bytes go: HOST:PORT, :PORT or PORT
-    #[arg(value_name = "UPSTREAM", value_parser = parse_addr)]
+    #[arg(value_name = "UPSTREAM", value_parser = cli::parse_addr)]
     upstream: SocketAddr,
     /// Move bytes through a user-space buffer (recv + send; the default)
     #[arg(long, overrides_with = "splice")]
@@ -452,15 +455,6 @@ impl Cli {
         let relay = if self.splice { Relay::Splice } else { Relay::Copy };
         (Config::new(self.listen, self.upstream, relay), self.dispatcher.clone())
     }
-}
-
-/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
-fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
-    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
 }
 
 /// `proxy LISTEN UPSTREAM [--copy|--splice] [--dispatcher NAME]` without
@@ -513,16 +507,11 @@ fn relay(config: Config, dispatcher: &str, listener: OwnedFd) -> io::Result<()> 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (config, dispatcher) = cli.config();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    // Blocked before any other thread exists, so signalfd receives them.
-    if let Err(e) = sys::block_signals(&[libc::SIGINT, libc::SIGTERM]) {
-        warn!("cannot block SIGINT/SIGTERM ({e}): they may end the relay without its summary");
-    }
-    match run(config, &dispatcher, cli.processes) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+    cli::main(|| {
+        // Blocked before any other thread exists, so signalfd receives them.
+        if let Err(e) = sys::block_signals(&[libc::SIGINT, libc::SIGTERM]) {
+            warn!("cannot block SIGINT/SIGTERM ({e}): they may end the relay without its summary");
         }
-    }
+        run(config, &dispatcher, cli.processes)
+    })
 }

@@ -15,11 +15,14 @@
 //! frees its window slot. Both modes print one line:
 //! `sent=.. answered=.. lost=.. bad=.. secs=.. datagrams/s=..`.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::error::Error;
 use std::io::Write;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -37,7 +40,7 @@ struct Cli {
     #[command(subcommand)]
     mode: Option<Mode>,
     /// Address to listen on: HOST:PORT, :PORT or PORT
-    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9005", value_parser = parse_addr)]
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9005", value_parser = cli::parse_addr)]
     addr: SocketAddr,
     /// The I/O multiplexer
     #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
@@ -69,7 +72,7 @@ enum Mode {
 #[derive(Args)]
 struct Load {
     /// The echo server: HOST:PORT, :PORT or PORT
-    #[arg(value_name = "ADDR", value_parser = parse_addr)]
+    #[arg(value_name = "ADDR", value_parser = cli::parse_addr)]
     addr: SocketAddr,
     /// Bytes per datagram (a UDP datagram holds 1..=65507)
     #[arg(long, value_name = "B", default_value_t = 64, value_parser = RangedU64ValueParser::<usize>::new().range(1..=65_507))]
@@ -81,15 +84,6 @@ struct Load {
     #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
           value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
     dispatcher: String,
-}
-
-/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
-fn parse_addr(s: &str) -> std::result::Result<SocketAddr, String> {
-    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
-    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
 }
 
 /// A positive number of seconds.
@@ -254,17 +248,9 @@ fn client(load: Load, count: Option<u64>, seconds: Option<Duration>) -> Result {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let result = match cli.mode {
+    cli::main(|| match cli.mode {
         None => server(cli.addr, &cli.dispatcher),
         Some(Mode::Client { load, count }) => client(load, Some(count), None),
         Some(Mode::Flood { load, seconds }) => client(load, None, Some(seconds)),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }

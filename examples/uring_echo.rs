@@ -14,8 +14,11 @@
 //! half of the output has gone out. A client that never reads therefore
 //! costs at most that much memory, and the TCP window pushes back on it.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::io::Write;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -25,19 +28,11 @@ use clap::Parser;
 #[command(name = "uring_echo")]
 struct Cli {
     /// Address to listen on: HOST:PORT, :PORT or PORT.
-    #[arg(default_value = "127.0.0.1:9877", value_parser = parse_addr)]
+    #[arg(default_value = "127.0.0.1:9877", value_parser = cli::parse_addr)]
     addr: SocketAddr,
     /// Queued output per connection above which its receive is cancelled.
     #[arg(long, default_value_t = 1 << 20)]
     max_output: usize,
-}
-
-fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
-    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
 }
 
 #[cfg(target_os = "linux")]
@@ -51,14 +46,7 @@ fn run(cli: Cli) -> std::io::Result<()> {
 #[cfg(target_os = "linux")]
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(|| run(cli))
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -27,18 +27,20 @@
 //!   pipelined `GET`s of a 1 MB value never hold more than ~2 MB of replies.
 //! * **Close after flush**: `QUIT` answers `+OK`, then closes once it is sent.
 
+#[path = "../common/cli.rs"]
+mod cli;
 mod resp;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::error::Error;
 use std::io::{IoSlice, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::ops::Range;
 use std::process::ExitCode;
 use std::rc::Rc;
 
 use clap::{CommandFactory, Parser};
+use cli::ServerArgs;
 use muxloop::{AnyDispatcher, Buffer, Connection, Dispatcher, EventLoop, Handler, Server};
 use resp::Parsed;
 
@@ -210,48 +212,29 @@ impl<D: Dispatcher + 'static> Handler<D> for Client {
 
 /// A Redis-compatible key-value server (RESP2 subset) on one event loop.
 #[derive(Parser)]
-#[command(name = "kv", version)]
+#[command(
+    name = "kv",
+    version,
+    mut_arg("addr", |a| a.default_value("127.0.0.1:6380")),
+    mut_arg("threads", |a| a.help("Must be 0: the store lives on one loop, like Redis'")),
+    mut_arg("processes", |a| a.help("Must be 0 or 1: the store lives in one process")),
+)]
 struct Cli {
-    /// Address to listen on: HOST:PORT, :PORT or PORT
-    #[arg(value_name = "ADDR", default_value = "127.0.0.1:6380", value_parser = parse_addr)]
-    addr: SocketAddr,
-    /// Listen on this Unix domain socket instead (`@name`: an abstract name)
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "reuse_port"])]
-    unix: Option<String>,
-    /// Must be 0: the store lives on one loop, like Redis'
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    threads: usize,
-    /// Must be 0 or 1: the store lives in one process
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    processes: usize,
-    /// The I/O multiplexer
-    #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
-          value_parser = clap::builder::PossibleValuesParser::new(AnyDispatcher::names()), ignore_case = true)]
-    dispatcher: String,
-    /// Set SO_REUSEPORT, so several servers can share the port
-    #[arg(long)]
-    reuse_port: bool,
-}
-
-/// `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1).
-fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    let mut addrs = s.to_socket_addrs().map_err(|e| format!("expected HOST:PORT, :PORT or PORT ({e})"))?;
-    addrs.next().ok_or_else(|| format!("{s} resolves to no address"))
+    // [ADDR | --unix PATH] [--threads N] [--processes N] [--dispatcher NAME] [--reuse-port]
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
+    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?;
     let store = Store::default();
     // Not `Send` (the store is an `Rc`): a local builder, all on this loop.
     let factory = move |_: &Connection<AnyDispatcher>| Client { store: Rc::clone(&store), batch: Vec::new() };
-    let builder = match &cli.unix {
+    let builder = match &cli.server.unix {
         Some(path) => Server::local_unix_builder(path, factory),
-        None => Server::local_builder(cli.addr, factory),
+        None => Server::local_builder(cli.server.addr, factory),
     };
-    let server = builder.reuse_port(cli.reuse_port).name("kv").start(&mut ev)?;
+    let server = builder.reuse_port(cli.server.reuse_port).name("kv").start(&mut ev)?;
     println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
     std::io::stdout().flush()?;
     // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
@@ -263,7 +246,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if cli.threads > 0 {
+    if cli.server.threads > 0 {
         Cli::command()
             .error(
                 clap::error::ErrorKind::ValueValidation,
@@ -271,7 +254,7 @@ fn main() -> ExitCode {
             )
             .exit();
     }
-    if cli.processes > 1 {
+    if cli.server.processes > 1 {
         Cli::command()
             .error(
                 clap::error::ErrorKind::ArgumentConflict,
@@ -280,12 +263,5 @@ fn main() -> ExitCode {
             )
             .exit();
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(|| run(cli))
 }
