@@ -1,7 +1,7 @@
 //! Picks the compile-time default dispatcher, the way yolanda's CMake file
 //! does `check_symbol_exists(epoll_create ...)` and defines `EPOLL_ENABLE`.
 //!
-//! Features only choose which backend becomes `DefaultDispatcher`; all three
+//! Features only choose which backend becomes `DefaultDispatcher`; all four
 //! are compiled on Linux whatever is chosen, so features stay additive.
 //! Priority: `select` > `poll` > `uring` > `epoll`. If epoll (or io_uring)
 //! is wanted but the target has none, fall back (to epoll or poll) and say so.

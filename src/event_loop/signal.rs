@@ -30,8 +30,8 @@
 //! Linux can skip the handler altogether: block the signal with
 //! `pthread_sigmask` so it stays *pending*, and `signalfd(2)` gives an fd
 //! that is readable while a signal of its set is pending for the reading
-//! thread or the process; each `read` dequeues one `signalfd_siginfo` record
-//! (with the sender's pid and uid). The catch: a process-directed signal
+//! thread or the process; a `read` dequeues as many `signalfd_siginfo`
+//! records (each with the sender's pid and uid) as its buffer holds. The catch: a process-directed signal
 //! (`kill`) goes to *any* thread that does not block it, and there it takes
 //! its ordinary disposition (for SIGINT, SIGTERM, SIGUSR1: the process dies)
 //! and never reaches the fd. So with signalfd **the signal must be blocked in

@@ -1,4 +1,4 @@
-//! `Connection`: one established TCP socket on one event loop, with an
+//! `Connection`: one established stream socket (TCP or Unix) on one event loop, with an
 //! input and an output [`Buffer`] and the user's [`Handler`].
 //!
 //! It teaches the rules that make a non-blocking connection correct:
@@ -151,7 +151,8 @@ struct FdBatch {
 /// At most this many passed fds wait in one connection's queue.
 const MAX_QUEUED_FDS: usize = 1024;
 
-/// A TCP connection living on one event loop. Cheap to clone (`Rc`); not `Send`.
+/// A stream connection (TCP or Unix) living on one event loop. Cheap to
+/// clone (`Rc`); not `Send`.
 pub struct Connection<D: Dispatcher + 'static = DefaultDispatcher> {
     inner: Rc<Inner<D>>,
 }

@@ -4,15 +4,26 @@
 //! It teaches one idea, borrowed from mio: each libc call is a single line
 //! through the `syscall!` macro, which turns the C convention "returns -1 and
 //! sets `errno`" into a Rust `io::Result`. This module wraps the calls fds,
-//! sockets and buffers need; the backends in `dispatcher/` make their own
-//! multiplexer calls (`epoll_*`, `poll`, `select`) through the same macro.
-//! Everything above those two works with `OwnedFd`/`RawFd` and `io::Result`
-//! and never sees `errno`.
+//! sockets and buffers need, one file per resource (see [Files](self#files)): file
+//! descriptors, socket addresses, stream sockets, datagram sockets, fd
+//! passing (`SCM_RIGHTS`), signals, processes and zero-copy moves. The
+//! backends in `dispatcher/` make their own multiplexer calls (`epoll_*`,
+//! `poll`, `select`, io_uring) through the same macro; the bare `epoll_*`
+//! wrappers here ([`teaching`]) exist only for the `herd` example. Everything
+//! above those two works with `OwnedFd`/`RawFd` and `io::Result` and never
+//! sees `errno`.
 //!
 //! The helpers are public so tests, benches and examples can build fixtures
 //! (socket pairs, pipes) without unsafe code of their own. The pure test
 //! fixtures (`dup_at_least`, `set_nofile_limit`, `open_fd_count`) are hidden
 //! from the docs: they are not part of the API.
+//!
+//! # Files
+//!
+//! `fd.rs`, `addr.rs`, `socket.rs`, `datagram.rs`, `scm_rights.rs`,
+//! `signal.rs`, `process.rs`, `zero_copy.rs`, and `teaching.rs` for the
+//! helpers only examples use. Everything is re-exported here: the path is
+//! always `sys::name`.
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
