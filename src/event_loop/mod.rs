@@ -154,6 +154,8 @@ pub struct EventLoop<D: Dispatcher = DefaultDispatcher> {
     /// When the last dispatch returned (two clock reads per iteration, not three).
     last_woke: Option<Instant>,
     contexts: HashMap<TypeId, Box<dyn Any>>,
+    /// Signal handlers and the mechanism that delivers them.
+    signals: signal::Signals<D>,
     /// Names the loop in its log lines (`main`, `echo-0`, ...).
     name: String,
     /// The stats at the last once-per-second summary, and when it was.
@@ -193,6 +195,7 @@ impl<D: Dispatcher> EventLoop<D> {
             stats: Stats::default(),
             last_woke: None,
             contexts: HashMap::new(),
+            signals: signal::Signals::default(),
             name,
             summarized: (Instant::now(), Stats::default()),
         })

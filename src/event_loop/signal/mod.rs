@@ -82,15 +82,18 @@
 use std::cell::Cell;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
 use log::{debug, trace, warn};
 
 use super::EventLoop;
 use crate::dispatcher::{Dispatcher, Interest, Mode};
 use crate::sys;
+
+mod self_pipe;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod signalfd;
 
 /// The signals [`EventLoopThread`](crate::thread_pool::EventLoopThread)
 /// blocks in its thread, so they reach the loop that asked for them:
@@ -145,6 +148,22 @@ impl SignalId {
     }
 }
 
+/// How signals reach a loop: one mechanism per file. Each keeps what it must
+/// undo for every signal it watches, and undoes it when the signal is
+/// unwatched or the mechanism dropped.
+trait Mechanism {
+    /// The fd the loop watches for readability.
+    fn fd(&self) -> RawFd;
+    /// Starts receiving `signal` (not watched yet).
+    fn watch(&mut self, signal: i32) -> io::Result<()>;
+    /// Stops receiving `signal` and puts back what was there before.
+    fn unwatch(&mut self, signal: i32) -> io::Result<()>;
+    /// The signals watched.
+    fn watched(&self) -> Vec<i32>;
+    /// Drains the fd: one `SignalInfo` per signal that arrived, in order of arrival.
+    fn collect(&mut self, arrived: &mut Vec<SignalInfo>) -> io::Result<()>;
+}
+
 type SignalHandler<D> = Box<dyn FnMut(&mut EventLoop<D>, SignalInfo)>;
 
 struct Entry<D: Dispatcher> {
@@ -153,88 +172,32 @@ struct Entry<D: Dispatcher> {
     handler: Option<SignalHandler<D>>,
 }
 
-/// What to undo when a signal's last handler goes.
-enum Restore {
-    /// signalfd: whether the loop's thread blocked it before we did.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    Mask { was_blocked: bool },
-    /// self-pipe: the `sigaction` we replaced.
-    Action(sys::SignalAction),
-}
-
-/// The fd the loop watches.
-enum Source {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    Signalfd(OwnedFd),
-    SelfPipe {
-        read: OwnedFd,
-        write: OwnedFd,
-    },
-}
-
-impl Source {
-    fn fd(&self) -> RawFd {
-        match self {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            Source::Signalfd(fd) => fd.as_raw_fd(),
-            Source::SelfPipe { read, .. } => read.as_raw_fd(),
-        }
-    }
-}
-
-/// One loop's signal state, kept in the loop's context map.
+/// One loop's signal state: a field of the loop.
 pub(crate) struct Signals<D: Dispatcher> {
     kind: SignalSource,
-    source: Option<Source>,
+    /// Open while at least one signal is watched.
+    mechanism: Option<Box<dyn Mechanism>>,
     handlers: Vec<Entry<D>>,
-    /// Watched signals and what to undo for each.
-    watched: Vec<(i32, Restore)>,
     next_serial: u64,
 }
 
 impl<D: Dispatcher> Default for Signals<D> {
     fn default() -> Self {
-        Signals {
-            kind: SignalSource::default(),
-            source: None,
-            handlers: Vec::new(),
-            watched: Vec::new(),
-            next_serial: 0,
-        }
+        Signals { kind: SignalSource::default(), mechanism: None, handlers: Vec::new(), next_serial: 0 }
     }
 }
 
-// ---- the self-pipe's process-wide half: everything the handler touches ----
-
-struct Slot {
-    /// The write end of the pipe of the loop that owns this signal, or -1.
-    fd: AtomicI32,
-    /// Handler runs not yet reported to the loop.
-    count: AtomicU64,
+impl<D: Dispatcher> Signals<D> {
+    fn watches(&self, signal: i32) -> bool {
+        self.mechanism.as_ref().is_some_and(|m| m.watched().contains(&signal))
+    }
 }
 
-static SLOTS: [Slot; sys::MAX_SIGNAL as usize + 1] =
-    [const { Slot { fd: AtomicI32::new(-1), count: AtomicU64::new(0) } }; sys::MAX_SIGNAL as usize + 1];
-
-/// Handlers currently running, so a slot's fd is not closed under one.
-static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
-
-/// The `sigaction` handler: async-signal-safe (atomics and `write` only).
-extern "C" fn self_pipe_handler(signal: libc::c_int) {
-    let saved_errno = sys::errno();
-    IN_HANDLER.fetch_add(1, SeqCst);
-    if let Some(slot) = usize::try_from(signal).ok().and_then(|i| SLOTS.get(i)) {
-        let fd = slot.fd.load(SeqCst);
-        if fd >= 0 {
-            // Count first: the loop drains the pipe before reading counts, so
-            // every byte it drained has its count visible.
-            slot.count.fetch_add(1, SeqCst);
-            // EAGAIN (pipe full) is fine: the loop is already awake.
-            let _ = sys::write(fd, &[signal as u8]);
-        }
+impl<D: Dispatcher> fmt::Debug for Signals<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let watched = self.mechanism.as_ref().map(|m| m.watched()).unwrap_or_default();
+        f.debug_struct("Signals").field("source", &self.kind).field("watched", &watched).finish()
     }
-    IN_HANDLER.fetch_sub(1, SeqCst);
-    sys::set_errno(saved_errno);
 }
 
 fn check_catchable(signal: i32) -> io::Result<()> {
@@ -280,18 +243,13 @@ impl<D: Dispatcher + 'static> EventLoop<D> {
         F: FnMut(&mut EventLoop<D>, SignalInfo) + 'static,
     {
         check_catchable(signal)?;
-        if !self.context::<Signals<D>>().watched.iter().any(|(s, _)| *s == signal)
+        if !self.signals.watches(signal)
             && let Err(e) = watch(self, signal)
         {
-            // Do not keep a signalfd/pipe open for nothing.
-            if self.context::<Signals<D>>().watched.is_empty()
-                && let Some(source) = self.context::<Signals<D>>().source.take()
-            {
-                let _ = self.deregister(source.fd());
-            }
+            close_if_idle(self)?;
             return Err(e);
         }
-        let signals = self.context::<Signals<D>>();
+        let signals = &mut self.signals;
         let id = SignalId { signal, serial: signals.next_serial };
         signals.next_serial += 1;
         signals.handlers.push(Entry { id, handler: Some(Box::new(handler)) });
@@ -303,7 +261,7 @@ impl<D: Dispatcher + 'static> EventLoop<D> {
     /// handler of a signal restores what the signal did before. Safe from
     /// inside any handler, its own included.
     pub fn remove_signal(&mut self, id: SignalId) -> io::Result<bool> {
-        let signals = self.context::<Signals<D>>();
+        let signals = &mut self.signals;
         let Some(index) = signals.handlers.iter().position(|e| e.id == id) else { return Ok(false) };
         signals.handlers.remove(index);
         if !signals.handlers.iter().any(|e| e.id.signal == id.signal) {
@@ -354,8 +312,8 @@ impl<D: Dispatcher + 'static> EventLoop<D> {
         if source == SignalSource::Signalfd && !cfg!(any(target_os = "linux", target_os = "android")) {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "signalfd exists only on Linux"));
         }
-        let signals = self.context::<Signals<D>>();
-        if signals.kind != source && !signals.watched.is_empty() {
+        let signals = &mut self.signals;
+        if signals.kind != source && signals.mechanism.is_some() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "remove this loop's signal handlers before changing its signal source",
@@ -367,235 +325,74 @@ impl<D: Dispatcher + 'static> EventLoop<D> {
 
     /// The source this loop uses for signals.
     pub fn signal_source(&mut self) -> SignalSource {
-        self.context::<Signals<D>>().kind
+        self.signals.kind
     }
 }
 
-/// Starts receiving `signal` (not yet watched by this loop).
+/// Starts receiving `signal` (not yet watched by this loop), opening the
+/// loop's mechanism first if it has none.
 fn watch<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, signal: i32) -> io::Result<()> {
-    if ev.context::<Signals<D>>().source.is_none() {
-        open_source(ev)?;
+    if ev.signals.mechanism.is_none() {
+        let mechanism: Box<dyn Mechanism> = match ev.signals.kind {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            SignalSource::Signalfd => Box::new(signalfd::Signalfd::new()?),
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            SignalSource::Signalfd => {
+                return Err(io::Error::new(io::ErrorKind::Unsupported, "no signalfd here"));
+            }
+            SignalSource::SelfPipe => Box::new(self_pipe::SelfPipe::new()?),
+        };
+        ev.register(mechanism.fd(), Interest::READABLE, Mode::Level, |ev, _| deliver(ev))?;
+        ev.signals.mechanism = Some(mechanism);
     }
-    let signals = ev.context::<Signals<D>>();
-    let restore = match signals.source.as_ref().expect("opened above") {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        Source::Signalfd(fd) => {
-            let was_blocked = sys::is_signal_blocked(signal)?;
-            sys::block_signals(&[signal])?;
-            let mut set: Vec<i32> = signals.watched.iter().map(|(s, _)| *s).collect();
-            set.push(signal);
-            if let Err(e) = sys::signalfd(Some(fd.as_raw_fd()), &set) {
-                if !was_blocked {
-                    let _ = sys::unblock_signals(&[signal]);
-                }
-                return Err(e);
-            }
-            Restore::Mask { was_blocked }
-        }
-        Source::SelfPipe { write, .. } => {
-            let write_fd = write.as_raw_fd();
-            let slot = &SLOTS[signal as usize];
-            if slot.fd.compare_exchange(-1, write_fd, SeqCst, SeqCst).is_err() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("signal {signal} is already watched by another event loop's self-pipe"),
-                ));
-            }
-            slot.count.store(0, SeqCst);
-            match sys::set_signal_handler(signal, self_pipe_handler) {
-                Ok(previous) => Restore::Action(previous),
-                Err(e) => {
-                    slot.fd.store(-1, SeqCst);
-                    return Err(e);
-                }
-            }
-        }
-    };
-    signals.watched.push((signal, restore));
-    debug!("{}: watching signal {signal} ({:?})", D::NAME, signals.kind);
-    Ok(())
-}
-
-/// Creates the loop's signalfd or self-pipe and registers it.
-fn open_source<D: Dispatcher + 'static>(ev: &mut EventLoop<D>) -> io::Result<()> {
-    let source = match ev.context::<Signals<D>>().kind {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        SignalSource::Signalfd => Source::Signalfd(sys::signalfd(None, &[])?.expect("a new signalfd")),
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        SignalSource::Signalfd => return Err(io::Error::new(io::ErrorKind::Unsupported, "no signalfd here")),
-        SignalSource::SelfPipe => {
-            let (read, write) = sys::pipe()?;
-            Source::SelfPipe { read, write }
-        }
-    };
-    ev.register(source.fd(), Interest::READABLE, Mode::Level, |ev, _| deliver(ev))?;
-    ev.context::<Signals<D>>().source = Some(source);
+    let Some(mechanism) = ev.signals.mechanism.as_mut() else { return Ok(()) };
+    mechanism.watch(signal)?;
+    debug!("{}: watching signal {signal} ({:?})", D::NAME, ev.signals.kind);
     Ok(())
 }
 
 /// Stops receiving `signal` and puts back what was there before.
 fn unwatch<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, signal: i32) -> io::Result<()> {
-    let signals = ev.context::<Signals<D>>();
-    let Some(index) = signals.watched.iter().position(|(s, _)| *s == signal) else { return Ok(()) };
-    let (_, restore) = signals.watched.remove(index);
-    let remaining: Vec<i32> = signals.watched.iter().map(|(s, _)| *s).collect();
-    let result = match (&signals.source, restore) {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        (Some(Source::Signalfd(fd)), Restore::Mask { was_blocked }) => {
-            sys::signalfd(Some(fd.as_raw_fd()), &remaining)
-                .map(drop)
-                .and_then(|()| restore_mask(signal, was_blocked))
-        }
-        (_, Restore::Action(previous)) => release_slot(signal, &previous),
-        _ => Ok(()),
-    };
+    let Some(mechanism) = ev.signals.mechanism.as_mut() else { return Ok(()) };
+    let result = mechanism.unwatch(signal);
     debug!("{}: no longer watching signal {signal}", D::NAME);
-    if remaining.is_empty()
-        && let Some(source) = ev.context::<Signals<D>>().source.take()
+    close_if_idle(ev)?;
+    result
+}
+
+/// Closes the loop's mechanism if it watches nothing (no signalfd or pipe
+/// kept open for nothing). The fd leaves the dispatcher before it closes.
+fn close_if_idle<D: Dispatcher + 'static>(ev: &mut EventLoop<D>) -> io::Result<()> {
+    if ev.signals.mechanism.as_ref().is_some_and(|m| m.watched().is_empty())
+        && let Some(mechanism) = ev.signals.mechanism.take()
     {
-        // The fd closes only after it has left the dispatcher.
-        ev.deregister(source.fd())?;
+        ev.deregister(mechanism.fd())?;
     }
-    result
+    Ok(())
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn restore_mask(signal: i32, was_blocked: bool) -> io::Result<()> {
-    if was_blocked {
-        return Ok(());
-    }
-    // A pending instance would take the default action the moment it is unblocked.
-    let dropped = sys::discard_pending_signal(signal)?;
-    if dropped > 0 {
-        debug!("signal {signal}: {dropped} pending instance(s) discarded with its last handler");
-    }
-    sys::unblock_signals(&[signal])
-}
-
-/// Restores the previous action, then frees the slot once no handler can still be using its fd.
-fn release_slot(signal: i32, previous: &sys::SignalAction) -> io::Result<()> {
-    let result = sys::restore_signal_action(signal, previous);
-    SLOTS[signal as usize].fd.store(-1, SeqCst);
-    // A handler on another thread may have loaded the old fd just before; it
-    // finishes in microseconds. (One on this thread cannot be mid-way: it
-    // would have run to completion before we resumed.)
-    while IN_HANDLER.load(SeqCst) != 0 {
-        std::thread::yield_now();
-    }
-    SLOTS[signal as usize].count.store(0, SeqCst);
-    result
-}
-
-/// The channel handler of the signalfd / self-pipe: collects what arrived and
+/// The channel handler of the mechanism's fd: collects what arrived and
 /// calls the user's handlers.
 fn deliver<D: Dispatcher + 'static>(ev: &mut EventLoop<D>) {
-    let arrived = match collect(ev.context::<Signals<D>>()) {
-        Ok(arrived) => arrived,
-        Err(e) => {
-            warn!("{}: reading signals failed: {e}", D::NAME);
-            return;
-        }
-    };
+    let mut arrived = Vec::new();
+    if let Some(mechanism) = ev.signals.mechanism.as_mut()
+        && let Err(e) = mechanism.collect(&mut arrived)
+    {
+        warn!("{}: reading signals failed: {e}", D::NAME);
+        return;
+    }
     for info in arrived {
         trace!("{}: signal {} x{} (pid {:?})", D::NAME, info.signal, info.count, info.pid);
-        let ids: Vec<SignalId> = ev
-            .context::<Signals<D>>()
-            .handlers
-            .iter()
-            .filter(|e| e.id.signal == info.signal)
-            .map(|e| e.id)
-            .collect();
+        let ids: Vec<SignalId> =
+            ev.signals.handlers.iter().filter(|e| e.id.signal == info.signal).map(|e| e.id).collect();
         for id in ids {
-            let taken = ev
-                .context::<Signals<D>>()
-                .handlers
-                .iter_mut()
-                .find(|e| e.id == id)
-                .and_then(|e| e.handler.take());
+            let taken = ev.signals.handlers.iter_mut().find(|e| e.id == id).and_then(|e| e.handler.take());
             let Some(mut handler) = taken else { continue };
             handler(ev, info);
             // Back in its entry, unless the handler removed itself.
-            if let Some(entry) = ev.context::<Signals<D>>().handlers.iter_mut().find(|e| e.id == id) {
+            if let Some(entry) = ev.signals.handlers.iter_mut().find(|e| e.id == id) {
                 entry.handler = Some(handler);
             }
         }
-    }
-}
-
-/// Drains the source; one `SignalInfo` per signal that arrived, in order of arrival.
-fn collect<D: Dispatcher>(signals: &mut Signals<D>) -> io::Result<Vec<SignalInfo>> {
-    let mut arrived: Vec<SignalInfo> = Vec::new();
-    match &signals.source {
-        None => {}
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        Some(Source::Signalfd(fd)) => {
-            let mut records = Vec::new();
-            sys::read_signalfd(fd.as_raw_fd(), &mut records)?;
-            for r in records {
-                match arrived.iter_mut().find(|i| i.signal == r.signal) {
-                    Some(info) => {
-                        info.count += 1;
-                        info.pid = Some(r.pid);
-                    }
-                    None => arrived.push(SignalInfo { signal: r.signal, count: 1, pid: Some(r.pid) }),
-                }
-            }
-        }
-        Some(Source::SelfPipe { read, .. }) => {
-            // Drain first, then read the counters (the handler counts first, then writes).
-            let mut order = Vec::new();
-            let mut buf = [0u8; 256];
-            loop {
-                match sys::read(read.as_raw_fd(), &mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => buf[..n].iter().for_each(|&b| {
-                        if !order.contains(&b) {
-                            order.push(b)
-                        }
-                    }),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            // Bytes give the order; every watched counter is checked (a byte may
-            // have been drained by an earlier wake-up whose count we now see).
-            let mut watched: Vec<i32> = order.iter().map(|&b| b as i32).collect();
-            watched.extend(signals.watched.iter().map(|(s, _)| *s).filter(|s| !order.contains(&(*s as u8))));
-            for signal in watched {
-                if !signals.watched.iter().any(|(s, _)| *s == signal) {
-                    continue;
-                }
-                let count = SLOTS[signal as usize].count.swap(0, SeqCst);
-                if count > 0 {
-                    arrived.push(SignalInfo { signal, count, pid: None });
-                }
-            }
-        }
-    }
-    Ok(arrived)
-}
-
-impl<D: Dispatcher> Drop for Signals<D> {
-    fn drop(&mut self) {
-        // The loop is going away (on its own thread): undo everything, and above all
-        // free the self-pipe slots before the pipe's fd number can be reused.
-        for (signal, restore) in self.watched.drain(..) {
-            let result = match restore {
-                #[cfg(any(target_os = "linux", target_os = "android"))]
-                Restore::Mask { was_blocked } => restore_mask(signal, was_blocked),
-                Restore::Action(previous) => release_slot(signal, &previous),
-            };
-            if let Err(e) = result {
-                warn!("restoring signal {signal} failed: {e}");
-            }
-        }
-    }
-}
-
-impl<D: Dispatcher> fmt::Debug for Signals<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let watched: Vec<i32> = self.watched.iter().map(|(s, _)| *s).collect();
-        f.debug_struct("Signals").field("source", &self.kind).field("watched", &watched).finish()
     }
 }
