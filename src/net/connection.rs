@@ -45,7 +45,6 @@
 //!   [`ConnectionHandle`].
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
@@ -59,9 +58,9 @@ use log::{debug, error, trace, warn};
 
 use super::addr::StreamAddr;
 use super::deadline;
-use super::file_queue::{FileQueue, MAX_QUEUED_FILES};
 use super::handle::ConnectionHandle;
 use super::handler::{ConnectionOptions, Handler, HandlerFactory};
+use super::output::{MAX_QUEUED_FDS, MAX_QUEUED_FILES, OutputQueue, SocketSink};
 use super::{ConnectionGroup, ConnectionTable};
 use crate::buffer::{Buffer, SPILL_SIZE};
 use crate::dispatcher::{DefaultDispatcher, Dispatcher, Event, Interest, Mode};
@@ -115,10 +114,8 @@ struct Inner<D: Dispatcher + 'static> {
     /// Queued output is above the limit.
     throttled: Cell<bool>,
     input: RefCell<Buffer>,
-    /// Queued bytes that go out before any queued file.
-    output: RefCell<Buffer>,
-    /// File regions queued after `output` (see `file_queue`).
-    files: RefCell<FileQueue>,
+    /// What the kernel has not taken yet, in stream order (see `output`).
+    output: RefCell<OutputQueue>,
     /// `None` only while one of its methods runs.
     handler: RefCell<Option<Box<dyn Handler<D>>>>,
     wants_write_complete: Cell<bool>,
@@ -136,20 +133,7 @@ struct Inner<D: Dispatcher + 'static> {
     loop_handle: LoopHandle<D>,
     /// When the connection's timer runs out (see `deadline`).
     deadline: Cell<Option<Instant>>,
-    /// Bytes the kernel has taken so far: where in the stream queued fds go.
-    written: Cell<u64>,
-    /// Fds queued by `send_fds`, each to go with the byte at its offset.
-    fd_batches: RefCell<VecDeque<FdBatch>>,
 }
-
-/// Fds waiting to be passed with the byte at stream offset `at`.
-struct FdBatch {
-    at: u64,
-    fds: Vec<OwnedFd>,
-}
-
-/// At most this many passed fds wait in one connection's queue.
-const MAX_QUEUED_FDS: usize = 1024;
 
 /// A stream connection (TCP or Unix) living on one event loop. Cheap to
 /// clone (`Rc`); not `Send`.
@@ -226,8 +210,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
                 peer_eof: Cell::new(false),
                 throttled: Cell::new(false),
                 input: RefCell::new(Buffer::new()),
-                output: RefCell::new(Buffer::new()),
-                files: RefCell::new(FileQueue::default()),
+                output: RefCell::new(OutputQueue::default()),
                 handler: RefCell::new(None),
                 wants_write_complete: Cell::new(false),
                 offer_queued: Cell::new(false),
@@ -239,8 +222,6 @@ impl<D: Dispatcher + 'static> Connection<D> {
                 loop_id: ev.id(),
                 loop_handle: ev.handle(),
                 deadline: Cell::new(None),
-                written: Cell::new(0),
-                fd_batches: RefCell::new(VecDeque::new()),
             }),
         };
         let handler = factory.make(&conn);
@@ -326,13 +307,13 @@ impl<D: Dispatcher + 'static> Connection<D> {
     /// Bytes queued for output, not yet taken by the kernel: queued bytes
     /// plus the unsent part of queued file regions ([`send_file`](Self::send_file)).
     pub fn queued_output(&self) -> usize {
-        self.inner.output.borrow().len() + self.inner.files.borrow().bytes()
+        self.inner.output.borrow().len()
     }
 
     /// File regions queued by [`send_file`](Self::send_file) and not yet sent
     /// (at most [`MAX_QUEUED_FILES`]).
     pub fn queued_files(&self) -> usize {
-        self.inner.files.borrow().count()
+        self.inner.output.borrow().files()
     }
 
     /// Whether queued output has reached [`ConnectionOptions::output_limit`]
@@ -444,13 +425,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
     pub fn send_owned(&self, ev: &mut EventLoop<D>, data: Vec<u8>) -> io::Result<()> {
         let (len, written) = (data.len(), self.write_now(ev, &[IoSlice::new(&data)])?);
         if written < len {
-            self.with_tail(|output| {
-                if output.is_empty() {
-                    *output = Buffer::from_vec(data, written);
-                } else {
-                    output.append(&data[written..]);
-                }
-            });
+            self.inner.output.borrow_mut().push_vec(data, written);
         }
         self.after_send(ev, written, len - written);
         Ok(())
@@ -520,7 +495,10 @@ impl<D: Dispatcher + 'static> Connection<D> {
             let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
             match sys::send_with_fds(self.inner.fd, &[IoSlice::new(data)], &raw) {
                 Ok(n) => {
-                    self.inner.output.borrow_mut().append(&data[n..]);
+                    let mut output = self.inner.output.borrow_mut();
+                    output.wrote_directly(n);
+                    output.push_slices(&[IoSlice::new(data)], n);
+                    drop(output);
                     self.after_send(ev, n, data.len() - n);
                     return Ok(());
                 }
@@ -532,7 +510,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
                 }
             }
         }
-        let queued: usize = self.inner.fd_batches.borrow().iter().map(|b| b.fds.len()).sum();
+        let queued = self.inner.output.borrow().queued_fds();
         if queued + fds.len() > MAX_QUEUED_FDS {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
@@ -540,9 +518,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
             ));
         }
         let fds = fds.iter().map(|fd| fd.try_clone_to_owned()).collect::<io::Result<Vec<_>>>()?;
-        let at = self.inner.written.get() + self.queued_output() as u64;
-        self.inner.fd_batches.borrow_mut().push_back(FdBatch { at, fds });
-        self.with_tail(|tail| tail.append(data));
+        self.inner.output.borrow_mut().push_fds(fds, data);
         self.after_send(ev, 0, data.len());
         Ok(())
     }
@@ -550,15 +526,8 @@ impl<D: Dispatcher + 'static> Connection<D> {
     fn send_slices(&self, ev: &mut EventLoop<D>, slices: &[IoSlice<'_>]) -> io::Result<()> {
         let total: usize = slices.iter().map(|s| s.len()).sum();
         let written = self.write_now(ev, slices)?;
-        let mut skip = written;
-        if skip < total {
-            self.with_tail(|output| {
-                for slice in slices {
-                    let part = &slice[skip.min(slice.len())..];
-                    skip = skip.saturating_sub(slice.len());
-                    output.append(part);
-                }
-            });
+        if written < total {
+            self.inner.output.borrow_mut().push_slices(slices, written);
         }
         self.after_send(ev, written, total - written);
         Ok(())
@@ -571,11 +540,14 @@ impl<D: Dispatcher + 'static> Connection<D> {
         if self.inner.life.get() != Life::Open {
             return Err(not_connected(self.id()));
         }
-        if self.has_queued() || slices.iter().all(|s| s.is_empty()) {
+        if !self.inner.output.borrow().is_empty() || slices.iter().all(|s| s.is_empty()) {
             return Ok(0);
         }
         match sys::send_vectored(self.inner.fd, slices) {
-            Ok(n) => Ok(n),
+            Ok(n) => {
+                self.inner.output.borrow_mut().wrote_directly(n);
+                Ok(n)
+            }
             Err(e) if interrupted_or_would_block(&e) => Ok(0),
             Err(e) => {
                 debug!("connection {}: send failed: {e}", self.id());
@@ -587,7 +559,6 @@ impl<D: Dispatcher + 'static> Connection<D> {
 
     /// Bookkeeping after a send wrote `written` bytes and queued `queued`.
     fn after_send(&self, ev: &mut EventLoop<D>, written: usize, queued: usize) {
-        self.inner.written.set(self.inner.written.get() + written as u64);
         if written > 0 {
             self.touch(ev);
         }
@@ -1001,32 +972,17 @@ impl<D: Dispatcher + 'static> Connection<D> {
     }
 
     /// One write of at most `max` bytes from the output queue (the kernel
-    /// may take less): up to the byte the next passed fds go with, or from
-    /// that byte with the fds attached.
+    /// may take less; a file region at least [`FILE_PASS_MIN`]), uncorking
+    /// the socket once the last queued file is out.
     fn send_queued(&self, max: usize) -> io::Result<usize> {
-        if self.inner.output.borrow().is_empty() {
-            // A file region is in front (see `send_file`).
-            let n = self.write_queued_file(max.max(FILE_PASS_MIN))?;
-            self.inner.written.set(self.inner.written.get() + n as u64);
-            return Ok(n);
-        }
-        let mut batches = self.inner.fd_batches.borrow_mut();
         let mut output = self.inner.output.borrow_mut();
-        let written = self.inner.written.get();
-        let n = match batches.front() {
-            None => output.send_fd_max(self.inner.fd, max)?,
-            Some(batch) if batch.at > written => {
-                output.send_fd_with_fds(self.inner.fd, max.min((batch.at - written) as usize), &[])?
-            }
-            Some(batch) => {
-                let raw: Vec<RawFd> = batch.fds.iter().map(|fd| fd.as_raw_fd()).collect();
-                let limit = batches.get(1).map_or(max, |next| max.min((next.at - written) as usize));
-                let n = output.send_fd_with_fds(self.inner.fd, limit, &raw)?;
-                batches.pop_front(); // the peer has its copies; ours close
-                n
-            }
-        };
-        self.inner.written.set(written + n as u64);
+        let had_files = output.files() > 0;
+        let n = output.write_to(&mut SocketSink(self.inner.fd), max, FILE_PASS_MIN)?;
+        let uncork = had_files && output.files() == 0;
+        drop(output);
+        if uncork {
+            self.cork(false);
+        }
         Ok(n)
     }
 
@@ -1121,8 +1077,8 @@ impl<D: Dispatcher + 'static> Connection<D> {
         drop(self.inner.socket.borrow_mut().take());
         ConnectionTable::remove(ev, self.id());
         self.inner.deadline.set(None);
-        let dropped = self.inner.output.take().len() + self.inner.files.borrow_mut().clear();
-        self.inner.fd_batches.take(); // closes fds that were never passed
+        // Closes the files and the fds that were never passed, too.
+        let dropped = self.inner.output.borrow_mut().clear();
         self.inner.input.take();
         trace!(
             "[{}] connection {} down: {} (fd {} closed: {reason}; {dropped} queued bytes dropped)",
@@ -1196,14 +1152,14 @@ impl<D: Dispatcher + 'static> Connection<D> {
                 format!("connection {}: {MAX_QUEUED_FILES} files already queued", self.id()),
             ));
         }
-        let first = !self.has_queued();
-        if self.inner.files.borrow().is_empty() {
+        let first = self.inner.output.borrow().is_empty();
+        if self.queued_files() == 0 {
             self.cork(true);
         }
-        self.inner.files.borrow_mut().push(file.into(), offset, len);
+        self.inner.output.borrow_mut().push_file(file.into(), offset, len);
         let mut written = 0;
         if first {
-            match self.write_queued_file(self.inner.options.pass_budget.max(FILE_PASS_MIN)) {
+            match self.send_queued(self.inner.options.pass_budget) {
                 Ok(n) => written = n,
                 Err(e) if interrupted_or_would_block(&e) => {}
                 Err(e) => {
@@ -1227,34 +1183,5 @@ impl<D: Dispatcher + 'static> Connection<D> {
         {
             trace!("connection {}: TCP_CORK {on}: {e}", self.id());
         }
-    }
-
-    /// Whether anything (bytes or file regions) is queued.
-    fn has_queued(&self) -> bool {
-        !self.inner.output.borrow().is_empty() || !self.inner.files.borrow().is_empty()
-    }
-
-    /// Runs `f` on the buffer new bytes must be queued in to keep order:
-    /// behind the last queued file, or the output buffer if there is none.
-    fn with_tail<R>(&self, f: impl FnOnce(&mut Buffer) -> R) -> R {
-        let mut files = self.inner.files.borrow_mut();
-        match files.tail() {
-            Some(tail) => f(tail),
-            None => f(&mut self.inner.output.borrow_mut()),
-        }
-    }
-
-    /// One `sendfile` of the oldest file region; when it completes, the bytes
-    /// queued behind it become the front of the output. (The caller counts
-    /// the bytes into `written`.)
-    fn write_queued_file(&self, max: usize) -> io::Result<usize> {
-        let (n, done) = self.inner.files.borrow_mut().send_front(self.inner.fd, max)?;
-        if let Some(after) = done {
-            *self.inner.output.borrow_mut() = after;
-            if self.inner.files.borrow().is_empty() {
-                self.cork(false);
-            }
-        }
-        Ok(n)
     }
 }

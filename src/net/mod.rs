@@ -39,10 +39,10 @@ pub mod client;
 pub mod connection;
 pub mod datagram;
 pub mod deadline;
-mod file_queue;
 pub mod handle;
 pub mod handler;
 pub mod listener;
+mod output;
 pub mod pipe;
 pub mod server;
 pub mod udp;
@@ -50,13 +50,13 @@ pub mod unix_datagram;
 
 pub use client::{Client, ConnectOptions};
 pub use connection::{Connection, State};
-pub use file_queue::MAX_QUEUED_FILES;
 pub use handle::ConnectionHandle;
 pub use handler::{
     Callbacks, ConnectionOptions, DEFAULT_HIGH_WATER_MARK, DEFAULT_OUTPUT_LIMIT, DEFAULT_PASS_BUDGET,
     Handler, HandlerFactory, Trigger,
 };
 pub use listener::Listener;
+pub use output::{MAX_QUEUED_FDS, MAX_QUEUED_FILES};
 pub use server::{Server, ServerBuilder, StopSummary};
 
 pub use addr::{StreamAddr, UnixAddr};
