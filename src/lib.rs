@@ -46,6 +46,9 @@ pub mod process;
 pub mod sys;
 pub mod thread_pool;
 pub mod tour;
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub mod uring;
 
 pub use buffer::Buffer;
 #[cfg(muxloop_has_epoll)]

@@ -49,11 +49,14 @@ pub mod any;
 #[cfg(muxloop_has_epoll)]
 pub mod epoll;
 pub mod poll;
-#[cfg(target_os = "linux")]
-pub mod proactor;
 pub mod select;
+/// io_uring in completion style (it lives in [`crate::uring`]).
 #[cfg(target_os = "linux")]
-pub mod uring;
+pub use crate::uring::proactor;
+/// io_uring's readiness backend (it lives in [`crate::uring`], with the ring
+/// layer and the proactor).
+#[cfg(target_os = "linux")]
+pub use crate::uring::readiness as uring;
 
 pub use any::AnyDispatcher;
 #[cfg(muxloop_has_epoll)]
@@ -284,6 +287,13 @@ pub struct Events {
 }
 
 impl Events {
+    /// Adds `ready` to the event at `slot` (a second completion for the
+    /// same fd in one batch: one event, the union of what was reported).
+    pub(crate) fn merge(&mut self, slot: usize, ready: Ready) {
+        let event = &mut self.list[slot];
+        *event = Event::new(event.fd(), event.ready() | ready);
+    }
+
     /// An empty list with room for `capacity` events.
     pub fn with_capacity(capacity: usize) -> Events {
         Events { list: Vec::with_capacity(capacity), scanned: 0 }
@@ -387,7 +397,12 @@ pub trait Dispatcher: Sized + Send {
 
 /// Rejects what no backend accepts: a negative fd, an empty interest, or an
 /// edge-triggered request where edge is unsupported.
-fn check_request<D: Dispatcher>(dispatcher: &D, fd: RawFd, interest: Interest, mode: Mode) -> io::Result<()> {
+pub(crate) fn check_request<D: Dispatcher>(
+    dispatcher: &D,
+    fd: RawFd,
+    interest: Interest,
+    mode: Mode,
+) -> io::Result<()> {
     check_fd(fd)?;
     if interest.is_empty() {
         return Err(io::Error::new(
@@ -413,7 +428,7 @@ pub(crate) fn check_mode<D: Dispatcher>(dispatcher: &D, mode: Mode) -> io::Resul
 /// select and poll size fd-indexed tables by the fd number, so they first
 /// make sure the fd is open (as `epoll_ctl` does): a stray huge number must be
 /// an `EBADF` error, not a gigabyte allocation.
-fn check_open(fd: RawFd) -> io::Result<()> {
+pub(crate) fn check_open(fd: RawFd) -> io::Result<()> {
     if crate::sys::is_open(fd) { Ok(()) } else { Err(io::Error::from_raw_os_error(libc::EBADF)) }
 }
 
@@ -424,16 +439,16 @@ pub(crate) fn check_fd(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-fn already_registered(fd: RawFd, backend: &str) -> io::Error {
+pub(crate) fn already_registered(fd: RawFd, backend: &str) -> io::Error {
     io::Error::new(io::ErrorKind::AlreadyExists, format!("fd {fd} is already registered with {backend}"))
 }
 
-fn not_registered(fd: RawFd, backend: &str) -> io::Error {
+pub(crate) fn not_registered(fd: RawFd, backend: &str) -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, format!("fd {fd} is not registered with {backend}"))
 }
 
 /// A timeout in whole milliseconds, rounded up; -1 means "wait forever".
-fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
+pub(crate) fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
     match timeout {
         None => -1,
         Some(t) => {

@@ -33,10 +33,10 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use io_uring::types::{BufRingEntry, CancelBuilder, Fd, SubmitArgs, Timespec};
+use io_uring::types::{BufRingEntry, CancelBuilder, Fd};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 
-use super::timeout_ms;
+use super::ring;
 
 /// The provided-buffer group this proactor uses.
 const GROUP: u16 = 0;
@@ -184,6 +184,8 @@ pub struct Proactor {
     /// Multishot receives and accepts in flight.
     multishots: usize,
     ready: VecDeque<Completion>,
+    /// Completions moved aside to make room in a full submission queue.
+    spilled: Vec<cqueue::Entry>,
 }
 
 impl std::fmt::Debug for Proactor {
@@ -196,10 +198,8 @@ impl Proactor {
     /// A proactor with `entries` submission slots and `buffers` receive
     /// buffers (a power of two) of `buffer_size` bytes each.
     pub fn new(entries: u32, buffers: u16, buffer_size: usize) -> io::Result<Proactor> {
-        let ring = IoUring::builder()
-            .setup_cqsize(entries.clamp(1, 4096) * 8)
-            .build(entries.clamp(1, 4096))
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot use io_uring: {e}")))?;
+        let entries = entries.clamp(1, 4096);
+        let ring = ring::setup(entries, entries * 8)?;
         let mut bufs = BufRing::new(buffers, buffer_size)?;
         // SAFETY: the ring memory stays allocated and unmoved until it is
         // unregistered (in `drop`, before it is freed).
@@ -217,19 +217,15 @@ impl Proactor {
             free_slots: Vec::new(),
             multishots: 0,
             ready: VecDeque::new(),
+            spilled: Vec::new(),
         })
     }
 
     fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
-        loop {
-            // SAFETY: every SQE we push refers only to memory that outlives
-            // its completion: send buffers are kept in `sends` until then,
-            // receive buffers belong to the registered ring.
-            if unsafe { self.ring.submission().push(entry) }.is_ok() {
-                return Ok(());
-            }
-            self.ring.submit()?;
-        }
+        // SAFETY: every SQE we push refers only to memory that outlives its
+        // completion: send buffers are kept in `sends` until then, receive
+        // buffers belong to the registered ring.
+        unsafe { ring::push(&mut self.ring, entry, &mut self.spilled) }
     }
 
     /// Accepts connections on `listener` until cancelled or an error ends it.
@@ -288,17 +284,9 @@ impl Proactor {
     /// `EINTR` and a timeout return an empty batch.
     pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<Vec<Completion>> {
         if self.ready.is_empty() {
-            let result = match timeout {
-                None => self.ring.submit_and_wait(1),
-                Some(t) => {
-                    let ms = timeout_ms(Some(t)) as u64;
-                    let ts = Timespec::new().sec(ms / 1000).nsec((ms % 1000) as u32 * 1_000_000);
-                    self.ring.submitter().submit_with_args(1, &SubmitArgs::new().timespec(&ts))
-                }
-            };
-            match result {
-                Ok(_) => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => {}
+            match ring::enter(&mut self.ring, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
             self.harvest();
@@ -307,6 +295,9 @@ impl Proactor {
     }
 
     fn harvest(&mut self) {
+        for cqe in std::mem::take(&mut self.spilled) {
+            self.complete(cqe);
+        }
         loop {
             let cqes: Vec<cqueue::Entry> = self.ring.completion().collect();
             for cqe in cqes {

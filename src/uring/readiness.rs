@@ -51,9 +51,10 @@ use std::time::{Duration, Instant};
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use log::{debug, trace, warn};
 
-use super::{
+use super::ring;
+use crate::dispatcher::{
     Dispatcher, Event, Events, Interest, Mode, Ready, already_registered, check_fd, check_open,
-    check_request, not_registered, timeout_ms,
+    check_request, not_registered,
 };
 
 /// Submission queue size; the completion queue is [`CQ_PER_SQ`] times larger.
@@ -146,7 +147,7 @@ fn ready_from(result: i32) -> Ready {
         let flag = if result == -libc::EBADF { Ready::INVALID } else { Ready::ERROR };
         return Ready::with_flag(flag);
     }
-    super::poll::ready_from(result as libc::c_short)
+    crate::dispatcher::poll::ready_from(result as libc::c_short)
 }
 
 /// The poll of a registration, as an SQE.
@@ -183,41 +184,6 @@ fn poll_update(old: u64, fd: RawFd, reg: &Registration) -> squeue::Entry {
     unsafe { std::mem::transmute::<[u8; 64], squeue::Entry>(raw) }
 }
 
-/// A ring with `sq` submission and `cq` completion entries, or a clear
-/// error saying why io_uring cannot be used here.
-fn new_ring(sq: u32, cq: u32) -> io::Result<IoUring> {
-    // Cooperative task running (5.19): completions are processed when we
-    // enter the kernel anyway, instead of interrupting us to process them;
-    // the flag tells us when some are pending. Older kernels refuse it (EINVAL).
-    let ring = IoUring::builder()
-        .setup_cqsize(cq)
-        .setup_coop_taskrun()
-        .setup_taskrun_flag()
-        .build(sq)
-        .or_else(|_| IoUring::builder().setup_cqsize(cq).build(sq));
-    let ring = ring.map_err(explain_setup_error)?;
-    let params = ring.params();
-    // Multishot polls and poll updates came in Linux 5.13, the same
-    // release as resource tagging, which is the feature bit we can see.
-    if !(params.is_feature_ext_arg() && params.is_feature_nodrop() && params.is_feature_resource_tagging()) {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "cannot use io_uring: the kernel is older than 5.13 (needs EXT_ARG, NODROP, multishot poll)",
-        ));
-    }
-    Ok(ring)
-}
-
-/// An `io_uring_setup(2)` failure, with the likely reason in its message.
-fn explain_setup_error(e: io::Error) -> io::Error {
-    let why = match e.raw_os_error() {
-        Some(libc::ENOSYS) => "the kernel has no io_uring",
-        Some(libc::EPERM) => "io_uring is disabled (kernel.io_uring_disabled) or refused by a sandbox",
-        _ => "io_uring_setup failed",
-    };
-    io::Error::new(e.kind(), format!("cannot use io_uring: {why} ({e})"))
-}
-
 /// Flag values from `<linux/io_uring.h>` that the crate does not export.
 mod io_uring_sys {
     pub const POLL_UPDATE_EVENTS: u32 = 2;
@@ -233,7 +199,7 @@ impl UringDispatcher {
     pub fn with_entries(entries: u32) -> io::Result<Self> {
         let entries = entries.clamp(1, 4096);
         Ok(UringDispatcher {
-            ring: new_ring(entries, entries * CQ_PER_SQ)?,
+            ring: ring::setup(entries, entries * CQ_PER_SQ)?,
             registrations: Vec::new(),
             registered: 0,
             rearm: Vec::new(),
@@ -270,7 +236,7 @@ impl UringDispatcher {
             );
             return Ok(());
         }
-        let ring = new_ring(self.ring.params().sq_entries(), wanted)?;
+        let ring = ring::setup(self.ring.params().sq_entries(), wanted)?;
         debug!("uring: completion queue overflowed; ring grown from {cq} to {wanted} completion entries");
         self.ring = ring;
         self.dropped = 0;
@@ -301,38 +267,12 @@ impl UringDispatcher {
         self.next_generation
     }
 
-    /// Queues an SQE; when the submission queue is full, submits what is
-    /// there first (without waiting) and tries again.
+    /// Queues an SQE (see [`ring::push`]; completions moved aside by a full
+    /// queue wait in `backlog` for the next dispatch).
     fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
-        for _ in 0..1000 {
-            // SAFETY: our SQEs point at no user memory (polls, removes and
-            // updates carry only integers), so nothing must outlive the call.
-            if unsafe { self.ring.submission().push(entry) }.is_ok() {
-                return Ok(());
-            }
-            match self.ring.submit() {
-                Ok(_) => {}
-                // The kernel holds overflowed completions and takes no more
-                // submissions until the queue has room: move them aside for
-                // the next dispatch.
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                    let cq = self.ring.completion();
-                    self.backlog.extend(cq);
-                }
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Err(io::Error::new(io::ErrorKind::WouldBlock, "io_uring submission queue stays full"))
-    }
-
-    /// Submits queued SQEs without waiting (`EINTR` and `EBUSY` mean "try later").
-    fn submit_now(&mut self) -> io::Result<()> {
-        match self.ring.submit() {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        // SAFETY: our SQEs point at no user memory (polls, removes and
+        // updates carry only integers), so nothing must outlive the call.
+        unsafe { ring::push(&mut self.ring, entry, &mut self.backlog) }
     }
 
     /// Removes the poll tagged `poll` (its completion is ignored), submitted
@@ -342,7 +282,7 @@ impl UringDispatcher {
     fn remove_poll(&mut self, poll: u64) -> io::Result<()> {
         let remove = opcode::PollRemove::new(poll).build().user_data(IGNORED);
         self.push(&remove)?;
-        self.submit_now()
+        ring::submit(&mut self.ring)
     }
 
     /// Queues the poll of `fd`'s current registration.
@@ -382,39 +322,6 @@ impl UringDispatcher {
         result
     }
 
-    /// Enters the kernel once: submits what is queued and waits for a
-    /// completion or the timeout.
-    fn enter(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        let waiting = self.ring.completion().is_empty();
-        let result = match timeout {
-            // Nothing to submit and no wait: the completion queue is shared
-            // memory, so no system call is needed to look at it.
-            Some(t) if t.is_zero() || !waiting => {
-                let idle = {
-                    let sq = self.ring.submission();
-                    sq.is_empty() && !sq.cq_overflow() && !sq.taskrun()
-                };
-                if idle {
-                    return Ok(());
-                }
-                self.ring.submit()
-            }
-            None => self.ring.submit_and_wait(1),
-            Some(t) => {
-                let ms = timeout_ms(Some(t)) as u64;
-                let ts = types::Timespec::new().sec(ms / 1000).nsec((ms % 1000) as u32 * 1_000_000);
-                let args = types::SubmitArgs::new().timespec(&ts);
-                self.ring.submitter().submit_with_args(1, &args)
-            }
-        };
-        match result {
-            Ok(_) => Ok(()),
-            // ETIME: the timeout passed; EBUSY: completions must be reaped first.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EBUSY)) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
     /// Takes every completion off the queue (fetching those the kernel kept
     /// aside when the queue overflowed) and turns the live ones into events.
     fn harvest(&mut self, events: &mut Events) -> io::Result<()> {
@@ -441,7 +348,7 @@ impl UringDispatcher {
             // flushed into the queue by an enter with GETEVENTS.
             if self.ring.submission().cq_overflow() {
                 self.overflowed = true;
-                self.submit_now()?;
+                ring::submit(&mut self.ring)?;
                 continue;
             }
             if retry_updates {
@@ -449,7 +356,7 @@ impl UringDispatcher {
                 // afresh now, so this batch does not wait without it.
                 retry_updates = false;
                 self.arm_queued()?;
-                self.submit_now()?;
+                ring::submit(&mut self.ring)?;
                 continue;
             }
             return Ok(());
@@ -493,9 +400,7 @@ impl UringDispatcher {
         let ready = ready_from(result);
         if !ready.is_empty() {
             if reg.batch == batch {
-                let slot = reg.slot;
-                let merged = events.list[slot].ready() | ready;
-                events.list[slot] = Event::new(fd, merged);
+                events.merge(reg.slot, ready);
             } else {
                 reg.batch = batch;
                 reg.slot = events.len();
@@ -599,7 +504,7 @@ impl Dispatcher for UringDispatcher {
         let mut wait = timeout;
         loop {
             self.arm_queued()?;
-            match self.enter(wait) {
+            match ring::enter(&mut self.ring, wait) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
                 Err(e) => return Err(e),
@@ -658,24 +563,6 @@ mod tests {
         // A failed poll: exactly one flag, not its errno read as a mask.
         assert_eq!(ready_from(-libc::EBADF), Ready::with_flag(Ready::INVALID));
         assert_eq!(ready_from(-libc::EIO), Ready::with_flag(Ready::ERROR));
-    }
-
-    #[test]
-    fn setup_errors_say_why() {
-        let cases = [
-            (libc::ENOSYS, "the kernel has no io_uring"),
-            (libc::EPERM, "io_uring is disabled"),
-            (libc::ENOMEM, "io_uring_setup failed"),
-        ];
-        for (errno, why) in cases {
-            let e = explain_setup_error(io::Error::from_raw_os_error(errno));
-            let message = e.to_string();
-            assert!(
-                message.starts_with("cannot use io_uring: ") && message.contains(why),
-                "{errno}: {message}"
-            );
-            assert_eq!(e.kind(), io::Error::from_raw_os_error(errno).kind());
-        }
     }
 
     #[test]
