@@ -332,6 +332,19 @@ def http(ctx: Ctx) -> None:
     http_unpinned(ctx)
 
 
+def hello_servers(ctx: Ctx, stack: ExitStack) -> dict[str, tuple[Server, int]]:
+    """The /hello servers pinned on SERVER_CPU: nginx (one worker) on 8081,
+    hyper_hello on 8090, http_server (one loop) on every backend from 8082."""
+    servers = {
+        "nginx": (stack.enter_context(nginx(ctx, "hello.conf", ctx.work / "nginx-hello", 8081, 1)), 8081),
+        "hyper_hello": (stack.enter_context(ctx.server(
+            "hyper_hello", [ctx.rust / "hyper_hello", "127.0.0.1:8090"], port=8090)), 8090),
+    }
+    servers |= muxloop_servers(ctx, stack, 8082, lambda p, d: [
+        ctx.ex / "http_server", f"127.0.0.1:{p}", "--threads", "0", "--dispatcher", d])
+    return servers
+
+
 def http_pinned(ctx: Ctx, idle: int, section: str) -> None:
     """Every server on SERVER_CPU (one worker / one loop), wrk -t1 -c100 on
     CLIENT_CPU; `idle` extra idle connections held open to each server."""
@@ -339,13 +352,7 @@ def http_pinned(ctx: Ctx, idle: int, section: str) -> None:
         f"{idle} idle connections, {ctx.s.rounds} rounds")
     title = f"HTTP /hello, pinned, {idle} idle conns"
     with ExitStack() as stack:
-        servers = {
-            "nginx": (stack.enter_context(nginx(ctx, "hello.conf", ctx.work / "nginx-hello", 8081, 1)), 8081),
-            "hyper_hello": (stack.enter_context(ctx.server(
-                "hyper_hello", [ctx.rust / "hyper_hello", "127.0.0.1:8090"], port=8090)), 8090),
-        }
-        servers |= muxloop_servers(ctx, stack, 8082, lambda p, d: [
-            ctx.ex / "http_server", f"127.0.0.1:{p}", "--threads", "0", "--dispatcher", d])
+        servers = hello_servers(ctx, stack)
         if ctx.s.http_baseline:
             try:
                 servers["baseline"] = (stack.enter_context(ctx.server("baseline", [
@@ -488,13 +495,7 @@ def latency(ctx: Ctx) -> None:
         return {"p50_ms": p50, "p99_ms": p99, "p999_ms": p999, "requests": n}
 
     with ExitStack() as stack:
-        servers = {
-            "nginx": (stack.enter_context(nginx(ctx, "hello.conf", ctx.work / "nginx-hello", 8081, 1)), 8081),
-            "hyper_hello": (stack.enter_context(ctx.server(
-                "hyper_hello", [ctx.rust / "hyper_hello", "127.0.0.1:8090"], port=8090)), 8090),
-        }
-        servers |= muxloop_servers(ctx, stack, 8082, lambda p, d: [
-            ctx.ex / "http_server", f"127.0.0.1:{p}", "--threads", "0", "--dispatcher", d])
+        servers = hello_servers(ctx, stack)
         runs = ctx.rounds("latency", title, list(servers),
                           lambda s: measure_url(f"http://127.0.0.1:{servers[s][1]}/hello"), rate=rate)
     n99 = runs.median("nginx", "p99_ms")
