@@ -13,7 +13,7 @@ use log::warn;
 
 use super::waker::Waker;
 use super::{EventLoop, RemoteTask};
-use crate::dispatcher::{DefaultDispatcher, Dispatcher};
+use crate::dispatcher::{AnyDispatcher, Dispatcher};
 
 /// Cross-thread task queue; `open` turns false when the loop is dropped.
 pub(super) struct TaskQueue<D: Dispatcher> {
@@ -44,7 +44,7 @@ impl<D: Dispatcher> Shared<D> {
 ///
 /// Handles share the loop's waker, so its fd stays open until the loop and
 /// every handle are gone (never a dangling fd number a late `wake` could hit).
-pub struct LoopHandle<D: Dispatcher = DefaultDispatcher> {
+pub struct LoopHandle<D: Dispatcher = AnyDispatcher> {
     pub(super) shared: Arc<Shared<D>>,
 }
 

@@ -40,9 +40,7 @@ use std::time::{Duration, Instant};
 
 use log::{Level, debug, log_enabled, trace};
 
-use crate::dispatcher::{
-    AnyDispatcher, DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, check_fd, check_mode,
-};
+use crate::dispatcher::{AnyDispatcher, Dispatcher, Event, Events, Interest, Mode, check_fd, check_mode};
 
 pub mod handle;
 pub mod signal;
@@ -135,7 +133,7 @@ pub struct Stats {
 /// ev.deregister(fd)?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct EventLoop<D: Dispatcher = DefaultDispatcher> {
+pub struct EventLoop<D: Dispatcher = AnyDispatcher> {
     /// Process-wide identity, so objects bound to one loop can refuse another.
     id: u64,
     dispatcher: D,

@@ -33,6 +33,8 @@ mod fd;
 mod process;
 mod scm_rights;
 mod signal;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod signal_forward;
 mod socket;
 pub mod teaching;
 mod zero_copy;
@@ -43,6 +45,8 @@ pub use fd::*;
 pub use process::*;
 pub use scm_rights::*;
 pub use signal::*;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) use signal_forward::{forward_signal_here, stop_forwarding_signal};
 pub use socket::*;
 pub use teaching::*;
 pub use zero_copy::*;

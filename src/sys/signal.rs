@@ -172,6 +172,11 @@ pub fn set_signal_handler(signal: i32, handler: extern "C" fn(libc::c_int)) -> i
     Ok(SignalAction(sigaction_swap(signal, Some(&action))?))
 }
 
+/// Installs `action` for `signal`; returns the previous one.
+pub(super) fn swap_action(signal: i32, action: &libc::sigaction) -> io::Result<SignalAction> {
+    Ok(SignalAction(sigaction_swap(signal, Some(action))?))
+}
+
 /// Puts back an action saved by [`set_signal_handler`] or [`set_signal_disposition`].
 pub fn restore_signal_action(signal: i32, saved: &SignalAction) -> io::Result<()> {
     sigaction_swap(signal, Some(&saved.0)).map(drop)

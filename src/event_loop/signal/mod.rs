@@ -31,18 +31,24 @@
 //! `pthread_sigmask` so it stays *pending*, and `signalfd(2)` gives an fd
 //! that is readable while a signal of its set is pending for the reading
 //! thread or the process; a `read` dequeues as many `signalfd_siginfo`
-//! records (each with the sender's pid and uid) as its buffer holds. The catch: a process-directed signal
-//! (`kill`) goes to *any* thread that does not block it, and there it takes
-//! its ordinary disposition (for SIGINT, SIGTERM, SIGUSR1: the process dies)
-//! and never reaches the fd. So with signalfd **the signal must be blocked in
-//! every thread**: the loop blocks it in its own thread, [`EventLoopThread`]
-//! threads block [`COMMON_SIGNALS`] from the start, and a program should
-//! block the signals it handles on its main thread before spawning any
-//! other thread (threads inherit the mask), e.g. with
-//! [`sys::block_signals`]. Thread-directed signals (`pthread_kill`) reach
-//! only their thread and need nothing more. The mask is inherited across
-//! `fork` and `exec`; `std::process::Command` resets it to empty in the
-//! child, a hand-written fork + exec must do the same.
+//! records (each with the sender's pid and uid) as its buffer holds. The
+//! catch: a process-directed signal (`kill`) goes to *any* thread that does
+//! not block it, and there it takes its ordinary disposition (for SIGINT,
+//! SIGTERM, SIGUSR1: the process dies) and never reaches the fd. A program
+//! rarely has one thread: a logger, a worker pool or the test harness may
+//! have started before the loop, with the signal unblocked. So the loop does
+//! two things when it starts watching a signal: it blocks the signal in its
+//! own thread, and it installs a small handler for it that, if the signal
+//! lands on another thread, re-sends it to the loop's thread
+//! (`rt_tgsigqueueinfo`, keeping the sender's pid), where it stays pending
+//! and is read from the fd. Graceful stop therefore works whatever threads
+//! the program started first; [`EventLoopThread`] threads and programs that
+//! block the signals on their main thread before spawning (with
+//! [`sys::block_signals`]; threads inherit the mask) never take that detour.
+//! Thread-directed signals (`pthread_kill`) reach only their thread and need
+//! nothing more. The mask is inherited across `fork` and `exec`;
+//! `std::process::Command` resets it to empty in the child, a hand-written
+//! fork + exec must do the same.
 //!
 //! # Counting
 //!
@@ -94,6 +100,10 @@ use crate::sys;
 mod self_pipe;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod signalfd;
+
+/// Signal numbers, so a program needs no `libc` to name the usual ones
+/// (`muxloop::signal::SIGTERM`).
+pub use libc::{SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
 
 /// The signals [`EventLoopThread`](crate::thread_pool::EventLoopThread)
 /// blocks in its thread, so they reach the loop that asked for them:
@@ -276,13 +286,19 @@ impl<D: Dispatcher + 'static> EventLoop<D> {
     /// second one of these signals ends the process at once with status
     /// 128 + signal (the impatient second Ctrl-C while a graceful stop runs).
     ///
+    /// Threads the program started earlier need no preparation: with
+    /// signalfd (the Linux default) a signal that lands on one of them is
+    /// forwarded to this loop, with the self-pipe the handler runs on any
+    /// thread (see the [module docs](self)).
+    ///
     /// ```no_run
+    /// use muxloop::signal::{SIGINT, SIGTERM};
     /// use muxloop::{Callbacks, EventLoop, Server};
     /// use std::time::Duration;
     ///
     /// let mut ev: EventLoop = EventLoop::new()?;
     /// let server = Server::builder("127.0.0.1:9000", Callbacks::new()).start(&mut ev)?;
-    /// ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM])?;
+    /// ev.run_until_signal(&[SIGINT, SIGTERM])?;
     /// let summary = server.stop(&mut ev, Duration::from_secs(5))?;
     /// eprintln!("stopped: {summary}");
     /// # Ok::<(), std::io::Error>(())

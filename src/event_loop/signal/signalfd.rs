@@ -1,6 +1,9 @@
 //! The signalfd mechanism (Linux): the watched signals are blocked in the
 //! loop's thread and read from a `signalfd(2)`, one record per delivery,
-//! with the sender's pid. Unwatching puts the thread's mask back as it was.
+//! with the sender's pid. A handler forwards a signal that lands on another
+//! thread to this one (see `sys/signal_forward.rs`), so threads started
+//! before the loop need not block it. Unwatching puts the thread's mask and
+//! the signal's action back as they were.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -10,10 +13,19 @@ use log::{debug, warn};
 use super::{Mechanism, SignalInfo};
 use crate::sys;
 
-/// A signalfd and, per watched signal, whether the thread blocked it before.
+/// What watching one signal changed, to undo when it is unwatched.
+struct Watched {
+    signal: i32,
+    /// Whether the thread had blocked it before.
+    was_blocked: bool,
+    /// The action the forwarding handler replaced (`None`: another loop forwards it).
+    replaced: Option<sys::SignalAction>,
+}
+
+/// A signalfd and what watching each of its signals changed.
 pub(super) struct Signalfd {
     fd: OwnedFd,
-    watched: Vec<(i32, bool)>,
+    watched: Vec<Watched>,
 }
 
 impl Signalfd {
@@ -23,7 +35,7 @@ impl Signalfd {
     }
 
     fn set(&self) -> Vec<i32> {
-        self.watched.iter().map(|(s, _)| *s).collect()
+        self.watched.iter().map(|w| w.signal).collect()
     }
 }
 
@@ -37,22 +49,27 @@ impl Mechanism for Signalfd {
         sys::block_signals(&[signal])?;
         let mut set = self.set();
         set.push(signal);
-        if let Err(e) = sys::signalfd(Some(self.fd.as_raw_fd()), &set) {
-            if !was_blocked {
-                let _ = sys::unblock_signals(&[signal]);
+        let replaced =
+            sys::signalfd(Some(self.fd.as_raw_fd()), &set).and_then(|_| sys::forward_signal_here(signal));
+        match replaced {
+            Ok(replaced) => {
+                self.watched.push(Watched { signal, was_blocked, replaced });
+                Ok(())
             }
-            return Err(e);
+            Err(e) => {
+                let _ = sys::signalfd(Some(self.fd.as_raw_fd()), &self.set());
+                if !was_blocked {
+                    let _ = sys::unblock_signals(&[signal]);
+                }
+                Err(e)
+            }
         }
-        self.watched.push((signal, was_blocked));
-        Ok(())
     }
 
     fn unwatch(&mut self, signal: i32) -> io::Result<()> {
-        let Some(index) = self.watched.iter().position(|(s, _)| *s == signal) else { return Ok(()) };
-        let (_, was_blocked) = self.watched.remove(index);
-        sys::signalfd(Some(self.fd.as_raw_fd()), &self.set())
-            .map(drop)
-            .and_then(|()| restore_mask(signal, was_blocked))
+        let Some(index) = self.watched.iter().position(|w| w.signal == signal) else { return Ok(()) };
+        let watched = self.watched.remove(index);
+        sys::signalfd(Some(self.fd.as_raw_fd()), &self.set()).map(drop).and_then(|()| undo(&watched))
     }
 
     fn watched(&self) -> Vec<i32> {
@@ -75,9 +92,14 @@ impl Mechanism for Signalfd {
     }
 }
 
-/// Unblocks `signal` unless the thread had blocked it before we did.
-fn restore_mask(signal: i32, was_blocked: bool) -> io::Result<()> {
-    if was_blocked {
+/// Puts back the signal's action, then unblocks it unless the thread had
+/// blocked it before we did.
+fn undo(watched: &Watched) -> io::Result<()> {
+    let signal = watched.signal;
+    if let Some(replaced) = &watched.replaced {
+        sys::stop_forwarding_signal(signal, replaced)?;
+    }
+    if watched.was_blocked {
         return Ok(());
     }
     // A pending instance would take the default action the moment it is unblocked.
@@ -91,9 +113,9 @@ fn restore_mask(signal: i32, was_blocked: bool) -> io::Result<()> {
 impl Drop for Signalfd {
     /// The loop is going away (on its own thread): put the mask back.
     fn drop(&mut self) {
-        for (signal, was_blocked) in self.watched.drain(..) {
-            if let Err(e) = restore_mask(signal, was_blocked) {
-                warn!("restoring signal {signal} failed: {e}");
+        for watched in self.watched.drain(..) {
+            if let Err(e) = undo(&watched) {
+                warn!("restoring signal {} failed: {e}", watched.signal);
             }
         }
     }
