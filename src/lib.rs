@@ -59,6 +59,7 @@ pub use dispatcher::{
     AnyDispatcher, DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, PollDispatcher, Ready,
     SelectDispatcher, default_dispatcher_name,
 };
+pub use event_loop::signal;
 pub use event_loop::{EventLoop, LoopHandle, SignalInfo, SignalSource, Stats, TimerId};
 pub use net::{
     Callbacks, Client, ConnectOptions, Connection, ConnectionHandle, ConnectionOptions, Handler,

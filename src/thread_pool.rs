@@ -13,7 +13,7 @@ use std::thread::{self, JoinHandle};
 
 use log::{debug, error};
 
-use crate::dispatcher::{DefaultDispatcher, Dispatcher};
+use crate::dispatcher::{AnyDispatcher, Dispatcher};
 use crate::event_loop::{COMMON_SIGNALS, EventLoop, LoopHandle};
 use crate::sys;
 
@@ -22,7 +22,7 @@ use crate::sys;
 /// The thread blocks [`COMMON_SIGNALS`] before creating its loop (see
 /// [`signal`](crate::event_loop::signal)).
 #[derive(Debug)]
-pub struct EventLoopThread<D: Dispatcher + 'static = DefaultDispatcher> {
+pub struct EventLoopThread<D: Dispatcher + 'static = AnyDispatcher> {
     handle: LoopHandle<D>,
     thread: Option<JoinHandle<()>>,
 }
@@ -101,7 +101,7 @@ impl<D: Dispatcher + 'static> Drop for EventLoopThread<D> {
 
 /// N event loop threads, handed out round-robin.
 #[derive(Debug)]
-pub struct EventLoopThreadPool<D: Dispatcher + 'static = DefaultDispatcher> {
+pub struct EventLoopThreadPool<D: Dispatcher + 'static = AnyDispatcher> {
     threads: Vec<EventLoopThread<D>>,
     next: usize,
 }

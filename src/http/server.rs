@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::connection::{ErrorPage, HttpConnection, Shared};
 use super::{HttpConfig, Request, Response};
-use crate::dispatcher::{DefaultDispatcher, Dispatcher};
+use crate::dispatcher::{AnyDispatcher, Dispatcher};
 use crate::event_loop::EventLoop;
 use crate::net::{self, Callbacks, Connection, Listener, Server, ServerBuilder, StreamAddr, UnixAddr};
 
@@ -23,7 +23,7 @@ pub(crate) type App = Arc<dyn Fn(&Request<'_>) -> Response + Send + Sync>;
 
 /// How an [`HttpServer`] is configured before it starts: a
 /// [`ServerBuilder`] plus the handler and HTTP limits.
-pub struct HttpServerBuilder<D: Dispatcher + 'static = DefaultDispatcher> {
+pub struct HttpServerBuilder<D: Dispatcher + 'static = AnyDispatcher> {
     tcp: ServerBuilder<D>,
     app: App,
     config: HttpConfig,
@@ -112,7 +112,7 @@ impl<D: Dispatcher + 'static> HttpServerBuilder<D> {
 
 /// A running HTTP/1.1 server.
 #[derive(Debug)]
-pub struct HttpServer<D: Dispatcher + 'static = DefaultDispatcher> {
+pub struct HttpServer<D: Dispatcher + 'static = AnyDispatcher> {
     tcp: Server<D>,
 }
 

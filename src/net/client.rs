@@ -17,7 +17,7 @@ use log::{debug, warn};
 use super::addr::StreamAddr;
 use super::connection::Connection;
 use super::handler::{ConnectionOptions, HandlerFactory};
-use crate::dispatcher::{DefaultDispatcher, Dispatcher, Interest, Mode};
+use crate::dispatcher::{AnyDispatcher, Dispatcher, Interest, Mode};
 use crate::event_loop::EventLoop;
 use crate::sys;
 
@@ -53,7 +53,7 @@ impl Default for ConnectOptions {
 ///
 /// Success shows as the handler's `on_connect`; failure, after all retries,
 /// as the connect-error callback (or a warning in the log).
-pub struct Client<D: Dispatcher + 'static = DefaultDispatcher> {
+pub struct Client<D: Dispatcher + 'static = AnyDispatcher> {
     addr: StreamAddr,
     factory: Box<dyn HandlerFactory<D>>,
     connection_options: ConnectionOptions,

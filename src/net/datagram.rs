@@ -33,7 +33,7 @@ use std::rc::{Rc, Weak};
 
 use log::{debug, trace};
 
-use crate::dispatcher::{DefaultDispatcher, Dispatcher, Event, Interest, Mode};
+use crate::dispatcher::{AnyDispatcher, Dispatcher, Event, Interest, Mode};
 use crate::event_loop::{EventLoop, LoopHandle};
 use crate::sys::{self, RawAddr, RecvBatch};
 
@@ -200,8 +200,7 @@ struct Inner<D: Dispatcher + 'static, A: DatagramAddr> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[must_use = "the socket closes when the last handle is dropped"]
-pub struct DatagramSocket<D: Dispatcher + 'static = DefaultDispatcher, A: DatagramAddr = std::net::SocketAddr>
-{
+pub struct DatagramSocket<D: Dispatcher + 'static = AnyDispatcher, A: DatagramAddr = std::net::SocketAddr> {
     inner: Rc<Inner<D, A>>,
 }
 

@@ -12,12 +12,12 @@ use log::debug;
 
 use super::addr::StreamAddr;
 use super::{Connection, ConnectionTable};
-use crate::dispatcher::{DefaultDispatcher, Dispatcher};
+use crate::dispatcher::{AnyDispatcher, Dispatcher};
 use crate::event_loop::{EventLoop, LoopHandle};
 
 /// A `Send + Sync + Clone` handle to a [`Connection`]: any thread can send
 /// through it; the work is queued to the connection's loop.
-pub struct ConnectionHandle<D: Dispatcher + 'static = DefaultDispatcher> {
+pub struct ConnectionHandle<D: Dispatcher + 'static = AnyDispatcher> {
     id: u64,
     peer: StreamAddr,
     loop_id: u64,

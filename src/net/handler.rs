@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::Connection;
 use crate::buffer::Buffer;
-use crate::dispatcher::{DefaultDispatcher, Dispatcher};
+use crate::dispatcher::{AnyDispatcher, Dispatcher};
 use crate::event_loop::EventLoop;
 
 /// The events of one connection. Every method runs on the connection's loop
@@ -45,7 +45,7 @@ use crate::event_loop::EventLoop;
 /// let factory = |_: &Connection| LineCounter { lines: 0 };
 /// # let _ = factory;
 /// ```
-pub trait Handler<D: Dispatcher + 'static = DefaultDispatcher>: std::any::Any {
+pub trait Handler<D: Dispatcher + 'static = AnyDispatcher>: std::any::Any {
     /// The connection is up (registered, reading). Runs inside the accept
     /// (or connect) that created it.
     fn on_connect(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>) {
@@ -120,7 +120,7 @@ pub trait Handler<D: Dispatcher + 'static = DefaultDispatcher>: std::any::Any {
 
 /// Builds one [`Handler`] per connection. Implemented by closures
 /// `Fn(&Connection<D>) -> H` and by [`Callbacks`].
-pub trait HandlerFactory<D: Dispatcher + 'static = DefaultDispatcher>: 'static {
+pub trait HandlerFactory<D: Dispatcher + 'static = AnyDispatcher>: 'static {
     /// A handler for the connection that is coming up.
     fn make(&self, conn: &Connection<D>) -> Box<dyn Handler<D>>;
 }
@@ -271,7 +271,7 @@ type HighWaterMarkFn<D> = Arc<dyn Fn(&mut EventLoop<D>, &Connection<D>, usize) +
 ///     input.consume_all();
 /// });
 /// ```
-pub struct Callbacks<D: Dispatcher + 'static = DefaultDispatcher> {
+pub struct Callbacks<D: Dispatcher + 'static = AnyDispatcher> {
     on_connection: Option<ConnectionFn<D>>,
     on_message: Option<MessageFn<D>>,
     on_write_complete: Option<ConnectionFn<D>>,

@@ -20,7 +20,7 @@ use std::rc::{Rc, Weak};
 
 use log::{debug, trace};
 
-use crate::dispatcher::{DefaultDispatcher, Dispatcher, Event, Interest, Mode};
+use crate::dispatcher::{AnyDispatcher, Dispatcher, Event, Interest, Mode};
 use crate::event_loop::{EventLoop, LoopHandle};
 use crate::sys;
 
@@ -82,7 +82,7 @@ struct Inner<D: Dispatcher + 'static> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[must_use = "the reader closes when the last handle is dropped"]
-pub struct PipeReader<D: Dispatcher + 'static = DefaultDispatcher> {
+pub struct PipeReader<D: Dispatcher + 'static = AnyDispatcher> {
     inner: Rc<Inner<D>>,
 }
 

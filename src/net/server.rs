@@ -37,7 +37,7 @@ use super::connection::Connection;
 use super::handler::{ConnectionOptions, HandlerFactory, Trigger};
 use super::listener::{DEFAULT_BACKLOG, Listener};
 use super::{ConnectionGroup, ConnectionTable};
-use crate::dispatcher::{DefaultDispatcher, Dispatcher, Mode};
+use crate::dispatcher::{AnyDispatcher, Dispatcher, Mode};
 use crate::event_loop::{EventLoop, LoopHandle};
 use crate::thread_pool::EventLoopThreadPool;
 
@@ -78,7 +78,7 @@ enum BindTo {
 }
 
 /// How a [`Server`] is configured before it starts.
-pub struct ServerBuilder<D: Dispatcher + 'static = DefaultDispatcher> {
+pub struct ServerBuilder<D: Dispatcher + 'static = AnyDispatcher> {
     bind_to: BindTo,
     listener: Option<Listener>,
     factory: Factory<D>,
@@ -377,7 +377,7 @@ impl<D: Dispatcher + 'static> Default for Servers<D> {
 /// A handle to a running server (TCP or Unix domain). The server itself belongs to the main
 /// loop it was started on: dropping this value does not stop it; call
 /// [`stop`](Self::stop) for a graceful stop, or drop the loop.
-pub struct Server<D: Dispatcher + 'static = DefaultDispatcher> {
+pub struct Server<D: Dispatcher + 'static = AnyDispatcher> {
     id: u64,
     local_addr: StreamAddr,
     group: Arc<ConnectionGroup>,

@@ -15,12 +15,12 @@ use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use log::debug;
 
 use super::datagram::{Datagram, DatagramAddr, DatagramOptions, DatagramSocket};
-use crate::dispatcher::{DefaultDispatcher, Dispatcher};
+use crate::dispatcher::{AnyDispatcher, Dispatcher};
 use crate::event_loop::EventLoop;
 use crate::sys::{self, RawAddr};
 
 /// A UDP socket on an event loop (IPv4 or IPv6).
-pub type UdpSocket<D = DefaultDispatcher> = DatagramSocket<D, SocketAddr>;
+pub type UdpSocket<D = AnyDispatcher> = DatagramSocket<D, SocketAddr>;
 
 impl DatagramAddr for SocketAddr {
     fn to_raw(&self) -> io::Result<RawAddr> {

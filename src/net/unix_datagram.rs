@@ -20,12 +20,12 @@ use log::debug;
 
 use super::addr::{UnixAddr, bind_unix};
 use super::datagram::{Datagram, DatagramAddr, DatagramOptions, DatagramSocket};
-use crate::dispatcher::{DefaultDispatcher, Dispatcher};
+use crate::dispatcher::{AnyDispatcher, Dispatcher};
 use crate::event_loop::EventLoop;
 use crate::sys::{self, RawAddr};
 
 /// A Unix domain datagram socket on an event loop.
-pub type UnixDatagram<D = DefaultDispatcher> = DatagramSocket<D, UnixAddr>;
+pub type UnixDatagram<D = AnyDispatcher> = DatagramSocket<D, UnixAddr>;
 
 impl DatagramAddr for UnixAddr {
     fn to_raw(&self) -> io::Result<RawAddr> {

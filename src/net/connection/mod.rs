@@ -62,7 +62,7 @@ use super::handler::{ConnectionOptions, Handler, HandlerFactory};
 use super::output::{MAX_QUEUED_FDS, MAX_QUEUED_FILES, OutputQueue, SocketSink};
 use super::{ConnectionGroup, ConnectionTable};
 use crate::buffer::Buffer;
-use crate::dispatcher::{DefaultDispatcher, Dispatcher, Interest, Mode};
+use crate::dispatcher::{AnyDispatcher, Dispatcher, Interest, Mode};
 use crate::event_loop::{EventLoop, LoopHandle};
 use crate::sys;
 
@@ -169,7 +169,7 @@ struct Inner<D: Dispatcher + 'static> {
 
 /// A stream connection (TCP or Unix) living on one event loop. Cheap to
 /// clone (`Rc`); not `Send`.
-pub struct Connection<D: Dispatcher + 'static = DefaultDispatcher> {
+pub struct Connection<D: Dispatcher + 'static = AnyDispatcher> {
     inner: Rc<Inner<D>>,
 }
 
