@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use clap::{CommandFactory, Parser};
 use cli::ServerArgs;
 use log::{info, warn};
-use muxloop::{AnyDispatcher, Callbacks, Connection, ConnectionHandle, EventLoop, Server};
+use muxloop::{Callbacks, Connection, ConnectionHandle, EventLoop, Server};
 
 /// A client that sends more than this without a newline is disconnected.
 const MAX_LINE: usize = 64 * 1024;
@@ -39,7 +39,7 @@ const MAX_LINE: usize = 64 * 1024;
 /// one silent member must not make the server buffer the whole conversation.
 const MEMBER_QUEUE_LIMIT: usize = 1024 * 1024;
 
-type Room = Arc<Mutex<HashMap<u64, ConnectionHandle<AnyDispatcher>>>>;
+type Room = Arc<Mutex<HashMap<u64, ConnectionHandle>>>;
 
 /// Chat room: every line a client sends goes to every other client.
 #[derive(Parser)]
@@ -56,7 +56,7 @@ struct Cli {
 }
 
 /// Queues `line` for `member`, or drops a member that has stopped reading.
-fn deliver(ev: &mut EventLoop<AnyDispatcher>, member: &Connection<AnyDispatcher>, line: &[u8]) {
+fn deliver(ev: &mut EventLoop, member: &Connection, line: &[u8]) {
     if member.queued_output() + line.len() > MEMBER_QUEUE_LIMIT {
         warn!(
             "{}: {} bytes undelivered, dropping it from the room",
@@ -70,7 +70,7 @@ fn deliver(ev: &mut EventLoop<AnyDispatcher>, member: &Connection<AnyDispatcher>
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?;
+    let mut ev = EventLoop::with_backend(&cli.server.dispatcher)?;
     let room = Room::default();
     let members = Arc::clone(&room);
     let callbacks = Callbacks::new()

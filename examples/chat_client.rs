@@ -42,9 +42,6 @@ use muxloop::{
     PipeReader, StreamAddr, sys,
 };
 
-type Loop = EventLoop<AnyDispatcher>;
-type Conn = Connection<AnyDispatcher>;
-
 /// After our half-close, how long to keep printing before giving up on the server.
 const LINGER: Duration = Duration::from_secs(10);
 /// Bytes one splice may move.
@@ -74,7 +71,7 @@ struct Cli {
 
 /// How stdin reaches the socket.
 enum Stdin {
-    Reader(PipeReader<AnyDispatcher>),
+    Reader(PipeReader),
     Splice(Rc<RefCell<Splice>>),
 }
 
@@ -87,7 +84,7 @@ struct Chat {
 }
 
 impl Chat {
-    fn fail(&self, ev: &mut Loop, conn: &Conn, why: String) {
+    fn fail(&self, ev: &mut EventLoop, conn: &Connection, why: String) {
         *self.outcome.borrow_mut() = Some(Err(why));
         conn.force_close(ev);
     }
@@ -95,7 +92,7 @@ impl Chat {
 
 /// End of stdin: half-close (the server sees EOF after our last byte), then
 /// keep printing until the server closes, within [`LINGER`].
-fn half_close(ev: &mut Loop, conn: &Conn) {
+fn half_close(ev: &mut EventLoop, conn: &Connection) {
     conn.shutdown(ev);
     let conn = conn.clone();
     ev.run_after(LINGER, move |ev| {
@@ -106,8 +103,8 @@ fn half_close(ev: &mut Loop, conn: &Conn) {
     });
 }
 
-impl Handler<AnyDispatcher> for Chat {
-    fn on_connect(&mut self, ev: &mut Loop, conn: &Conn) {
+impl Handler for Chat {
+    fn on_connect(&mut self, ev: &mut EventLoop, conn: &Connection) {
         eprintln!(
             "*** connected to {} ({}); type lines, Ctrl-D to leave",
             conn.peer_addr(),
@@ -123,14 +120,14 @@ impl Handler<AnyDispatcher> for Chat {
         }
     }
 
-    fn on_message(&mut self, _: &mut Loop, _: &Conn, input: &mut Buffer) {
+    fn on_message(&mut self, _: &mut EventLoop, _: &Connection, input: &mut Buffer) {
         let mut out = io::stdout().lock();
         let _ = out.write_all(input.peek());
         let _ = out.flush();
         input.consume_all();
     }
 
-    fn on_write_complete(&mut self, ev: &mut Loop, _: &Conn) {
+    fn on_write_complete(&mut self, ev: &mut EventLoop, _: &Connection) {
         if let Some(Stdin::Reader(stdin)) = &self.stdin
             && let Err(e) = stdin.resume(ev)
         {
@@ -138,7 +135,7 @@ impl Handler<AnyDispatcher> for Chat {
         }
     }
 
-    fn on_close(&mut self, ev: &mut Loop, conn: &Conn) {
+    fn on_close(&mut self, ev: &mut EventLoop, conn: &Connection) {
         eprintln!("*** disconnected from {}", conn.peer_addr());
         match self.stdin.take() {
             Some(Stdin::Reader(stdin)) => stdin.close(ev),
@@ -157,7 +154,7 @@ impl Handler<AnyDispatcher> for Chat {
 
 impl Chat {
     /// The read + send path: a terminal, `--copy`, or a regular file.
-    fn start_reader(&mut self, ev: &mut Loop, conn: &Conn) {
+    fn start_reader(&mut self, ev: &mut EventLoop, conn: &Connection) {
         let (to_server, at_end) = (conn.clone(), conn.clone());
         let reader = PipeReader::stdin(
             ev,
@@ -194,7 +191,7 @@ impl Chat {
 
 /// stdin (a pipe) spliced into the connection's socket.
 struct Splice {
-    conn: Conn,
+    conn: Connection,
     /// A second fd for the socket, watched for writable while the socket is
     /// full (the connection's own registration is the connection's). `None`
     /// once stdin has ended: it must not keep the socket open.
@@ -205,7 +202,7 @@ struct Splice {
 }
 
 impl Splice {
-    fn start(ev: &mut Loop, conn: &Conn) -> io::Result<Rc<RefCell<Splice>>> {
+    fn start(ev: &mut EventLoop, conn: &Connection) -> io::Result<Rc<RefCell<Splice>>> {
         let socket = sys::dup(conn.fd())?;
         let splice = Rc::new(RefCell::new(Splice {
             conn: conn.clone(),
@@ -220,7 +217,7 @@ impl Splice {
         Ok(splice)
     }
 
-    fn on_stdin(ev: &mut Loop, me: &Rc<RefCell<Splice>>) {
+    fn on_stdin(ev: &mut EventLoop, me: &Rc<RefCell<Splice>>) {
         let mut this = me.borrow_mut();
         let Some(socket) = this.socket.as_ref().map(|s| s.as_raw_fd()) else { return };
         for i in 0..SPLICES_PER_WAKEUP {
@@ -240,7 +237,7 @@ impl Splice {
     }
 
     /// Pauses stdin and watches the socket's second fd for room.
-    fn wait_for_room(&mut self, ev: &mut Loop, socket: i32, me: &Rc<RefCell<Splice>>) {
+    fn wait_for_room(&mut self, ev: &mut EventLoop, socket: i32, me: &Rc<RefCell<Splice>>) {
         if let Err(e) = ev.modify(STDIN, Interest::NONE, Mode::Level) {
             return self.end(ev, Err(e));
         }
@@ -262,7 +259,7 @@ impl Splice {
         }
     }
 
-    fn unwatch_socket(&mut self, ev: &mut Loop) {
+    fn unwatch_socket(&mut self, ev: &mut EventLoop) {
         if std::mem::take(&mut self.waiting_for_room)
             && let Some(socket) = &self.socket
         {
@@ -271,7 +268,7 @@ impl Splice {
     }
 
     /// Stops watching stdin and the socket and lets go of the second fd.
-    fn stop(&mut self, ev: &mut Loop) {
+    fn stop(&mut self, ev: &mut EventLoop) {
         self.unwatch_socket(ev);
         if std::mem::take(&mut self.stdin_watched) {
             let _ = ev.deregister(STDIN);
@@ -280,7 +277,7 @@ impl Splice {
     }
 
     /// stdin ended (or failed): every byte is in the socket, so half-close now.
-    fn end(&mut self, ev: &mut Loop, result: io::Result<()>) {
+    fn end(&mut self, ev: &mut EventLoop, result: io::Result<()>) {
         match result {
             Ok(()) => log::debug!("stdin ended; {} bytes spliced", self.moved),
             Err(e) => log::warn!("stdin: splice failed after {} bytes: {e}", self.moved),
@@ -291,14 +288,14 @@ impl Splice {
 }
 
 fn run(cli: Cli) -> Result<(), String> {
-    let mut ev = Loop::with_backend(&cli.dispatcher).map_err(|e| e.to_string())?;
+    let mut ev = EventLoop::with_backend(&cli.dispatcher).map_err(|e| e.to_string())?;
     let outcome: Rc<RefCell<Option<Result<(), String>>>> = Rc::default();
     let (for_client, for_error, copy) = (Rc::clone(&outcome), Rc::clone(&outcome), cli.copy);
     let addr = match &cli.unix {
         Some(path) => StreamAddr::Unix(path.as_str().into()),
         None => StreamAddr::Inet(cli.addr),
     };
-    let factory = move |_: &Conn| Chat { copy, stdin: None, outcome: Rc::clone(&for_client) };
+    let factory = move |_: &Connection| Chat { copy, stdin: None, outcome: Rc::clone(&for_client) };
     let shown = addr.clone();
     Client::new(addr, factory)
         .options(ConnectOptions { retries: 3, ..ConnectOptions::default() })

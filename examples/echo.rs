@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use cli::ServerArgs;
-use muxloop::{AnyDispatcher, Callbacks, EventLoop, Listener, Server, Trigger};
+use muxloop::{Callbacks, EventLoop, Listener, Server, Trigger};
 
 /// Queued output per connection above which we stop reading from it.
 const OUTPUT_LIMIT: usize = 4 * 1024 * 1024;
@@ -55,9 +55,9 @@ struct Cli {
 fn serve(
     cli: &Cli,
     listener: Listener,
-    wait: impl FnOnce(&mut EventLoop<AnyDispatcher>) -> io::Result<()>,
+    wait: impl FnOnce(&mut EventLoop) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?;
+    let mut ev = EventLoop::with_backend(&cli.server.dispatcher)?;
     let echo = Callbacks::new()
         .on_connection(|_, conn| {
             let state = if conn.is_connected() { "up" } else { "down" };
@@ -86,8 +86,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         muxloop::sys::set_nofile_limit(limit).map_err(|e| format!("--nofile {limit}: {e}"))?;
     }
     // Checked once, before any fork; the loop is dropped at once.
-    let dispatcher =
-        EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?.dispatcher_name().to_owned();
+    let dispatcher = EventLoop::with_backend(&cli.server.dispatcher)?.dispatcher_name().to_owned();
     let listener = cli.server.bind()?;
     println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
     std::io::stdout().flush()?;

@@ -29,7 +29,7 @@ use clap::Parser;
 use cli::ServerArgs;
 use log::warn;
 use muxloop::framing::{self, Decoded, MSG_ERROR, MSG_PING, MSG_PONG, MSG_TYPE1, MSG_TYPE2};
-use muxloop::{AnyDispatcher, Callbacks, Connection, EventLoop, Listener, Server};
+use muxloop::{Callbacks, Connection, EventLoop, Listener, Server};
 
 /// How long open connections get to finish once asked to stop.
 const GRACE: Duration = Duration::from_secs(5);
@@ -46,7 +46,7 @@ struct Cli {
     max_body: usize,
 }
 
-fn reject(ev: &mut EventLoop<AnyDispatcher>, conn: &Connection<AnyDispatcher>, why: String) {
+fn reject(ev: &mut EventLoop, conn: &Connection, why: String) {
     warn!("{}: {why}; closing", conn.peer_addr());
     let _ = conn.send_owned(ev, framing::encode(MSG_ERROR, why.as_bytes()));
     // Half-close rather than close: closing with unread input would send RST
@@ -59,10 +59,10 @@ fn reject(ev: &mut EventLoop<AnyDispatcher>, conn: &Connection<AnyDispatcher>, w
 fn serve(
     cli: &Cli,
     listener: Listener,
-    wait: impl FnOnce(&mut EventLoop<AnyDispatcher>) -> io::Result<()>,
+    wait: impl FnOnce(&mut EventLoop) -> io::Result<()>,
 ) -> io::Result<()> {
     let max_body = cli.max_body;
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?;
+    let mut ev = EventLoop::with_backend(&cli.server.dispatcher)?;
     let callbacks = Callbacks::new()
         .on_connection(|_, conn| {
             let state = if conn.is_connected() { "up" } else { "down" };
@@ -112,8 +112,7 @@ fn serve(
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     // Checked once, before any fork; the loop is dropped at once.
-    let dispatcher =
-        EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?.dispatcher_name().to_owned();
+    let dispatcher = EventLoop::with_backend(&cli.server.dispatcher)?.dispatcher_name().to_owned();
     let listener = cli.server.bind()?;
     println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
     std::io::stdout().flush()?;

@@ -31,11 +31,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use log::{info, warn};
 use muxloop::{
-    AnyDispatcher, Buffer, Client, ConnectOptions, EventLoop, Handler, Listener, Server, UnixAddr,
+    AnyDispatcher, Buffer, Client, ConnectOptions, Connection, EventLoop, Handler, Listener, Server, UnixAddr,
 };
-
-type Loop = EventLoop<AnyDispatcher>;
-type Conn = muxloop::Connection<AnyDispatcher>;
 
 /// Echo server that hands its listening socket to a successor.
 #[derive(Parser)]
@@ -60,8 +57,8 @@ struct Cli {
 /// request already on its way to the old instance still gets its answer.
 struct Echo;
 
-impl Handler<AnyDispatcher> for Echo {
-    fn on_message(&mut self, ev: &mut Loop, conn: &Conn, input: &mut Buffer) {
+impl Handler for Echo {
+    fn on_message(&mut self, ev: &mut EventLoop, conn: &Connection, input: &mut Buffer) {
         let _ = conn.send(ev, input.peek());
         input.consume_all();
     }
@@ -70,7 +67,7 @@ impl Handler<AnyDispatcher> for Echo {
         false
     }
 
-    fn on_server_stop(&mut self, _: &mut Loop, _: &Conn) {}
+    fn on_server_stop(&mut self, _: &mut EventLoop, _: &Connection) {}
 }
 
 /// The predecessor's answer: the listener, passed as an fd.
@@ -85,16 +82,16 @@ struct Taken {
 /// Our side of the control exchange, as the successor.
 struct Successor(Rc<RefCell<Taken>>);
 
-impl Handler<AnyDispatcher> for Successor {
-    fn on_connect(&mut self, ev: &mut Loop, conn: &Conn) {
+impl Handler for Successor {
+    fn on_connect(&mut self, ev: &mut EventLoop, conn: &Connection) {
         let _ = conn.send(ev, b"TAKE\n");
     }
 
-    fn on_fds(&mut self, _: &mut Loop, _: &Conn, fds: Vec<OwnedFd>) {
+    fn on_fds(&mut self, _: &mut EventLoop, _: &Connection, fds: Vec<OwnedFd>) {
         self.0.borrow_mut().fds.extend(fds);
     }
 
-    fn on_message(&mut self, ev: &mut Loop, conn: &Conn, input: &mut Buffer) {
+    fn on_message(&mut self, ev: &mut EventLoop, conn: &Connection, input: &mut Buffer) {
         if input.find_byte(b'\n').is_none() {
             return;
         }
@@ -108,7 +105,7 @@ impl Handler<AnyDispatcher> for Successor {
         conn.force_close(ev);
     }
 
-    fn on_close(&mut self, _: &mut Loop, _: &Conn) {
+    fn on_close(&mut self, _: &mut EventLoop, _: &Connection) {
         self.0.borrow_mut().outcome.get_or_insert(None);
     }
 }
@@ -120,8 +117,8 @@ struct Predecessor {
     handed_over: Rc<RefCell<bool>>,
 }
 
-impl Handler<AnyDispatcher> for Predecessor {
-    fn on_message(&mut self, ev: &mut Loop, conn: &Conn, input: &mut Buffer) {
+impl Handler for Predecessor {
+    fn on_message(&mut self, ev: &mut EventLoop, conn: &Connection, input: &mut Buffer) {
         if input.peek() != b"TAKE\n" {
             if input.len() >= 5 || input.find_byte(b'\n').is_some() {
                 warn!("control: unexpected {:?}; closing", String::from_utf8_lossy(input.peek()));
@@ -140,7 +137,7 @@ impl Handler<AnyDispatcher> for Predecessor {
         }
     }
 
-    fn on_close(&mut self, ev: &mut Loop, _: &Conn) {
+    fn on_close(&mut self, ev: &mut EventLoop, _: &Connection) {
         if *self.handed_over.borrow() {
             ev.quit(); // the successor has the listener: stop
         }
@@ -148,11 +145,11 @@ impl Handler<AnyDispatcher> for Predecessor {
 }
 
 /// Asks a running instance for its listener; `None` if nobody answers.
-fn take_over(ev: &mut Loop, control: &std::path::Path) -> Result<Option<TcpListener>, Box<dyn Error>> {
+fn take_over(ev: &mut EventLoop, control: &std::path::Path) -> Result<Option<TcpListener>, Box<dyn Error>> {
     let taken = Rc::new(RefCell::new(Taken::default()));
     let state = Rc::clone(&taken);
     let on_error = Rc::clone(&taken);
-    Client::new(UnixAddr::from(control), move |_: &Conn| Successor(Rc::clone(&state)))
+    Client::new(UnixAddr::from(control), move |_: &Connection| Successor(Rc::clone(&state)))
         .options(ConnectOptions { timeout: Duration::from_secs(2), ..ConnectOptions::default() })
         .on_connect_error(move |_, e| {
             info!("no instance to take over from ({e})");
@@ -170,17 +167,13 @@ fn take_over(ev: &mut Loop, control: &std::path::Path) -> Result<Option<TcpListe
 }
 
 /// Binds the control path, waiting for a predecessor to let go of it.
-fn bind_control(
-    ev: &mut Loop,
-    cli: &Cli,
-    listener: Listener,
-) -> Result<Server<AnyDispatcher>, Box<dyn Error>> {
+fn bind_control(ev: &mut EventLoop, cli: &Cli, listener: Listener) -> Result<Server, Box<dyn Error>> {
     let listener = Rc::new(listener);
     let handed_over = Rc::new(RefCell::new(false));
     let deadline = Instant::now() + Duration::from_secs(cli.grace + 5);
     loop {
         let (listener, handed_over) = (Rc::clone(&listener), Rc::clone(&handed_over));
-        let factory = move |_: &Conn| Predecessor {
+        let factory = move |_: &Connection| Predecessor {
             listener: Rc::clone(&listener),
             handed_over: Rc::clone(&handed_over),
         };
@@ -195,7 +188,7 @@ fn bind_control(
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
-    let mut ev = Loop::with_backend(&cli.dispatcher)?;
+    let mut ev = EventLoop::with_backend(&cli.dispatcher)?;
     let (listener, origin) = match take_over(&mut ev, &cli.control)? {
         Some(inherited) => (Listener::from(inherited), "taken over"),
         None => (Listener::bind_tcp(&[cli.addr], false, 1024)?, "fresh"),
@@ -203,8 +196,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     let addr = listener.local_addr().clone();
     let to_hand_over = listener.try_clone()?;
     // Serve first: connections queue in the backlog meanwhile, none is refused.
-    let server =
-        Server::builder(addr.clone(), |_: &Conn| Echo).listener(listener).name("echo").start(&mut ev)?;
+    let server = Server::builder(addr.clone(), |_: &Connection| Echo)
+        .listener(listener)
+        .name("echo")
+        .start(&mut ev)?;
     let control = bind_control(&mut ev, &cli, to_hand_over)?;
     println!("listening on {addr} (dispatcher: {}, {origin})", ev.dispatcher_name());
     std::io::stdout().flush()?;

@@ -34,10 +34,9 @@ use clap::{Args, Parser, Subcommand};
 use cli::ServerArgs;
 use log::{info, warn};
 use muxloop::framing::{self, Decoded, MSG_PING, MSG_PONG};
-use muxloop::{AnyDispatcher, Buffer, Client, EventLoop, Handler, Listener, Server, StreamAddr, TimerId};
-
-type Loop = EventLoop<AnyDispatcher>;
-type Conn = muxloop::Connection<AnyDispatcher>;
+use muxloop::{
+    AnyDispatcher, Buffer, Client, Connection, EventLoop, Handler, Listener, Server, StreamAddr, TimerId,
+};
 
 /// How long open connections get to finish once asked to stop.
 const GRACE: Duration = Duration::from_secs(5);
@@ -126,8 +125,8 @@ struct Heartbeat {
     is_client: bool,
 }
 
-impl Handler<AnyDispatcher> for Heartbeat {
-    fn on_connect(&mut self, ev: &mut Loop, conn: &Conn) {
+impl Handler for Heartbeat {
+    fn on_connect(&mut self, ev: &mut EventLoop, conn: &Connection) {
         info!("{} up ({})", conn.peer_addr(), ev.dispatcher_name());
         conn.set_timeout(ev, Some(self.settings.patience()));
         if self.is_client {
@@ -142,7 +141,7 @@ impl Handler<AnyDispatcher> for Heartbeat {
     }
 
     /// Reads frames, re-arms the silence timer, and answers PING with PONG.
-    fn on_message(&mut self, ev: &mut Loop, conn: &Conn, input: &mut Buffer) {
+    fn on_message(&mut self, ev: &mut EventLoop, conn: &Connection, input: &mut Buffer) {
         loop {
             match framing::decode(input, 1024) {
                 Decoded::Frame { kind, .. } => {
@@ -168,7 +167,7 @@ impl Handler<AnyDispatcher> for Heartbeat {
         false
     }
 
-    fn on_timeout(&mut self, ev: &mut Loop, conn: &Conn) {
+    fn on_timeout(&mut self, ev: &mut EventLoop, conn: &Connection) {
         warn!(
             "{}: silent for {:.1?} ({} missed heartbeats), closing",
             conn.peer_addr(),
@@ -178,7 +177,7 @@ impl Handler<AnyDispatcher> for Heartbeat {
         conn.force_close(ev);
     }
 
-    fn on_close(&mut self, ev: &mut Loop, conn: &Conn) {
+    fn on_close(&mut self, ev: &mut EventLoop, conn: &Connection) {
         info!("{} down", conn.peer_addr());
         if let Some(timer) = self.pinger.take() {
             ev.cancel(timer);
@@ -195,10 +194,10 @@ fn serve(
     args: &ServerArgs,
     settings: Settings,
     listener: Listener,
-    wait: impl FnOnce(&mut Loop) -> io::Result<()>,
+    wait: impl FnOnce(&mut EventLoop) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut ev = Loop::with_backend(&args.dispatcher)?;
-    let factory = move |_: &Conn| Heartbeat { settings, pinger: None, is_client: false };
+    let mut ev = EventLoop::with_backend(&args.dispatcher)?;
+    let factory = move |_: &Connection| Heartbeat { settings, pinger: None, is_client: false };
     let server = Server::builder(listener.local_addr().clone(), factory)
         .listener(listener)
         .threads(args.threads)
@@ -214,7 +213,7 @@ fn serve(
 fn server(args: ServerArgs, beat: Beat) -> Result<(), Box<dyn Error>> {
     let settings = Settings { interval: beat.interval, misses: beat.misses, max_pings: 0 };
     // Checked once, before any fork; the loop is dropped at once.
-    let dispatcher = Loop::with_backend(&args.dispatcher)?.dispatcher_name().to_owned();
+    let dispatcher = EventLoop::with_backend(&args.dispatcher)?.dispatcher_name().to_owned();
     let listener = args.bind()?;
     println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
     std::io::stdout().flush()?;
@@ -227,8 +226,8 @@ fn server(args: ServerArgs, beat: Beat) -> Result<(), Box<dyn Error>> {
 fn client(addr: StreamAddr, beat: Beat, dispatcher: &str, pings: Option<u64>) -> Result<(), Box<dyn Error>> {
     let settings =
         Settings { interval: beat.interval, misses: beat.misses, max_pings: pings.unwrap_or(u64::MAX) };
-    let mut ev = Loop::with_backend(dispatcher)?;
-    let factory = move |_: &Conn| Heartbeat { settings, pinger: None, is_client: true };
+    let mut ev = EventLoop::with_backend(dispatcher)?;
+    let factory = move |_: &Connection| Heartbeat { settings, pinger: None, is_client: true };
     let failure = Rc::new(Cell::new(None));
     let failed = Rc::clone(&failure);
     Client::new(addr.clone(), factory)

@@ -50,7 +50,7 @@ use std::time::Duration;
 use clap::Parser;
 use cli::ServerArgs;
 use muxloop::http::{BodyWriter, FileService, Fill, HttpServer, Request, Responder, Response, Router};
-use muxloop::{AnyDispatcher, EventLoop, Listener, Trigger};
+use muxloop::{EventLoop, Listener, Trigger};
 
 const INDEX: &str = "<!DOCTYPE html>\n<html><head><title>muxloop</title></head>\
 <body><h1>muxloop</h1><p>An HTTP/1.1 server on a pluggable select/poll/epoll reactor.</p>\
@@ -178,9 +178,9 @@ fn serve(
     cli: &Cli,
     listener: Listener,
     files: Option<FileService>,
-    wait: impl FnOnce(&mut EventLoop<AnyDispatcher>) -> io::Result<()>,
+    wait: impl FnOnce(&mut EventLoop) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?;
+    let mut ev = EventLoop::with_backend(&cli.server.dispatcher)?;
     let router = router(files)?;
     let server = HttpServer::builder(listener.local_addr().clone(), move |req| router.respond(req))
         .listener(listener)
@@ -196,8 +196,7 @@ fn serve(
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     // Checked once, before any fork; the loop is dropped at once.
-    let dispatcher =
-        EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?.dispatcher_name().to_owned();
+    let dispatcher = EventLoop::with_backend(&cli.server.dispatcher)?.dispatcher_name().to_owned();
     let files = cli.root.as_ref().map(|root| FileService::new("/files/", root)).transpose()?;
     // One line: tests read the first line of stdout for the address.
     let serving = files

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use cli::ServerArgs;
-use muxloop::{AnyDispatcher, Callbacks, EventLoop, Listener, Server};
+use muxloop::{Callbacks, EventLoop, Listener, Server};
 
 /// How long open connections get to finish once asked to stop.
 const GRACE: Duration = Duration::from_secs(5);
@@ -44,9 +44,9 @@ struct Cli {
 fn serve(
     cli: &Cli,
     listener: Listener,
-    wait: impl FnOnce(&mut EventLoop<AnyDispatcher>) -> io::Result<()>,
+    wait: impl FnOnce(&mut EventLoop) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?;
+    let mut ev = EventLoop::with_backend(&cli.server.dispatcher)?;
     let callbacks = Callbacks::new().on_message(|ev, conn, input| {
         let _ = conn.send(ev, input.peek());
         input.consume_all();
@@ -66,8 +66,7 @@ fn serve(
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     // Checked once, before any fork; the loop is dropped at once.
-    let dispatcher =
-        EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?.dispatcher_name().to_owned();
+    let dispatcher = EventLoop::with_backend(&cli.server.dispatcher)?.dispatcher_name().to_owned();
     let listener = cli.server.bind()?;
     println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
     std::io::stdout().flush()?;

@@ -68,9 +68,9 @@ fn run(cli: Cli) -> std::io::Result<()> {
     std::io::stdout().flush()?;
     let grace = Duration::from_secs(cli.grace);
     Master::new(listener, cli.processes.into()).grace(grace).run(|ctx| {
-        let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.dispatcher)?;
+        let mut ev = EventLoop::with_backend(&cli.dispatcher)?;
         ctx.stop_on_sigterm(&mut ev)?;
-        let echo = Callbacks::<AnyDispatcher>::new().on_message(|ev, conn, input| {
+        let echo = Callbacks::new().on_message(|ev, conn, input| {
             let _ = conn.send(ev, input.peek());
             input.consume_all();
         });

@@ -469,7 +469,7 @@ fn run(config: Config, dispatcher: &str, processes: usize) -> io::Result<()> {
     let listener = sys::tcp_listener(&config.listen, false, 1024)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen)))?;
     // Checked once, before any fork; the loop is dropped at once.
-    let name = EventLoop::<AnyDispatcher>::with_backend(dispatcher)?.dispatcher_name().to_owned();
+    let name = EventLoop::with_backend(dispatcher)?.dispatcher_name().to_owned();
     println!("listening on {} (dispatcher: {name})", sys::local_addr(listener.as_raw_fd())?);
     std::io::stdout().flush()?;
     if processes > 1 {
@@ -483,7 +483,7 @@ fn run(config: Config, dispatcher: &str, processes: usize) -> io::Result<()> {
 
 /// Relays what `listener` accepts until SIGINT/SIGTERM, then prints the counts.
 fn relay(config: Config, dispatcher: &str, listener: OwnedFd) -> io::Result<()> {
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(dispatcher)?;
+    let mut ev = EventLoop::with_backend(dispatcher)?;
     let (_, totals) = start_on(&mut ev, listener, config)?;
     for signal in [libc::SIGINT, libc::SIGTERM] {
         ev.on_signal(signal, |ev, info| {

@@ -25,7 +25,7 @@ use std::time::Duration;
 use clap::Parser;
 use cli::ServerArgs;
 use log::warn;
-use muxloop::{AnyDispatcher, Callbacks, EventLoop, Listener, Server};
+use muxloop::{Callbacks, EventLoop, Listener, Server};
 
 /// A client that sends more than this without a newline is disconnected.
 const MAX_LINE: usize = 16 * 1024;
@@ -55,9 +55,9 @@ fn rot13(byte: u8) -> u8 {
 fn serve(
     cli: &Cli,
     listener: Listener,
-    wait: impl FnOnce(&mut EventLoop<AnyDispatcher>) -> io::Result<()>,
+    wait: impl FnOnce(&mut EventLoop) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?;
+    let mut ev = EventLoop::with_backend(&cli.server.dispatcher)?;
     let callbacks = Callbacks::new()
         .on_connection(|_, conn| {
             let state = if conn.is_connected() { "up" } else { "down" };
@@ -88,8 +88,7 @@ fn serve(
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     // Checked once, before any fork; the loop is dropped at once.
-    let dispatcher =
-        EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?.dispatcher_name().to_owned();
+    let dispatcher = EventLoop::with_backend(&cli.server.dispatcher)?.dispatcher_name().to_owned();
     let listener = cli.server.bind()?;
     println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
     std::io::stdout().flush()?;

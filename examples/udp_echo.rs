@@ -101,7 +101,7 @@ const KERNEL_BUFFER: usize = 4 << 20;
 const LOST_AFTER: Duration = Duration::from_millis(500);
 
 fn server(addr: SocketAddr, dispatcher: &str) -> Result {
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(dispatcher)?;
+    let mut ev = EventLoop::with_backend(dispatcher)?;
     let options = DatagramOptions::new().buffers(Some(KERNEL_BUFFER), Some(KERNEL_BUFFER));
     let sock = UdpSocket::bind_with(&mut ev, addr, options, |ev, sock, d| {
         if let Some(real) = d.truncated_from {
@@ -196,7 +196,7 @@ fn client(load: Load, count: Option<u64>, seconds: Option<Duration>) -> Result {
         pending: VecDeque::new(),
         payload: vec![0x5a; size],
     }));
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&dispatcher)?;
+    let mut ev = EventLoop::with_backend(&dispatcher)?;
     let local: SocketAddr = if addr.is_ipv6() { "[::]:0".parse()? } else { "0.0.0.0:0".parse()? };
     let options = DatagramOptions::new().buffers(Some(KERNEL_BUFFER), Some(KERNEL_BUFFER));
     let st = Rc::clone(&state);

@@ -6,10 +6,10 @@ use std::io;
 use std::time::Duration;
 
 use muxloop::process::Master;
-use muxloop::{AnyDispatcher, EventLoop, Listener};
+use muxloop::{EventLoop, Listener};
 
 /// How a serving loop waits for its stop signal.
-pub type Wait<'a> = &'a dyn Fn(&mut EventLoop<AnyDispatcher>) -> io::Result<()>;
+pub type Wait<'a> = &'a dyn Fn(&mut EventLoop) -> io::Result<()>;
 
 /// Calls `serve(listener, wait)` here, or once in each of `processes`
 /// workers (`grace`: how long the master waits for them at stop).

@@ -41,7 +41,7 @@ use std::rc::Rc;
 
 use clap::{CommandFactory, Parser};
 use cli::ServerArgs;
-use muxloop::{AnyDispatcher, Buffer, Connection, Dispatcher, EventLoop, Handler, Server};
+use muxloop::{Buffer, Connection, Dispatcher, EventLoop, Handler, Server};
 use resp::Parsed;
 
 type Store = Rc<RefCell<HashMap<Vec<u8>, Rc<[u8]>>>>;
@@ -226,10 +226,10 @@ struct Cli {
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
-    let mut ev = EventLoop::<AnyDispatcher>::with_backend(&cli.server.dispatcher)?;
+    let mut ev = EventLoop::with_backend(&cli.server.dispatcher)?;
     let store = Store::default();
     // Not `Send` (the store is an `Rc`): a local builder, all on this loop.
-    let factory = move |_: &Connection<AnyDispatcher>| Client { store: Rc::clone(&store), batch: Vec::new() };
+    let factory = move |_: &Connection| Client { store: Rc::clone(&store), batch: Vec::new() };
     let builder = match &cli.server.unix {
         Some(path) => Server::local_unix_builder(path, factory),
         None => Server::local_builder(cli.server.addr, factory),
