@@ -69,7 +69,7 @@ fn serve(
         });
     let server = Server::builder(listener.local_addr().clone(), echo)
         .listener(listener)
-        .output_limit(Some(OUTPUT_LIMIT))
+        .output_limit(OUTPUT_LIMIT)
         .threads(cli.server.threads)
         .reuse_port(cli.server.reuse_port)
         .trigger(cli.trigger)

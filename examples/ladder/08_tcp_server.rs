@@ -51,7 +51,7 @@ impl Handler for Echo {
 fn run(args: common::Args) -> common::Result {
     let mut ev: EventLoop = EventLoop::new()?;
     let server = Server::builder(args.addr, |_: &Connection| Echo { echoed: 0 })
-        .output_limit(Some(common::MAX_QUEUED))
+        .output_limit(common::MAX_QUEUED)
         .name("ladder-08")
         .start(&mut ev)?;
     common::announce(server.local_addr(), ev.dispatcher_name());

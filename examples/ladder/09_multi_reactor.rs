@@ -44,7 +44,7 @@ fn run(args: common::Args) -> common::Result {
             input.consume_all();
         });
     let server = Server::builder(args.addr, callbacks)
-        .output_limit(Some(common::MAX_QUEUED))
+        .output_limit(common::MAX_QUEUED)
         .threads(threads)
         .reuse_port(args.has("--reuse-port"))
         .name("ladder-09")

@@ -26,7 +26,7 @@ thread_local! {
     static SPILL: RefCell<Box<[u8]>> = RefCell::new(vec![0; SPILL_SIZE].into_boxed_slice());
 }
 
-/// `readv` or `recvmsg`: fills the buffers in order, returns the byte count.
+// Reading from an fd and writing to one, without a copy through an extra buffer.
 impl Buffer {
     /// Reads from `fd` with one `readv(2)` into the writable space and the
     /// thread's 64 KiB spill area; what lands in the spill is appended. An

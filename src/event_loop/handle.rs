@@ -23,6 +23,10 @@ pub(super) struct TaskQueue<D: Dispatcher> {
 
 /// The part of a loop other threads can touch.
 pub(super) struct Shared<D: Dispatcher> {
+    /// The loop's [`EventLoop::id`].
+    pub(super) loop_id: u64,
+    /// The thread the loop was made on, the only one that can run it.
+    pub(super) thread: std::thread::ThreadId,
     pub(super) queue: Mutex<TaskQueue<D>>,
     pub(super) waker: Waker,
     /// Set while a wake-up is in flight, so a burst of tasks writes the waker once.
@@ -61,6 +65,18 @@ impl<D: Dispatcher> fmt::Debug for LoopHandle<D> {
 }
 
 impl<D: Dispatcher> LoopHandle<D> {
+    /// The loop's [`EventLoop::id`].
+    pub fn id(&self) -> u64 {
+        self.shared.loop_id
+    }
+
+    /// Whether the calling thread is the loop's own (a loop is not `Send`:
+    /// it runs where it was made). Code that may run on either side uses it
+    /// to act at once instead of queuing a task to itself.
+    pub fn is_current(&self) -> bool {
+        std::thread::current().id() == self.shared.thread
+    }
+
     /// Queues `f` to run on the loop's thread and wakes the loop. Tasks run in
     /// the order they were queued. Fails with `BrokenPipe` if the loop has
     /// been dropped (the task is dropped too).

@@ -172,8 +172,9 @@ impl<D: Dispatcher> EventLoop<D> {
         dispatcher.register(waker.fd(), Interest::READABLE, Mode::Level)?;
         let name = std::thread::current().name().unwrap_or("loop").to_owned();
         debug!("[{name}] {} event loop created", dispatcher.name());
+        let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
         Ok(EventLoop {
-            id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             dispatcher,
             events: Events::with_capacity(256),
             channels: Vec::new(),
@@ -182,6 +183,8 @@ impl<D: Dispatcher> EventLoop<D> {
             running_timer: None,
             deferred: Vec::new(),
             shared: Arc::new(Shared {
+                loop_id: id,
+                thread: std::thread::current().id(),
                 queue: Mutex::new(TaskQueue { tasks: Vec::new(), open: true }),
                 waker,
                 wake_pending: AtomicBool::new(false),

@@ -82,7 +82,7 @@ impl<D: Dispatcher + 'static> HttpServerBuilder<D> {
     /// parsing pipelined requests (default 1 MiB; see
     /// [`ConnectionOptions::output_limit`](crate::net::ConnectionOptions::output_limit)).
     pub fn output_limit(mut self, limit: usize) -> Self {
-        self.tcp = self.tcp.output_limit(Some(limit.max(1)));
+        self.tcp = self.tcp.output_limit(limit.max(1));
         self
     }
 

@@ -7,10 +7,13 @@
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use log::debug;
 
 use super::addr::StreamAddr;
+use super::output::OutputGauge;
 use super::{Connection, ConnectionTable};
 use crate::dispatcher::{AnyDispatcher, Dispatcher};
 use crate::event_loop::{EventLoop, LoopHandle};
@@ -22,6 +25,8 @@ pub struct ConnectionHandle<D: Dispatcher + 'static = AnyDispatcher> {
     peer: StreamAddr,
     loop_id: u64,
     loop_handle: LoopHandle<D>,
+    output: Arc<OutputGauge>,
+    output_limit: Option<usize>,
 }
 
 impl<D: Dispatcher + 'static> Clone for ConnectionHandle<D> {
@@ -31,6 +36,8 @@ impl<D: Dispatcher + 'static> Clone for ConnectionHandle<D> {
             peer: self.peer.clone(),
             loop_id: self.loop_id,
             loop_handle: self.loop_handle.clone(),
+            output: Arc::clone(&self.output),
+            output_limit: self.output_limit,
         }
     }
 }
@@ -42,8 +49,15 @@ impl<D: Dispatcher + 'static> fmt::Debug for ConnectionHandle<D> {
 }
 
 impl<D: Dispatcher + 'static> ConnectionHandle<D> {
-    pub(crate) fn new(id: u64, peer: StreamAddr, loop_id: u64, loop_handle: LoopHandle<D>) -> Self {
-        ConnectionHandle { id, peer, loop_id, loop_handle }
+    pub(crate) fn new(
+        id: u64,
+        peer: StreamAddr,
+        loop_id: u64,
+        loop_handle: LoopHandle<D>,
+        output: Arc<OutputGauge>,
+        output_limit: Option<usize>,
+    ) -> Self {
+        ConnectionHandle { id, peer, loop_id, loop_handle, output, output_limit }
     }
 
     /// The connection's id.
@@ -70,8 +84,40 @@ impl<D: Dispatcher + 'static> ConnectionHandle<D> {
         })
     }
 
+    /// Bytes waiting to go out: queued on the connection (as of its loop's
+    /// last change) plus those sent through handles that its loop has not
+    /// queued yet. What [`try_send`](Self::try_send) compares with the limit.
+    pub fn queued_output(&self) -> usize {
+        self.output.total()
+    }
+
+    /// [`send`](Self::send) unless the connection's output is full: with
+    /// [`queued_output`](Self::queued_output) at or above
+    /// [`ConnectionOptions::output_limit`](crate::ConnectionOptions::output_limit),
+    /// nothing is sent and the error is `WouldBlock`. What one connection
+    /// holds is thereby bounded by the limit plus one message per thread
+    /// sending at that moment. With no output limit it never refuses.
+    pub fn try_send(&self, data: impl Into<Vec<u8>>) -> io::Result<()> {
+        let data = data.into();
+        let in_flight = InFlight::add(&self.output, data.len());
+        if let Some(limit) = self.output_limit {
+            let before = self.output.total().saturating_sub(data.len());
+            if before >= limit {
+                return Err(output_full(self.id, before, limit));
+            }
+        }
+        self.run(move |ev, conn| {
+            drop(in_flight);
+            if let Err(e) = conn.send_owned(ev, data) {
+                debug!("connection {}: cross-thread send dropped: {e}", conn.id());
+            }
+        })
+    }
+
     /// Queues `data` to be sent on the connection's loop (dropped if the
-    /// connection has closed by then). Fails only if the loop is gone.
+    /// connection has closed by then), however much is queued already:
+    /// [`try_send`](Self::try_send) is the bounded one. Fails only if the
+    /// loop is gone.
     pub fn send(&self, data: impl Into<Vec<u8>>) -> io::Result<()> {
         let data = data.into();
         self.run(move |ev, conn| {
@@ -109,4 +155,32 @@ impl<D: Dispatcher + 'static> ConnectionHandle<D> {
     pub fn force_close(&self) -> io::Result<()> {
         self.run(|ev, conn| conn.force_close(ev))
     }
+}
+
+/// Bytes counted in a connection's `in_flight` until the task that carries
+/// them runs or is dropped (the connection closed, the loop went away).
+struct InFlight {
+    gauge: Arc<OutputGauge>,
+    len: usize,
+}
+
+impl InFlight {
+    fn add(gauge: &Arc<OutputGauge>, len: usize) -> InFlight {
+        gauge.in_flight.fetch_add(len, Relaxed);
+        InFlight { gauge: Arc::clone(gauge), len }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.gauge.in_flight.fetch_sub(self.len, Relaxed);
+    }
+}
+
+/// The `WouldBlock` a bounded send gives when the output is full.
+pub(crate) fn output_full(id: u64, queued: usize, limit: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WouldBlock,
+        format!("connection {id}: output full ({queued} bytes queued, limit {limit}); nothing sent"),
+    )
 }

@@ -157,6 +157,12 @@ pub struct ConnectionOptions {
     /// its loop (default [`DEFAULT_PASS_BUDGET`]): the fairness cap that keeps
     /// one flooding peer from holding the loop while others wait.
     pub pass_budget: usize,
+    /// `SO_SNDBUF` for the socket (default `None`: the kernel's size, which
+    /// Linux grows on demand to megabytes). A smaller kernel buffer makes a
+    /// slow reader show in [`Connection::queued_output`](crate::Connection::queued_output)
+    /// sooner; the kernel doubles the value and clamps it to
+    /// `net.core.wmem_max`.
+    pub send_buffer: Option<usize>,
 }
 
 /// How a connection's socket is registered, and so how it reads and writes.
@@ -252,6 +258,7 @@ impl Default for ConnectionOptions {
             idle_timeout: None,
             trigger: Trigger::Auto,
             pass_budget: DEFAULT_PASS_BUDGET,
+            send_buffer: None,
         }
     }
 }

@@ -31,6 +31,7 @@ use std::fs::File;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crate::buffer::Buffer;
 use crate::sys;
@@ -83,6 +84,23 @@ struct FdBatch {
     fds: Vec<OwnedFd>,
 }
 
+/// What other threads can see of a connection's output: the bytes queued
+/// (as of the loop's last change to the queue) and the bytes handles have
+/// sent that the loop has not queued yet. `ConnectionHandle::try_send`
+/// bounds their sum.
+#[derive(Debug, Default)]
+pub(crate) struct OutputGauge {
+    pub(crate) queued: AtomicUsize,
+    pub(crate) in_flight: AtomicUsize,
+}
+
+impl OutputGauge {
+    /// Bytes queued or on their way to the queue.
+    pub(crate) fn total(&self) -> usize {
+        self.queued.load(Relaxed).saturating_add(self.in_flight.load(Relaxed))
+    }
+}
+
 /// The queued part of a connection's outgoing stream.
 #[derive(Default)]
 pub(crate) struct OutputQueue {
@@ -94,12 +112,24 @@ pub(crate) struct OutputQueue {
     files: usize,
     fd_batches: VecDeque<FdBatch>,
     fds: usize,
+    /// `len`, published for other threads.
+    gauge: Arc<OutputGauge>,
 }
 
 impl OutputQueue {
     /// Bytes queued (file regions' unsent bytes included).
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    fn set_len(&mut self, len: usize) {
+        self.len = len;
+        self.gauge.queued.store(len, Relaxed);
+    }
+
+    /// The queue's length as other threads see it.
+    pub(crate) fn gauge(&self) -> &Arc<OutputGauge> {
+        &self.gauge
     }
 
     /// Whether nothing is queued.
@@ -149,7 +179,7 @@ impl OutputQueue {
             tail.append(part);
             added += part.len();
         }
-        self.len += added;
+        self.set_len(self.len + added);
     }
 
     /// Queues `data` after its first `skip` bytes, without a copy when it
@@ -160,13 +190,13 @@ impl OutputQueue {
             Some(Segment::Bytes(tail)) if !tail.is_empty() => tail.append(&data[skip..]),
             _ => self.segments.push_back(Segment::Bytes(Buffer::from_vec(data, skip))),
         }
-        self.len += added;
+        self.set_len(self.len + added);
     }
 
     /// Queues `len` bytes of `file` from `offset`.
     pub(crate) fn push_file(&mut self, file: Arc<File>, offset: u64, len: u64) {
         self.segments.push_back(Segment::File { file, offset, left: len });
-        self.len = self.len.saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
+        self.set_len(self.len.saturating_add(usize::try_from(len).unwrap_or(usize::MAX)));
         self.files += 1;
     }
 
@@ -237,7 +267,7 @@ impl OutputQueue {
             }
         };
         self.sent += n as u64;
-        self.len -= n;
+        self.set_len(self.len - n);
         Ok(n)
     }
 
@@ -245,7 +275,9 @@ impl OutputQueue {
     /// holds); the bytes dropped.
     pub(crate) fn clear(&mut self) -> usize {
         let dropped = self.len;
-        *self = OutputQueue { sent: self.sent, ..OutputQueue::default() };
+        let gauge = Arc::clone(&self.gauge);
+        *self = OutputQueue { sent: self.sent, gauge, ..OutputQueue::default() };
+        self.set_len(0);
         dropped
     }
 }

@@ -144,9 +144,17 @@ impl<D: Dispatcher + 'static> ServerBuilder<D> {
     }
 
     /// Queued output above which a connection stops reading
-    /// ([`ConnectionOptions::output_limit`]; default 1 MiB).
-    pub fn output_limit(mut self, limit: Option<usize>) -> Self {
-        self.options.output_limit = limit;
+    /// ([`ConnectionOptions::output_limit`]; default 1 MiB): a byte count, as
+    /// for the HTTP server, or `None` for no limit.
+    pub fn output_limit(mut self, limit: impl Into<Option<usize>>) -> Self {
+        self.options.output_limit = limit.into();
+        self
+    }
+
+    /// `SO_SNDBUF` of each connection's socket ([`ConnectionOptions::send_buffer`];
+    /// default: the kernel's).
+    pub fn send_buffer(mut self, bytes: Option<usize>) -> Self {
+        self.options.send_buffer = bytes;
         self
     }
 
@@ -291,7 +299,7 @@ impl<D: Dispatcher + 'static> ServerBuilder<D> {
         let sub_loops = pool.handles();
         let core = ServerCore { pool, listeners, socket_file, main: ev.handle() };
         ev.context::<Servers<D>>().by_id.insert(id, core);
-        Ok(Server { id, local_addr, group, loop_id: ev.id(), sub_loops, name: self.name })
+        Ok(Server { id, local_addr, group, main: ev.handle(), sub_loops, name: self.name })
     }
 }
 
@@ -381,7 +389,8 @@ pub struct Server<D: Dispatcher + 'static = AnyDispatcher> {
     id: u64,
     local_addr: StreamAddr,
     group: Arc<ConnectionGroup>,
-    loop_id: u64,
+    /// The loop that accepts (and, with 0 threads, runs the connections).
+    main: LoopHandle<D>,
     sub_loops: Vec<LoopHandle<D>>,
     name: String,
 }
@@ -469,6 +478,14 @@ impl<D: Dispatcher + 'static> Server<D> {
         self.sub_loops.clone()
     }
 
+    /// Handles of the loops that run this server's connections: the
+    /// sub-loops, or the main loop when there are none (muduo's
+    /// `getAllLoops`). A broadcast queues one task per loop here and sends
+    /// to that loop's connections from it.
+    pub fn loops(&self) -> Vec<LoopHandle<D>> {
+        if self.sub_loops.is_empty() { vec![self.main.clone()] } else { self.sub_loops.clone() }
+    }
+
     /// Runs `f` on every connection of this server, on each one's own loop.
     /// `ev` is the main loop; the sub-loops get a queued task.
     pub fn for_each_connection<F>(&self, ev: &mut EventLoop<D>, f: F)
@@ -507,7 +524,7 @@ impl<D: Dispatcher + 'static> Server<D> {
     /// sub-loops. Says how many closed cleanly and how many were forced.
     /// `InvalidInput` if `ev` is not the loop the server was started on.
     pub fn stop(self, ev: &mut EventLoop<D>, grace: Duration) -> io::Result<StopSummary> {
-        if ev.id() != self.loop_id {
+        if ev.id() != self.main.id() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("{}: stop must be given the loop the server was started on", self.name),

@@ -219,6 +219,9 @@ impl<D: Dispatcher + 'static> Connection<D> {
         if options.nodelay && !peer.is_unix() {
             sys::set_nodelay(fd, true)?;
         }
+        if options.send_buffer.is_some() {
+            sys::set_buffer_sizes(fd, options.send_buffer, None)?;
+        }
         let local = StreamAddr::of_socket(fd, false)?;
         let mode = options.trigger.mode(ev.supports(Mode::Edge));
         let edge = mode == Mode::Edge;
@@ -370,6 +373,8 @@ impl<D: Dispatcher + 'static> Connection<D> {
             self.inner.peer.clone(),
             self.inner.loop_id,
             self.inner.loop_handle.clone(),
+            Arc::clone(self.inner.output.borrow().gauge()),
+            self.inner.options.output_limit,
         )
     }
 

@@ -33,6 +33,22 @@ impl<D: Dispatcher + 'static> Connection<D> {
         self.send_slices(ev, &[IoSlice::new(data)])
     }
 
+    /// [`send`](Self::send) unless the output is full: with
+    /// [`queued_output`](Self::queued_output) at or above
+    /// [`ConnectionOptions::output_limit`](crate::ConnectionOptions::output_limit),
+    /// nothing is sent and the error is `WouldBlock`, so what the connection
+    /// holds stays under the limit plus one message. With no output limit it
+    /// never refuses. A broadcast uses it to find the slow receivers.
+    pub fn try_send(&self, ev: &mut EventLoop<D>, data: &[u8]) -> io::Result<()> {
+        if let Some(limit) = self.inner.options.output_limit {
+            let queued = self.queued_output();
+            if queued >= limit {
+                return Err(crate::net::handle::output_full(self.id(), queued, limit));
+            }
+        }
+        self.send(ev, data)
+    }
+
     /// Sends several slices with one `sendmsg` (a `writev`) when nothing is
     /// queued; like [`send`](Self::send) otherwise.
     pub fn send_vectored(&self, ev: &mut EventLoop<D>, slices: &[IoSlice<'_>]) -> io::Result<()> {
