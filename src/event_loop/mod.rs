@@ -110,8 +110,12 @@ pub struct Stats {
 
 /// A reactor: owns a dispatcher, the fd -> handler table, timers and a task queue.
 ///
-/// `D` picks the backend; the default is the one `build.rs` chose
-/// ([`DefaultDispatcher`]). A loop is not `Send`: create it on the thread that
+/// `D` picks the backend. The default, [`AnyDispatcher`], holds any of them
+/// and chooses at run time: [`EventLoop::new`] gives the one `build.rs`
+/// chose ([`DefaultDispatcher`](crate::DefaultDispatcher)),
+/// [`EventLoop::with_backend`] one by name. A concrete `D`
+/// (`EventLoop<EpollDispatcher>`) saves the `match` per dispatcher call and
+/// lets the compiler inline the backend. A loop is not `Send`: create it on the thread that
 /// runs it and reach it from others through [`EventLoop::handle`].
 ///
 /// ```

@@ -25,12 +25,26 @@
 //!   the backend reports what is left next time; edge-triggered, no new edge
 //!   would come, so the connection queues a continuation task that runs after
 //!   the current batch (the other ready connections go first).
-//! * **Backpressure is built in**: above [`ConnectionOptions::output_limit`]
-//!   of queued output the connection stops reading, so a peer that sends
-//!   requests but never reads the answers fills its own socket buffers and
-//!   blocks, instead of our memory. Below half the limit, reading resumes and
-//!   input the handler left unprocessed is offered to it again, so a
-//!   protocol handler can stop at a byte budget and carry on later.
+//! * **Backpressure on what a peer asks for**: above
+//!   [`ConnectionOptions::output_limit`] of queued output the connection
+//!   stops reading, so a peer that sends requests but never reads the
+//!   answers fills its own socket buffers and blocks, instead of our memory.
+//!   Below half the limit, reading resumes and input the handler left
+//!   unprocessed is offered to it again, so a protocol handler can stop at a
+//!   byte budget and carry on later.
+//! * **What is not bounded, and how to bound it**: [`send`](Connection::send)
+//!   always queues: output the server *pushes* (a broadcast, a feed) grows
+//!   with whatever the application sends to a reader that does not read.
+//!   [`try_send`](Connection::try_send) and [`ConnectionHandle::try_send`]
+//!   refuse with `WouldBlock` and send nothing once the queued output
+//!   reaches the limit, so a broadcast can drop, skip or close the slow
+//!   receiver; [`queued_output`](Connection::queued_output) (on a handle too)
+//!   says how far it is, and [`Handler::on_high_water_mark`] fires at a
+//!   second, higher mark. A broadcast to every connection of a server is
+//!   [`Server::for_each_connection`](crate::Server::for_each_connection) with
+//!   `try_send` in the closure; to a subset (a topic's subscribers), keep the
+//!   subset per loop (in [`EventLoop::context`]) and queue one task per loop
+//!   of [`Server::loops`](crate::Server::loops).
 //! * **Closing**: [`shutdown`](Connection::shutdown) half-closes once the
 //!   queue drains and waits for the peer; [`close_after_flush`](Connection::close_after_flush)
 //!   closes once the queue drains; [`force_close`](Connection::force_close)
