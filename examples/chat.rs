@@ -15,23 +15,25 @@
 //! `Send` [`ConnectionHandle`](muxloop::ConnectionHandle) per client, and a
 //! broadcast queues each send to the receiving connection's own loop.
 //!
-//! Policy for slow members: a member with more than 1 MiB of undelivered
-//! lines is dropped from the room (closed), so a client that never reads
-//! cannot make the server buffer the conversation without bound.
+//! Policy for slow members: the server's output limit is 1 MiB, and a
+//! member whose undelivered lines reach it is dropped from the room (closed)
+//! the moment `try_send` refuses a line, so a client that never reads cannot
+//! make the server buffer the conversation without bound.
 
 #[path = "common/cli.rs"]
 mod cli;
 
 use std::collections::HashMap;
 use std::error::Error;
-use std::io::Write;
+use std::io::{self, Write};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use clap::{CommandFactory, Parser};
 use cli::ServerArgs;
 use log::{info, warn};
-use muxloop::{Callbacks, Connection, ConnectionHandle, EventLoop, Server};
+use muxloop::signal::{SIGINT, SIGTERM};
+use muxloop::{Callbacks, ConnectionHandle, EventLoop, Server};
 
 /// A client that sends more than this without a newline is disconnected.
 const MAX_LINE: usize = 64 * 1024;
@@ -55,18 +57,18 @@ struct Cli {
     server: ServerArgs,
 }
 
-/// Queues `line` for `member`, or drops a member that has stopped reading.
-fn deliver(ev: &mut EventLoop, member: &Connection, line: &[u8]) {
-    if member.queued_output() + line.len() > MEMBER_QUEUE_LIMIT {
-        warn!(
-            "{}: {} bytes undelivered, dropping it from the room",
-            member.peer_addr(),
-            member.queued_output()
-        );
-        member.force_close(ev);
-        return;
+/// Queues `line` for `member` (from any thread), or drops a member that has
+/// stopped reading: `try_send` refuses once its queued output reaches the
+/// server's output limit, and sends nothing.
+fn deliver(member: &ConnectionHandle, line: &[u8]) {
+    match member.try_send(line) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            let undelivered = member.queued_output();
+            warn!("{}: dropping it from the room ({undelivered} bytes undelivered)", member.peer_addr());
+            let _ = member.force_close();
+        }
+        _ => {}
     }
-    let _ = member.send(ev, line);
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
@@ -96,10 +98,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
                     let members = room.lock().unwrap_or_else(|e| e.into_inner());
                     members.values().filter(|h| h.id() != conn.id()).cloned().collect()
                 };
-                let line: Arc<[u8]> = Arc::from(line);
-                for other in others {
-                    let line = Arc::clone(&line);
-                    let _ = other.run(move |ev, member| deliver(ev, member, &line));
+                for other in &others {
+                    deliver(other, &line);
                 }
             }
             if input.len() > MAX_LINE {
@@ -111,12 +111,16 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         Some(path) => Server::unix_builder(path, callbacks),
         None => Server::builder(cli.server.addr, callbacks),
     };
-    let server =
-        builder.threads(cli.server.threads).reuse_port(cli.server.reuse_port).name("chat").start(&mut ev)?;
+    let server = builder
+        .threads(cli.server.threads)
+        .reuse_port(cli.server.reuse_port)
+        .output_limit(MEMBER_QUEUE_LIMIT)
+        .name("chat")
+        .start(&mut ev)?;
     println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
     std::io::stdout().flush()?;
     // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
-    ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM])?;
+    ev.run_until_signal(&[SIGINT, SIGTERM])?;
     let summary = server.stop(&mut ev, std::time::Duration::from_secs(5))?;
     println!("stopped: {summary}");
     Ok(())

@@ -204,7 +204,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     println!("listening on {addr} (dispatcher: {}, {origin})", ev.dispatcher_name());
     std::io::stdout().flush()?;
     // A successor taking over, or Ctrl-C/SIGTERM, ends the loop.
-    ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM])?;
+    ev.run_until_signal(&[muxloop::signal::SIGINT, muxloop::signal::SIGTERM])?;
     control.stop(&mut ev, Duration::from_secs(1))?;
     let summary = server.stop(&mut ev, Duration::from_secs(cli.grace))?;
     println!("stopped: {summary}");

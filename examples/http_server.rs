@@ -109,9 +109,6 @@ type Job = (Duration, Responder);
 /// Four threads that answer `/later` requests (a blocking queue feeding a
 /// pool: the loop hands work off and goes on serving).
 fn start_workers() -> io::Result<SyncSender<Job>> {
-    // The loop reads SIGINT and SIGTERM from a signalfd, which works only if
-    // no thread takes them: block them here, and the workers inherit the mask.
-    muxloop::sys::block_signals(&[libc::SIGINT, libc::SIGTERM])?;
     let (jobs, queue) = mpsc::sync_channel::<Job>(WORK_QUEUE);
     let queue = Arc::new(Mutex::new(queue));
     for i in 0..WORKERS {

@@ -485,7 +485,7 @@ fn run(config: Config, dispatcher: &str, processes: usize) -> io::Result<()> {
 fn relay(config: Config, dispatcher: &str, listener: OwnedFd) -> io::Result<()> {
     let mut ev = EventLoop::with_backend(dispatcher)?;
     let (_, totals) = start_on(&mut ev, listener, config)?;
-    for signal in [libc::SIGINT, libc::SIGTERM] {
+    for signal in [muxloop::signal::SIGINT, muxloop::signal::SIGTERM] {
         ev.on_signal(signal, |ev, info| {
             info!("signal {} received, stopping", info.signal);
             ev.quit();
@@ -509,7 +509,7 @@ fn main() -> ExitCode {
     let (config, dispatcher) = cli.config();
     cli::main(|| {
         // Blocked before any other thread exists, so signalfd receives them.
-        if let Err(e) = sys::block_signals(&[libc::SIGINT, libc::SIGTERM]) {
+        if let Err(e) = sys::block_signals(&[muxloop::signal::SIGINT, muxloop::signal::SIGTERM]) {
             warn!("cannot block SIGINT/SIGTERM ({e}): they may end the relay without its summary");
         }
         run(config, &dispatcher, cli.processes)

@@ -48,7 +48,8 @@ fn http_snippet(addr: &str) -> Result<(), Box<dyn Error>> {
         .get("/hello", |_: &Request| Response::text(200, "hello\n"))
         .post("/echo", |req: &Request| Response::new(200).body(req.body()));
     let mut ev = EventLoop::with_backend("epoll")?;
-    let server = HttpServer::builder(addr, move |req: &Request| router.respond(req)).threads(2).start(&mut ev)?;
+    let server =
+        HttpServer::builder(addr, move |req: &Request| router.respond(req)).threads(2).start(&mut ev)?;
     println!("try: curl http://{}/hello", server.local_addr());
     ev.run()?;
     // snippet http ends
@@ -139,7 +140,9 @@ fn http_snippet_answers_both_routes() {
     let n = stream.read(&mut buf).unwrap();
     let hello = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(hello.starts_with("HTTP/1.1 200 OK\r\n") && hello.ends_with("\r\n\r\nhello\n"), "{hello}");
-    stream.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\nping").unwrap();
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\nping")
+        .unwrap();
     let mut rest = Vec::new();
     stream.read_to_end(&mut rest).unwrap();
     let echoed = String::from_utf8_lossy(&rest).into_owned();
@@ -155,7 +158,10 @@ fn snippet_here(name: &str, doc_addr: &str) -> String {
     let body = &here[here.find(&begin).unwrap() + begin.len()..here.find(&end).unwrap()];
     body.lines()
         .map(|l| l.strip_prefix("    ").unwrap_or(l))
-        .map(|l| l.replace("(addr,", &format!("({doc_addr:?},")).replace("addr.parse", &format!("{doc_addr:?}.parse")))
+        .map(|l| {
+            l.replace("(addr,", &format!("({doc_addr:?},"))
+                .replace("addr.parse", &format!("{doc_addr:?}.parse"))
+        })
         .map(|l| l + "\n")
         .collect()
 }
@@ -186,16 +192,18 @@ fn rust_blocks(text: &str) -> Vec<String> {
 
 #[test]
 fn snippets_match_readme_and_front_page() {
-    let expected: Vec<String> = [("echo", "127.0.0.1:9000"), ("http", "127.0.0.1:8080"), ("client", "127.0.0.1:9000")]
-        .into_iter()
-        .map(|(name, addr)| snippet_here(name, addr))
-        .collect();
+    let expected: Vec<String> =
+        [("echo", "127.0.0.1:9000"), ("http", "127.0.0.1:8080"), ("client", "127.0.0.1:9000")]
+            .into_iter()
+            .map(|(name, addr)| snippet_here(name, addr))
+            .collect();
     let readme = include_str!("../README.md");
     let quick = &readme[readme.find("## Quick start").expect("README has a quick start")..];
     let quick = &quick[..quick[3..].find("\n## ").map_or(quick.len(), |i| i + 3)];
     assert_eq!(rust_blocks(quick), expected, "README's quick start and tests/readme_snippet.rs differ");
     let lib = include_str!("../src/lib.rs");
     let front: String = lib.lines().take_while(|l| l.starts_with("//!")).map(|l| format!("{l}\n")).collect();
-    let front = &front[..front.find("# Layers").expect("the front page has its layers after the quick start")];
+    let front =
+        &front[..front.find("# Layers").expect("the front page has its layers after the quick start")];
     assert_eq!(rust_blocks(front), expected, "the crate's front page and tests/readme_snippet.rs differ");
 }

@@ -27,6 +27,8 @@ pub fn serve_until_stopped(
             })
         })
     } else {
-        serve(listener, &|ev| ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM]).map(drop))
+        serve(listener, &|ev| {
+            ev.run_until_signal(&[muxloop::signal::SIGINT, muxloop::signal::SIGTERM]).map(drop)
+        })
     }
 }

@@ -238,7 +238,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
     std::io::stdout().flush()?;
     // Ctrl-C or SIGTERM: stop gracefully (a second one exits at once).
-    ev.run_until_signal(&[libc::SIGINT, libc::SIGTERM])?;
+    ev.run_until_signal(&[muxloop::signal::SIGINT, muxloop::signal::SIGTERM])?;
     let summary = server.stop(&mut ev, std::time::Duration::from_secs(5))?;
     println!("stopped: {summary}");
     Ok(())
