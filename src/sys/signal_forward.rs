@@ -88,14 +88,19 @@ pub(crate) fn forward_signal_here(signal: i32) -> io::Result<Option<SignalAction
 }
 
 /// Stops forwarding `signal` to the calling thread and puts back `previous`
-/// (what [`forward_signal_here`] returned). Does nothing if the signal is
-/// forwarded to another thread.
+/// (what [`forward_signal_here`] returned) unless another handler has been
+/// installed over ours. Does nothing if the signal is forwarded to another
+/// thread.
 pub(crate) fn stop_forwarding_signal(signal: i32, previous: &SignalAction) -> io::Result<()> {
     check_signal(signal)?;
     if FORWARD_TO[signal as usize].load(SeqCst) != gettid() {
         return Ok(());
     }
-    super::restore_signal_action(signal, previous)?;
+    // A handler installed over ours since (a self-pipe loop) stays.
+    let ours = super::Disposition::Handler(forward_handler as *const () as usize);
+    if super::signal_disposition(signal)? == ours {
+        super::restore_signal_action(signal, previous)?;
+    }
     FORWARD_TO[signal as usize].store(0, SeqCst);
     Ok(())
 }
