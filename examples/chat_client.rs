@@ -31,7 +31,7 @@ mod cli;
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
@@ -113,7 +113,7 @@ impl Handler<AnyDispatcher> for Chat {
             conn.peer_addr(),
             ev.dispatcher_name()
         );
-        match sys::is_fifo(STDIN) {
+        match sys::is_fifo(io::stdin().as_fd()) {
             Ok(true) if !self.copy => match Splice::start(ev, conn) {
                 Ok(splice) => self.stdin = Some(Stdin::Splice(splice)),
                 Err(e) => self.fail(ev, conn, format!("stdin: cannot splice: {e}")),
@@ -206,7 +206,7 @@ struct Splice {
 
 impl Splice {
     fn start(ev: &mut Loop, conn: &Conn) -> io::Result<Rc<RefCell<Splice>>> {
-        let socket = sys::dup(conn.fd())?;
+        let socket = conn.with_fd(sys::dup)?;
         let splice = Rc::new(RefCell::new(Splice {
             conn: conn.clone(),
             socket: Some(socket),
@@ -224,7 +224,11 @@ impl Splice {
         let mut this = me.borrow_mut();
         let Some(socket) = this.socket.as_ref().map(|s| s.as_raw_fd()) else { return };
         for i in 0..SPLICES_PER_WAKEUP {
-            match sys::splice(STDIN, socket, SPLICE_CHUNK) {
+            let moved = match &this.socket {
+                Some(s) => sys::splice(io::stdin().as_fd(), s.as_fd(), SPLICE_CHUNK),
+                None => return,
+            };
+            match moved {
                 Ok(0) => return this.end(ev, Ok(())),
                 Ok(n) => this.moved += n as u64,
                 // stdin was readable, yet nothing moved: the socket is full.

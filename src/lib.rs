@@ -46,14 +46,14 @@ pub mod process;
 pub mod sys;
 pub mod thread_pool;
 pub mod tour;
-#[cfg(target_os = "linux")]
+#[cfg(muxloop_has_uring)]
 #[allow(unsafe_code)]
 pub mod uring;
 
 pub use buffer::Buffer;
 #[cfg(muxloop_has_epoll)]
 pub use dispatcher::EpollDispatcher;
-#[cfg(target_os = "linux")]
+#[cfg(muxloop_has_uring)]
 pub use dispatcher::UringDispatcher;
 pub use dispatcher::{
     AnyDispatcher, DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, PollDispatcher, Ready,

@@ -60,9 +60,8 @@ fn once_per_send<D: Dispatcher + 'static>(source: SignalSource) {
     let log: Log = Rc::default();
     let id = ev.on_signal(SIGUSR1, logging_handler(&log)).expect("on_signal");
     assert_eq!(id.signal(), SIGUSR1);
-    let me = sys::current_thread();
     for sent in 1..=5 {
-        sys::signal_thread(me, SIGUSR1).expect("pthread_kill");
+        sys::signal_current_thread(SIGUSR1).expect("pthread_kill");
         assert!(
             run_until(&mut ev, || log.borrow().len() == sent),
             "send {sent} not delivered on {}",
@@ -90,12 +89,11 @@ fn two_signals<D: Dispatcher + 'static>(source: SignalSource) {
     let (usr1, usr2): (Log, Log) = Default::default();
     let a = ev.on_signal(SIGUSR1, logging_handler(&usr1)).unwrap();
     let b = ev.on_signal(SIGUSR2, logging_handler(&usr2)).unwrap();
-    let me = sys::current_thread();
-    sys::signal_thread(me, SIGUSR2).unwrap();
+    sys::signal_current_thread(SIGUSR2).unwrap();
     assert!(run_until(&mut ev, || usr2.borrow().len() == 1));
-    sys::signal_thread(me, SIGUSR1).unwrap();
+    sys::signal_current_thread(SIGUSR1).unwrap();
     assert!(run_until(&mut ev, || usr1.borrow().len() == 1));
-    sys::signal_thread(me, SIGUSR1).unwrap();
+    sys::signal_current_thread(SIGUSR1).unwrap();
     assert!(run_until(&mut ev, || usr1.borrow().len() == 2));
     ev.run_once(Some(Duration::from_millis(50))).unwrap();
     assert!(usr1.borrow().iter().all(|i| i.signal == SIGUSR1 && i.count == 1));
@@ -113,9 +111,8 @@ fn burst_is_counted<D: Dispatcher + 'static>(source: SignalSource) {
     let (first, second): (Log, Log) = Default::default();
     ev.on_signal(SIGUSR1, logging_handler(&first)).unwrap();
     ev.on_signal(SIGUSR1, logging_handler(&second)).unwrap();
-    let me = sys::current_thread();
     for _ in 0..10 {
-        sys::signal_thread(me, SIGUSR1).unwrap();
+        sys::signal_current_thread(SIGUSR1).unwrap();
     }
     assert!(run_until(&mut ev, || !first.borrow().is_empty()));
     ev.run_once(Some(Duration::from_millis(50))).unwrap();
@@ -139,7 +136,7 @@ fn remove_restores_self_pipe<D: Dispatcher + 'static>() {
     assert!(ev.remove_signal(id).unwrap());
     assert_eq!(sys::signal_disposition(SIGUSR2).unwrap(), Disposition::Ignore);
     // Ignored again: a send neither reaches the old handler nor kills us.
-    sys::signal_thread(sys::current_thread(), SIGUSR2).unwrap();
+    sys::signal_current_thread(SIGUSR2).unwrap();
     ev.run_once(Some(Duration::from_millis(50))).unwrap();
     assert!(log.borrow().is_empty());
     // The signal is free for another loop once the first let go of it...
@@ -170,7 +167,7 @@ fn remove_restores_signalfd<D: Dispatcher + 'static>() {
     );
     // Pending when the handler goes: discarded, not delivered by default
     // action (which would kill this test process) when unblocked.
-    sys::signal_thread(sys::current_thread(), SIGUSR2).unwrap();
+    sys::signal_current_thread(SIGUSR2).unwrap();
     assert!(ev.remove_signal(id).unwrap());
     assert!(!sys::is_signal_blocked(SIGUSR2).unwrap(), "the thread's mask is back");
     assert!(log.borrow().is_empty());
@@ -208,7 +205,8 @@ fn from_another_thread<D: Dispatcher + 'static>(source: SignalSource) {
     let sender = thread::spawn(move || {
         for _ in 0..3 {
             thread::sleep(Duration::from_millis(20)); // let the loop fall asleep
-            sys::signal_thread(me, SIGUSR1).unwrap();
+            // SAFETY: `me` is the test's thread, which joins this one before it returns.
+            unsafe { sys::signal_thread(me, SIGUSR1) }.unwrap();
             ack_rx.recv_timeout(Duration::from_secs(5)).expect("the loop handled the signal");
         }
     });
@@ -247,7 +245,7 @@ fn handler_removes_itself<D: Dispatcher + 'static>(source: SignalSource) {
         .unwrap();
     *id.borrow_mut() = Some(installed);
     assert_eq!(ev.registered_fds(), fds_before + 1);
-    sys::signal_thread(sys::current_thread(), SIGUSR1).unwrap();
+    sys::signal_current_thread(SIGUSR1).unwrap();
     assert!(run_until(&mut ev, || *calls.borrow() == 1));
     assert_eq!(ev.registered_fds(), fds_before, "signal fd deregistered with the last handler");
     assert!(!ev.remove_signal(installed).unwrap());

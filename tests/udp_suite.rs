@@ -58,8 +58,8 @@ impl<D: Dispatcher + 'static> Drop for EchoServer<D> {
 
 fn std_client(bind: &str) -> StdUdp {
     let client = StdUdp::bind(bind).unwrap();
-    use std::os::fd::AsRawFd;
-    muxloop::sys::set_buffer_sizes(client.as_raw_fd(), Some(BIG_BUFFER), Some(BIG_BUFFER)).unwrap();
+    use std::os::fd::AsFd;
+    muxloop::sys::set_buffer_sizes(client.as_fd(), Some(BIG_BUFFER), Some(BIG_BUFFER)).unwrap();
     client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     client
 }

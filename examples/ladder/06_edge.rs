@@ -27,7 +27,7 @@
 mod common;
 
 use std::io::ErrorKind;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use muxloop::{Buffer, Dispatcher, EpollDispatcher, Events, Interest, Mode, sys};
 
@@ -53,13 +53,13 @@ fn run(args: common::Args) -> common::Result {
     epoll.register(lfd, Interest::READABLE, Mode::Level)?;
     let mut table: Vec<Option<(OwnedFd, Buffer)>> = Vec::new();
     let mut events = Events::with_capacity(256);
-    common::announce(sys::local_addr(lfd)?, "epoll, edge-triggered");
+    common::announce(sys::local_addr(listener.as_fd())?.to_inet()?, "epoll, edge-triggered");
     loop {
         epoll.dispatch(&mut events, None)?;
         for event in &events {
             let fd = event.fd();
             if fd == lfd {
-                while let Some((socket, peer)) = common::accept(lfd, &mut spare)? {
+                while let Some((socket, peer)) = common::accept(listener.as_fd(), &mut spare)? {
                     let fd = socket.as_raw_fd();
                     epoll.register(fd, Interest::BOTH, Mode::Edge)?; // once, for good
                     log::debug!("{peer} connected as fd {fd}");
@@ -71,8 +71,8 @@ fn run(args: common::Args) -> common::Result {
                 continue;
             }
             log::trace!("fd {fd} {:?} (edge)", event.ready());
-            let Some(Some((_, out))) = table.get_mut(fd as usize) else { continue };
-            if !serve(fd, out, drain) {
+            let Some(Some((socket, out))) = table.get_mut(fd as usize) else { continue };
+            if !serve(socket.as_fd(), out, drain) {
                 epoll.deregister(fd)?;
                 table[fd as usize].take(); // closes the socket, after deregistering
                 log::debug!("fd {fd} closed");
@@ -83,7 +83,8 @@ fn run(args: common::Args) -> common::Result {
 
 /// Reads (all of it, unless told not to) and writes back what it can.
 /// False: close the connection.
-fn serve(fd: i32, out: &mut Buffer, drain: bool) -> bool {
+fn serve(socket: BorrowedFd<'_>, out: &mut Buffer, drain: bool) -> bool {
+    let fd = socket.as_raw_fd();
     let mut eof = false;
     loop {
         let mut full = false;
@@ -93,10 +94,10 @@ fn serve(fd: i32, out: &mut Buffer, drain: bool) -> bool {
                 break;
             }
             let result = if drain {
-                out.recv_fd(fd)
+                out.recv_fd(socket)
             } else {
                 let mut chunk = [0u8; CHUNK];
-                sys::recv(fd, &mut chunk).inspect(|&n| out.append(&chunk[..n]))
+                sys::recv(socket, &mut chunk).inspect(|&n| out.append(&chunk[..n]))
             };
             let more = matches!(&result, Ok(n) if *n > 0);
             match result {
@@ -116,7 +117,7 @@ fn serve(fd: i32, out: &mut Buffer, drain: bool) -> bool {
         // Write until done or EAGAIN; after EAGAIN the writable edge resumes us.
         let mut blocked = false;
         while !out.is_empty() && !blocked {
-            match out.send_fd(fd) {
+            match out.send_fd(socket) {
                 Ok(n) => log::trace!("fd {fd}: sent {n}, {} queued", out.len()),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => blocked = true,
                 Err(_) => return false,

@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -310,7 +310,7 @@ fn run_cell(bin: &Path, clients: usize, opts: &Opts) -> Result<Cell> {
     let cpu_ticks = cpu_ticks(pid);
     // Reset every connection (no TIME_WAIT), then stop the server.
     for client in table.values() {
-        let _ = sys::set_linger(client.socket.as_raw_fd(), Some(Duration::ZERO));
+        let _ = sys::set_linger(client.socket.as_fd(), Some(Duration::ZERO));
     }
     drop(table);
     drop(server);
@@ -318,10 +318,11 @@ fn run_cell(bin: &Path, clients: usize, opts: &Opts) -> Result<Cell> {
 }
 
 fn connect(epoll: &mut EpollDispatcher, addr: &SocketAddr) -> std::io::Result<Client> {
-    let socket = sys::tcp_socket(addr)?;
+    let addr = sys::RawAddr::from_inet(addr);
+    let socket = sys::stream_socket(&addr)?;
     let fd = socket.as_raw_fd();
-    sys::set_nodelay(fd, true)?;
-    sys::start_connect(fd, addr)?;
+    sys::set_nodelay(socket.as_fd(), true)?;
+    sys::start_connect(socket.as_fd(), &addr)?;
     // Connected at once or not, "writable" is the next thing to wait for.
     epoll.register(fd, Interest::WRITABLE, Mode::Level)?;
     Ok(Client { socket, phase: Phase::Connecting, rounds_left: 0 })
@@ -329,7 +330,7 @@ fn connect(epoll: &mut EpollDispatcher, addr: &SocketAddr) -> std::io::Result<Cl
 
 /// Advances one client as far as it goes without blocking.
 fn step(client: &mut Client, rounds: u32, round_trips: &mut u64) {
-    let fd = client.socket.as_raw_fd();
+    let fd = client.socket.as_fd();
     loop {
         client.phase = match client.phase {
             Phase::Connecting => match sys::take_socket_error(fd) {

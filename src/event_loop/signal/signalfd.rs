@@ -3,7 +3,7 @@
 //! with the sender's pid. Unwatching puts the thread's mask back as it was.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use log::{debug, warn};
 
@@ -37,7 +37,7 @@ impl Mechanism for Signalfd {
         sys::block_signals(&[signal])?;
         let mut set = self.set();
         set.push(signal);
-        if let Err(e) = sys::signalfd(Some(self.fd.as_raw_fd()), &set) {
+        if let Err(e) = sys::signalfd(Some(self.fd.as_fd()), &set) {
             if !was_blocked {
                 let _ = sys::unblock_signals(&[signal]);
             }
@@ -50,7 +50,7 @@ impl Mechanism for Signalfd {
     fn unwatch(&mut self, signal: i32) -> io::Result<()> {
         let Some(index) = self.watched.iter().position(|(s, _)| *s == signal) else { return Ok(()) };
         let (_, was_blocked) = self.watched.remove(index);
-        sys::signalfd(Some(self.fd.as_raw_fd()), &self.set())
+        sys::signalfd(Some(self.fd.as_fd()), &self.set())
             .map(drop)
             .and_then(|()| restore_mask(signal, was_blocked))
     }
@@ -61,7 +61,7 @@ impl Mechanism for Signalfd {
 
     fn collect(&mut self, arrived: &mut Vec<SignalInfo>) -> io::Result<()> {
         let mut records = Vec::new();
-        sys::read_signalfd(self.fd.as_raw_fd(), &mut records)?;
+        sys::read_signalfd(self.fd.as_fd(), &mut records)?;
         for r in records {
             match arrived.iter_mut().find(|i| i.signal == r.signal) {
                 Some(info) => {
