@@ -42,6 +42,16 @@ use muxloop::{
     PipeReader, StreamAddr, sys,
 };
 
+#[cfg(muxloop_linux)]
+use muxloop::sys::splice;
+
+/// Without `muxloop_linux` (not Linux, or `--cfg muxloop_portable`) there is
+/// no `splice(2)`: the copy path is used instead.
+#[cfg(not(muxloop_linux))]
+fn splice(_: std::os::fd::BorrowedFd<'_>, _: std::os::fd::BorrowedFd<'_>, _: usize) -> io::Result<usize> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "splice(2) is Linux-only"))
+}
+
 type Loop = EventLoop<AnyDispatcher>;
 type Conn = Connection<AnyDispatcher>;
 
@@ -114,7 +124,7 @@ impl Handler<AnyDispatcher> for Chat {
             ev.dispatcher_name()
         );
         match sys::is_fifo(io::stdin().as_fd()) {
-            Ok(true) if !self.copy => match Splice::start(ev, conn) {
+            Ok(true) if !self.copy && cfg!(muxloop_linux) => match Splice::start(ev, conn) {
                 Ok(splice) => self.stdin = Some(Stdin::Splice(splice)),
                 Err(e) => self.fail(ev, conn, format!("stdin: cannot splice: {e}")),
             },
@@ -225,7 +235,7 @@ impl Splice {
         let Some(socket) = this.socket.as_ref().map(|s| s.as_raw_fd()) else { return };
         for i in 0..SPLICES_PER_WAKEUP {
             let moved = match &this.socket {
-                Some(s) => sys::splice(io::stdin().as_fd(), s.as_fd(), SPLICE_CHUNK),
+                Some(s) => splice(io::stdin().as_fd(), s.as_fd(), SPLICE_CHUNK),
                 None => return,
             };
             match moved {

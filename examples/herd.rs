@@ -39,7 +39,9 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{Command, Stdio};
+#[cfg(muxloop_has_epoll)]
 use std::sync::Arc;
+#[cfg(muxloop_has_epoll)]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -168,6 +170,7 @@ fn settle() {
     thread::sleep(Duration::from_millis(300));
 }
 
+#[cfg(muxloop_has_epoll)]
 fn exclusive(listener: &OwnedFd, n: usize, k: usize, addr: SocketAddr) -> io::Result<Outcome> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
@@ -328,10 +331,15 @@ pub fn measure_with<D: Dispatcher + 'static>(
             let addr = sys::local_addr(listener.as_fd())?.to_inet()?;
             loops(std::slice::from_ref(&listener), n, k, addr, make)?
         }
+        #[cfg(muxloop_has_epoll)]
         "exclusive" => {
             let listener = sys::tcp_listener(&any, false, 1024)?;
             let addr = sys::local_addr(listener.as_fd())?.to_inet()?;
             exclusive(&listener, n, k, addr)?
+        }
+        #[cfg(not(muxloop_has_epoll))]
+        "exclusive" => {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "EPOLLEXCLUSIVE needs epoll"));
         }
         "reuseport" => {
             let first = sys::tcp_listener(&any, true, 1024)?;

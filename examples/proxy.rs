@@ -49,6 +49,16 @@ use muxloop::buffer::Buffer;
 use muxloop::process::Master;
 use muxloop::{AnyDispatcher, Dispatcher, Event, EventLoop, Interest, Listener, Mode, sys};
 
+#[cfg(muxloop_linux)]
+use muxloop::sys::splice;
+
+/// Without `muxloop_linux` (not Linux, or `--cfg muxloop_portable`) there is
+/// no `splice(2)`: the copy path is used instead.
+#[cfg(not(muxloop_linux))]
+fn splice(_: std::os::fd::BorrowedFd<'_>, _: std::os::fd::BorrowedFd<'_>, _: usize) -> io::Result<usize> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "splice(2) is Linux-only"))
+}
+
 /// How bytes get from one socket to the other.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Relay {
@@ -97,6 +107,7 @@ pub struct Totals {
 }
 
 /// One direction's queue: a buffer, or a pipe and how much it holds.
+#[cfg_attr(not(muxloop_linux), allow(dead_code))] // no splice there
 enum Queue {
     Copy(Buffer),
     Splice { read: OwnedFd, write: OwnedFd, held: usize, capacity: usize, maybe_full: bool },
@@ -168,7 +179,7 @@ impl Direction {
     fn flush(&mut self, dst: BorrowedFd<'_>) -> io::Result<()> {
         let result = match &mut self.queue {
             Queue::Copy(buffer) if !buffer.is_empty() => buffer.send_fd(dst),
-            Queue::Splice { read, held, .. } if *held > 0 => sys::splice(read.as_fd(), dst, *held),
+            Queue::Splice { read, held, .. } if *held > 0 => splice(read.as_fd(), dst, *held),
             _ => return Ok(()),
         };
         match result {
@@ -190,7 +201,7 @@ impl Direction {
     fn fill(&mut self, src: BorrowedFd<'_>) -> io::Result<usize> {
         let result = match &mut self.queue {
             Queue::Copy(buffer) => buffer.recv_fd(src),
-            Queue::Splice { write, held, capacity, .. } => sys::splice(src, write.as_fd(), *capacity - *held),
+            Queue::Splice { write, held, capacity, .. } => splice(src, write.as_fd(), *capacity - *held),
         };
         match result {
             Ok(0) => {
@@ -249,6 +260,12 @@ impl Session {
 fn new_queue(relay: Relay, config: &Config) -> io::Result<Queue> {
     Ok(match relay {
         Relay::Copy => Queue::Copy(Buffer::new()),
+        #[cfg(not(muxloop_linux))]
+        Relay::Splice => {
+            let _ = config;
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "--splice needs splice(2): Linux only"));
+        }
+        #[cfg(muxloop_linux)]
         Relay::Splice => {
             let (read, write) = sys::pipe()?;
             let capacity = match sys::set_pipe_size(write.as_fd(), config.pipe_size) {

@@ -302,6 +302,7 @@ fn eintr_child_entry() {
     match std::env::var(CHILD_ENV).as_deref() {
         Ok("select") => interrupted_wait::<muxloop::SelectDispatcher>(),
         Ok("poll") => interrupted_wait::<muxloop::PollDispatcher>(),
+        #[cfg(muxloop_has_epoll)]
         Ok("epoll") => interrupted_wait::<muxloop::EpollDispatcher>(),
         other => panic!("child entry only ({other:?})"),
     }

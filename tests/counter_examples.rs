@@ -24,9 +24,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use muxloop::{
-    Callbacks, Dispatcher, EpollDispatcher, EventLoop, Events, Interest, Mode, Server, Trigger, sys,
-};
+use muxloop::{Callbacks, Dispatcher, EventLoop, Events, Interest, Mode, Server, Trigger, sys};
 
 /// How long each "what does the loop do while idle" window lasts.
 const WINDOW: Duration = Duration::from_millis(200);
@@ -69,10 +67,11 @@ fn writable_interest_left_on_spins<D: Dispatcher>() {
 /// Wrong: an edge-triggered handler that reads once. The unread rest is
 /// never reported again, until new data makes a new edge.
 /// Right: read until `WouldBlock`. Level-triggered reports the rest again.
+#[cfg(muxloop_has_epoll)]
 fn edge_without_draining_stalls(mode: Mode) -> (usize, usize) {
     let (reader, writer) = sys::socketpair().unwrap();
     let fd = reader.as_raw_fd();
-    let mut epoll = EpollDispatcher::new().unwrap();
+    let mut epoll = muxloop::EpollDispatcher::new().unwrap();
     let mut events = Events::with_capacity(8);
     epoll.register(fd, Interest::READABLE, mode).unwrap();
     sys::write(writer.as_fd(), &[7u8; 100]).unwrap();
@@ -93,6 +92,7 @@ fn edge_without_draining_stalls(mode: Mode) -> (usize, usize) {
     (reported_again, after_new_data)
 }
 
+#[cfg(muxloop_has_epoll)]
 #[test]
 fn edge_triggered_without_draining_stalls() {
     assert_eq!(edge_without_draining_stalls(Mode::Edge), (0, 1), "edge: the rest is not reported again");
@@ -307,7 +307,9 @@ fn emfile_counter_child_entry() {
     match std::env::var(CHILD_ENV).as_deref() {
         Ok("select") => emfile_child::<muxloop::SelectDispatcher>(),
         Ok("poll") => emfile_child::<muxloop::PollDispatcher>(),
-        Ok("epoll") => emfile_child::<EpollDispatcher>(),
+        #[cfg(muxloop_has_epoll)]
+        Ok("epoll") => emfile_child::<muxloop::EpollDispatcher>(),
+        #[cfg(muxloop_has_uring)]
         Ok("uring") => emfile_child::<muxloop::UringDispatcher>(),
         Ok("any") => emfile_child::<muxloop::AnyDispatcher>(),
         other => panic!("run by emfile_without_spare_fd_spins only (got {other:?})"),

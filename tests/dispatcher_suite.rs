@@ -1845,7 +1845,7 @@ macro_rules! dispatcher_suite {
 
 dispatcher_suite!(select, muxloop::SelectDispatcher);
 dispatcher_suite!(poll, muxloop::PollDispatcher);
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(muxloop_has_epoll)]
 dispatcher_suite!(epoll, muxloop::EpollDispatcher);
-#[cfg(target_os = "linux")]
+#[cfg(muxloop_has_uring)]
 dispatcher_suite!(uring, muxloop::UringDispatcher);

@@ -29,6 +29,18 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs `test` on signalfd where it is compiled (`muxloop_linux`); without
+/// it (not Linux, or `--cfg muxloop_portable`) checks that a loop refuses
+/// signalfd with `Unsupported` instead.
+fn on_signalfd<D: Dispatcher + 'static>(test: fn(SignalSource)) {
+    if cfg!(muxloop_linux) {
+        test(SignalSource::Signalfd)
+    } else {
+        let err = EventLoop::<D>::new().unwrap().set_signal_source(SignalSource::Signalfd).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+    }
+}
+
 fn new_loop<D: Dispatcher + 'static>(source: SignalSource) -> EventLoop<D> {
     let mut ev = EventLoop::<D>::new().expect("loop");
     ev.set_signal_source(source).expect("source");
@@ -154,6 +166,10 @@ fn remove_restores_self_pipe<D: Dispatcher + 'static>() {
 }
 
 fn remove_restores_signalfd<D: Dispatcher + 'static>() {
+    on_signalfd::<D>(|_| remove_restores_signalfd_on::<D>())
+}
+
+fn remove_restores_signalfd_on<D: Dispatcher + 'static>() {
     let _guard = serial();
     sys::unblock_signals(&[SIGUSR2]).unwrap();
     let mut ev = new_loop::<D>(SignalSource::Signalfd);
@@ -252,31 +268,31 @@ fn handler_removes_itself<D: Dispatcher + 'static>(source: SignalSource) {
 }
 
 fn once_per_send_signalfd<D: Dispatcher + 'static>() {
-    once_per_send::<D>(SignalSource::Signalfd)
+    on_signalfd::<D>(once_per_send::<D>)
 }
 fn once_per_send_self_pipe<D: Dispatcher + 'static>() {
     once_per_send::<D>(SignalSource::SelfPipe)
 }
 fn two_signals_signalfd<D: Dispatcher + 'static>() {
-    two_signals::<D>(SignalSource::Signalfd)
+    on_signalfd::<D>(two_signals::<D>)
 }
 fn two_signals_self_pipe<D: Dispatcher + 'static>() {
     two_signals::<D>(SignalSource::SelfPipe)
 }
 fn burst_signalfd<D: Dispatcher + 'static>() {
-    burst_is_counted::<D>(SignalSource::Signalfd)
+    on_signalfd::<D>(burst_is_counted::<D>)
 }
 fn burst_self_pipe<D: Dispatcher + 'static>() {
     burst_is_counted::<D>(SignalSource::SelfPipe)
 }
 fn other_thread_signalfd<D: Dispatcher + 'static>() {
-    from_another_thread::<D>(SignalSource::Signalfd)
+    on_signalfd::<D>(from_another_thread::<D>)
 }
 fn other_thread_self_pipe<D: Dispatcher + 'static>() {
     from_another_thread::<D>(SignalSource::SelfPipe)
 }
 fn removes_itself_signalfd<D: Dispatcher + 'static>() {
-    handler_removes_itself::<D>(SignalSource::Signalfd)
+    on_signalfd::<D>(handler_removes_itself::<D>)
 }
 fn removes_itself_self_pipe<D: Dispatcher + 'static>() {
     handler_removes_itself::<D>(SignalSource::SelfPipe)
@@ -313,6 +329,14 @@ for_each_dispatcher!(
     removes_itself_self_pipe,
 );
 
+#[cfg(not(muxloop_linux))]
+#[test]
+fn default_source_is_the_self_pipe_without_linux_calls() {
+    let mut ev: EventLoop = EventLoop::new().unwrap();
+    assert_eq!(ev.signal_source(), SignalSource::SelfPipe);
+}
+
+#[cfg(muxloop_linux)]
 #[test]
 fn default_source_is_signalfd_on_linux() {
     let _guard = serial();

@@ -7,7 +7,7 @@
 //! Every test first checks that io_uring is usable here and otherwise says
 //! "skipped: io_uring unavailable (reason)". Tests hold one lock: several of
 //! them need "the next socket gets this fd number".
-#![cfg(target_os = "linux")]
+#![cfg(muxloop_has_uring)]
 
 mod common;
 

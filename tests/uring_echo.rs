@@ -3,7 +3,7 @@
 //! bytes in random chunks while reading back, some of them slow readers that
 //! make the server pause receiving (a small `--max-output`); every stream
 //! must come back byte for byte.
-#![cfg(target_os = "linux")]
+#![cfg(muxloop_has_uring)]
 
 mod common;
 

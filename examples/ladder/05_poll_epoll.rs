@@ -30,9 +30,9 @@ use std::io::ErrorKind;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use muxloop::{
-    Buffer, Dispatcher, EpollDispatcher, Events, Interest, Mode, PollDispatcher, SelectDispatcher, sys,
-};
+#[cfg(muxloop_has_epoll)]
+use muxloop::EpollDispatcher;
+use muxloop::{Buffer, Dispatcher, Events, Interest, Mode, PollDispatcher, SelectDispatcher, sys};
 
 const USAGE: &str = "ladder_05_poll_epoll [ADDR] [--dispatcher poll|epoll|select] [--leave-writable-on]
 (default 127.0.0.1:9150, epoll). An echo server driving a dispatcher by hand.
@@ -48,6 +48,7 @@ struct Channel {
 fn main() {
     common::main(5, USAGE, &["--dispatcher=", "--leave-writable-on"], |args| {
         match args.value("--dispatcher", String::from("epoll"))?.as_str() {
+            #[cfg(muxloop_has_epoll)]
             "epoll" => run::<EpollDispatcher>(args),
             "poll" => run::<PollDispatcher>(args),
             "select" => run::<SelectDispatcher>(args),

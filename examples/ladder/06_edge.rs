@@ -24,12 +24,17 @@
 //! `read 4` and `drained (EAGAIN)`; with `--no-drain`, `left unread, no
 //! event will come for it` after the single read.
 
+// Without epoll (not Linux, or `--cfg muxloop_portable`) only a stub `run`
+// that says so is compiled.
+#![cfg_attr(not(muxloop_has_epoll), allow(dead_code, unused_imports))]
 mod common;
 
 use std::io::ErrorKind;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use muxloop::{Buffer, Dispatcher, EpollDispatcher, Events, Interest, Mode, sys};
+#[cfg(muxloop_has_epoll)]
+use muxloop::EpollDispatcher;
+use muxloop::{Buffer, Dispatcher, Events, Interest, Mode, sys};
 
 const USAGE: &str = "ladder_06_edge [ADDR] [--no-drain]   (default 127.0.0.1:9160)
 An echo server on edge-triggered epoll.
@@ -42,6 +47,12 @@ fn main() {
     common::main(6, USAGE, &["--no-drain"], run);
 }
 
+#[cfg(not(muxloop_has_epoll))]
+fn run(_: common::Args) -> common::Result {
+    Err("this rung needs epoll: Linux, built without --cfg muxloop_portable".into())
+}
+
+#[cfg(muxloop_has_epoll)]
 fn run(args: common::Args) -> common::Result {
     let drain = !args.has("--no-drain");
     let listener = sys::tcp_listener(&args.addr, false, 4096)?;

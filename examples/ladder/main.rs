@@ -26,6 +26,9 @@
 //! thousands of connections do not leave as many sockets in `TIME_WAIT`.
 //! The runner first builds the rungs with the same cargo and profile.
 
+// Without epoll (not Linux, or `--cfg muxloop_portable`) only a stub `run`
+// that says so is compiled.
+#![cfg_attr(not(muxloop_has_epoll), allow(dead_code, unused_imports))]
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::SocketAddr;
@@ -36,7 +39,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use muxloop::{Dispatcher, EpollDispatcher, Events, Interest, Mode, sys};
+#[cfg(muxloop_has_epoll)]
+use muxloop::EpollDispatcher;
+use muxloop::{Dispatcher, Events, Interest, Mode, sys};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -114,6 +119,12 @@ fn parse() -> Result<Option<Opts>> {
     Ok(Some(opts))
 }
 
+#[cfg(not(muxloop_has_epoll))]
+fn run() -> Result {
+    Err("the ladder runner drives its clients with epoll: Linux, built without --cfg muxloop_portable".into())
+}
+
+#[cfg(muxloop_has_epoll)]
 fn run() -> Result {
     let Some(opts) = parse()? else { return Ok(()) };
     let (_, hard) = sys::nofile_limit()?;
@@ -251,6 +262,7 @@ struct Client {
     rounds_left: u32,
 }
 
+#[cfg(muxloop_has_epoll)]
 fn run_cell(bin: &Path, clients: usize, opts: &Opts) -> Result<Cell> {
     let (server, addr) = start_server(bin)?;
     let pid = server.0.id();
@@ -317,6 +329,7 @@ fn run_cell(bin: &Path, clients: usize, opts: &Opts) -> Result<Cell> {
     Ok(Cell { done, round_trips, elapsed, peak, cpu_ticks })
 }
 
+#[cfg(muxloop_has_epoll)]
 fn connect(epoll: &mut EpollDispatcher, addr: &SocketAddr) -> std::io::Result<Client> {
     let addr = sys::RawAddr::from_inet(addr);
     let socket = sys::stream_socket(&addr)?;

@@ -54,6 +54,9 @@ pub struct Datagram<'a, A> {
     pub peer: A,
     /// `Some(real length)` if the datagram did not fit the receive slot
     /// ([`DatagramOptions::max_datagram`]) and `data` holds only its start.
+    /// The real length comes from Linux (`MSG_TRUNC` on receive); without
+    /// the `muxloop_linux` cfg the kernel only says the datagram was cut, and
+    /// this is the slot size.
     pub truncated_from: Option<usize>,
 }
 

@@ -172,7 +172,9 @@ pub fn signal_disposition(signal: i32) -> io::Result<Disposition> {
 pub fn set_signal_disposition(signal: i32, disposition: Disposition) -> io::Result<SignalAction> {
     let handler = match disposition {
         Disposition::Default => libc::SIG_DFL,
-        Disposition::Ignore if [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL].contains(&signal) => {
+        Disposition::Ignore
+            if [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL].contains(&signal) =>
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("ignoring fault signal {signal} is undefined behaviour after a real fault"),
