@@ -7,7 +7,11 @@
 //!
 //! The default backend is picked at compile time by `build.rs` from the
 //! features `epoll` (default), `uring`, `poll` and `select`; all four are
-//! always compiled on Linux, so one program can compare them.
+//! always compiled on Linux, so one program can compare them. Without epoll
+//! (another Unix, or Linux built with `RUSTFLAGS="--cfg muxloop_portable"`)
+//! select and poll are compiled, poll is the default, and the library takes
+//! only POSIX paths (see [`sys`]); Linux is what is tested, the portable cfg
+//! exercises those paths on Linux, a real non-Linux target is not tested.
 //! [`default_dispatcher_name`] says which one a build got, and
 //! [`AnyDispatcher`] chooses one by name at run time instead.
 //!
