@@ -2,7 +2,7 @@
 //! (no dispatcher involved).
 
 use std::hint::black_box;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -29,8 +29,8 @@ fn buffer(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(block.len() as u64));
     group.bench_function(BenchmarkId::new("write_then_read_fd", block.len()), |b| {
         b.iter(|| {
-            sys::write(writer.as_raw_fd(), &block).unwrap();
-            let n = buf.read_fd(reader.as_raw_fd()).unwrap();
+            sys::write(writer.as_fd(), &block).unwrap();
+            let n = buf.read_fd(reader.as_fd()).unwrap();
             buf.consume(n);
         })
     });

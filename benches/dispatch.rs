@@ -7,15 +7,18 @@
 #[allow(dead_code)] // the bench uses part of it
 #[path = "../examples/common/ring.rs"]
 mod ring;
+#[cfg(muxloop_has_uring)]
 #[path = "common/uring.rs"]
 mod uring;
 
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
-use muxloop::{
-    AnyDispatcher, Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher, UringDispatcher,
-};
+#[cfg(muxloop_has_epoll)]
+use muxloop::EpollDispatcher;
+#[cfg(muxloop_has_uring)]
+use muxloop::UringDispatcher;
+use muxloop::{Dispatcher, EventLoop, PollDispatcher, SelectDispatcher};
 use ring::Ring;
 
 const SIZES: [usize; 4] = [100, 1000, 5000, 9000];
@@ -52,11 +55,14 @@ fn bench_loop<D: Dispatcher + 'static>(
 fn dispatch(c: &mut Criterion) {
     bench_backend::<SelectDispatcher>(c);
     bench_backend::<PollDispatcher>(c);
+    #[cfg(muxloop_has_epoll)]
     bench_backend::<EpollDispatcher>(c);
+    #[cfg(muxloop_has_uring)]
     if uring::available() {
         bench_backend::<UringDispatcher>(c);
     }
-    bench_loop(c, "any-epoll", || EventLoop::<AnyDispatcher>::with_backend("epoll"));
+    #[cfg(muxloop_has_epoll)]
+    bench_loop(c, "any-epoll", || EventLoop::<muxloop::AnyDispatcher>::with_backend("epoll"));
 }
 
 criterion_group!(benches, dispatch);

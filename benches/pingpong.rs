@@ -2,6 +2,7 @@
 //! pingpong clients on the bench thread, over loopback, both on the same
 //! backend; 1 and 100 sessions keep one 16 KiB block each in flight.
 
+#[cfg(muxloop_has_uring)]
 #[path = "common/uring.rs"]
 mod uring;
 
@@ -12,10 +13,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use muxloop::{
-    Callbacks, Client, Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher, Server,
-    UringDispatcher,
-};
+#[cfg(muxloop_has_epoll)]
+use muxloop::EpollDispatcher;
+#[cfg(muxloop_has_uring)]
+use muxloop::UringDispatcher;
+use muxloop::{Callbacks, Client, Dispatcher, EventLoop, PollDispatcher, SelectDispatcher, Server};
 
 const BLOCK: usize = 16 * 1024;
 
@@ -86,7 +88,9 @@ fn bench_backend<D: Dispatcher + 'static>(c: &mut Criterion) {
 fn pingpong(c: &mut Criterion) {
     bench_backend::<SelectDispatcher>(c);
     bench_backend::<PollDispatcher>(c);
+    #[cfg(muxloop_has_epoll)]
     bench_backend::<EpollDispatcher>(c);
+    #[cfg(muxloop_has_uring)]
     if uring::available() {
         bench_backend::<UringDispatcher>(c);
     }

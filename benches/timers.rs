@@ -1,6 +1,7 @@
 //! `cargo bench -- timers`: arming and cancelling a timer with 0 and 100,000
 //! others pending, and a due timer fired through one dispatch, per backend.
 
+#[cfg(muxloop_has_uring)]
 #[path = "common/uring.rs"]
 mod uring;
 
@@ -8,7 +9,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use muxloop::{Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher, UringDispatcher};
+#[cfg(muxloop_has_epoll)]
+use muxloop::EpollDispatcher;
+#[cfg(muxloop_has_uring)]
+use muxloop::UringDispatcher;
+use muxloop::{Dispatcher, EventLoop, PollDispatcher, SelectDispatcher};
 
 fn bench_backend<D: Dispatcher + 'static>(c: &mut Criterion) {
     let mut group = c.benchmark_group("timers");
@@ -38,7 +43,9 @@ fn bench_backend<D: Dispatcher + 'static>(c: &mut Criterion) {
 fn timers(c: &mut Criterion) {
     bench_backend::<SelectDispatcher>(c);
     bench_backend::<PollDispatcher>(c);
+    #[cfg(muxloop_has_epoll)]
     bench_backend::<EpollDispatcher>(c);
+    #[cfg(muxloop_has_uring)]
     if uring::available() {
         bench_backend::<UringDispatcher>(c);
     }

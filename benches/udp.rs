@@ -10,9 +10,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use muxloop::{
-    DatagramOptions, Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher, UdpSocket,
-};
+#[cfg(muxloop_has_epoll)]
+use muxloop::EpollDispatcher;
+use muxloop::{DatagramOptions, Dispatcher, EventLoop, PollDispatcher, SelectDispatcher, UdpSocket};
 
 const SIZE: usize = 64;
 const BUFFERS: Option<usize> = Some(4 << 20);
@@ -73,6 +73,7 @@ fn bench_backend<D: Dispatcher + 'static>(c: &mut Criterion) {
 fn udp(c: &mut Criterion) {
     bench_backend::<SelectDispatcher>(c);
     bench_backend::<PollDispatcher>(c);
+    #[cfg(muxloop_has_epoll)]
     bench_backend::<EpollDispatcher>(c);
 }
 

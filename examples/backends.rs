@@ -21,7 +21,11 @@ mod ring;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use muxloop::{Dispatcher, EpollDispatcher, PollDispatcher, SelectDispatcher, UringDispatcher};
+#[cfg(muxloop_has_epoll)]
+use muxloop::EpollDispatcher;
+#[cfg(muxloop_has_uring)]
+use muxloop::UringDispatcher;
+use muxloop::{AnyDispatcher, Dispatcher, PollDispatcher, SelectDispatcher};
 use ring::Ring;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -109,8 +113,11 @@ fn main() -> ExitCode {
 fn run() -> Result {
     let opts = parse_args()?;
     let mut backends: Vec<&str> = BACKENDS.into_iter().filter(|b| opts.only.iter().any(|o| o == b)).collect();
+    // Not compiled here (not Linux, or --cfg muxloop_portable): left out.
+    backends.retain(|b| AnyDispatcher::names().contains(b));
+    #[cfg(muxloop_has_uring)]
     if backends.contains(&"uring")
-        && let Err(e) = muxloop::UringDispatcher::new()
+        && let Err(e) = UringDispatcher::new()
     {
         eprintln!("skipped: io_uring unavailable ({e})");
         backends.retain(|&b| b != "uring");
@@ -141,8 +148,11 @@ fn run() -> Result {
             let m = match *backend {
                 "select" => measure::<SelectDispatcher>(n, &opts)?,
                 "poll" => measure::<PollDispatcher>(n, &opts)?,
+                #[cfg(muxloop_has_uring)]
                 "uring" => measure::<UringDispatcher>(n, &opts)?,
-                _ => measure::<EpollDispatcher>(n, &opts)?,
+                #[cfg(muxloop_has_epoll)]
+                "epoll" => measure::<EpollDispatcher>(n, &opts)?,
+                other => unreachable!("{other} is not compiled in, so it was left out above"),
             };
             results.push((backend, m));
         }

@@ -31,7 +31,7 @@ mod cli;
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
@@ -41,6 +41,16 @@ use muxloop::{
     AnyDispatcher, Buffer, Client, ConnectOptions, Connection, EventLoop, Handler, Interest, Mode,
     PipeReader, StreamAddr, sys,
 };
+
+#[cfg(muxloop_linux)]
+use muxloop::sys::splice;
+
+/// Without `muxloop_linux` (not Linux, or `--cfg muxloop_portable`) there is
+/// no `splice(2)`: the copy path is used instead.
+#[cfg(not(muxloop_linux))]
+fn splice(_: std::os::fd::BorrowedFd<'_>, _: std::os::fd::BorrowedFd<'_>, _: usize) -> io::Result<usize> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "splice(2) is Linux-only"))
+}
 
 /// After our half-close, how long to keep printing before giving up on the server.
 const LINGER: Duration = Duration::from_secs(10);
@@ -110,8 +120,8 @@ impl Handler for Chat {
             conn.peer_addr(),
             ev.dispatcher_name()
         );
-        match sys::is_fifo(STDIN) {
-            Ok(true) if !self.copy => match Splice::start(ev, conn) {
+        match sys::is_fifo(io::stdin().as_fd()) {
+            Ok(true) if !self.copy && cfg!(muxloop_linux) => match Splice::start(ev, conn) {
                 Ok(splice) => self.stdin = Some(Stdin::Splice(splice)),
                 Err(e) => self.fail(ev, conn, format!("stdin: cannot splice: {e}")),
             },
@@ -203,7 +213,7 @@ struct Splice {
 
 impl Splice {
     fn start(ev: &mut EventLoop, conn: &Connection) -> io::Result<Rc<RefCell<Splice>>> {
-        let socket = sys::dup(conn.fd())?;
+        let socket = conn.with_fd(sys::dup)?;
         let splice = Rc::new(RefCell::new(Splice {
             conn: conn.clone(),
             socket: Some(socket),
@@ -221,7 +231,11 @@ impl Splice {
         let mut this = me.borrow_mut();
         let Some(socket) = this.socket.as_ref().map(|s| s.as_raw_fd()) else { return };
         for i in 0..SPLICES_PER_WAKEUP {
-            match sys::splice(STDIN, socket, SPLICE_CHUNK) {
+            let moved = match &this.socket {
+                Some(s) => splice(io::stdin().as_fd(), s.as_fd(), SPLICE_CHUNK),
+                None => return,
+            };
+            match moved {
                 Ok(0) => return this.end(ev, Ok(())),
                 Ok(n) => this.moved += n as u64,
                 // stdin was readable, yet nothing moved: the socket is full.

@@ -37,9 +37,11 @@ mod cli;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{Command, Stdio};
+#[cfg(muxloop_has_epoll)]
 use std::sync::Arc;
+#[cfg(muxloop_has_epoll)]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -80,11 +82,11 @@ fn now_us() -> u64 {
 }
 
 /// One accept per wake-up; `Ok(false)` on EAGAIN (a wasted wake-up).
-fn accept_one(listener: RawFd, w: &mut Waiter) -> io::Result<bool> {
+fn accept_one(listener: BorrowedFd<'_>, w: &mut Waiter) -> io::Result<bool> {
     w.wakeups += 1;
     match sys::accept(listener) {
         Ok((conn, peer)) => {
-            w.accepts.push((peer.port(), now_us()));
+            w.accepts.push((peer.to_inet()?.port(), now_us()));
             drop(conn);
             Ok(true)
         }
@@ -130,7 +132,9 @@ fn loops<D: Dispatcher + 'static>(
     let mut handles = Vec::new();
     let mut threads = Vec::new();
     for i in 0..n {
-        let fd = listeners[i % listeners.len()].as_raw_fd();
+        // A second fd for the same listening socket, owned by the thread.
+        let listener = listeners[i % listeners.len()].try_clone()?;
+        let fd = listener.as_raw_fd();
         let (tx, rx) = std::sync::mpsc::channel();
         let dispatcher = make()?;
         threads.push(thread::spawn(move || {
@@ -138,7 +142,7 @@ fn loops<D: Dispatcher + 'static>(
             let w = std::rc::Rc::new(std::cell::RefCell::new(Waiter::default()));
             let w2 = std::rc::Rc::clone(&w);
             ev.register(fd, Interest::READABLE, Mode::Level, move |_, _| {
-                if let Err(e) = accept_one(fd, &mut w2.borrow_mut()) {
+                if let Err(e) = accept_one(listener.as_fd(), &mut w2.borrow_mut()) {
                     eprintln!("accept: {e}");
                 }
             })
@@ -166,22 +170,24 @@ fn settle() {
     thread::sleep(Duration::from_millis(300));
 }
 
+#[cfg(muxloop_has_epoll)]
 fn exclusive(listener: &OwnedFd, n: usize, k: usize, addr: SocketAddr) -> io::Result<Outcome> {
     let stop = Arc::new(AtomicBool::new(false));
-    let fd = listener.as_raw_fd();
     let mut threads = Vec::new();
     for _ in 0..n {
-        let epfd = sys::epoll_create()?;
-        sys::epoll_add_readable(epfd.as_raw_fd(), fd, true)?;
+        // A second fd for the same listening socket, owned by the thread.
+        let listener = listener.try_clone()?;
+        let epfd = sys::teaching::epoll_create()?;
+        sys::teaching::epoll_add_readable(epfd.as_fd(), listener.as_fd(), true)?;
         let stop = Arc::clone(&stop);
         threads.push(thread::spawn(move || {
             let mut w = Waiter::default();
             let before = voluntary_switches();
             while !stop.load(Ordering::Acquire) {
-                match sys::epoll_wait_ready(epfd.as_raw_fd(), 200) {
+                match sys::teaching::epoll_wait_ready(epfd.as_fd(), 200) {
                     Ok(0) => {}
                     Ok(_) => {
-                        if let Err(e) = accept_one(fd, &mut w) {
+                        if let Err(e) = accept_one(listener.as_fd(), &mut w) {
                             eprintln!("accept: {e}");
                         }
                     }
@@ -203,11 +209,11 @@ fn exclusive(listener: &OwnedFd, n: usize, k: usize, addr: SocketAddr) -> io::Re
 
 /// The child side of `processes`: blocking accepts on the inherited fd until a
 /// stop connection; prints "port time_us" per accept.
-fn accept_child(fd: RawFd) -> io::Result<()> {
+fn accept_child(listener: OwnedFd) -> io::Result<()> {
     let mut out = String::new();
     let before = voluntary_switches();
     loop {
-        let (conn, peer) = sys::accept(fd)?;
+        let (conn, peer) = sys::accept(listener.as_fd())?;
         let at = now_us();
         let mut stream = TcpStream::from(conn);
         stream.set_nonblocking(false)?;
@@ -217,7 +223,7 @@ fn accept_child(fd: RawFd) -> io::Result<()> {
         if byte[0] == b's' {
             break;
         }
-        out.push_str(&format!("{} {at}\n", peer.port()));
+        out.push_str(&format!("{} {at}\n", peer.to_inet()?.port()));
     }
     out.push_str(&format!("switches {}\n", voluntary_switches() - before));
     io::stdout().write_all(out.as_bytes())
@@ -225,8 +231,8 @@ fn accept_child(fd: RawFd) -> io::Result<()> {
 
 fn processes(n: usize, k: usize) -> io::Result<Outcome> {
     let listener = sys::tcp_listener(&"127.0.0.1:0".parse().unwrap(), false, 1024)?;
-    let addr = sys::local_addr(listener.as_raw_fd())?;
-    sys::set_nonblocking(listener.as_raw_fd(), false)?; // blocking accept in the children
+    let addr = sys::local_addr(listener.as_fd())?.to_inet()?;
+    sys::set_nonblocking(listener.as_fd(), false)?; // blocking accept in the children
     let inherit = sys::dup_inheritable(listener.as_fd())?;
     let exe = std::env::current_exe()?;
     let children: Vec<_> = (0..n)
@@ -322,17 +328,22 @@ pub fn measure_with<D: Dispatcher + 'static>(
     let (waiters, connects) = match strategy {
         "shared" => {
             let listener = sys::tcp_listener(&any, false, 1024)?;
-            let addr = sys::local_addr(listener.as_raw_fd())?;
+            let addr = sys::local_addr(listener.as_fd())?.to_inet()?;
             loops(std::slice::from_ref(&listener), n, k, addr, make)?
         }
+        #[cfg(muxloop_has_epoll)]
         "exclusive" => {
             let listener = sys::tcp_listener(&any, false, 1024)?;
-            let addr = sys::local_addr(listener.as_raw_fd())?;
+            let addr = sys::local_addr(listener.as_fd())?.to_inet()?;
             exclusive(&listener, n, k, addr)?
+        }
+        #[cfg(not(muxloop_has_epoll))]
+        "exclusive" => {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "EPOLLEXCLUSIVE needs epoll"));
         }
         "reuseport" => {
             let first = sys::tcp_listener(&any, true, 1024)?;
-            let addr = sys::local_addr(first.as_raw_fd())?;
+            let addr = sys::local_addr(first.as_fd())?.to_inet()?;
             let mut listeners = vec![first];
             for _ in 1..n {
                 listeners.push(sys::tcp_listener(&addr, true, 1024)?);
@@ -403,8 +414,9 @@ struct Cli {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     cli::main(|| match cli.accept_child {
-        // Inherited from the parent; used as a number until this process exits.
-        Some(fd) => accept_child(fd),
+        // SAFETY: the parent passed this fd, open and inheritable, for this
+        // child alone; nothing else in this process owns it.
+        Some(fd) => accept_child(unsafe { OwnedFd::from_raw_fd(fd) }),
         None => run(cli.loops, cli.connections, &cli.strategy, &cli.dispatcher),
     })
 }

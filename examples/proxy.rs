@@ -38,7 +38,7 @@ use std::cell::RefCell;
 use std::io;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
@@ -48,6 +48,16 @@ use log::{debug, info, warn};
 use muxloop::buffer::Buffer;
 use muxloop::process::Master;
 use muxloop::{AnyDispatcher, Dispatcher, Event, EventLoop, Interest, Listener, Mode, sys};
+
+#[cfg(muxloop_linux)]
+use muxloop::sys::splice;
+
+/// Without `muxloop_linux` (not Linux, or `--cfg muxloop_portable`) there is
+/// no `splice(2)`: the copy path is used instead.
+#[cfg(not(muxloop_linux))]
+fn splice(_: std::os::fd::BorrowedFd<'_>, _: std::os::fd::BorrowedFd<'_>, _: usize) -> io::Result<usize> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "splice(2) is Linux-only"))
+}
 
 /// How bytes get from one socket to the other.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -97,6 +107,7 @@ pub struct Totals {
 }
 
 /// One direction's queue: a buffer, or a pipe and how much it holds.
+#[cfg_attr(not(muxloop_linux), allow(dead_code))] // no splice there
 enum Queue {
     Copy(Buffer),
     Splice { read: OwnedFd, write: OwnedFd, held: usize, capacity: usize, maybe_full: bool },
@@ -144,7 +155,7 @@ impl Direction {
     /// level-triggered, the backend reports again while data or room is
     /// left, so looping until `EAGAIN` would only add a failing call.
     fn pump(&mut self, fds: &[OwnedFd; 2], src_ready: bool, dst_ready: bool) -> io::Result<()> {
-        let (src, dst) = (fds[self.src].as_raw_fd(), fds[self.dst].as_raw_fd());
+        let (src, dst) = (fds[self.src].as_fd(), fds[self.dst].as_fd());
         if dst_ready {
             self.flush(dst)?;
         }
@@ -165,10 +176,10 @@ impl Direction {
 
     /// One write of what is queued; `WouldBlock` and `EINTR` leave it for
     /// the next report.
-    fn flush(&mut self, dst: RawFd) -> io::Result<()> {
+    fn flush(&mut self, dst: BorrowedFd<'_>) -> io::Result<()> {
         let result = match &mut self.queue {
             Queue::Copy(buffer) if !buffer.is_empty() => buffer.send_fd(dst),
-            Queue::Splice { read, held, .. } if *held > 0 => sys::splice(read.as_raw_fd(), dst, *held),
+            Queue::Splice { read, held, .. } if *held > 0 => splice(read.as_fd(), dst, *held),
             _ => return Ok(()),
         };
         match result {
@@ -187,12 +198,10 @@ impl Direction {
 
     /// One read from the source; returns how many bytes it queued (0 at
     /// EOF, which it records, and when the source has nothing now).
-    fn fill(&mut self, src: RawFd) -> io::Result<usize> {
+    fn fill(&mut self, src: BorrowedFd<'_>) -> io::Result<usize> {
         let result = match &mut self.queue {
             Queue::Copy(buffer) => buffer.recv_fd(src),
-            Queue::Splice { write, held, capacity, .. } => {
-                sys::splice(src, write.as_raw_fd(), *capacity - *held)
-            }
+            Queue::Splice { write, held, capacity, .. } => splice(src, write.as_fd(), *capacity - *held),
         };
         match result {
             Ok(0) => {
@@ -251,9 +260,15 @@ impl Session {
 fn new_queue(relay: Relay, config: &Config) -> io::Result<Queue> {
     Ok(match relay {
         Relay::Copy => Queue::Copy(Buffer::new()),
+        #[cfg(not(muxloop_linux))]
+        Relay::Splice => {
+            let _ = config;
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "--splice needs splice(2): Linux only"));
+        }
+        #[cfg(muxloop_linux)]
         Relay::Splice => {
             let (read, write) = sys::pipe()?;
-            let capacity = match sys::set_pipe_size(write.as_raw_fd(), config.pipe_size) {
+            let capacity = match sys::set_pipe_size(write.as_fd(), config.pipe_size) {
                 Ok(granted) => granted,
                 Err(e) => {
                     // Over /proc/sys/fs/pipe-max-size or the per-user pipe budget: keep the default.
@@ -283,15 +298,15 @@ pub fn start_on<D: Dispatcher + 'static>(
     listener: OwnedFd,
     config: Config,
 ) -> io::Result<(SocketAddr, Rc<RefCell<Totals>>)> {
-    sys::set_nonblocking(listener.as_raw_fd(), true)?;
-    let addr = sys::local_addr(listener.as_raw_fd())?;
+    sys::set_nonblocking(listener.as_fd(), true)?;
+    let addr = sys::local_addr(listener.as_fd())?.to_inet()?;
     let totals = Rc::new(RefCell::new(Totals::default()));
     let lfd = listener.as_raw_fd();
     let counters = Rc::clone(&totals);
     ev.register(lfd, Interest::READABLE, Mode::Level, move |ev, _| {
         // Bounded per wake-up so one busy listener cannot starve the sessions.
         for _ in 0..64 {
-            match sys::accept(listener.as_raw_fd()) {
+            match sys::accept(listener.as_fd()) {
                 Ok((client, peer)) => {
                     counters.borrow_mut().accepted += 1;
                     if let Err(e) = open_session(ev, client, &config, &counters) {
@@ -327,8 +342,9 @@ fn open_session<D: Dispatcher + 'static>(
     config: &Config,
     totals: &Rc<RefCell<Totals>>,
 ) -> io::Result<()> {
-    let upstream = sys::tcp_socket(&config.upstream)?;
-    let connected = sys::start_connect(upstream.as_raw_fd(), &config.upstream)?;
+    let upstream_addr = sys::RawAddr::from_inet(&config.upstream);
+    let upstream = sys::stream_socket(&upstream_addr)?;
+    let connected = sys::start_connect(upstream.as_fd(), &upstream_addr)?;
     let direction = |src, dst| -> io::Result<Direction> {
         Ok(Direction {
             src,
@@ -383,7 +399,7 @@ fn on_event<D: Dispatcher>(
         let broken = event.is_hangup() || event.is_error();
         let (mut readable, mut writable) = (event.is_readable() || broken, event.is_writable() || broken);
         if s.connecting {
-            if let Some(e) = sys::take_socket_error(s.fds[UPSTREAM].as_raw_fd())? {
+            if let Some(e) = sys::take_socket_error(s.fds[UPSTREAM].as_fd())? {
                 return Err(e);
             }
             s.connecting = false;
@@ -470,7 +486,7 @@ fn run(config: Config, dispatcher: &str, processes: usize) -> io::Result<()> {
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen)))?;
     // Checked once, before any fork; the loop is dropped at once.
     let name = EventLoop::with_backend(dispatcher)?.dispatcher_name().to_owned();
-    println!("listening on {} (dispatcher: {name})", sys::local_addr(listener.as_raw_fd())?);
+    println!("listening on {} (dispatcher: {name})", sys::local_addr(listener.as_fd())?.to_inet()?);
     std::io::stdout().flush()?;
     if processes > 1 {
         // Fork N workers on the one listener; SIGTERM/SIGINT to the master stops them all.

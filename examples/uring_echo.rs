@@ -17,8 +17,10 @@
 #[path = "common/cli.rs"]
 mod cli;
 
+#[cfg(muxloop_has_uring)]
 use std::io::Write;
 use std::net::SocketAddr;
+#[cfg(muxloop_has_uring)]
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -35,7 +37,7 @@ struct Cli {
     max_output: usize,
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(muxloop_has_uring)]
 fn run(cli: Cli) -> std::io::Result<()> {
     let listener = std::net::TcpListener::bind(cli.addr)?;
     println!("listening on {} (dispatcher: uring proactor)", listener.local_addr()?);
@@ -43,19 +45,19 @@ fn run(cli: Cli) -> std::io::Result<()> {
     proactor_echo::serve(listener, cli.max_output)
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(muxloop_has_uring)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::main(|| run(cli))
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(muxloop_has_uring))]
 fn main() {
-    eprintln!("uring_echo needs Linux (io_uring)");
+    eprintln!("uring_echo needs io_uring: Linux, built without --cfg muxloop_portable");
     std::process::exit(2);
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(muxloop_has_uring)]
 mod proactor_echo {
     use std::collections::{HashMap, VecDeque};
     use std::io;

@@ -48,7 +48,8 @@
 //!     .get("/hello", |_: &Request| Response::text(200, "hello\n"))
 //!     .post("/echo", |req: &Request| Response::new(200).body(req.body()));
 //! let mut ev = EventLoop::with_backend("epoll")?;
-//! let server = HttpServer::builder("127.0.0.1:8080", move |req: &Request| router.respond(req)).threads(2).start(&mut ev)?;
+//! let server =
+//!     HttpServer::builder("127.0.0.1:8080", move |req: &Request| router.respond(req)).threads(2).start(&mut ev)?;
 //! println!("try: curl http://{}/hello", server.local_addr());
 //! ev.run()?;
 //! # Ok(())
@@ -104,6 +105,12 @@
 //! backend, `EventLoop<EpollDispatcher>`, removes the `match` per dispatcher
 //! call that the run-time choice costs; the teaching examples do, to show one
 //! system call at a time.
+//!
+//! All four backends are compiled on Linux. Without epoll (another Unix, or
+//! Linux built with `RUSTFLAGS="--cfg muxloop_portable"`) select and poll are
+//! compiled, poll is the default, and the library takes only POSIX paths
+//! (see [`sys`]). Linux is what is tested; the portable cfg exercises those
+//! paths on Linux; a real non-Linux target is not tested.
 //!
 //! # Layers
 //!
@@ -163,14 +170,14 @@ pub mod process;
 pub mod sys;
 pub mod thread_pool;
 pub mod tour;
-#[cfg(target_os = "linux")]
+#[cfg(muxloop_has_uring)]
 #[allow(unsafe_code)]
 pub mod uring;
 
 pub use buffer::Buffer;
 #[cfg(muxloop_has_epoll)]
 pub use dispatcher::EpollDispatcher;
-#[cfg(target_os = "linux")]
+#[cfg(muxloop_has_uring)]
 pub use dispatcher::UringDispatcher;
 pub use dispatcher::{
     AnyDispatcher, DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, PollDispatcher, Ready,

@@ -264,7 +264,7 @@ impl Master {
         if self.workers == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "a master needs at least one worker"));
         }
-        check_single_threaded()?;
+        sys::check_single_threaded()?;
         let was_blocked: Vec<bool> =
             MASTER_SIGNALS.iter().map(|&s| sys::is_signal_blocked(s)).collect::<io::Result<_>>()?;
         let mut ev = EventLoop::<PollDispatcher>::new()?;
@@ -529,7 +529,7 @@ where
             .map(|(s, _)| *s)
             .collect();
         sys::unblock_signals(&unblock)?;
-        if cfg!(any(target_os = "linux", target_os = "android")) {
+        if cfg!(muxloop_linux) {
             sys::set_parent_death_signal(libc::SIGTERM)?;
             // The master may have died before that took effect.
             if sys::getppid() != self.master_pid {
@@ -537,26 +537,5 @@ where
             }
         }
         Ok(())
-    }
-}
-
-/// `Unsupported` unless the process has exactly one thread.
-fn check_single_threaded() -> io::Result<()> {
-    let threads = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        s.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|n| n.trim().parse::<usize>().ok())
-    });
-    match threads {
-        Some(1) => Ok(()),
-        Some(n) => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!(
-                "multi-process mode must fork its workers before any thread exists, but this process has {n} \
-                 threads (a forked child would inherit locks held by threads it does not have)"
-            ),
-        )),
-        None => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "cannot count this process's threads (/proc/self/status), so forking workers is not known to be safe",
-        )),
     }
 }

@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read as _, Write as _};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use muxloop::buffer::{Buffer, CHEAP_PREPEND, SHRINK_THRESHOLD, SPILL_SIZE};
 use muxloop::sys;
@@ -143,8 +143,7 @@ fn read_pending(s: &mut Subject, pipe: &Pipe, mut pending: usize, recv: bool, wh
         assert!(calls < 10_000, "read loop does not progress: {}", what());
         let writable_before = s.buf.writable_bytes();
         let was_unallocated = s.buf.capacity() == 0;
-        let result =
-            if recv { s.buf.recv_fd(pipe.near.as_raw_fd()) } else { s.buf.read_fd(pipe.near.as_raw_fd()) };
+        let result = if recv { s.buf.recv_fd(pipe.near.as_fd()) } else { s.buf.read_fd(pipe.near.as_fd()) };
         match result {
             Ok(0) => panic!("unexpected EOF: {}", what()),
             Ok(n) => {
@@ -168,8 +167,8 @@ fn run_sequence(seed: u64, steps: usize) {
     let pipes = [Pipe::new(), Pipe::new()];
     for pipe in &pipes {
         // Room for the largest write below without blocking.
-        sys::set_buffer_sizes(pipe.far.as_raw_fd(), Some(512 * 1024), Some(512 * 1024)).unwrap();
-        sys::set_buffer_sizes(pipe.near.as_raw_fd(), Some(512 * 1024), Some(512 * 1024)).unwrap();
+        sys::set_buffer_sizes(pipe.far.as_fd(), Some(512 * 1024), Some(512 * 1024)).unwrap();
+        sys::set_buffer_sizes(pipe.near.as_fd(), Some(512 * 1024), Some(512 * 1024)).unwrap();
     }
     for step in 0..steps {
         let which = rng.below(2);
@@ -375,7 +374,7 @@ fn run_sequence(seed: u64, steps: usize) {
                     }
                     let empty_before = s.buf.capacity() == 0;
                     let read = if rng.chance(50) { Buffer::recv_fd } else { Buffer::read_fd };
-                    let err = read(&mut s.buf, pipe.near.as_raw_fd()).unwrap_err();
+                    let err = read(&mut s.buf, pipe.near.as_fd()).unwrap_err();
                     assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{}", what());
                     if empty_before {
                         assert_eq!(s.buf.capacity(), 0, "a read that got nothing keeps no block: {}", what());
@@ -388,7 +387,7 @@ fn run_sequence(seed: u64, steps: usize) {
                         if rng.chance(30) { SPILL_SIZE + rng.below(2 * SPILL_SIZE) } else { rng.len() + 1 };
                     rng.bytes(n)
                 };
-                let sent = match sys::write(pipe.far.as_raw_fd(), &data) {
+                let sent = match sys::write(pipe.far.as_fd(), &data) {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
                     Err(e) => panic!("peer write: {e}"),
@@ -401,11 +400,8 @@ fn run_sequence(seed: u64, steps: usize) {
             20..=21 => {
                 // The buffer sends what the socket takes; the peer checks it.
                 let send = rng.chance(50);
-                let result = if send {
-                    s.buf.send_fd(pipe.near.as_raw_fd())
-                } else {
-                    s.buf.write_fd(pipe.near.as_raw_fd())
-                };
+                let result =
+                    if send { s.buf.send_fd(pipe.near.as_fd()) } else { s.buf.write_fd(pipe.near.as_fd()) };
                 let n = match result {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
@@ -416,7 +412,7 @@ fn run_sequence(seed: u64, steps: usize) {
                 let mut got = vec![0u8; n];
                 let mut off = 0;
                 while off < n {
-                    match sys::read(pipe.far.as_raw_fd(), &mut got[off..]) {
+                    match sys::read(pipe.far.as_fd(), &mut got[off..]) {
                         Ok(k) => off += k,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
                         Err(e) => panic!("peer read: {e}"),
@@ -470,19 +466,19 @@ fn two_buffers_pass_one_recycled_block() {
         buf.writable_mut().as_ptr() as usize - before
     };
     let mut first = Buffer::new();
-    sys::write(pipe.far.as_raw_fd(), b"first").unwrap();
-    assert_eq!(first.recv_fd(pipe.near.as_raw_fd()).unwrap(), 5);
+    sys::write(pipe.far.as_fd(), b"first").unwrap();
+    assert_eq!(first.recv_fd(pipe.near.as_fd()).unwrap(), 5);
     assert_eq!(first.capacity(), CHEAP_PREPEND + SPILL_SIZE, "an empty buffer reads into a block");
     let block = storage_at(&mut first);
     first.consume(5);
     assert_eq!(first.capacity(), 0, "draining gives the block up");
 
     let mut second = Buffer::new();
-    sys::write(pipe.far.as_raw_fd(), b"second").unwrap();
-    assert_eq!(second.recv_fd(pipe.near.as_raw_fd()).unwrap(), 6);
+    sys::write(pipe.far.as_fd(), b"second").unwrap();
+    assert_eq!(second.recv_fd(pipe.near.as_fd()).unwrap(), 6);
     assert_eq!(storage_at(&mut second), block, "the second buffer adopted the same block");
-    sys::write(pipe.far.as_raw_fd(), b"again").unwrap();
-    assert_eq!(first.recv_fd(pipe.near.as_raw_fd()).unwrap(), 5);
+    sys::write(pipe.far.as_fd(), b"again").unwrap();
+    assert_eq!(first.recv_fd(pipe.near.as_fd()).unwrap(), 5);
     assert_ne!(storage_at(&mut first), block, "one block, one owner: the first gets a new one");
     second.append(b"-tail");
     second.consume(6);

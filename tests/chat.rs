@@ -7,7 +7,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -22,7 +22,7 @@ fn silent_member_is_dropped_and_memory_stays_bounded() {
     for threads in ["0", "2"] {
         let chat = ExampleProcess::start("chat", &["127.0.0.1:0", "--threads", threads]);
         let silent = TcpStream::connect(chat.addr).unwrap();
-        muxloop::sys::set_buffer_sizes(silent.as_raw_fd(), None, Some(16 * 1024)).unwrap();
+        muxloop::sys::set_buffer_sizes(silent.as_fd(), None, Some(16 * 1024)).unwrap();
         let listener = TcpStream::connect(chat.addr).unwrap();
         listener.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut talker = TcpStream::connect(chat.addr).unwrap();

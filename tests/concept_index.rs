@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -144,10 +144,11 @@ fn four_tuple_matches_on_both_ends() {
             eprintln!("skipping {addr}: not available here");
             continue;
         };
-        let (c, s) = (client.as_raw_fd(), server.as_raw_fd());
-        assert_eq!(sys::local_addr(c).unwrap(), sys::peer_addr(s).unwrap(), "{addr}");
-        assert_eq!(sys::peer_addr(c).unwrap(), sys::local_addr(s).unwrap(), "{addr}");
-        assert_eq!(sys::local_addr(c).unwrap().is_ipv6(), addr.starts_with('['));
+        let (c, s) = (client.as_fd(), server.as_fd());
+        let inet = |raw: sys::RawAddr| raw.to_inet().unwrap();
+        assert_eq!(inet(sys::local_addr(c).unwrap()), inet(sys::peer_addr(s).unwrap()), "{addr}");
+        assert_eq!(inet(sys::peer_addr(c).unwrap()), inet(sys::local_addr(s).unwrap()), "{addr}");
+        assert_eq!(inet(sys::local_addr(c).unwrap()).is_ipv6(), addr.starts_with('['));
     }
 }
 
@@ -190,12 +191,12 @@ fn in_time_wait(port: u16) -> bool {
 #[test]
 fn reuseaddr_rebinds_a_port_in_time_wait() {
     let listener = sys::tcp_listener(&"127.0.0.1:0".parse().unwrap(), false, 16).unwrap();
-    let addr: SocketAddr = sys::local_addr(listener.as_raw_fd()).unwrap();
+    let addr: SocketAddr = sys::local_addr(listener.as_fd()).unwrap().to_inet().unwrap();
     let mut client = TcpStream::connect(addr).unwrap();
     client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let server = loop {
-        match sys::accept(listener.as_raw_fd()) {
+        match sys::accept(listener.as_fd()) {
             Ok((server, _)) => break server,
             Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5))
@@ -220,7 +221,7 @@ fn reuseaddr_rebinds_a_port_in_time_wait() {
 #[test]
 fn socket_options_apply() {
     let (client, _server) = pair("127.0.0.1:0").unwrap();
-    let fd = client.as_raw_fd();
+    let fd = client.as_fd();
     sys::set_nodelay(fd, true).unwrap();
     assert!(client.nodelay().unwrap(), "TCP_NODELAY reads back on");
     sys::set_nodelay(fd, false).unwrap();
@@ -228,7 +229,7 @@ fn socket_options_apply() {
     sys::set_keepalive(fd, true).unwrap();
     sys::set_buffer_sizes(fd, Some(8192), Some(8192)).unwrap();
     let (pipe, _) = sys::pipe().unwrap();
-    let p = pipe.as_raw_fd();
+    let p = pipe.as_fd();
     for result in
         [sys::set_nodelay(p, true), sys::set_keepalive(p, true), sys::set_buffer_sizes(p, Some(1), None)]
     {
@@ -241,7 +242,7 @@ fn socket_options_apply() {
 #[test]
 fn small_send_buffer_makes_partial_writes() {
     let (client, _server) = pair("127.0.0.1:0").unwrap();
-    let fd = client.as_raw_fd();
+    let fd = client.as_fd();
     sys::set_nonblocking(fd, true).unwrap();
     sys::set_buffer_sizes(fd, Some(4096), None).unwrap();
     let data = vec![1u8; 8 << 20];
@@ -278,7 +279,7 @@ fn in_child(entry: &str, arg: &str) {
 }
 
 fn interrupted_wait<D: Dispatcher>() {
-    sys::catch_sigchld().unwrap();
+    sys::teaching::catch_sigchld().unwrap();
     let (a, _b) = sys::socketpair().unwrap();
     let mut backend = D::new().unwrap();
     backend.register(a.as_raw_fd(), Interest::READABLE, Mode::Level).unwrap();
@@ -292,7 +293,7 @@ fn interrupted_wait<D: Dispatcher>() {
     assert!(result.is_ok(), "{}: EINTR is not an error: {result:?}", D::NAME);
     assert!(events.is_empty(), "{}: an interrupted wait is an empty batch", D::NAME);
     assert!(waited < Duration::from_secs(10), "{}: the signal cut the wait short ({waited:?})", D::NAME);
-    assert!(sys::take_sigchld(), "SIGCHLD was caught");
+    assert!(sys::teaching::take_sigchld(), "SIGCHLD was caught");
 }
 
 #[test]
@@ -301,6 +302,7 @@ fn eintr_child_entry() {
     match std::env::var(CHILD_ENV).as_deref() {
         Ok("select") => interrupted_wait::<muxloop::SelectDispatcher>(),
         Ok("poll") => interrupted_wait::<muxloop::PollDispatcher>(),
+        #[cfg(muxloop_has_epoll)]
         Ok("epoll") => interrupted_wait::<muxloop::EpollDispatcher>(),
         other => panic!("child entry only ({other:?})"),
     }
@@ -324,18 +326,18 @@ fn proc_state(pid: u32) -> Option<char> {
 #[ignore = "run in a child process by zombies_stay_until_reaped"]
 fn zombie_child_entry() {
     assert_eq!(std::env::var(CHILD_ENV).as_deref(), Ok("zombie"), "child entry only");
-    sys::catch_sigchld().unwrap();
+    sys::teaching::catch_sigchld().unwrap();
     let pid = Command::new("true").spawn().unwrap().id(); // dropped: nobody waits
     let start = Instant::now();
-    while !sys::take_sigchld() {
+    while !sys::teaching::take_sigchld() {
         assert!(start.elapsed() < Duration::from_secs(10), "SIGCHLD never came");
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(proc_state(pid), Some('Z'), "an exited, unreaped child is a zombie");
-    let (reaped, status) = sys::waitpid_nohang().unwrap().expect("one child to reap");
+    let (reaped, status) = sys::teaching::waitpid_nohang().unwrap().expect("one child to reap");
     assert_eq!((reaped as u32, status.success()), (pid, true));
     assert_eq!(proc_state(pid), None, "reaped: gone from /proc");
-    assert_eq!(sys::waitpid_nohang().unwrap_err().raw_os_error(), Some(libc::ECHILD));
+    assert_eq!(sys::teaching::waitpid_nohang().unwrap_err().raw_os_error(), Some(libc::ECHILD));
 }
 
 /// An exited child stays a zombie until `waitpid` collects it.

@@ -18,15 +18,13 @@ mod common;
 
 use std::io::{ErrorKind, Read};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use muxloop::{
-    Callbacks, Dispatcher, EpollDispatcher, EventLoop, Events, Interest, Mode, Server, Trigger, sys,
-};
+use muxloop::{Callbacks, Dispatcher, EventLoop, Events, Interest, Mode, Server, Trigger, sys};
 
 /// How long each "what does the loop do while idle" window lasts.
 const WINDOW: Duration = Duration::from_millis(200);
@@ -69,30 +67,32 @@ fn writable_interest_left_on_spins<D: Dispatcher>() {
 /// Wrong: an edge-triggered handler that reads once. The unread rest is
 /// never reported again, until new data makes a new edge.
 /// Right: read until `WouldBlock`. Level-triggered reports the rest again.
+#[cfg(muxloop_has_epoll)]
 fn edge_without_draining_stalls(mode: Mode) -> (usize, usize) {
     let (reader, writer) = sys::socketpair().unwrap();
     let fd = reader.as_raw_fd();
-    let mut epoll = EpollDispatcher::new().unwrap();
+    let mut epoll = muxloop::EpollDispatcher::new().unwrap();
     let mut events = Events::with_capacity(8);
     epoll.register(fd, Interest::READABLE, mode).unwrap();
-    sys::write(writer.as_raw_fd(), &[7u8; 100]).unwrap();
+    sys::write(writer.as_fd(), &[7u8; 100]).unwrap();
     epoll.dispatch(&mut events, Some(TICK)).unwrap();
     assert_eq!(events.len(), 1, "the first arrival is reported");
     let mut chunk = [0u8; 10];
-    assert_eq!(sys::read(fd, &mut chunk).unwrap(), 10, "read once, 90 bytes left");
+    assert_eq!(sys::read(reader.as_fd(), &mut chunk).unwrap(), 10, "read once, 90 bytes left");
     // Is the rest reported? (For Edge, no: this is the stall.)
     epoll.dispatch(&mut events, Some(Duration::from_millis(50))).unwrap();
     let reported_again = events.len();
     // The bytes are there all the same; new data makes a new edge.
-    sys::write(writer.as_raw_fd(), b"more").unwrap();
+    sys::write(writer.as_fd(), b"more").unwrap();
     epoll.dispatch(&mut events, Some(TICK)).unwrap();
     let after_new_data = events.len();
     let mut rest = [0u8; 200];
-    assert_eq!(sys::read(fd, &mut rest).unwrap(), 94, "the unreported bytes were never lost");
+    assert_eq!(sys::read(reader.as_fd(), &mut rest).unwrap(), 94, "the unreported bytes were never lost");
     epoll.deregister(fd).unwrap();
     (reported_again, after_new_data)
 }
 
+#[cfg(muxloop_has_epoll)]
 #[test]
 fn edge_triggered_without_draining_stalls() {
     assert_eq!(edge_without_draining_stalls(Mode::Edge), (0, 1), "edge: the rest is not reported again");
@@ -115,7 +115,7 @@ fn edge_is_refused_where_unsupported<D: Dispatcher>() {
 /// A client that connects and resets (SO_LINGER 0, close) before the server accepts.
 fn connect_and_reset(addr: std::net::SocketAddr) {
     let client = TcpStream::connect(addr).unwrap();
-    sys::set_linger(client.as_raw_fd(), Some(Duration::ZERO)).unwrap();
+    sys::set_linger(client.as_fd(), Some(Duration::ZERO)).unwrap();
     drop(client);
     std::thread::sleep(Duration::from_millis(50)); // let the RST arrive
 }
@@ -128,15 +128,15 @@ fn connect_and_reset(addr: std::net::SocketAddr) {
 fn rst_before_accept<D: Dispatcher>() {
     let listener = sys::tcp_listener(&"127.0.0.1:0".parse().unwrap(), false, 16).unwrap();
     let lfd = listener.as_raw_fd();
-    let addr = sys::local_addr(lfd).unwrap();
+    let addr = sys::local_addr(listener.as_fd()).unwrap().to_inet().unwrap();
     let mut backend = D::new().unwrap();
     let mut events = Events::with_capacity(4);
     backend.register(lfd, Interest::READABLE, Mode::Level).unwrap();
     connect_and_reset(addr);
     backend.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
     assert_eq!(events.len(), 1, "{}: the listener is readable", D::NAME);
-    let (socket, _) = sys::accept(lfd).expect("Linux still hands out the reset connection");
-    let err = sys::recv(socket.as_raw_fd(), &mut [0u8; 8]).unwrap_err();
+    let (socket, _) = sys::accept(listener.as_fd()).expect("Linux still hands out the reset connection");
+    let err = sys::recv(socket.as_fd(), &mut [0u8; 8]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{}: first read of a reset connection", D::NAME);
     backend.deregister(lfd).unwrap();
 }
@@ -149,19 +149,19 @@ fn rst_before_accept<D: Dispatcher>() {
 fn blocking_accept_hangs_after_stale_readiness<D: Dispatcher>() {
     let owned = sys::tcp_listener(&"127.0.0.1:0".parse().unwrap(), false, 16).unwrap();
     let lfd = owned.as_raw_fd();
-    let addr = sys::local_addr(lfd).unwrap();
+    let addr = sys::local_addr(owned.as_fd()).unwrap().to_inet().unwrap();
     let mut backend = D::new().unwrap();
     let mut events = Events::with_capacity(4);
     backend.register(lfd, Interest::READABLE, Mode::Level).unwrap();
     let client = TcpStream::connect(addr).unwrap();
     backend.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
     assert_eq!(events.len(), 1, "{}: readable", D::NAME);
-    let (taken, _) = sys::accept(lfd).unwrap(); // the other acceptor wins
+    let (taken, _) = sys::accept(owned.as_fd()).unwrap(); // the other acceptor wins
     // Right: non-blocking, the stale report costs one EAGAIN.
-    assert_eq!(sys::accept(lfd).unwrap_err().kind(), ErrorKind::WouldBlock);
+    assert_eq!(sys::accept(owned.as_fd()).unwrap_err().kind(), ErrorKind::WouldBlock);
     // Wrong: blocking. It hangs until some other client comes along.
     backend.deregister(lfd).unwrap();
-    sys::set_nonblocking(lfd, false).unwrap();
+    sys::set_nonblocking(owned.as_fd(), false).unwrap();
     let listener = TcpListener::from(owned);
     let (tx, rx) = mpsc::channel();
     let blocked = std::thread::spawn(move || {
@@ -252,7 +252,11 @@ const CHILD_ENV: &str = "MUXLOOP_COUNTER_EMFILE_CHILD";
 
 /// Dispatch calls in one window while a connection waits that cannot be
 /// accepted. `spare`: give the spare fd back, accept, close, take it again.
-fn spin_at_the_limit<D: Dispatcher>(backend: &mut D, lfd: i32, spare: &mut Option<OwnedFd>) -> u64 {
+fn spin_at_the_limit<D: Dispatcher>(
+    backend: &mut D,
+    lfd: BorrowedFd<'_>,
+    spare: &mut Option<OwnedFd>,
+) -> u64 {
     let mut events = Events::with_capacity(4);
     let (mut calls, start) = (0, Instant::now());
     while start.elapsed() < WINDOW {
@@ -278,7 +282,7 @@ fn spin_at_the_limit<D: Dispatcher>(backend: &mut D, lfd: i32, spare: &mut Optio
 fn emfile_child<D: Dispatcher>() {
     let listener = sys::tcp_listener(&"127.0.0.1:0".parse().unwrap(), false, 16).unwrap();
     let lfd = listener.as_raw_fd();
-    let addr = sys::local_addr(lfd).unwrap();
+    let addr = sys::local_addr(listener.as_fd()).unwrap().to_inet().unwrap();
     let mut backend = D::new().unwrap();
     backend.register(lfd, Interest::READABLE, Mode::Level).unwrap();
     // Two clients wait in the accept queue (connected by the kernel).
@@ -291,8 +295,8 @@ fn emfile_child<D: Dispatcher>() {
         filler.push(fd);
     }
     let mut none = None;
-    let naive = spin_at_the_limit(&mut backend, lfd, &mut none);
-    let trick = spin_at_the_limit(&mut backend, lfd, &mut spare);
+    let naive = spin_at_the_limit(&mut backend, listener.as_fd(), &mut none);
+    let trick = spin_at_the_limit(&mut backend, listener.as_fd(), &mut spare);
     println!("dispatches naive={naive} trick={trick}");
     drop((filler, clients));
 }
@@ -303,7 +307,9 @@ fn emfile_counter_child_entry() {
     match std::env::var(CHILD_ENV).as_deref() {
         Ok("select") => emfile_child::<muxloop::SelectDispatcher>(),
         Ok("poll") => emfile_child::<muxloop::PollDispatcher>(),
-        Ok("epoll") => emfile_child::<EpollDispatcher>(),
+        #[cfg(muxloop_has_epoll)]
+        Ok("epoll") => emfile_child::<muxloop::EpollDispatcher>(),
+        #[cfg(muxloop_has_uring)]
         Ok("uring") => emfile_child::<muxloop::UringDispatcher>(),
         Ok("any") => emfile_child::<muxloop::AnyDispatcher>(),
         other => panic!("run by emfile_without_spare_fd_spins only (got {other:?})"),

@@ -1,5 +1,7 @@
 //! The compile-time default follows the features, with the priority
-//! select > poll > uring > epoll (and poll where the target has no epoll).
+//! select > poll > uring > epoll (and poll where the build has no epoll: not
+//! Linux, or `RUSTFLAGS="--cfg muxloop_portable"`, which this test reads
+//! itself rather than trusting build.rs's own cfgs).
 //! `.ci/run` runs this once per feature set:
 //! `cargo test --test default_dispatcher [--features select | --features uring | --no-default-features --features poll]`.
 
@@ -11,12 +13,12 @@ fn expected() -> &'static str {
         "select"
     } else if cfg!(feature = "poll") {
         "poll"
-    } else if cfg!(all(feature = "uring", target_os = "linux")) {
+    } else if cfg!(all(feature = "uring", target_os = "linux", not(muxloop_portable))) {
         "uring"
-    } else if cfg!(any(target_os = "linux", target_os = "android")) {
+    } else if cfg!(all(any(target_os = "linux", target_os = "android"), not(muxloop_portable))) {
         "epoll" // the default feature (and what a build with no backend feature gets)
     } else {
-        "poll" // epoll asked for, but the target has none
+        "poll" // epoll asked for, but the build has none
     }
 }
 

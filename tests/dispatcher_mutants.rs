@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -21,7 +21,7 @@ fn many_ready_fds_all_reported_by_the_second_dispatch<D: Dispatcher + 'static>()
     let mut d = D::new().unwrap();
     let pairs: Vec<(OwnedFd, OwnedFd)> = (0..N).map(|_| muxloop::sys::socketpair().unwrap()).collect();
     for (a, b) in &pairs {
-        muxloop::sys::write(b.as_raw_fd(), b"x").unwrap();
+        muxloop::sys::write(b.as_fd(), b"x").unwrap();
         d.register(a.as_raw_fd(), Interest::READABLE, Mode::Level).unwrap();
     }
     assert_eq!(d.len(), N);
@@ -51,7 +51,7 @@ fn disarmed_oneshot_fd_survives_a_neighbour_removal<D: Dispatcher + 'static>() {
     d.register(a, Interest::READABLE, Mode::Level).unwrap();
     d.register(b, Interest::READABLE, Mode::Oneshot).unwrap();
     d.register(c, Interest::READABLE, Mode::Level).unwrap();
-    muxloop::sys::write(b_peer.as_raw_fd(), b"x").unwrap();
+    muxloop::sys::write(b_peer.as_fd(), b"x").unwrap();
     let mut events = Events::with_capacity(8);
     d.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
     let fds: Vec<_> = events.iter().map(|e| e.fd()).collect();
@@ -71,7 +71,7 @@ fn disarmed_oneshot_fd_survives_a_neighbour_removal<D: Dispatcher + 'static>() {
     assert_eq!(d.len(), 0);
     // `a` is gone from the backend: its readiness is not reported.
     d.register(b, Interest::READABLE, Mode::Level).unwrap();
-    muxloop::sys::write(a_peer.as_raw_fd(), b"y").unwrap();
+    muxloop::sys::write(a_peer.as_fd(), b"y").unwrap();
     d.dispatch(&mut events, Some(Duration::from_secs(5))).unwrap();
     let fds: Vec<_> = events.iter().map(|e| e.fd()).collect();
     assert_eq!(fds, [b]);
@@ -85,7 +85,8 @@ extern "C" fn ignore_signal(_: libc::c_int) {}
 fn interrupted_wait_is_an_empty_batch<D: Dispatcher + 'static>() {
     static SERIAL: Mutex<()> = Mutex::new(());
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let previous = muxloop::sys::set_signal_handler(libc::SIGUSR2, ignore_signal).unwrap();
+    // SAFETY: `ignore_signal` does nothing, which is async-signal-safe.
+    let previous = unsafe { muxloop::sys::set_signal_handler(libc::SIGUSR2, ignore_signal) }.unwrap();
     let mut d = D::new().unwrap();
     let (idle, _peer) = muxloop::sys::socketpair().unwrap();
     d.register(idle.as_raw_fd(), Interest::READABLE, Mode::Level).unwrap();
@@ -96,7 +97,8 @@ fn interrupted_wait_is_an_empty_batch<D: Dispatcher + 'static>() {
         while !stop.load(Ordering::Acquire) {
             thread::sleep(Duration::from_millis(20));
             if !stop.load(Ordering::Acquire) {
-                muxloop::sys::signal_thread(me, libc::SIGUSR2).unwrap();
+                // SAFETY: `me` is the test's thread, which joins this one before it returns.
+                unsafe { muxloop::sys::signal_thread(me, libc::SIGUSR2) }.unwrap();
             }
         }
     });

@@ -25,7 +25,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -148,16 +148,20 @@ fn only_event(events: &[Event], fd: RawFd) -> Event {
     events[0]
 }
 
-fn send(fd: &impl AsRawFd, data: &[u8]) {
-    assert_eq!(sys::write(fd.as_raw_fd(), data).unwrap(), data.len());
+fn send(fd: &impl AsFd, data: &[u8]) {
+    assert_eq!(sys::write(fd.as_fd(), data).unwrap(), data.len());
 }
 
-/// Reads until `WouldBlock` or EOF; returns the bytes.
+/// Reads until `WouldBlock` or EOF; returns the bytes. The suite speaks in
+/// fd numbers (what a dispatcher sees), so this takes one.
 fn read_all(fd: RawFd) -> Vec<u8> {
+    // SAFETY: the suite passes only numbers of fds that an `OwnedFd` of the
+    // calling test holds open for the whole call.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        match sys::read(fd, &mut buf) {
+        match sys::read(borrowed, &mut buf) {
             Ok(0) => return out,
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == ErrorKind::WouldBlock => return out,
@@ -271,7 +275,7 @@ fn readiness_on_pipes<D: Dispatcher>() {
     let chunk = [7u8; 4096];
     let mut filled = 0;
     loop {
-        match sys::write(fw, &chunk) {
+        match sys::write(w.as_fd(), &chunk) {
             Ok(n) => filled += n,
             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
             Err(e) => panic!("write: {e}"),
@@ -338,7 +342,7 @@ fn level_triggered_redelivers_until_drained<D: Dispatcher>() {
     for round in 0..3 {
         assert!(only_event(&dispatch(&mut d, PATIENCE), fa).is_readable(), "round {round}");
     }
-    assert_eq!(sys::read(fa, &mut [0u8; 4]).unwrap(), 4);
+    assert_eq!(sys::read(a.as_fd(), &mut [0u8; 4]).unwrap(), 4);
     assert!(only_event(&dispatch(&mut d, PATIENCE), fa).is_readable(), "partly read: still readable");
     assert_eq!(read_all(fa), b"456789");
     assert!(dispatch(&mut d, QUIET).is_empty(), "drained: nothing to report");
@@ -355,10 +359,11 @@ fn level_triggered_in_the_event_loop<D: Dispatcher + 'static>() {
     let fa = a.as_raw_fd();
     let got: Log<u8> = Rc::default();
     let seen = Rc::clone(&got);
-    ev.register(fa, Interest::READABLE, Mode::Level, move |_, event| {
+    // The handler owns the socket: deregistering drops it, then it closes.
+    ev.register(fa, Interest::READABLE, Mode::Level, move |_, _| {
         // One byte per call: the rest must be reported again.
         let mut byte = [0u8; 1];
-        assert_eq!(sys::read(event.fd(), &mut byte).unwrap(), 1);
+        assert_eq!(sys::read(a.as_fd(), &mut byte).unwrap(), 1);
         seen.borrow_mut().push(byte[0]);
     })
     .unwrap();
@@ -576,7 +581,7 @@ fn peer_close_reports_readable_then_eof<D: Dispatcher>() {
     if e.is_hangup() {
         assert!(e.is_writable(), "a flag is reported as readable + writable: {e:?}");
     }
-    assert_eq!(sys::read(fa, &mut [0u8; 8]).unwrap(), 0, "read returns 0 at EOF");
+    assert_eq!(sys::read(a.as_fd(), &mut [0u8; 8]).unwrap(), 0, "read returns 0 at EOF");
     assert_peer_closed::<D>(only_event(&dispatch(&mut d, PATIENCE), fa));
 
     // Whatever the interest, the closed peer is reported.
@@ -595,8 +600,9 @@ fn peer_close_in_the_event_loop<D: Dispatcher + 'static>() {
     let fa = a.as_raw_fd();
     let seen: Log<(Event, usize)> = Rc::default();
     let log = Rc::clone(&seen);
+    // The handler owns the socket: deregistering drops it, then it closes.
     ev.register(fa, Interest::READABLE, Mode::Level, move |ev, event| {
-        let n = sys::read(event.fd(), &mut [0u8; 8]).unwrap();
+        let n = sys::read(a.as_fd(), &mut [0u8; 8]).unwrap();
         log.borrow_mut().push((event, n));
         if n == 0 {
             ev.deregister(event.fd()).unwrap(); // the owner's job: deregister, then close
@@ -620,11 +626,11 @@ fn half_close_is_eof_not_hangup<D: Dispatcher>() {
     let (a, b) = sys::socketpair().unwrap();
     let fa = a.as_raw_fd();
     d.register(fa, Interest::READABLE, Mode::Level).unwrap();
-    sys::shutdown(b.as_raw_fd(), Shutdown::Write).unwrap();
+    sys::shutdown(b.as_fd(), Shutdown::Write).unwrap();
     let e = only_event(&dispatch(&mut d, PATIENCE), fa);
     assert!(e.is_readable(), "{e:?}");
     assert!(!e.is_hangup() && !e.is_error(), "only one direction is closed: {e:?}");
-    assert_eq!(sys::read(fa, &mut [0u8; 8]).unwrap(), 0, "EOF");
+    assert_eq!(sys::read(a.as_fd(), &mut [0u8; 8]).unwrap(), 0, "EOF");
     send(&a, b"still open");
     assert_eq!(read_all(b.as_raw_fd()), b"still open", "the other direction still works");
     d.deregister(fa).unwrap();
@@ -639,7 +645,7 @@ fn pipe_writer_closed_reports_data_then_eof<D: Dispatcher>() {
     drop(w);
     assert_peer_closed::<D>(only_event(&dispatch(&mut d, PATIENCE), fr));
     assert_eq!(read_all(fr), b"last words", "data written before the close is still there");
-    assert_eq!(sys::read(fr, &mut [0u8; 8]).unwrap(), 0);
+    assert_eq!(sys::read(r.as_fd(), &mut [0u8; 8]).unwrap(), 0);
     d.deregister(fr).unwrap();
 }
 
@@ -656,7 +662,7 @@ fn pipe_reader_closed_reports_error<D: Dispatcher>() {
     } else {
         assert!(e.is_error() && e.is_readable(), "ERR, reported as readable + writable + flag: {e:?}");
     }
-    assert_eq!(sys::write(fw, b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
+    assert_eq!(sys::write(w.as_fd(), b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
     d.deregister(fw).unwrap();
 }
 
@@ -1839,7 +1845,7 @@ macro_rules! dispatcher_suite {
 
 dispatcher_suite!(select, muxloop::SelectDispatcher);
 dispatcher_suite!(poll, muxloop::PollDispatcher);
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(muxloop_has_epoll)]
 dispatcher_suite!(epoll, muxloop::EpollDispatcher);
-#[cfg(target_os = "linux")]
+#[cfg(muxloop_has_uring)]
 dispatcher_suite!(uring, muxloop::UringDispatcher);

@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use muxloop::{Dispatcher, EpollDispatcher, EventLoop, PollDispatcher, SelectDispatcher, Server, sys};
+#[cfg(muxloop_has_epoll)]
+use muxloop::EpollDispatcher;
+use muxloop::{Dispatcher, EventLoop, PollDispatcher, SelectDispatcher, Server, sys};
 
 const CHILD_ENV: &str = "MUXLOOP_EMFILE_CHILD";
 /// Fds the child may open beyond what it has once the server is up.
@@ -42,6 +44,7 @@ fn emfile_child_entry() {
     match std::env::var(CHILD_ENV).as_deref() {
         Ok("select") => child_server::<SelectDispatcher>(),
         Ok("poll") => child_server::<PollDispatcher>(),
+        #[cfg(muxloop_has_epoll)]
         Ok("epoll") => child_server::<EpollDispatcher>(),
         other => panic!("run by the emfile test only (got {other:?})"),
     }

@@ -6,7 +6,7 @@
 mod common;
 
 use std::cell::Cell;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::rc::Rc;
 use std::thread;
 use std::time::Duration;
@@ -94,9 +94,10 @@ fn stats_count_what_happened<D: Dispatcher + 'static>() {
     let fd = reader.as_raw_fd();
     let reads = Rc::new(Cell::new(0));
     let r = Rc::clone(&reads);
-    ev.register(fd, Interest::READABLE, Mode::Level, move |_, event| {
+    // The handler owns the socket: deregistering drops it, then it closes.
+    ev.register(fd, Interest::READABLE, Mode::Level, move |_, _| {
         let mut buf = [0u8; 16];
-        let _ = muxloop::sys::read(event.fd(), &mut buf);
+        let _ = muxloop::sys::read(reader.as_fd(), &mut buf);
         r.set(r.get() + 1);
     })
     .unwrap();
@@ -112,7 +113,7 @@ fn stats_count_what_happened<D: Dispatcher + 'static>() {
 
     // Time spent between dispatches is handle time.
     thread::sleep(Duration::from_millis(40));
-    muxloop::sys::write(writer.as_raw_fd(), b"x").unwrap();
+    muxloop::sys::write(writer.as_fd(), b"x").unwrap();
     assert_eq!(ev.run_once(Some(Duration::from_secs(5))).unwrap(), 1);
     let s = ev.stats();
     assert_eq!(s.dispatch_calls, 2);
@@ -155,7 +156,7 @@ fn duplicate_paused_registration_is_refused<D: Dispatcher + 'static>() {
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
     assert_eq!(ev.registered_fds(), 1);
-    muxloop::sys::write(b.as_raw_fd(), b"x").unwrap();
+    muxloop::sys::write(b.as_fd(), b"x").unwrap();
     ev.set_interest(fd, Interest::READABLE).unwrap();
     ev.run_once(Some(Duration::from_secs(5))).unwrap();
     assert_eq!(hits.get(), (1, 0), "the first handler must still be the one called");

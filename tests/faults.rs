@@ -19,7 +19,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread;
@@ -79,14 +79,14 @@ fn flood_does_not_starve_a_neighbour<D: Dispatcher + 'static>() {
     // listener), so the kernel cannot absorb the flood: the server reads it
     // in many passes while the probe runs.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    sys::set_buffer_sizes(listener.as_raw_fd(), None, Some(8 * 1024)).unwrap();
+    sys::set_buffer_sizes(listener.as_fd(), None, Some(8 * 1024)).unwrap();
     let server = spawn_server_with::<D, _, _>(echo_callbacks::<D>(), move |b| {
         b.listener(listener).threads(0).output_limit(Some(FLOOD_LIMIT))
     });
     let flooders: Vec<TcpStream> = (0..FLOODERS)
         .map(|_| {
             let s = connect(server.addr);
-            sys::set_buffer_sizes(s.as_raw_fd(), Some(16 * 1024), Some(4096)).unwrap();
+            sys::set_buffer_sizes(s.as_fd(), Some(16 * 1024), Some(4096)).unwrap();
             s.set_nonblocking(true).unwrap();
             s
         })
@@ -169,7 +169,7 @@ fn rst_before_accept_with_a_slow_acceptor<D: Dispatcher + 'static>() {
     let started = Instant::now();
     for _ in 0..50 {
         let client = TcpStream::connect(server.addr).unwrap(); // completes in the kernel's backlog
-        sys::set_linger(client.as_raw_fd(), Some(Duration::ZERO)).unwrap();
+        sys::set_linger(client.as_fd(), Some(Duration::ZERO)).unwrap();
         drop(client); // RST while still unaccepted
     }
     assert!(started.elapsed() < Duration::from_millis(200), "{}: resets sent while busy", D::NAME);
@@ -240,7 +240,7 @@ fn peer_reset_with_megabytes_queued<D: Dispatcher + 'static>() {
     wait_until(Duration::from_secs(5), || queued.load(Ordering::SeqCst) > 0);
     let queued_at_send = queued.load(Ordering::SeqCst);
     assert!(queued_at_send >= 16 << 20, "{}: only {queued_at_send} bytes were queued", D::NAME);
-    sys::set_linger(victim.as_raw_fd(), Some(Duration::ZERO)).unwrap();
+    sys::set_linger(victim.as_fd(), Some(Duration::ZERO)).unwrap();
     drop(victim); // RST with megabytes still queued on the server
     let closed = wait_until(Duration::from_secs(10), || {
         closes.load(Ordering::SeqCst) == 1 && drops.load(Ordering::SeqCst) == 1
@@ -335,7 +335,8 @@ fn eintr_storm_during_echo<D: Dispatcher + 'static>() {
     // A no-op handler underneath the loop's: whatever happens to the loop
     // (a failing run drops it, which puts back the previous action), a late
     // SIGUSR1 must not take the default action and kill the whole test binary.
-    let saved = sys::set_signal_handler(libc::SIGUSR1, ignore_signal).unwrap();
+    // SAFETY: `ignore_signal` does nothing, which is async-signal-safe.
+    let saved = unsafe { sys::set_signal_handler(libc::SIGUSR1, ignore_signal) }.unwrap();
     let mut server = spawn_server::<D, _>(echo_callbacks::<D>(), 0);
     let seen = Arc::new(AtomicU64::new(0));
     let (tx, rx) = mpsc::channel();
@@ -362,7 +363,8 @@ fn eintr_storm_during_echo<D: Dispatcher + 'static>() {
         // Bounded even if the test fails before setting `stop`. The loop
         // thread is not joined before this thread is, so its id stays valid.
         while !sender_stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(3) {
-            if sys::signal_thread(target, libc::SIGUSR1).is_ok() {
+            // SAFETY: the loop thread is joined only after this thread (see above).
+            if unsafe { sys::signal_thread(target, libc::SIGUSR1) }.is_ok() {
                 sent += 1;
             }
             thread::sleep(Duration::from_millis(1));

@@ -102,7 +102,7 @@ fn untaken_fds_are_closed<D: Dispatcher + 'static>() {
     assert!(run_until(&mut ev, || seen.borrow().bytes == 50));
     assert_eq!(seen.borrow().fds.len(), 50, "one on_fds per byte that carried fds");
     for (i, mut r) in read_ends.into_iter().enumerate() {
-        sys::set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&r), true).unwrap();
+        sys::set_nonblocking(std::os::fd::AsFd::as_fd(&r), true).unwrap();
         match r.read(&mut [0u8; 1]) {
             Ok(0) => {}
             other => panic!("pipe {i}: a copy of its write end is still open somewhere ({other:?})"),

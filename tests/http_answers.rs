@@ -9,7 +9,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
@@ -146,7 +146,7 @@ fn streamed_body_waits_for_a_slow_reader<D: Dispatcher + 'static>() {
     let (counter, rooms) = (Arc::clone(&produced), Arc::clone(&largest_room));
     // Small socket buffers, so that what the kernel holds is small too.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    muxloop::sys::set_buffer_sizes(listener.as_raw_fd(), Some(64 * 1024), Some(64 * 1024)).unwrap();
+    muxloop::sys::set_buffer_sizes(listener.as_fd(), Some(64 * 1024), Some(64 * 1024)).unwrap();
     // The source takes all the room it is offered.
     let app =
         move |_: &Request<'_>| counted_stream(TOTAL, usize::MAX, Arc::clone(&counter), Arc::clone(&rooms));
@@ -155,7 +155,7 @@ fn streamed_body_waits_for_a_slow_reader<D: Dispatcher + 'static>() {
     });
     let addr = server.addr;
     let mut client = Client::connect(addr);
-    muxloop::sys::set_buffer_sizes(client.writer.as_raw_fd(), Some(64 * 1024), Some(64 * 1024)).unwrap();
+    muxloop::sys::set_buffer_sizes(client.writer.as_fd(), Some(64 * 1024), Some(64 * 1024)).unwrap();
     client.send(&get("/"));
     thread::sleep(Duration::from_millis(500)); // not reading
     let stalled = produced.load(Ordering::SeqCst);

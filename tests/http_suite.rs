@@ -7,7 +7,7 @@ mod common;
 
 use std::io::{BufRead, Write};
 
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -262,7 +262,7 @@ fn pipelined_output_is_bounded<D: Dispatcher + 'static>() {
     // Small socket buffers (accepted sockets inherit the listener's), so
     // that what the kernel can hold on the server's behalf is small too.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    muxloop::sys::set_buffer_sizes(listener.as_raw_fd(), Some(64 * 1024), Some(64 * 1024)).unwrap();
+    muxloop::sys::set_buffer_sizes(listener.as_fd(), Some(64 * 1024), Some(64 * 1024)).unwrap();
     let route = move |req: &Request<'_>| {
         counted.fetch_add(1, Ordering::SeqCst);
         Response::new(200).body(vec![req.path().as_bytes()[1]; BODY])
@@ -272,7 +272,7 @@ fn pipelined_output_is_bounded<D: Dispatcher + 'static>() {
     });
     let addr = server.addr;
     let mut client = Client::connect(addr);
-    muxloop::sys::set_buffer_sizes(client.writer.as_raw_fd(), Some(64 * 1024), Some(64 * 1024)).unwrap();
+    muxloop::sys::set_buffer_sizes(client.writer.as_fd(), Some(64 * 1024), Some(64 * 1024)).unwrap();
     // 1 KiB per request: 20 MB in all, more than the socket buffers hold.
     let padding = "p".repeat(1000);
     let batch: Vec<u8> = (0..REQUESTS)

@@ -6,7 +6,7 @@ mod common;
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Mutex;
 use std::thread;
@@ -17,13 +17,13 @@ use muxloop::{Dispatcher, EventLoop, PipeReader, sys};
 
 /// Writes `data` in random chunks with blocking writes, then closes.
 fn blocking_writer(w: OwnedFd, data: Vec<u8>) -> thread::JoinHandle<()> {
-    sys::set_nonblocking(w.as_raw_fd(), false).unwrap();
+    sys::set_nonblocking(w.as_fd(), false).unwrap();
     thread::spawn(move || {
         let mut rng = Rng::new(7);
         let mut off = 0;
         while off < data.len() {
             let end = (off + rng.range(1, 100_000)).min(data.len());
-            off += sys::write(w.as_raw_fd(), &data[off..end]).unwrap();
+            off += sys::write(w.as_fd(), &data[off..end]).unwrap();
         }
     })
 }
@@ -76,12 +76,12 @@ fn one_mib_through_a_pipe<D: Dispatcher + 'static>() {
 fn reads_are_bounded_per_wakeup<D: Dispatcher + 'static>() {
     let mut ev = EventLoop::<D>::new().unwrap();
     let (r, w) = sys::socketpair().unwrap();
-    sys::set_buffer_sizes(w.as_raw_fd(), Some(2 << 20), None).unwrap();
-    sys::set_buffer_sizes(r.as_raw_fd(), None, Some(2 << 20)).unwrap();
+    sys::set_buffer_sizes(w.as_fd(), Some(2 << 20), None).unwrap();
+    sys::set_buffer_sizes(r.as_fd(), None, Some(2 << 20)).unwrap();
     let data = vec![7u8; 600_000];
     let mut off = 0;
     while off < data.len() {
-        match sys::write(w.as_raw_fd(), &data[off..]) {
+        match sys::write(w.as_fd(), &data[off..]) {
             Ok(n) => off += n,
             Err(e) => panic!("socket buffer too small for the test: {e} after {off}"),
         }
@@ -130,13 +130,13 @@ fn drop_closes_the_fd<D: Dispatcher + 'static>() {
     let (r, w) = sys::pipe().unwrap();
     let seen = Rc::new(Seen::default());
     let reader = reader(&mut ev, r, &seen);
-    sys::write(w.as_raw_fd(), b"x").unwrap();
+    sys::write(w.as_fd(), b"x").unwrap();
     drop(reader);
     ev.run_once(Some(Duration::from_millis(10))).unwrap();
     assert_eq!(ev.registered_fds(), 0);
     // The write end is non-blocking; with no reader it fails with EPIPE
     // (SIGPIPE is ignored by the Rust runtime).
-    let err = sys::write(w.as_raw_fd(), b"y").unwrap_err();
+    let err = sys::write(w.as_fd(), b"y").unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     assert_eq!(seen.ends.get(), 0, "close/drop does not call the end callback");
 }
@@ -148,10 +148,12 @@ fn stdin_flag_restored<D: Dispatcher + 'static>() {
     let _only_me = STDIN.lock().unwrap_or_else(|e| e.into_inner());
     let saved = sys::dup_at_least(io::stdin().as_fd(), 10).unwrap();
     let (r, w) = sys::pipe().unwrap();
-    sys::set_nonblocking(r.as_raw_fd(), false).unwrap();
-    sys::dup_onto(r.as_fd(), 0).unwrap();
+    sys::set_nonblocking(r.as_fd(), false).unwrap();
+    // SAFETY: stdin (0) is owned by no `OwnedFd` here, and the `STDIN` lock
+    // keeps every other test off it; the original is saved and put back.
+    unsafe { sys::dup_onto(r.as_fd(), 0) }.unwrap();
     drop(r);
-    assert!(!sys::is_nonblocking(0).unwrap());
+    assert!(!sys::is_nonblocking(io::stdin().as_fd()).unwrap());
     let mut ev = EventLoop::<D>::new().unwrap();
     let seen = Rc::new(Seen::default());
     let (a, b) = (Rc::clone(&seen), Rc::clone(&seen));
@@ -161,13 +163,14 @@ fn stdin_flag_restored<D: Dispatcher + 'static>() {
         move |_, _, _| b.ends.set(1),
     )
     .unwrap();
-    assert!(sys::is_nonblocking(0).unwrap(), "non-blocking while watched");
-    sys::write(w.as_raw_fd(), b"typed line\n").unwrap();
+    assert!(sys::is_nonblocking(io::stdin().as_fd()).unwrap(), "non-blocking while watched");
+    sys::write(w.as_fd(), b"typed line\n").unwrap();
     drop(w);
     let done = run_until(&mut ev, || seen.ends.get() == 1);
-    let restored = !sys::is_nonblocking(0).unwrap();
+    let restored = !sys::is_nonblocking(io::stdin().as_fd()).unwrap();
     let open = sys::is_open(0);
-    sys::dup_onto(saved.as_fd(), 0).unwrap();
+    // SAFETY: as above: stdin goes back to what it was.
+    unsafe { sys::dup_onto(saved.as_fd(), 0) }.unwrap();
     assert!(done);
     assert!(reader.is_closed());
     assert_eq!(&*seen.bytes.borrow(), b"typed line\n");

@@ -6,7 +6,7 @@
 //!
 //! A counting global allocator (`tests/common/counting_alloc.rs`) keeps the
 //! bytes allocated minus the bytes freed by this test binary, which has one test.
-#![cfg(target_os = "linux")]
+#![cfg(muxloop_has_uring)]
 
 mod common;
 

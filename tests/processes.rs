@@ -52,8 +52,8 @@ fn gives_up_after_quick_deaths() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     // Each child writes one byte: the parent counts the forks.
     let (forks_read, forks_write) = sys::pipe().unwrap();
-    use std::os::fd::AsRawFd;
-    let write_fd = forks_write.as_raw_fd();
+    use std::os::fd::AsFd;
+    let write_fd = forks_write.as_fd();
     let started = Instant::now();
     let err = Master::new(listener, 2)
         .max_quick_deaths(3)
@@ -71,12 +71,12 @@ fn gives_up_after_quick_deaths() {
     let message = err.to_string();
     assert!(message.contains("giving up") && message.contains("3 times"), "{message}");
     let mut buf = [0u8; 64];
-    let forks = sys::read(forks_read.as_raw_fd(), &mut buf).unwrap_or(0);
+    let forks = sys::read(forks_read.as_fd(), &mut buf).unwrap_or(0);
     // 2 slots; one reaches 3 quick deaths while the other has at most 3.
     assert!((3..=6).contains(&forks), "{forks} forks");
     assert!(elapsed < Duration::from_secs(5), "gave up after {elapsed:?}");
     // Every worker was reaped: no zombie is left behind.
-    let left = sys::waitpid_nohang().unwrap_err();
+    let left = sys::teaching::waitpid_nohang().unwrap_err();
     assert_eq!(left.raw_os_error(), Some(libc::ECHILD), "{left}");
     println!("ok: gave up after {forks} forks in {elapsed:?}: {message}");
 }
@@ -85,17 +85,17 @@ fn gives_up_after_quick_deaths() {
 /// code in the child) and counts as a quick death like any other.
 fn panicking_worker_is_a_quick_death() {
     /// Dropped in a child only if the worker's panic unwound out of `run`.
-    struct Sentinel(i32, std::os::fd::RawFd);
-    impl Drop for Sentinel {
+    struct Sentinel<'a>(i32, std::os::fd::BorrowedFd<'a>);
+    impl Drop for Sentinel<'_> {
         fn drop(&mut self) {
             if sys::getpid() != self.0 {
                 let _ = sys::write(self.1, b"!");
             }
         }
     }
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let (escaped_read, escaped_write) = sys::pipe().unwrap();
-    let _sentinel = Sentinel(sys::getpid(), escaped_write.as_raw_fd());
+    let _sentinel = Sentinel(sys::getpid(), escaped_write.as_fd());
     let watchdog = Watchdog::arm(20);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let err = Master::new(listener, 1)
@@ -105,7 +105,7 @@ fn panicking_worker_is_a_quick_death() {
         .expect_err("a worker that always panics makes the master give up");
     watchdog.disarm();
     assert!(err.to_string().contains("exit status: 101"), "{err}");
-    let escaped = sys::read(escaped_read.as_raw_fd(), &mut [0u8; 8]).unwrap_or(0);
+    let escaped = sys::read(escaped_read.as_fd(), &mut [0u8; 8]).unwrap_or(0);
     assert_eq!(escaped, 0, "a worker's panic unwound into the caller of Master::run");
     println!("ok: panicking worker: {err}");
 }
@@ -132,7 +132,7 @@ fn kills_after_grace() {
     let elapsed = started.elapsed();
     watchdog.disarm();
     assert!(elapsed >= grace && elapsed < Duration::from_secs(5), "stopped after {elapsed:?}");
-    let left = sys::waitpid_nohang().unwrap_err();
+    let left = sys::teaching::waitpid_nohang().unwrap_err();
     assert_eq!(left.raw_os_error(), Some(libc::ECHILD), "{left}");
     println!("ok: workers deaf to SIGTERM were killed after the grace period ({elapsed:?})");
 }
@@ -150,7 +150,7 @@ fn refuses_bad_setups() {
     other.join().unwrap();
     assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}");
     assert!(err.to_string().contains("before any thread exists"), "{err}");
-    let none = sys::waitpid_nohang().unwrap_err();
+    let none = sys::teaching::waitpid_nohang().unwrap_err();
     assert_eq!(none.raw_os_error(), Some(libc::ECHILD), "no worker was forked");
     println!("ok: refused: {err}");
 }

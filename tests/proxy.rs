@@ -10,7 +10,7 @@ mod proxy;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -188,8 +188,8 @@ fn backpressure<D: Dispatcher + 'static>(relay: Relay) {
     let (mut u, _) = listener.accept().unwrap();
     // Fixed small buffers on both ends: loopback autotuning can otherwise
     // hold ~32 MiB in the kernel (tcp_rmem), whatever the proxy does.
-    sys::set_buffer_sizes(u.as_raw_fd(), None, Some(64 * 1024)).unwrap();
-    sys::set_buffer_sizes(c.as_raw_fd(), Some(64 * 1024), None).unwrap();
+    sys::set_buffer_sizes(u.as_fd(), None, Some(64 * 1024)).unwrap();
+    sys::set_buffer_sizes(c.as_fd(), Some(64 * 1024), None).unwrap();
     u.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     c.set_nonblocking(true).unwrap();
     let chunk = vec![7u8; 64 * 1024];

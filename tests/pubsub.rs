@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -42,7 +42,7 @@ fn subscribers_on_every_loop_get_every_message_and_a_silent_one_is_dropped() {
             assert_eq!(say(stream, reader, "SUB news"), "OK\n", "{label}");
         }
         let (mut silent, mut silent_reader) = client(broker.addr);
-        muxloop::sys::set_buffer_sizes(silent.as_raw_fd(), None, Some(4096)).unwrap();
+        muxloop::sys::set_buffer_sizes(silent.as_fd(), None, Some(4096)).unwrap();
         assert_eq!(say(&mut silent, &mut silent_reader, "SUB news"), "OK\n");
         let (mut publisher, mut acks) = client(broker.addr);
         assert!(say(&mut publisher, &mut acks, "HELLO").starts_with("ERR "), "{label}: a bad command");

@@ -86,7 +86,7 @@ fn run_until_signal_reports_what_stopped_it<D: Dispatcher + 'static>() {
         // signalfd (the Linux default) keeps a thread-directed signal pending
         // for this thread until the loop reads it.
         ev.run_after(Duration::from_millis(20), |_| {
-            sys::signal_thread(sys::current_thread(), SIGUSR2).unwrap();
+            sys::signal_current_thread(SIGUSR2).unwrap();
         });
         let guard = ev.run_after(Duration::from_secs(10), |ev| ev.quit());
         assert_eq!(ev.run_until_signal(&[SIGUSR1, SIGUSR2]).unwrap(), Some(SIGUSR2));
@@ -112,8 +112,8 @@ fn two_pending_signals_both_reported(source: SignalSource) -> impl FnOnce() + Se
                 .unwrap();
         }
         // Sent in the opposite order to the one they were watched in.
-        sys::signal_thread(sys::current_thread(), SIGUSR2).unwrap();
-        sys::signal_thread(sys::current_thread(), SIGUSR1).unwrap();
+        sys::signal_current_thread(SIGUSR2).unwrap();
+        sys::signal_current_thread(SIGUSR1).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while got.borrow().len() < 2 && std::time::Instant::now() < deadline {
             ev.run_once(Some(Duration::from_millis(50))).unwrap();
@@ -140,8 +140,8 @@ fn queued_realtime_signal_is_counted() {
         let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let log = std::rc::Rc::clone(&got);
         let id = ev.on_signal(rt, move |_, info| log.borrow_mut().push((info.signal, info.count))).unwrap();
-        sys::signal_thread(sys::current_thread(), rt).unwrap();
-        sys::signal_thread(sys::current_thread(), rt).unwrap();
+        sys::signal_current_thread(rt).unwrap();
+        sys::signal_current_thread(rt).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while got.borrow().is_empty() && std::time::Instant::now() < deadline {
             ev.run_once(Some(Duration::from_millis(50))).unwrap();
@@ -177,11 +177,11 @@ fn second_signal_child() {
     }
     let mut ev: EventLoop = EventLoop::new().unwrap();
     ev.run_after(Duration::from_millis(10), |_| {
-        sys::signal_thread(sys::current_thread(), SIGUSR1).unwrap();
+        sys::signal_current_thread(SIGUSR1).unwrap();
     });
     assert_eq!(ev.run_until_signal(&[SIGUSR1]).unwrap(), Some(SIGUSR1));
     // The impatient second one: the process ends with 128 + signal.
-    sys::signal_thread(sys::current_thread(), SIGUSR1).unwrap();
+    sys::signal_current_thread(SIGUSR1).unwrap();
     for _ in 0..100 {
         ev.run_once(Some(Duration::from_millis(50))).unwrap();
     }

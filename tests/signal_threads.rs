@@ -72,7 +72,7 @@ fn sigterm_stops_cleanly(backend: &str, source: &str) {
 
 fn on_each_source(backend: &str) {
     sigterm_stops_cleanly(backend, "self-pipe");
-    if cfg!(target_os = "linux") {
+    if cfg!(muxloop_linux) {
         sigterm_stops_cleanly(backend, "signalfd");
     }
 }
@@ -87,11 +87,13 @@ fn poll() {
     on_each_source("poll");
 }
 
+#[cfg(muxloop_has_epoll)]
 #[test]
 fn epoll() {
     on_each_source("epoll");
 }
 
+#[cfg(muxloop_has_uring)]
 #[test]
 fn uring() {
     if !common::uring_unavailable() {

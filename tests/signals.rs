@@ -29,6 +29,18 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs `test` on signalfd where it is compiled (`muxloop_linux`); without
+/// it (not Linux, or `--cfg muxloop_portable`) checks that a loop refuses
+/// signalfd with `Unsupported` instead.
+fn on_signalfd<D: Dispatcher + 'static>(test: fn(SignalSource)) {
+    if cfg!(muxloop_linux) {
+        test(SignalSource::Signalfd)
+    } else {
+        let err = EventLoop::<D>::new().unwrap().set_signal_source(SignalSource::Signalfd).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+    }
+}
+
 fn new_loop<D: Dispatcher + 'static>(source: SignalSource) -> EventLoop<D> {
     let mut ev = EventLoop::<D>::new().expect("loop");
     ev.set_signal_source(source).expect("source");
@@ -60,9 +72,8 @@ fn once_per_send<D: Dispatcher + 'static>(source: SignalSource) {
     let log: Log = Rc::default();
     let id = ev.on_signal(SIGUSR1, logging_handler(&log)).expect("on_signal");
     assert_eq!(id.signal(), SIGUSR1);
-    let me = sys::current_thread();
     for sent in 1..=5 {
-        sys::signal_thread(me, SIGUSR1).expect("pthread_kill");
+        sys::signal_current_thread(SIGUSR1).expect("pthread_kill");
         assert!(
             run_until(&mut ev, || log.borrow().len() == sent),
             "send {sent} not delivered on {}",
@@ -90,12 +101,11 @@ fn two_signals<D: Dispatcher + 'static>(source: SignalSource) {
     let (usr1, usr2): (Log, Log) = Default::default();
     let a = ev.on_signal(SIGUSR1, logging_handler(&usr1)).unwrap();
     let b = ev.on_signal(SIGUSR2, logging_handler(&usr2)).unwrap();
-    let me = sys::current_thread();
-    sys::signal_thread(me, SIGUSR2).unwrap();
+    sys::signal_current_thread(SIGUSR2).unwrap();
     assert!(run_until(&mut ev, || usr2.borrow().len() == 1));
-    sys::signal_thread(me, SIGUSR1).unwrap();
+    sys::signal_current_thread(SIGUSR1).unwrap();
     assert!(run_until(&mut ev, || usr1.borrow().len() == 1));
-    sys::signal_thread(me, SIGUSR1).unwrap();
+    sys::signal_current_thread(SIGUSR1).unwrap();
     assert!(run_until(&mut ev, || usr1.borrow().len() == 2));
     ev.run_once(Some(Duration::from_millis(50))).unwrap();
     assert!(usr1.borrow().iter().all(|i| i.signal == SIGUSR1 && i.count == 1));
@@ -113,9 +123,8 @@ fn burst_is_counted<D: Dispatcher + 'static>(source: SignalSource) {
     let (first, second): (Log, Log) = Default::default();
     ev.on_signal(SIGUSR1, logging_handler(&first)).unwrap();
     ev.on_signal(SIGUSR1, logging_handler(&second)).unwrap();
-    let me = sys::current_thread();
     for _ in 0..10 {
-        sys::signal_thread(me, SIGUSR1).unwrap();
+        sys::signal_current_thread(SIGUSR1).unwrap();
     }
     assert!(run_until(&mut ev, || !first.borrow().is_empty()));
     ev.run_once(Some(Duration::from_millis(50))).unwrap();
@@ -139,7 +148,7 @@ fn remove_restores_self_pipe<D: Dispatcher + 'static>() {
     assert!(ev.remove_signal(id).unwrap());
     assert_eq!(sys::signal_disposition(SIGUSR2).unwrap(), Disposition::Ignore);
     // Ignored again: a send neither reaches the old handler nor kills us.
-    sys::signal_thread(sys::current_thread(), SIGUSR2).unwrap();
+    sys::signal_current_thread(SIGUSR2).unwrap();
     ev.run_once(Some(Duration::from_millis(50))).unwrap();
     assert!(log.borrow().is_empty());
     // The signal is free for another loop once the first let go of it...
@@ -157,6 +166,10 @@ fn remove_restores_self_pipe<D: Dispatcher + 'static>() {
 }
 
 fn remove_restores_signalfd<D: Dispatcher + 'static>() {
+    on_signalfd::<D>(|_| remove_restores_signalfd_on::<D>())
+}
+
+fn remove_restores_signalfd_on<D: Dispatcher + 'static>() {
     let _guard = serial();
     sys::unblock_signals(&[SIGUSR2]).unwrap();
     let mut ev = new_loop::<D>(SignalSource::Signalfd);
@@ -169,7 +182,7 @@ fn remove_restores_signalfd<D: Dispatcher + 'static>() {
     );
     // Pending when the handler goes: discarded, not delivered by default
     // action (which would kill this test process) when unblocked.
-    sys::signal_thread(sys::current_thread(), SIGUSR2).unwrap();
+    sys::signal_current_thread(SIGUSR2).unwrap();
     assert!(ev.remove_signal(id).unwrap());
     assert!(!sys::is_signal_blocked(SIGUSR2).unwrap(), "the thread's mask is back");
     assert_eq!(sys::signal_disposition(SIGUSR2).unwrap(), Disposition::Default, "and the action");
@@ -209,7 +222,8 @@ fn from_another_thread<D: Dispatcher + 'static>(source: SignalSource) {
     let sender = thread::spawn(move || {
         for _ in 0..3 {
             thread::sleep(Duration::from_millis(20)); // let the loop fall asleep
-            sys::signal_thread(me, SIGUSR1).unwrap();
+            // SAFETY: `me` is the test's thread, which joins this one before it returns.
+            unsafe { sys::signal_thread(me, SIGUSR1) }.unwrap();
             ack_rx.recv_timeout(Duration::from_secs(5)).expect("the loop handled the signal");
         }
     });
@@ -248,38 +262,38 @@ fn handler_removes_itself<D: Dispatcher + 'static>(source: SignalSource) {
         .unwrap();
     *id.borrow_mut() = Some(installed);
     assert_eq!(ev.registered_fds(), fds_before + 1);
-    sys::signal_thread(sys::current_thread(), SIGUSR1).unwrap();
+    sys::signal_current_thread(SIGUSR1).unwrap();
     assert!(run_until(&mut ev, || *calls.borrow() == 1));
     assert_eq!(ev.registered_fds(), fds_before, "signal fd deregistered with the last handler");
     assert!(!ev.remove_signal(installed).unwrap());
 }
 
 fn once_per_send_signalfd<D: Dispatcher + 'static>() {
-    once_per_send::<D>(SignalSource::Signalfd)
+    on_signalfd::<D>(once_per_send::<D>)
 }
 fn once_per_send_self_pipe<D: Dispatcher + 'static>() {
     once_per_send::<D>(SignalSource::SelfPipe)
 }
 fn two_signals_signalfd<D: Dispatcher + 'static>() {
-    two_signals::<D>(SignalSource::Signalfd)
+    on_signalfd::<D>(two_signals::<D>)
 }
 fn two_signals_self_pipe<D: Dispatcher + 'static>() {
     two_signals::<D>(SignalSource::SelfPipe)
 }
 fn burst_signalfd<D: Dispatcher + 'static>() {
-    burst_is_counted::<D>(SignalSource::Signalfd)
+    on_signalfd::<D>(burst_is_counted::<D>)
 }
 fn burst_self_pipe<D: Dispatcher + 'static>() {
     burst_is_counted::<D>(SignalSource::SelfPipe)
 }
 fn other_thread_signalfd<D: Dispatcher + 'static>() {
-    from_another_thread::<D>(SignalSource::Signalfd)
+    on_signalfd::<D>(from_another_thread::<D>)
 }
 fn other_thread_self_pipe<D: Dispatcher + 'static>() {
     from_another_thread::<D>(SignalSource::SelfPipe)
 }
 fn removes_itself_signalfd<D: Dispatcher + 'static>() {
-    handler_removes_itself::<D>(SignalSource::Signalfd)
+    on_signalfd::<D>(handler_removes_itself::<D>)
 }
 fn removes_itself_self_pipe<D: Dispatcher + 'static>() {
     handler_removes_itself::<D>(SignalSource::SelfPipe)
@@ -316,6 +330,14 @@ for_each_dispatcher!(
     removes_itself_self_pipe,
 );
 
+#[cfg(not(muxloop_linux))]
+#[test]
+fn default_source_is_the_self_pipe_without_linux_calls() {
+    let mut ev: EventLoop = EventLoop::new().unwrap();
+    assert_eq!(ev.signal_source(), SignalSource::SelfPipe);
+}
+
+#[cfg(muxloop_linux)]
 #[test]
 fn default_source_is_signalfd_on_linux() {
     let _guard = serial();

@@ -10,9 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use muxloop::event_loop::SignalSource;
-use muxloop::{
-    Dispatcher, EpollDispatcher, EventLoop, EventLoopThread, PollDispatcher, SelectDispatcher, sys,
-};
+use muxloop::{Dispatcher, EventLoop, EventLoopThread, PollDispatcher, SelectDispatcher, sys};
 
 const SIGUSR1: i32 = libc::SIGUSR1;
 const SIGUSR2: i32 = libc::SIGUSR2;
@@ -94,6 +92,7 @@ fn main() {
     });
     all::<SelectDispatcher>();
     all::<PollDispatcher>();
-    all::<EpollDispatcher>();
+    #[cfg(muxloop_has_epoll)]
+    all::<muxloop::EpollDispatcher>();
     println!("signals_process: ok");
 }

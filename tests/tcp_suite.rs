@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
@@ -112,7 +112,7 @@ fn peer_reset_during_large_write<D: Dispatcher + 'static>() {
     victim.write_all(b"big\n").unwrap();
     let mut first = [0u8; 1024];
     victim.read_exact(&mut first).unwrap(); // the large write has started
-    sys::set_linger(victim.as_raw_fd(), Some(Duration::ZERO)).unwrap();
+    sys::set_linger(victim.as_fd(), Some(Duration::ZERO)).unwrap();
     drop(victim); // RST
     assert!(
         wait_until(Duration::from_secs(10), || downs.load(Ordering::SeqCst) == 1),
@@ -133,7 +133,7 @@ fn high_water_mark_fires_once_per_crossing<D: Dispatcher + 'static>() {
             // Small kernel buffers: loopback autotuning could otherwise
             // absorb the whole burst and nothing would ever queue.
             if conn.is_connected() {
-                sys::set_buffer_sizes(conn.fd(), Some(128 << 10), None).unwrap();
+                conn.with_fd(|fd| sys::set_buffer_sizes(fd, Some(128 << 10), None)).unwrap();
             }
         })
         .on_message(|ev, conn, input| {
@@ -151,7 +151,7 @@ fn high_water_mark_fires_once_per_crossing<D: Dispatcher + 'static>() {
         });
     let server = spawn_server_with::<D, _, _>(callbacks, |b| b.high_water_mark(1 << 20));
     let mut stream = connect(server.addr);
-    sys::set_buffer_sizes(stream.as_raw_fd(), None, Some(128 << 10)).unwrap();
+    sys::set_buffer_sizes(stream.as_fd(), None, Some(128 << 10)).unwrap();
     for round in 1..=2 {
         stream.write_all(b"go\n").unwrap();
         assert!(wait_until(Duration::from_secs(20), || crossings.load(Ordering::SeqCst) >= round));

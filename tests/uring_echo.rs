@@ -3,13 +3,13 @@
 //! bytes in random chunks while reading back, some of them slow readers that
 //! make the server pause receiving (a small `--max-output`); every stream
 //! must come back byte for byte.
-#![cfg(target_os = "linux")]
+#![cfg(muxloop_has_uring)]
 
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -96,7 +96,7 @@ fn echo_client(addr: SocketAddr, seed: u64, slow: bool) -> (u64, u64, usize) {
     if slow {
         // Small enough that the echo piles up in the server, not in this socket;
         // not below a few loopback MSS (64 KiB), where TCP would crawl on window probes.
-        muxloop::sys::set_buffer_sizes(stream.as_raw_fd(), None, Some(512 * 1024)).unwrap();
+        muxloop::sys::set_buffer_sizes(stream.as_fd(), None, Some(512 * 1024)).unwrap();
     }
     let sent_hash = fnv1a(&data);
     let mut writer = stream.try_clone().unwrap();

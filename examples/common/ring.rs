@@ -6,7 +6,7 @@
 
 use std::cell::Cell;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -23,13 +23,13 @@ struct Counters {
 /// N registered socket pairs on one `EventLoop<D>`.
 pub struct Ring<D: Dispatcher + 'static> {
     ev: EventLoop<D>,
-    readers: Vec<OwnedFd>,
+    readers: Rc<Vec<OwnedFd>>,
     writers: Rc<Vec<OwnedFd>>,
     counters: Rc<Counters>,
 }
 
 // recv/send rather than read/write, as bench.c does: on a socket they skip the VFS layer.
-fn send_token(fd: RawFd) -> bool {
+fn send_token(fd: BorrowedFd<'_>) -> bool {
     sys::send(fd, b"e").is_ok_and(|n| n == 1)
 }
 
@@ -48,21 +48,22 @@ impl<D: Dispatcher + 'static> Ring<D> {
         }
         let (readers, writers): (Vec<_>, Vec<_>) =
             (0..n).map(|_| sys::socketpair()).collect::<io::Result<Vec<_>>>()?.into_iter().unzip();
-        let writers = Rc::new(writers);
+        let (readers, writers) = (Rc::new(readers), Rc::new(writers));
         let counters = Rc::new(Counters::default());
         for (i, reader) in readers.iter().enumerate() {
-            let (counters, writers) = (Rc::clone(&counters), Rc::clone(&writers));
+            let (counters, readers, writers) =
+                (Rc::clone(&counters), Rc::clone(&readers), Rc::clone(&writers));
             let timer: Option<Rc<Cell<TimerId>>> =
                 timers.then(|| Rc::new(Cell::new(ev.run_after(timeout_for(i), |_| {}))));
-            ev.register(reader.as_raw_fd(), Interest::READABLE, Mode::Level, move |ev, event| {
-                if let Ok(1) = sys::recv(event.fd(), &mut [0u8; 1]) {
+            ev.register(reader.as_raw_fd(), Interest::READABLE, Mode::Level, move |ev, _| {
+                if let Ok(1) = sys::recv(readers[i].as_fd(), &mut [0u8; 1]) {
                     counters.reads.set(counters.reads.get() + 1);
                 }
                 if let Some(timer) = &timer {
                     ev.cancel(timer.get());
                     timer.set(ev.run_after(timeout_for(i), |_| {}));
                 }
-                if counters.writes_left.get() > 0 && send_token(writers[(i + 1) % n].as_raw_fd()) {
+                if counters.writes_left.get() > 0 && send_token(writers[(i + 1) % n].as_fd()) {
                     counters.writes_left.set(counters.writes_left.get() - 1);
                     counters.fired.set(counters.fired.get() + 1);
                 }
@@ -80,7 +81,7 @@ impl<D: Dispatcher + 'static> Ring<D> {
         counters.fired.set(0);
         counters.writes_left.set(writes);
         for a in 0..active.min(n) {
-            if send_token(self.writers[a * spacing].as_raw_fd()) {
+            if send_token(self.writers[a * spacing].as_fd()) {
                 counters.fired.set(counters.fired.get() + 1);
             }
         }
@@ -110,7 +111,7 @@ impl<D: Dispatcher + 'static> Ring<D> {
 
 impl<D: Dispatcher + 'static> Drop for Ring<D> {
     fn drop(&mut self) {
-        for reader in &self.readers {
+        for reader in self.readers.iter() {
             let _ = self.ev.deregister(reader.as_raw_fd());
         }
     }

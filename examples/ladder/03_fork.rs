@@ -25,7 +25,7 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
 
 use muxloop::sys::{self, Forked};
@@ -41,18 +41,18 @@ fn main() {
 fn run(args: common::Args) -> common::Result {
     let reap = !args.has("--no-reap");
     if reap {
-        sys::catch_sigchld()?;
+        sys::teaching::catch_sigchld()?;
     }
     // Not std's TcpListener: its accept retries on EINTR, and we want to see it.
     let listener = sys::tcp_listener(&args.addr, false, 1024)?;
-    sys::set_nonblocking(listener.as_raw_fd(), false)?; // a blocking accept, as in rung 01
-    common::announce(sys::local_addr(listener.as_raw_fd())?, "a process per connection");
+    sys::set_nonblocking(listener.as_fd(), false)?; // a blocking accept, as in rung 01
+    common::announce(sys::local_addr(listener.as_fd())?.to_inet()?, "a process per connection");
     loop {
-        if reap && sys::take_sigchld() {
+        if reap && sys::teaching::take_sigchld() {
             log::debug!("SIGCHLD: reaping");
             reap_children();
         }
-        let (socket, peer) = match sys::accept(listener.as_raw_fd()) {
+        let (socket, peer) = match sys::accept(listener.as_fd()) {
             Ok(pair) => pair,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue, // SIGCHLD: reap first
             Err(e) => {
@@ -61,7 +61,7 @@ fn run(args: common::Args) -> common::Result {
                 continue;
             }
         };
-        sys::set_nonblocking(socket.as_raw_fd(), false)?;
+        sys::set_nonblocking(socket.as_fd(), false)?;
         let stream = TcpStream::from(socket);
         match sys::fork() {
             Ok(Forked::Child) => {
@@ -86,7 +86,7 @@ fn run(args: common::Args) -> common::Result {
 /// Collects every exited child; `waitpid` with `WNOHANG` never blocks.
 fn reap_children() {
     loop {
-        match sys::waitpid_nohang() {
+        match sys::teaching::waitpid_nohang() {
             Ok(Some((pid, status))) => log::debug!("reaped pid {pid} ({status})"),
             Ok(None) => return, // children left, none exited
             Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return, // no children at all

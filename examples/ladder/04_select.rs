@@ -23,7 +23,7 @@ mod common;
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use muxloop::{Buffer, Dispatcher, Event, Events, Interest, Mode, SelectDispatcher, sys};
 
@@ -51,7 +51,7 @@ fn run(args: common::Args) -> common::Result {
     select.register(lfd, Interest::READABLE, Mode::Level)?;
     let mut table: Vec<Option<Channel>> = Vec::new(); // indexed by fd
     let mut events = Events::with_capacity(256);
-    common::announce(sys::local_addr(lfd)?, "select, one thread");
+    common::announce(sys::local_addr(listener.as_fd())?.to_inet()?, "select, one thread");
     loop {
         select.dispatch(&mut events, None)?;
         log::trace!(
@@ -63,7 +63,7 @@ fn run(args: common::Args) -> common::Result {
         for event in &events {
             log::trace!("fd {} {:?}", event.fd(), event.ready());
             if event.fd() == lfd {
-                while let Some((socket, peer)) = common::accept(lfd, &mut spare)? {
+                while let Some((socket, peer)) = common::accept(listener.as_fd(), &mut spare)? {
                     let fd = socket.as_raw_fd();
                     select.register(fd, Interest::READABLE, Mode::Level)?;
                     log::debug!("{peer} connected as fd {fd}");
@@ -97,7 +97,7 @@ fn serve(table: &mut [Option<Channel>], event: &Event) -> bool {
     let Some(Some(ch)) = table.get_mut(event.fd() as usize) else { return true };
     let fd = event.fd();
     if event.is_readable() && !ch.eof && ch.out.len() < common::MAX_QUEUED {
-        match ch.out.recv_fd(fd) {
+        match ch.out.recv_fd(ch.socket.as_fd()) {
             Ok(0) => ch.eof = true, // the client is done sending: flush, then close
             Ok(n) => log::trace!("fd {fd}: read {n}"),
             Err(e) if e.kind() == ErrorKind::WouldBlock => {} // a spurious wake-up
@@ -105,7 +105,7 @@ fn serve(table: &mut [Option<Channel>], event: &Event) -> bool {
         }
     }
     let queued = ch.out.len();
-    match ch.out.send_fd(fd) {
+    match ch.out.send_fd(ch.socket.as_fd()) {
         Ok(n) if queued > 0 => log::trace!("fd {fd}: sent {n}/{queued}"),
         Ok(_) => {}
         Err(e) if e.kind() == ErrorKind::WouldBlock => {}

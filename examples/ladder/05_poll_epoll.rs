@@ -27,19 +27,19 @@
 mod common;
 
 use std::io::ErrorKind;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use muxloop::{
-    Buffer, Dispatcher, EpollDispatcher, Events, Interest, Mode, PollDispatcher, SelectDispatcher, sys,
-};
+#[cfg(muxloop_has_epoll)]
+use muxloop::EpollDispatcher;
+use muxloop::{Buffer, Dispatcher, Events, Interest, Mode, PollDispatcher, SelectDispatcher, sys};
 
 const USAGE: &str = "ladder_05_poll_epoll [ADDR] [--dispatcher poll|epoll|select] [--leave-writable-on]
 (default 127.0.0.1:9150, epoll). An echo server driving a dispatcher by hand.
 --leave-writable-on  the bug on purpose: keep writable interest on while idle (busy loop)";
 
 struct Channel {
-    _socket: OwnedFd, // owned here: dropping the row closes it
+    socket: OwnedFd, // owned here: dropping the row closes it
     out: Buffer,
     interest: Interest,
     eof: bool,
@@ -48,6 +48,7 @@ struct Channel {
 fn main() {
     common::main(5, USAGE, &["--dispatcher=", "--leave-writable-on"], |args| {
         match args.value("--dispatcher", String::from("epoll"))?.as_str() {
+            #[cfg(muxloop_has_epoll)]
             "epoll" => run::<EpollDispatcher>(args),
             "poll" => run::<PollDispatcher>(args),
             "select" => run::<SelectDispatcher>(args),
@@ -66,7 +67,7 @@ fn run<D: Dispatcher>(args: common::Args) -> common::Result {
     let mut table: Vec<Option<Channel>> = Vec::new();
     let mut events = Events::with_capacity(256);
     let (mut calls, mut reported, mut since) = (0u64, 0u64, Instant::now());
-    common::announce(sys::local_addr(lfd)?, D::NAME);
+    common::announce(sys::local_addr(listener.as_fd())?.to_inet()?, D::NAME);
     loop {
         backend.dispatch(&mut events, Some(Duration::from_secs(1)))?;
         calls += 1;
@@ -79,7 +80,7 @@ fn run<D: Dispatcher>(args: common::Args) -> common::Result {
             let fd = event.fd();
             log::trace!("{}: fd {fd} {:?}", D::NAME, event.ready());
             if fd == lfd {
-                while let Some((socket, peer)) = common::accept(lfd, &mut spare)? {
+                while let Some((socket, peer)) = common::accept(listener.as_fd(), &mut spare)? {
                     let fd = socket.as_raw_fd();
                     let interest = if always_writable { Interest::BOTH } else { Interest::READABLE };
                     backend.register(fd, interest, Mode::Level)?;
@@ -87,15 +88,14 @@ fn run<D: Dispatcher>(args: common::Args) -> common::Result {
                     if table.len() <= fd as usize {
                         table.resize_with(fd as usize + 1, || None);
                     }
-                    table[fd as usize] =
-                        Some(Channel { _socket: socket, out: Buffer::new(), interest, eof: false });
+                    table[fd as usize] = Some(Channel { socket, out: Buffer::new(), interest, eof: false });
                 }
                 continue;
             }
             let Some(Some(ch)) = table.get_mut(fd as usize) else { continue };
             let mut open = true;
             if event.is_readable() && !ch.eof && ch.out.len() < common::MAX_QUEUED {
-                match ch.out.recv_fd(fd) {
+                match ch.out.recv_fd(ch.socket.as_fd()) {
                     Ok(0) => ch.eof = true,
                     Ok(_) => {}
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {}
@@ -103,7 +103,7 @@ fn run<D: Dispatcher>(args: common::Args) -> common::Result {
                 }
             }
             let queued = ch.out.len();
-            match ch.out.send_fd(fd) {
+            match ch.out.send_fd(ch.socket.as_fd()) {
                 Ok(n) if n < queued => log::trace!("fd {fd}: sent {n}/{queued} (partial write)"),
                 Ok(n) if n > 0 => log::trace!("fd {fd}: sent {n}/{queued}"),
                 Ok(_) => {}

@@ -24,12 +24,17 @@
 //! `read 4` and `drained (EAGAIN)`; with `--no-drain`, `left unread, no
 //! event will come for it` after the single read.
 
+// Without epoll (not Linux, or `--cfg muxloop_portable`) only a stub `run`
+// that says so is compiled.
+#![cfg_attr(not(muxloop_has_epoll), allow(dead_code, unused_imports))]
 mod common;
 
 use std::io::ErrorKind;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use muxloop::{Buffer, Dispatcher, EpollDispatcher, Events, Interest, Mode, sys};
+#[cfg(muxloop_has_epoll)]
+use muxloop::EpollDispatcher;
+use muxloop::{Buffer, Dispatcher, Events, Interest, Mode, sys};
 
 const USAGE: &str = "ladder_06_edge [ADDR] [--no-drain]   (default 127.0.0.1:9160)
 An echo server on edge-triggered epoll.
@@ -42,6 +47,12 @@ fn main() {
     common::main(6, USAGE, &["--no-drain"], run);
 }
 
+#[cfg(not(muxloop_has_epoll))]
+fn run(_: common::Args) -> common::Result {
+    Err("this rung needs epoll: Linux, built without --cfg muxloop_portable".into())
+}
+
+#[cfg(muxloop_has_epoll)]
 fn run(args: common::Args) -> common::Result {
     let drain = !args.has("--no-drain");
     let listener = sys::tcp_listener(&args.addr, false, 4096)?;
@@ -53,13 +64,13 @@ fn run(args: common::Args) -> common::Result {
     epoll.register(lfd, Interest::READABLE, Mode::Level)?;
     let mut table: Vec<Option<(OwnedFd, Buffer)>> = Vec::new();
     let mut events = Events::with_capacity(256);
-    common::announce(sys::local_addr(lfd)?, "epoll, edge-triggered");
+    common::announce(sys::local_addr(listener.as_fd())?.to_inet()?, "epoll, edge-triggered");
     loop {
         epoll.dispatch(&mut events, None)?;
         for event in &events {
             let fd = event.fd();
             if fd == lfd {
-                while let Some((socket, peer)) = common::accept(lfd, &mut spare)? {
+                while let Some((socket, peer)) = common::accept(listener.as_fd(), &mut spare)? {
                     let fd = socket.as_raw_fd();
                     epoll.register(fd, Interest::BOTH, Mode::Edge)?; // once, for good
                     log::debug!("{peer} connected as fd {fd}");
@@ -71,8 +82,8 @@ fn run(args: common::Args) -> common::Result {
                 continue;
             }
             log::trace!("fd {fd} {:?} (edge)", event.ready());
-            let Some(Some((_, out))) = table.get_mut(fd as usize) else { continue };
-            if !serve(fd, out, drain) {
+            let Some(Some((socket, out))) = table.get_mut(fd as usize) else { continue };
+            if !serve(socket.as_fd(), out, drain) {
                 epoll.deregister(fd)?;
                 table[fd as usize].take(); // closes the socket, after deregistering
                 log::debug!("fd {fd} closed");
@@ -83,7 +94,8 @@ fn run(args: common::Args) -> common::Result {
 
 /// Reads (all of it, unless told not to) and writes back what it can.
 /// False: close the connection.
-fn serve(fd: i32, out: &mut Buffer, drain: bool) -> bool {
+fn serve(socket: BorrowedFd<'_>, out: &mut Buffer, drain: bool) -> bool {
+    let fd = socket.as_raw_fd();
     let mut eof = false;
     loop {
         let mut full = false;
@@ -93,10 +105,10 @@ fn serve(fd: i32, out: &mut Buffer, drain: bool) -> bool {
                 break;
             }
             let result = if drain {
-                out.recv_fd(fd)
+                out.recv_fd(socket)
             } else {
                 let mut chunk = [0u8; CHUNK];
-                sys::recv(fd, &mut chunk).inspect(|&n| out.append(&chunk[..n]))
+                sys::recv(socket, &mut chunk).inspect(|&n| out.append(&chunk[..n]))
             };
             let more = matches!(&result, Ok(n) if *n > 0);
             match result {
@@ -116,7 +128,7 @@ fn serve(fd: i32, out: &mut Buffer, drain: bool) -> bool {
         // Write until done or EAGAIN; after EAGAIN the writable edge resumes us.
         let mut blocked = false;
         while !out.is_empty() && !blocked {
-            match out.send_fd(fd) {
+            match out.send_fd(socket) {
                 Ok(n) => log::trace!("fd {fd}: sent {n}, {} queued", out.len()),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => blocked = true,
                 Err(_) => return false,

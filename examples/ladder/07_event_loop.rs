@@ -29,7 +29,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use muxloop::{Buffer, Event, EventLoop, Interest, Mode, TimerId, sys};
@@ -60,10 +60,12 @@ fn run(args: common::Args) -> common::Result {
     ev.context::<Clients>().idle = idle;
     let listener = sys::tcp_listener(&args.addr, false, 4096)?;
     let lfd = listener.as_raw_fd();
+    let local = sys::local_addr(listener.as_fd())?.to_inet()?;
     let mut spare = sys::open_dev_null().ok();
+    // The handler owns the listener (it lives as long as the loop).
     ev.register(lfd, Interest::READABLE, Mode::Level, move |ev, _| {
         loop {
-            match common::accept(lfd, &mut spare) {
+            match common::accept(listener.as_fd(), &mut spare) {
                 Ok(Some((socket, peer))) => {
                     let fd = socket.as_raw_fd();
                     if let Err(e) = ev.register(fd, Interest::READABLE, Mode::Level, on_client) {
@@ -84,7 +86,7 @@ fn run(args: common::Args) -> common::Result {
     ev.run_every(Duration::from_secs(1), |ev| {
         log::debug!("{} clients; {:?}", ev.context::<Clients>().by_fd.len(), ev.stats());
     });
-    common::announce(sys::local_addr(lfd)?, ev.dispatcher_name());
+    common::announce(local, ev.dispatcher_name());
     ev.run()?;
     Ok(())
 }
@@ -95,14 +97,14 @@ fn on_client(ev: &mut EventLoop, event: Event) {
     let Some(mut client) = ev.context::<Clients>().by_fd.remove(&fd) else { return };
     let mut eof = false;
     if event.is_readable() && client.out.len() < common::MAX_QUEUED {
-        match client.out.recv_fd(fd) {
+        match client.out.recv_fd(client.socket.as_fd()) {
             Ok(0) => eof = true,
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
             Err(_) => eof = true,
         }
     }
-    match client.out.send_fd(fd) {
+    match client.out.send_fd(client.socket.as_fd()) {
         Err(e) if e.kind() != ErrorKind::WouldBlock => eof = true,
         _ => {}
     }

@@ -89,12 +89,12 @@ pub fn announce(addr: impl std::fmt::Display, what: &str) {
 /// (it sees a clean close instead of hanging) and take the spare fd again.
 /// `Ok(None)`: nothing (more) to accept.
 pub fn accept(
-    listener: std::os::fd::RawFd,
+    listener: std::os::fd::BorrowedFd<'_>,
     spare: &mut Option<std::os::fd::OwnedFd>,
 ) -> std::io::Result<Option<(std::os::fd::OwnedFd, SocketAddr)>> {
     use std::io::ErrorKind;
     match muxloop::sys::accept(listener) {
-        Ok(pair) => Ok(Some(pair)),
+        Ok((socket, peer)) => Ok(Some((socket, peer.to_inet()?))),
         Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(None),
         // The client gave up before we accepted it (RST before accept): next.
         Err(e) if e.kind() == ErrorKind::ConnectionAborted => accept(listener, spare),

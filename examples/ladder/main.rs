@@ -26,17 +26,22 @@
 //! thousands of connections do not leave as many sockets in `TIME_WAIT`.
 //! The runner first builds the rungs with the same cargo and profile.
 
+// Without epoll (not Linux, or `--cfg muxloop_portable`) only a stub `run`
+// that says so is compiled.
+#![cfg_attr(not(muxloop_has_epoll), allow(dead_code, unused_imports))]
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use muxloop::{Dispatcher, EpollDispatcher, Events, Interest, Mode, sys};
+#[cfg(muxloop_has_epoll)]
+use muxloop::EpollDispatcher;
+use muxloop::{Dispatcher, Events, Interest, Mode, sys};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -114,6 +119,12 @@ fn parse() -> Result<Option<Opts>> {
     Ok(Some(opts))
 }
 
+#[cfg(not(muxloop_has_epoll))]
+fn run() -> Result {
+    Err("the ladder runner drives its clients with epoll: Linux, built without --cfg muxloop_portable".into())
+}
+
+#[cfg(muxloop_has_epoll)]
 fn run() -> Result {
     let Some(opts) = parse()? else { return Ok(()) };
     let (_, hard) = sys::nofile_limit()?;
@@ -251,6 +262,7 @@ struct Client {
     rounds_left: u32,
 }
 
+#[cfg(muxloop_has_epoll)]
 fn run_cell(bin: &Path, clients: usize, opts: &Opts) -> Result<Cell> {
     let (server, addr) = start_server(bin)?;
     let pid = server.0.id();
@@ -310,18 +322,20 @@ fn run_cell(bin: &Path, clients: usize, opts: &Opts) -> Result<Cell> {
     let cpu_ticks = cpu_ticks(pid);
     // Reset every connection (no TIME_WAIT), then stop the server.
     for client in table.values() {
-        let _ = sys::set_linger(client.socket.as_raw_fd(), Some(Duration::ZERO));
+        let _ = sys::set_linger(client.socket.as_fd(), Some(Duration::ZERO));
     }
     drop(table);
     drop(server);
     Ok(Cell { done, round_trips, elapsed, peak, cpu_ticks })
 }
 
+#[cfg(muxloop_has_epoll)]
 fn connect(epoll: &mut EpollDispatcher, addr: &SocketAddr) -> std::io::Result<Client> {
-    let socket = sys::tcp_socket(addr)?;
+    let addr = sys::RawAddr::from_inet(addr);
+    let socket = sys::stream_socket(&addr)?;
     let fd = socket.as_raw_fd();
-    sys::set_nodelay(fd, true)?;
-    sys::start_connect(fd, addr)?;
+    sys::set_nodelay(socket.as_fd(), true)?;
+    sys::start_connect(socket.as_fd(), &addr)?;
     // Connected at once or not, "writable" is the next thing to wait for.
     epoll.register(fd, Interest::WRITABLE, Mode::Level)?;
     Ok(Client { socket, phase: Phase::Connecting, rounds_left: 0 })
@@ -329,7 +343,7 @@ fn connect(epoll: &mut EpollDispatcher, addr: &SocketAddr) -> std::io::Result<Cl
 
 /// Advances one client as far as it goes without blocking.
 fn step(client: &mut Client, rounds: u32, round_trips: &mut u64) {
-    let fd = client.socket.as_raw_fd();
+    let fd = client.socket.as_fd();
     loop {
         client.phase = match client.phase {
             Phase::Connecting => match sys::take_socket_error(fd) {

@@ -15,7 +15,7 @@
 
 use std::cell::RefCell;
 use std::io::{self, IoSliceMut};
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use super::{Buffer, SPILL_SIZE};
 use crate::sys;
@@ -34,31 +34,37 @@ impl Buffer {
     /// (creating it the first time), so the data lands in place, and gives
     /// it back if nothing arrived. Returns the bytes read (`Ok(0)`: end of
     /// file); errors, `WouldBlock` included, are returned as they are.
-    pub fn read_fd(&mut self, fd: RawFd) -> io::Result<usize> {
+    pub fn read_fd(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
         self.fill_from(fd, sys::readv, usize::MAX)
     }
 
     /// [`read_fd`](Self::read_fd) for sockets: `recvmsg(2)` with the same two
     /// buffers, which skips the VFS layer `readv` goes through. Connections
     /// read with this.
-    pub fn recv_fd(&mut self, fd: RawFd) -> io::Result<usize> {
+    pub fn recv_fd(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
         self.fill_from(fd, sys::recv_vectored, usize::MAX)
     }
 
     /// [`recv_fd`](Self::recv_fd) taking at most `max` bytes (at least 1):
     /// connections bound what one peer may read per loop pass with it.
-    pub fn recv_fd_max(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
+    pub fn recv_fd_max(&mut self, fd: BorrowedFd<'_>, max: usize) -> io::Result<usize> {
         self.fill_from(fd, sys::recv_vectored, max.max(1))
     }
 
     /// [`recv_fd_max`](Self::recv_fd_max) on a Unix socket, also taking the
     /// fds that were passed with the data (`SCM_RIGHTS`, close-on-exec) into `fds`.
-    pub fn recv_fd_with_fds(&mut self, fd: RawFd, max: usize, fds: &mut Vec<OwnedFd>) -> io::Result<usize> {
-        let read = |fd, bufs: &mut [IoSliceMut<'_>]| {
+    pub fn recv_fd_with_fds(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        max: usize,
+        fds: &mut Vec<OwnedFd>,
+    ) -> io::Result<usize> {
+        let read = |fd: BorrowedFd<'_>, bufs: &mut [IoSliceMut<'_>]| {
             let got = sys::recv_with_fds(fd, bufs, fds)?;
             if got.truncated {
                 log::warn!(
-                    "fd {fd}: more fds arrived than one message may carry; the kernel closed the rest"
+                    "fd {}: more fds arrived than one message may carry; the kernel closed the rest",
+                    fd.as_raw_fd()
                 );
             }
             Ok(got.bytes)
@@ -66,9 +72,9 @@ impl Buffer {
         self.fill_from(fd, read, max.max(1))
     }
 
-    fn fill_from<R>(&mut self, fd: RawFd, read: R, max: usize) -> io::Result<usize>
+    fn fill_from<R>(&mut self, fd: BorrowedFd<'_>, read: R, max: usize) -> io::Result<usize>
     where
-        R: FnOnce(RawFd, &mut [IoSliceMut<'_>]) -> io::Result<usize>,
+        R: FnOnce(BorrowedFd<'_>, &mut [IoSliceMut<'_>]) -> io::Result<usize>,
     {
         if self.storage.is_empty() {
             self.adopt_block();
@@ -80,9 +86,15 @@ impl Buffer {
         result
     }
 
-    fn read_with_spill<R>(&mut self, fd: RawFd, spill: &mut [u8], read: R, max: usize) -> io::Result<usize>
+    fn read_with_spill<R>(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        spill: &mut [u8],
+        read: R,
+        max: usize,
+    ) -> io::Result<usize>
     where
-        R: FnOnce(RawFd, &mut [IoSliceMut<'_>]) -> io::Result<usize>,
+        R: FnOnce(BorrowedFd<'_>, &mut [IoSliceMut<'_>]) -> io::Result<usize>,
     {
         // `max` caps the space first, then the spill.
         let in_place = self.writable_bytes().min(max);
@@ -107,7 +119,7 @@ impl Buffer {
     /// Writes the readable bytes to `fd` with `write(2)` and consumes what was
     /// written, which may be less than [`len`](Self::len) (a partial write).
     /// An empty buffer returns `Ok(0)` without a system call.
-    pub fn write_fd(&mut self, fd: RawFd) -> io::Result<usize> {
+    pub fn write_fd(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
         if self.is_empty() {
             return Ok(0);
         }
@@ -120,13 +132,13 @@ impl Buffer {
     /// `SIGPIPE` if the peer is gone) and consumes what was sent, which may
     /// be less than [`len`](Self::len). An empty buffer returns `Ok(0)`
     /// without a system call.
-    pub fn send_fd(&mut self, fd: RawFd) -> io::Result<usize> {
+    pub fn send_fd(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
         self.send_fd_max(fd, usize::MAX)
     }
 
     /// [`send_fd`](Self::send_fd) offering at most `max` bytes: connections
     /// bound what they write per loop pass with it.
-    pub fn send_fd_max(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
+    pub fn send_fd_max(&mut self, fd: BorrowedFd<'_>, max: usize) -> io::Result<usize> {
         if self.is_empty() {
             return Ok(0);
         }
@@ -140,7 +152,12 @@ impl Buffer {
     /// attached to the first of them (`SCM_RIGHTS`), and consumes what was
     /// sent. With `fds` empty it is a [`send_fd`](Self::send_fd) of at most
     /// `max` bytes.
-    pub fn send_fd_with_fds(&mut self, fd: RawFd, max: usize, fds: &[RawFd]) -> io::Result<usize> {
+    pub fn send_fd_with_fds(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        max: usize,
+        fds: &[BorrowedFd<'_>],
+    ) -> io::Result<usize> {
         let len = self.len().min(max);
         if len == 0 {
             return Ok(0);
@@ -154,21 +171,21 @@ impl Buffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
 
     #[test]
     fn recv_fd_reads_sockets_and_refuses_pipes() {
         let (reader, writer) = sys::socketpair().unwrap();
         let mut buf = Buffer::new();
-        assert_eq!(buf.recv_fd(reader.as_raw_fd()).unwrap_err().kind(), io::ErrorKind::WouldBlock);
-        sys::write(writer.as_raw_fd(), b"over a socket").unwrap();
-        assert_eq!(buf.recv_fd(reader.as_raw_fd()).unwrap(), 13);
+        assert_eq!(buf.recv_fd(reader.as_fd()).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        sys::write(writer.as_fd(), b"over a socket").unwrap();
+        assert_eq!(buf.recv_fd(reader.as_fd()).unwrap(), 13);
         assert_eq!(buf.peek(), b"over a socket");
         drop(writer);
-        assert_eq!(buf.recv_fd(reader.as_raw_fd()).unwrap(), 0, "EOF");
+        assert_eq!(buf.recv_fd(reader.as_fd()).unwrap(), 0, "EOF");
         let (pipe_reader, pipe_writer) = sys::pipe().unwrap();
-        sys::write(pipe_writer.as_raw_fd(), b"x").unwrap();
-        let err = Buffer::new().recv_fd(pipe_reader.as_raw_fd()).unwrap_err();
+        sys::write(pipe_writer.as_fd(), b"x").unwrap();
+        let err = Buffer::new().recv_fd(pipe_reader.as_fd()).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOTSOCK), "use read_fd for pipes");
     }
 
@@ -180,20 +197,20 @@ mod tests {
     fn read_fd_spills_and_reports_eof_and_would_block() {
         let (reader, writer) = sys::socketpair().unwrap();
         let mut buf = Buffer::new();
-        let err = buf.read_fd(reader.as_raw_fd()).unwrap_err();
+        let err = buf.read_fd(reader.as_fd()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
         let data = pattern(200 * 1024);
         let sent = data.clone();
         let writer_thread = std::thread::spawn(move || {
-            sys::set_nonblocking(writer.as_raw_fd(), false).unwrap();
+            sys::set_nonblocking(writer.as_fd(), false).unwrap();
             let mut off = 0;
             while off < sent.len() {
-                off += sys::write(writer.as_raw_fd(), &sent[off..(off + 3000).min(sent.len())]).unwrap();
+                off += sys::write(writer.as_fd(), &sent[off..(off + 3000).min(sent.len())]).unwrap();
             }
         });
         let mut received = 0;
         while received < data.len() {
-            match buf.read_fd(reader.as_raw_fd()) {
+            match buf.read_fd(reader.as_fd()) {
                 Ok(n) => {
                     assert!(n > 0);
                     received += n;
@@ -205,7 +222,7 @@ mod tests {
         writer_thread.join().unwrap();
         assert_eq!(buf.peek(), &data[..]);
         loop {
-            match buf.read_fd(reader.as_raw_fd()) {
+            match buf.read_fd(reader.as_fd()) {
                 Ok(n) => {
                     assert_eq!(n, 0, "EOF after the writer closed");
                     break;
@@ -219,7 +236,7 @@ mod tests {
     /// Queues more than `min` bytes in `writer` without blocking (the socket
     /// buffer is enlarged so this holds on small-default systems too);
     /// returns what is queued.
-    fn queue_at_least(writer: RawFd, min: usize) -> Vec<u8> {
+    fn queue_at_least(writer: BorrowedFd<'_>, min: usize) -> Vec<u8> {
         sys::set_buffer_sizes(writer, Some(4 * min), None).unwrap();
         let data = pattern(4 * min);
         let mut queued = 0;
@@ -238,9 +255,9 @@ mod tests {
     #[test]
     fn one_read_on_an_empty_buffer_fills_the_block_and_the_spill() {
         let (reader, writer) = sys::socketpair().unwrap();
-        let queued = queue_at_least(writer.as_raw_fd(), 2 * SPILL_SIZE);
+        let queued = queue_at_least(writer.as_fd(), 2 * SPILL_SIZE);
         let mut buf = Buffer::new();
-        let n = buf.read_fd(reader.as_raw_fd()).unwrap();
+        let n = buf.read_fd(reader.as_fd()).unwrap();
         // An empty buffer adopts a 64 KiB block; with more than that queued,
         // one readv fills the block and the spill behind it.
         assert_eq!(n, 2 * SPILL_SIZE, "block + spill in one system call");
@@ -248,12 +265,12 @@ mod tests {
         let mut total = n;
         while total < queued.len() {
             let limit = buf.writable_bytes() + SPILL_SIZE;
-            let n = buf.read_fd(reader.as_raw_fd()).unwrap();
+            let n = buf.read_fd(reader.as_fd()).unwrap();
             assert_eq!(n, limit.min(queued.len() - total), "one readv fills writable space + spill");
             total += n;
         }
         assert_eq!(buf.peek(), &queued[..], "nothing lost across spills");
-        let err = buf.read_fd(reader.as_raw_fd()).unwrap_err();
+        let err = buf.read_fd(reader.as_fd()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
     }
 
@@ -261,15 +278,15 @@ mod tests {
     fn read_splits_between_writable_space_and_spill() {
         let (reader, writer) = sys::socketpair().unwrap();
         let data = pattern(40);
-        assert_eq!(sys::write(writer.as_raw_fd(), &data).unwrap(), 40);
+        assert_eq!(sys::write(writer.as_fd(), &data).unwrap(), 40);
         let mut buf = Buffer::with_capacity(10);
         buf.append(b"ab");
         let mut spill = [0u8; 16];
         // 8 bytes of writable space + 16 of spill: one readv takes 24 of the 40.
-        assert_eq!(buf.read_with_spill(reader.as_raw_fd(), &mut spill, sys::readv, usize::MAX).unwrap(), 24);
+        assert_eq!(buf.read_with_spill(reader.as_fd(), &mut spill, sys::readv, usize::MAX).unwrap(), 24);
         assert_eq!(&buf.peek()[..2], b"ab");
         assert_eq!(&buf.peek()[2..], &data[..24]);
-        assert_eq!(buf.read_with_spill(reader.as_raw_fd(), &mut spill, sys::readv, usize::MAX).unwrap(), 16);
+        assert_eq!(buf.read_with_spill(reader.as_fd(), &mut spill, sys::readv, usize::MAX).unwrap(), 16);
         assert_eq!(&buf.peek()[2..], &data[..]);
     }
 
@@ -277,16 +294,16 @@ mod tests {
     fn a_capped_read_takes_at_most_max_bytes() {
         let (reader, writer) = sys::socketpair().unwrap();
         let data = pattern(40);
-        assert_eq!(sys::write(writer.as_raw_fd(), &data).unwrap(), 40);
+        assert_eq!(sys::write(writer.as_fd(), &data).unwrap(), 40);
         let mut buf = Buffer::with_capacity(10);
         buf.append(b"ab");
         let mut spill = [0u8; 16];
         // The cap falls inside the space, then inside the spill.
-        assert_eq!(buf.read_with_spill(reader.as_raw_fd(), &mut spill, sys::readv, 5).unwrap(), 5);
-        assert_eq!(buf.read_with_spill(reader.as_raw_fd(), &mut spill, sys::readv, 10).unwrap(), 10);
+        assert_eq!(buf.read_with_spill(reader.as_fd(), &mut spill, sys::readv, 5).unwrap(), 5);
+        assert_eq!(buf.read_with_spill(reader.as_fd(), &mut spill, sys::readv, 10).unwrap(), 10);
         assert_eq!(&buf.peek()[2..], &data[..15]);
         assert_eq!(
-            buf.recv_fd_max(reader.as_raw_fd(), 0).unwrap(),
+            buf.recv_fd_max(reader.as_fd(), 0).unwrap(),
             1,
             "a cap of 0 still reads (0 would mean EOF)"
         );
@@ -301,7 +318,7 @@ mod tests {
         buf.append(&data);
         let mut written = 0;
         loop {
-            match buf.send_fd(writer.as_raw_fd()) {
+            match buf.send_fd(writer.as_fd()) {
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => panic!("send_fd: {e}"),
@@ -313,17 +330,17 @@ mod tests {
         let mut sink = vec![0u8; written];
         let mut got = 0;
         while got < written {
-            got += sys::read(reader.as_raw_fd(), &mut sink[got..]).unwrap();
+            got += sys::read(reader.as_fd(), &mut sink[got..]).unwrap();
         }
         assert_eq!(sink, &data[..written]);
-        assert_eq!(Buffer::new().send_fd(writer.as_raw_fd()).unwrap(), 0);
+        assert_eq!(Buffer::new().send_fd(writer.as_fd()).unwrap(), 0);
         let mut pipe_buf = Buffer::new();
         pipe_buf.append(b"through a pipe");
         let (pipe_reader, pipe_writer) = sys::pipe().unwrap();
-        assert_eq!(pipe_buf.write_fd(pipe_writer.as_raw_fd()).unwrap(), 14);
+        assert_eq!(pipe_buf.write_fd(pipe_writer.as_fd()).unwrap(), 14);
         assert!(pipe_buf.is_empty());
         let mut out = [0u8; 14];
-        assert_eq!(sys::read(pipe_reader.as_raw_fd(), &mut out).unwrap(), 14);
+        assert_eq!(sys::read(pipe_reader.as_fd(), &mut out).unwrap(), 14);
         assert_eq!(&out, b"through a pipe");
     }
 
@@ -336,7 +353,7 @@ mod tests {
         let mut written = 0;
         loop {
             let before = buf.len();
-            match buf.write_fd(writer.as_raw_fd()) {
+            match buf.write_fd(writer.as_fd()) {
                 Ok(n) => {
                     assert_eq!(buf.len(), before - n);
                     written += n;
@@ -349,7 +366,7 @@ mod tests {
         assert_eq!(buf.peek(), &data[written..]);
         let mut received = Buffer::new();
         while received.len() < written {
-            received.read_fd(reader.as_raw_fd()).unwrap();
+            received.read_fd(reader.as_fd()).unwrap();
         }
         assert_eq!(received.peek(), &data[..written]);
     }

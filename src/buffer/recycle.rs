@@ -87,7 +87,7 @@ mod tests {
     use super::*;
     use crate::sys;
     use std::io;
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
 
     #[test]
     fn drained_large_buffer_releases_its_memory() {
@@ -118,10 +118,10 @@ mod tests {
         recycle(recycled);
 
         let mut second = Buffer::new();
-        assert_eq!(second.read_fd(reader.as_raw_fd()).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(second.read_fd(reader.as_fd()).unwrap_err().kind(), io::ErrorKind::WouldBlock);
         assert_eq!(second.capacity(), 0, "a read that got nothing does not keep the block");
-        sys::write(writer.as_raw_fd(), b"straight into the block").unwrap();
-        assert_eq!(second.read_fd(reader.as_raw_fd()).unwrap(), 23);
+        sys::write(writer.as_fd(), b"straight into the block").unwrap();
+        assert_eq!(second.read_fd(reader.as_fd()).unwrap(), 23);
         assert_eq!(second.peek(), b"straight into the block");
         assert_eq!(second.storage.as_ptr(), block_at, "adopted, not allocated");
         assert!(take_recycled().is_none(), "one block, one owner");

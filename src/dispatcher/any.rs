@@ -15,7 +15,7 @@ use std::time::Duration;
 
 #[cfg(muxloop_has_epoll)]
 use super::EpollDispatcher;
-#[cfg(target_os = "linux")]
+#[cfg(muxloop_has_uring)]
 use super::UringDispatcher;
 use super::{DefaultDispatcher, Dispatcher, Events, Interest, Mode, PollDispatcher, SelectDispatcher};
 
@@ -44,7 +44,7 @@ pub enum AnyDispatcher {
     #[cfg(muxloop_has_epoll)]
     Epoll(EpollDispatcher),
     /// `io_uring(7)`, as readiness polls.
-    #[cfg(target_os = "linux")]
+    #[cfg(muxloop_has_uring)]
     Uring(UringDispatcher),
 }
 
@@ -56,7 +56,7 @@ macro_rules! each {
             AnyDispatcher::Poll($d) => $body,
             #[cfg(muxloop_has_epoll)]
             AnyDispatcher::Epoll($d) => $body,
-            #[cfg(target_os = "linux")]
+            #[cfg(muxloop_has_uring)]
             AnyDispatcher::Uring($d) => $body,
         }
     };
@@ -71,7 +71,7 @@ impl AnyDispatcher {
             PollDispatcher::NAME,
             #[cfg(muxloop_has_epoll)]
             EpollDispatcher::NAME,
-            #[cfg(target_os = "linux")]
+            #[cfg(muxloop_has_uring)]
             UringDispatcher::NAME,
         ]
     }
@@ -91,7 +91,7 @@ impl AnyDispatcher {
         if is(EpollDispatcher::NAME) {
             return EpollDispatcher::new().map(AnyDispatcher::Epoll);
         }
-        #[cfg(target_os = "linux")]
+        #[cfg(muxloop_has_uring)]
         if is(UringDispatcher::NAME) {
             return UringDispatcher::new().map(AnyDispatcher::Uring);
         }
@@ -121,7 +121,7 @@ impl From<EpollDispatcher> for AnyDispatcher {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(muxloop_has_uring)]
 impl From<UringDispatcher> for AnyDispatcher {
     fn from(d: UringDispatcher) -> Self {
         AnyDispatcher::Uring(d)
@@ -197,7 +197,7 @@ mod tests {
     fn names_are_the_compiled_backends() {
         let names = AnyDispatcher::names();
         assert_eq!(&names[..2], ["select", "poll"]);
-        #[cfg(target_os = "linux")]
+        #[cfg(muxloop_has_uring)]
         assert_eq!(&names[2..], ["epoll", "uring"]);
     }
 

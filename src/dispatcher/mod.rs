@@ -51,11 +51,11 @@ pub mod epoll;
 pub mod poll;
 pub mod select;
 /// io_uring in completion style (it lives in [`crate::uring`]).
-#[cfg(target_os = "linux")]
+#[cfg(muxloop_has_uring)]
 pub use crate::uring::proactor;
 /// io_uring's readiness backend (it lives in [`crate::uring`], with the ring
 /// layer and the proactor).
-#[cfg(target_os = "linux")]
+#[cfg(muxloop_has_uring)]
 pub use crate::uring::readiness as uring;
 
 pub use any::AnyDispatcher;
@@ -63,7 +63,7 @@ pub use any::AnyDispatcher;
 pub use epoll::EpollDispatcher;
 pub use poll::PollDispatcher;
 pub use select::SelectDispatcher;
-#[cfg(target_os = "linux")]
+#[cfg(muxloop_has_uring)]
 pub use uring::UringDispatcher;
 
 cfg_if::cfg_if! {
@@ -72,7 +72,7 @@ cfg_if::cfg_if! {
         pub type DefaultDispatcher = SelectDispatcher;
     } else if #[cfg(muxloop_dispatcher = "poll")] {
         /// The dispatcher chosen at compile time (here: `poll`, by the `poll`
-        /// feature or because the target has no epoll).
+        /// feature, or because the build has no epoll: not Linux, or `--cfg muxloop_portable`).
         pub type DefaultDispatcher = PollDispatcher;
     } else if #[cfg(muxloop_dispatcher = "uring")] {
         /// The dispatcher chosen at compile time (here: `io_uring`, by the `uring` feature).
@@ -289,6 +289,7 @@ pub struct Events {
 impl Events {
     /// Adds `ready` to the event at `slot` (a second completion for the
     /// same fd in one batch: one event, the union of what was reported).
+    #[cfg(muxloop_has_uring)]
     pub(crate) fn merge(&mut self, slot: usize, ready: Ready) {
         let event = &mut self.list[slot];
         *event = Event::new(event.fd(), event.ready() | ready);

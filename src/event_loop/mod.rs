@@ -124,15 +124,16 @@ pub struct Stats {
 ///
 /// let mut ev: EventLoop = EventLoop::new()?;
 /// let (reader, writer) = muxloop::sys::socketpair()?;
-/// use std::os::fd::AsRawFd;
+/// use std::os::fd::{AsFd, AsRawFd};
 /// let fd = reader.as_raw_fd();
-/// ev.register(fd, Interest::READABLE, Mode::Level, move |ev, event| {
+/// // The handler owns the reader: deregistering drops it, then it closes.
+/// ev.register(fd, Interest::READABLE, Mode::Level, move |ev, _event| {
 ///     let mut buf = [0u8; 16];
-///     let n = muxloop::sys::read(event.fd(), &mut buf).unwrap();
+///     let n = muxloop::sys::read(reader.as_fd(), &mut buf).unwrap();
 ///     assert_eq!(&buf[..n], b"hi");
 ///     ev.quit();
 /// })?;
-/// muxloop::sys::write(writer.as_raw_fd(), b"hi")?;
+/// muxloop::sys::write(writer.as_fd(), b"hi")?;
 /// ev.run()?;
 /// ev.deregister(fd)?;
 /// # Ok::<(), std::io::Error>(())

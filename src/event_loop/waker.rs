@@ -1,11 +1,12 @@
 //! The waker: an fd another thread can make readable to interrupt a loop
 //! that is asleep in `select`/`poll`/`epoll_wait`.
 //!
-//! On Linux it is an `eventfd` (one fd, an 8-byte counter); elsewhere the
-//! classic self-pipe. The loop registers the read side like any other fd.
+//! With the `muxloop_linux` cfg it is an `eventfd` (one fd, an 8-byte
+//! counter); elsewhere (and with `--cfg muxloop_portable`) the classic
+//! self-pipe. The loop registers the read side like any other fd.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use crate::sys;
 
@@ -17,12 +18,12 @@ pub(crate) struct Waker {
 }
 
 impl Waker {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(muxloop_linux)]
     pub(crate) fn new() -> io::Result<Waker> {
         Ok(Waker { read: sys::eventfd()?, write: None })
     }
 
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    #[cfg(not(muxloop_linux))]
     pub(crate) fn new() -> io::Result<Waker> {
         let (read, write) = sys::pipe()?;
         Ok(Waker { read, write: Some(write) })
@@ -36,7 +37,7 @@ impl Waker {
     /// Makes the fd readable. A full counter or pipe already is, so
     /// `WouldBlock` counts as success.
     pub(crate) fn wake(&self) -> io::Result<()> {
-        let fd = self.write.as_ref().unwrap_or(&self.read).as_raw_fd();
+        let fd = self.write.as_ref().unwrap_or(&self.read).as_fd();
         // An eventfd needs exactly 8 bytes; a pipe takes them as well.
         match sys::write(fd, &1u64.to_ne_bytes()) {
             Ok(_) => Ok(()),
@@ -49,7 +50,7 @@ impl Waker {
     /// resets an eventfd's counter; a pipe is read until it is empty.
     pub(crate) fn drain(&self) {
         let mut buf = [0u8; 64];
-        while let Ok(n) = sys::read(self.read.as_raw_fd(), &mut buf) {
+        while let Ok(n) = sys::read(self.read.as_fd(), &mut buf) {
             if n == 0 || self.write.is_none() {
                 break;
             }

@@ -11,7 +11,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
@@ -50,7 +50,7 @@ pub(crate) fn listen<D: Dispatcher + 'static>(
     on_accept: AcceptFn<D>,
 ) -> io::Result<RawFd> {
     let fd = listener.as_raw_fd();
-    let local = StreamAddr::of_socket(fd, false)?;
+    let local = StreamAddr::of_socket(listener.as_fd(), false)?;
     let acceptor = Rc::new(Acceptor {
         listener,
         spare: RefCell::new(sys::open_dev_null().ok()),
@@ -79,7 +79,7 @@ impl<D: Dispatcher + 'static> Acceptor<D> {
     /// Accepts until the backlog is empty.
     fn accept_pending(self: &Rc<Self>, ev: &mut EventLoop<D>) {
         loop {
-            match sys::accept_raw(self.fd()) {
+            match sys::accept(self.listener.as_fd()) {
                 Ok((socket, peer)) => {
                     let peer = match StreamAddr::from_raw_addr(&peer) {
                         Ok(peer) => peer,
@@ -111,7 +111,7 @@ impl<D: Dispatcher + 'static> Acceptor<D> {
         drop(spare);
         let mut shed = 0;
         loop {
-            match sys::accept_raw(self.fd()) {
+            match sys::accept(self.listener.as_fd()) {
                 Ok((socket, _)) => {
                     drop(socket);
                     shed += 1;

@@ -16,7 +16,7 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -182,8 +182,9 @@ impl StreamAddr {
     }
 
     /// The local (`peer: false`) or remote address of a socket.
-    pub(crate) fn of_socket(fd: RawFd, peer: bool) -> io::Result<Self> {
-        StreamAddr::from_raw_addr(&sys::raw_name(fd, peer)?)
+    pub(crate) fn of_socket(fd: BorrowedFd<'_>, peer: bool) -> io::Result<Self> {
+        let raw = if peer { sys::peer_addr(fd)? } else { sys::local_addr(fd)? };
+        StreamAddr::from_raw_addr(&raw)
     }
 }
 
@@ -270,7 +271,7 @@ impl Drop for SocketFile {
 /// Binds `fd` (a Unix socket of type `stream` or datagram) to `addr`,
 /// replacing a stale socket file (see the module docs). Returns the socket
 /// file created, if `addr` is a path.
-pub(crate) fn bind_unix(fd: RawFd, addr: &UnixAddr, stream: bool) -> io::Result<Option<SocketFile>> {
+pub(crate) fn bind_unix(fd: BorrowedFd<'_>, addr: &UnixAddr, stream: bool) -> io::Result<Option<SocketFile>> {
     if *addr == UnixAddr::Unnamed {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot bind to an unnamed unix address"));
     }
@@ -290,7 +291,7 @@ pub(crate) fn bind_unix(fd: RawFd, addr: &UnixAddr, stream: bool) -> io::Result<
     // listener accepts it (and sees it close at once) or, with a full
     // backlog, makes it wait (EAGAIN): either way, in use.
     let probe = sys::unix_socket(stream)?;
-    match sys::connect_raw(probe.as_raw_fd(), &raw) {
+    match sys::connect_raw(probe.as_fd(), &raw) {
         Ok(()) => Err(io::Error::new(io::ErrorKind::AddrInUse, format!("a live socket is bound to {addr}"))),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
             debug!("replacing stale socket file {addr}");

@@ -8,7 +8,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -123,7 +123,7 @@ fn attempt<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, connecting: Rc<Connec
     debug!("connecting to {addr} (attempt {})", connecting.attempts.get());
     let started = addr.to_raw_addr().and_then(|raw| {
         let socket = sys::stream_socket(&raw)?;
-        let done = sys::start_connect_raw(socket.as_raw_fd(), &raw)?;
+        let done = sys::start_connect(socket.as_fd(), &raw)?;
         Ok((socket, done))
     });
     match started {
@@ -161,7 +161,7 @@ fn wait_for_handshake<D: Dispatcher + 'static>(
             let Some(socket) = pending.borrow_mut().take() else { return };
             ev.cancel(timer);
             let _ = ev.deregister(fd);
-            match sys::take_socket_error(fd) {
+            match sys::take_socket_error(socket.as_fd()) {
                 Ok(None) => connected(ev, Rc::clone(&connecting), socket),
                 Ok(Some(e)) | Err(e) => failed(ev, Rc::clone(&connecting), e),
             }
@@ -179,7 +179,7 @@ fn connected<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, connecting: Rc<Conn
     // Connecting to a free local port can "succeed" by connecting to itself
     // (TCP simultaneous open): treat that as refused.
     if addr.as_inet().is_some()
-        && StreamAddr::of_socket(socket.as_raw_fd(), false).is_ok_and(|local| local == addr)
+        && StreamAddr::of_socket(socket.as_fd(), false).is_ok_and(|local| local == addr)
     {
         drop(socket);
         let e = io::Error::new(io::ErrorKind::ConnectionRefused, format!("connect to {addr} reached itself"));

@@ -28,7 +28,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 
 use log::{debug, trace};
@@ -54,6 +54,9 @@ pub struct Datagram<'a, A> {
     pub peer: A,
     /// `Some(real length)` if the datagram did not fit the receive slot
     /// ([`DatagramOptions::max_datagram`]) and `data` holds only its start.
+    /// The real length comes from Linux (`MSG_TRUNC` on receive); without
+    /// the `muxloop_linux` cfg the kernel only says the datagram was cut, and
+    /// this is the slot size.
     pub truncated_from: Option<usize>,
 }
 
@@ -238,9 +241,9 @@ impl<D: Dispatcher + 'static, A: DatagramAddr> DatagramSocket<D, A> {
         F: FnMut(&mut EventLoop<D>, &DatagramSocket<D, A>, &Datagram<'_, A>) + 'static,
     {
         let fd = socket.as_raw_fd();
-        sys::set_buffer_sizes(fd, options.send_buffer, options.recv_buffer)?;
-        let local = A::from_raw(&sys::raw_name(fd, false)?)?;
-        let peer = match sys::raw_name(fd, true) {
+        sys::set_buffer_sizes(socket.as_fd(), options.send_buffer, options.recv_buffer)?;
+        let local = A::from_raw(&sys::local_addr(socket.as_fd())?)?;
+        let peer = match sys::peer_addr(socket.as_fd()) {
             Ok(raw) => Some(A::from_raw(&raw)?),
             Err(_) => None, // not connected
         };
@@ -326,6 +329,15 @@ impl<D: Dispatcher + 'static, A: DatagramAddr> DatagramSocket<D, A> {
         )
     }
 
+    /// Runs `f` with the socket borrowed, so it stays open for the call;
+    /// `NotConnected` once closed. `f` must not close the socket.
+    pub(super) fn with_socket<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> io::Result<T>) -> io::Result<T> {
+        match self.inner.socket.borrow().as_ref() {
+            Some(socket) => f(socket.as_fd()),
+            None => Err(self.closed_error()),
+        }
+    }
+
     /// Fixes the default destination ([`send`](Self::send)) and makes the
     /// kernel deliver only datagrams from `peer`. Errors: what `connect(2)`
     /// says (e.g. `ConnectionRefused` for a Unix path nobody is bound to).
@@ -333,7 +345,8 @@ impl<D: Dispatcher + 'static, A: DatagramAddr> DatagramSocket<D, A> {
         if self.is_closed() {
             return Err(self.closed_error());
         }
-        sys::connect_raw(self.inner.fd, &peer.to_raw()?)?;
+        let raw = peer.to_raw()?;
+        self.with_socket(|fd| sys::connect_raw(fd, &raw))?;
         debug!("datagram socket fd {} connected to {peer:?}", self.inner.fd);
         *self.inner.peer.borrow_mut() = Some(peer.clone());
         Ok(())
@@ -368,7 +381,7 @@ impl<D: Dispatcher + 'static, A: DatagramAddr> DatagramSocket<D, A> {
         }
         let queue_empty = self.inner.queue.borrow().items.is_empty();
         if queue_empty && !self.inner.in_batch.get() {
-            match sys::send_to(self.inner.fd, data, to.as_ref()) {
+            match self.with_socket(|fd| sys::send_to(fd, data, to.as_ref())) {
                 Ok(_) => {
                     self.count(|s| s.sent += 1);
                     return Ok(());
@@ -407,12 +420,11 @@ impl<D: Dispatcher + 'static, A: DatagramAddr> DatagramSocket<D, A> {
 
     /// Hands queued datagrams to the kernel until it would block.
     fn flush(&self) {
-        let fd = self.inner.fd;
         let mut queue = self.inner.queue.borrow_mut();
         while !queue.items.is_empty() {
             let batch: Vec<sys::OutDatagram<'_>> =
                 queue.items.iter().take(64).map(|q| (&q.data[..], q.to.as_ref())).collect();
-            match sys::send_batch(fd, &batch) {
+            match self.with_socket(|fd| sys::send_batch(fd, &batch)) {
                 Ok(n) => {
                     drop(batch);
                     let freed: usize = queue.items.drain(..n).map(|q| q.data.len()).sum();
@@ -425,7 +437,7 @@ impl<D: Dispatcher + 'static, A: DatagramAddr> DatagramSocket<D, A> {
                     drop(batch);
                     let bad = queue.items.pop_front().expect("not empty");
                     queue.bytes -= bad.data.len();
-                    debug!("datagram socket fd {fd}: queued send to {:?} failed: {e}", bad.to);
+                    debug!("datagram socket fd {}: queued send to {:?} failed: {e}", self.inner.fd, bad.to);
                     self.count(|s| s.send_errors += 1);
                 }
             }
@@ -456,7 +468,7 @@ impl<D: Dispatcher + 'static, A: DatagramAddr> DatagramSocket<D, A> {
             return;
         }
         if event.is_error()
-            && let Ok(Some(e)) = sys::take_socket_error(self.inner.fd)
+            && let Ok(Some(e)) = self.with_socket(sys::take_socket_error)
         {
             debug!("datagram socket fd {}: {e}", self.inner.fd);
             self.count(|s| s.recv_errors += 1);
@@ -477,7 +489,7 @@ impl<D: Dispatcher + 'static, A: DatagramAddr> DatagramSocket<D, A> {
         while budget > 0 && !self.is_closed() {
             let mut batch = self.inner.batch.borrow_mut();
             let asked = budget.min(batch.slots());
-            let n = match batch.recv(self.inner.fd, asked) {
+            let n = match self.with_socket(|fd| batch.recv(fd, asked)) {
                 Ok(n) => n,
                 Err(e) if would_block(&e) => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -51,15 +51,15 @@ impl Listener {
     pub fn bind_unix(addr: impl Into<UnixAddr>, backlog: i32) -> io::Result<Listener> {
         let addr = addr.into();
         let socket = sys::unix_socket(true)?;
-        let file = bind_unix(socket.as_raw_fd(), &addr, true)?;
-        sys::listen(socket.as_raw_fd(), backlog)
+        let file = bind_unix(socket.as_fd(), &addr, true)?;
+        sys::listen(socket.as_fd(), backlog)
             .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))?;
         Listener::from_socket(socket, file)
     }
 
     fn from_socket(socket: OwnedFd, file: Option<SocketFile>) -> io::Result<Listener> {
-        sys::set_nonblocking(socket.as_raw_fd(), true)?;
-        let addr = StreamAddr::of_socket(socket.as_raw_fd(), false)?;
+        sys::set_nonblocking(socket.as_fd(), true)?;
+        let addr = StreamAddr::of_socket(socket.as_fd(), false)?;
         debug!("listener on {addr} (fd {})", socket.as_raw_fd());
         Ok(Listener { socket, addr, file })
     }
@@ -109,9 +109,9 @@ impl Listener {
     /// A listener from a socket std already set up; the address is looked up
     /// when possible (a failure there leaves an unnamed address).
     fn adopt(socket: OwnedFd) -> Listener {
-        let _ = sys::set_nonblocking(socket.as_raw_fd(), true);
+        let _ = sys::set_nonblocking(socket.as_fd(), true);
         let addr =
-            StreamAddr::of_socket(socket.as_raw_fd(), false).unwrap_or(StreamAddr::Unix(UnixAddr::Unnamed));
+            StreamAddr::of_socket(socket.as_fd(), false).unwrap_or(StreamAddr::Unix(UnixAddr::Unnamed));
         Listener { socket, addr, file: None }
     }
 }

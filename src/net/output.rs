@@ -29,7 +29,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -53,22 +53,22 @@ const SENDFILE_MAX: u64 = 0x7fff_f000;
 pub(crate) trait Sink {
     /// Writes from `bufs`, with `fds` passed along with the first byte (none
     /// if empty); the bytes taken.
-    fn send(&mut self, bufs: &[IoSlice<'_>], fds: &[RawFd]) -> io::Result<usize>;
+    fn send(&mut self, bufs: &[IoSlice<'_>], fds: &[BorrowedFd<'_>]) -> io::Result<usize>;
     /// Sends up to `count` bytes of `file` from `*offset`, advancing it; the
     /// bytes taken (0: the file ended).
     fn send_file(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize>;
 }
 
 /// A connected socket as a [`Sink`].
-pub(crate) struct SocketSink(pub(crate) RawFd);
+pub(crate) struct SocketSink<'a>(pub(crate) BorrowedFd<'a>);
 
-impl Sink for SocketSink {
-    fn send(&mut self, bufs: &[IoSlice<'_>], fds: &[RawFd]) -> io::Result<usize> {
+impl Sink for SocketSink<'_> {
+    fn send(&mut self, bufs: &[IoSlice<'_>], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
         if fds.is_empty() { sys::send_vectored(self.0, bufs) } else { sys::send_with_fds(self.0, bufs, fds) }
     }
 
     fn send_file(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
-        sys::sendfile(self.0, file.as_raw_fd(), offset, count)
+        sys::send_file(self.0, file.as_fd(), offset, count)
     }
 }
 
@@ -241,10 +241,10 @@ impl OutputQueue {
             }
             Segment::Bytes(buffer) => {
                 let mut limit = max.max(1).min(buffer.len());
-                let mut fds: Vec<RawFd> = Vec::new();
+                let mut fds: Vec<BorrowedFd<'_>> = Vec::new();
                 match self.fd_batches.front() {
                     Some(batch) if batch.at == self.sent => {
-                        fds = batch.fds.iter().map(AsRawFd::as_raw_fd).collect();
+                        fds = batch.fds.iter().map(AsFd::as_fd).collect();
                         if let Some(next) = self.fd_batches.get(1) {
                             limit = limit.min((next.at - self.sent) as usize);
                         }
@@ -300,7 +300,7 @@ mod tests {
     }
 
     impl Sink for Recorder {
-        fn send(&mut self, bufs: &[IoSlice<'_>], fds: &[RawFd]) -> io::Result<usize> {
+        fn send(&mut self, bufs: &[IoSlice<'_>], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
             self.calls += 1;
             let data: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
             let n = data.len().min(self.per_call);

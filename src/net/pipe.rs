@@ -15,7 +15,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 
 use log::{debug, trace};
@@ -39,11 +39,19 @@ enum Source {
 }
 
 impl Source {
-    fn release(self, fd: RawFd) {
+    /// Runs `f` with the fd borrowed.
+    fn with_fd<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
+        match self {
+            Source::Owned(fd) => f(fd.as_fd()),
+            Source::Stdin { .. } => f(io::stdin().as_fd()),
+        }
+    }
+
+    fn release(self) {
         match self {
             Source::Owned(fd) => drop(fd),
             Source::Stdin { was_nonblocking } => {
-                if let Err(e) = sys::set_nonblocking(fd, was_nonblocking) {
+                if let Err(e) = sys::set_nonblocking(io::stdin().as_fd(), was_nonblocking) {
                     debug!("stdin: could not restore O_NONBLOCK: {e}");
                 }
             }
@@ -70,7 +78,7 @@ struct Inner<D: Dispatcher + 'static> {
 /// use muxloop::{EventLoop, PipeReader};
 /// let mut ev: EventLoop = EventLoop::new()?;
 /// let (r, w) = muxloop::sys::pipe()?;
-/// muxloop::sys::write(std::os::fd::AsRawFd::as_raw_fd(&w), b"hello")?;
+/// muxloop::sys::write(std::os::fd::AsFd::as_fd(&w), b"hello")?;
 /// drop(w);
 /// let _reader = PipeReader::new(
 ///     &mut ev,
@@ -112,7 +120,7 @@ impl<D: Dispatcher + 'static> PipeReader<D> {
         G: FnOnce(&mut EventLoop<D>, &PipeReader<D>, io::Result<()>) + 'static,
     {
         let raw = fd.as_raw_fd();
-        sys::set_nonblocking(raw, true)?;
+        sys::set_nonblocking(fd.as_fd(), true)?;
         Self::start(ev, raw, Source::Owned(fd), Box::new(on_data), Box::new(on_end))
     }
 
@@ -124,8 +132,8 @@ impl<D: Dispatcher + 'static> PipeReader<D> {
         G: FnOnce(&mut EventLoop<D>, &PipeReader<D>, io::Result<()>) + 'static,
     {
         let fd = libc::STDIN_FILENO;
-        let was_nonblocking = sys::is_nonblocking(fd)?;
-        sys::set_nonblocking(fd, true)?;
+        let was_nonblocking = sys::is_nonblocking(io::stdin().as_fd())?;
+        sys::set_nonblocking(io::stdin().as_fd(), true)?;
         let source = Source::Stdin { was_nonblocking };
         Self::start(ev, fd, source, Box::new(on_data), Box::new(on_end))
     }
@@ -155,7 +163,7 @@ impl<D: Dispatcher + 'static> PipeReader<D> {
             }
         });
         if let Err(e) = registered {
-            source.release(fd);
+            source.release();
             return Err(match e.raw_os_error() {
                 Some(libc::EPERM) => io::Error::new(
                     io::ErrorKind::Unsupported,
@@ -208,7 +216,7 @@ impl<D: Dispatcher + 'static> PipeReader<D> {
         if let Err(e) = ev.deregister(self.inner.fd) {
             debug!("pipe reader fd {}: deregister: {e}", self.inner.fd);
         }
-        source.release(self.inner.fd);
+        source.release();
         debug!("pipe reader fd {} closed after {} bytes", self.inner.fd, self.bytes_read());
     }
 
@@ -225,7 +233,11 @@ impl<D: Dispatcher + 'static> PipeReader<D> {
                 if self.is_closed() {
                     break;
                 }
-                match sys::read(self.inner.fd, &mut buf) {
+                let result = match self.inner.source.borrow().as_ref() {
+                    Some(source) => source.with_fd(|fd| sys::read(fd, &mut buf)),
+                    None => break,
+                };
+                match result {
                     Ok(0) => {
                         end = Some(Ok(()));
                         break;
@@ -267,12 +279,12 @@ impl<D: Dispatcher + 'static> Drop for Inner<D> {
         // Dropped while open: deregister on the loop before releasing the fd.
         let fd = self.fd;
         if !self.loop_handle.is_alive() {
-            source.release(fd); // the loop, and its registration, are gone
+            source.release(); // the loop, and its registration, are gone
             return;
         }
         let _ = self.loop_handle.run_in_loop(move |ev| {
             let _ = ev.deregister(fd);
-            source.release(fd);
+            source.release();
         });
     }
 }

@@ -55,7 +55,7 @@ impl<D: Dispatcher + 'static> DatagramSocket<D, SocketAddr> {
         let mut last = None;
         for addr in addr.to_socket_addrs()? {
             match sys::datagram_socket(addr.is_ipv6(), false).and_then(|s| {
-                sys::bind_raw(std::os::fd::AsRawFd::as_raw_fd(&s), &RawAddr::from_inet(&addr))?;
+                sys::bind_raw(std::os::fd::AsFd::as_fd(&s), &RawAddr::from_inet(&addr))?;
                 Ok(s)
             }) {
                 Ok(socket) => {
@@ -72,17 +72,17 @@ impl<D: Dispatcher + 'static> DatagramSocket<D, SocketAddr> {
     /// Joins the IPv4 multicast group `group` on the interface with address
     /// `interface` (`0.0.0.0`: the kernel's choice).
     pub fn join_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
-        sys::set_multicast_v4(self.fd(), group, interface, true)
+        self.with_socket(|fd| sys::set_multicast_v4(fd, group, interface, true))
     }
 
     /// Leaves a group joined with [`join_multicast_v4`](Self::join_multicast_v4).
     pub fn leave_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
-        sys::set_multicast_v4(self.fd(), group, interface, false)
+        self.with_socket(|fd| sys::set_multicast_v4(fd, group, interface, false))
     }
 
     /// Sends multicast out of the interface with address `interface`
     /// (`127.0.0.1` keeps it on loopback).
     pub fn set_multicast_interface_v4(&self, interface: Ipv4Addr) -> io::Result<()> {
-        sys::set_multicast_if_v4(self.fd(), interface)
+        self.with_socket(|fd| sys::set_multicast_if_v4(fd, interface))
     }
 }

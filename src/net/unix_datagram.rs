@@ -14,7 +14,7 @@
 //! it is still the one it bound.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 
 use log::debug;
 
@@ -60,7 +60,7 @@ impl<D: Dispatcher + 'static> DatagramSocket<D, UnixAddr> {
     {
         let addr = addr.into();
         let socket = sys::unix_socket(false)?;
-        let file = bind_unix(socket.as_raw_fd(), &addr, false)?;
+        let file = bind_unix(socket.as_fd(), &addr, false)?;
         let remove = move || drop(file);
         let sock = match DatagramSocket::open(ev, socket, options, on_datagram) {
             Ok(sock) => sock,

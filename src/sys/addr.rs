@@ -5,34 +5,9 @@
 use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::*;
-
-/// The local address of a socket (`getsockname`).
-pub fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
-    socket_name(fd, false)
-}
-
-/// The remote address of a connected socket (`getpeername`).
-pub fn peer_addr(fd: RawFd) -> io::Result<SocketAddr> {
-    socket_name(fd, true)
-}
-
-fn socket_name(fd: RawFd, peer: bool) -> io::Result<SocketAddr> {
-    // SAFETY: all-zero bytes are a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    let ptr = (&mut storage as *mut libc::sockaddr_storage).cast();
-    if peer {
-        // SAFETY: `storage`/`len` are valid out-pointers.
-        syscall!(getpeername(fd, ptr, &mut len))?;
-    } else {
-        // SAFETY: as above.
-        syscall!(getsockname(fd, ptr, &mut len))?;
-    }
-    to_socket_addr(&storage)
-}
 
 /// Converts a `sockaddr_storage` filled by the kernel into a `SocketAddr`.
 pub(crate) fn to_socket_addr(storage: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
@@ -165,8 +140,20 @@ impl RawAddr {
         })
     }
 
+    /// The address family (`AF_INET`, `AF_INET6`, `AF_UNIX`).
+    pub(super) fn family(&self) -> libc::c_int {
+        self.storage.ss_family as libc::c_int
+    }
+
     pub(super) fn ptr(&self) -> *const libc::sockaddr {
         (&self.storage as *const libc::sockaddr_storage).cast()
+    }
+}
+
+/// `127.0.0.1:80`, `[::1]:80`, `unix:"/path"`, or `family N`.
+impl std::fmt::Display for RawAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
     }
 }
 
@@ -180,16 +167,27 @@ impl std::fmt::Debug for RawAddr {
     }
 }
 
-/// `getsockname`/`getpeername` for any family.
-pub fn raw_name(fd: RawFd, peer: bool) -> io::Result<RawAddr> {
+/// The local address of a socket, of any family (`getsockname`);
+/// [`RawAddr::to_inet`] turns a TCP or UDP one into a `SocketAddr`.
+pub fn local_addr(fd: BorrowedFd<'_>) -> io::Result<RawAddr> {
+    socket_name(fd, false)
+}
+
+/// The remote address of a connected socket, of any family (`getpeername`).
+pub fn peer_addr(fd: BorrowedFd<'_>) -> io::Result<RawAddr> {
+    socket_name(fd, true)
+}
+
+fn socket_name(fd: BorrowedFd<'_>, peer: bool) -> io::Result<RawAddr> {
     let mut raw = RawAddr::empty();
     let ptr = (&mut raw.storage as *mut libc::sockaddr_storage).cast();
     if peer {
-        // SAFETY: `raw.storage`/`raw.len` are valid out-pointers of the stated size.
-        syscall!(getpeername(fd, ptr, &mut raw.len))?;
+        // SAFETY: `raw.storage`/`raw.len` are valid out-pointers of the stated
+        // size; `fd` is borrowed, hence open.
+        syscall!(getpeername(fd.as_raw_fd(), ptr, &mut raw.len))?;
     } else {
         // SAFETY: as above.
-        syscall!(getsockname(fd, ptr, &mut raw.len))?;
+        syscall!(getsockname(fd.as_raw_fd(), ptr, &mut raw.len))?;
     }
     Ok(raw)
 }

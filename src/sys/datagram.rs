@@ -4,7 +4,7 @@
 use std::io;
 use std::mem;
 use std::net::Ipv4Addr;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use super::*;
 
@@ -16,41 +16,35 @@ pub fn datagram_socket(ipv6: bool, unix: bool) -> io::Result<OwnedFd> {
         (false, false) => libc::AF_INET,
         (false, true) => libc::AF_INET6,
     };
-    let ty = libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: plain integer arguments.
-    Ok(owned(syscall!(socket(domain, ty, 0))?))
+    new_socket(domain, libc::SOCK_DGRAM, 0)
 }
 
 /// A connected, non-blocking, close-on-exec `AF_UNIX` datagram socket pair.
 pub fn datagram_socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [-1; 2];
-    let ty = libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: `fds` has room for the two descriptors the kernel writes.
-    syscall!(socketpair(libc::AF_UNIX, ty, 0, fds.as_mut_ptr()))?;
-    Ok((owned(fds[0]), owned(fds[1])))
+    new_socketpair(libc::SOCK_DGRAM)
 }
 
 /// `bind(2)` to any address.
-pub fn bind_raw(fd: RawFd, addr: &RawAddr) -> io::Result<()> {
+pub fn bind_raw(fd: BorrowedFd<'_>, addr: &RawAddr) -> io::Result<()> {
     // SAFETY: `addr` holds a valid address of `addr.len` bytes.
-    syscall!(bind(fd, addr.ptr(), addr.len))?;
+    syscall!(bind(fd.as_raw_fd(), addr.ptr(), addr.len))?;
     Ok(())
 }
 
 /// `connect(2)` to any address (for a datagram socket: fixes the default
 /// destination and filters what is received).
-pub fn connect_raw(fd: RawFd, addr: &RawAddr) -> io::Result<()> {
+pub fn connect_raw(fd: BorrowedFd<'_>, addr: &RawAddr) -> io::Result<()> {
     // SAFETY: `addr` holds a valid address of `addr.len` bytes.
-    syscall!(connect(fd, addr.ptr(), addr.len))?;
+    syscall!(connect(fd.as_raw_fd(), addr.ptr(), addr.len))?;
     Ok(())
 }
 
 /// `sendto(2)` one datagram (`to: None` on a connected socket), with
 /// `MSG_NOSIGNAL`. A datagram is sent whole or not at all.
-pub fn send_to(fd: RawFd, buf: &[u8], to: Option<&RawAddr>) -> io::Result<usize> {
+pub fn send_to(fd: BorrowedFd<'_>, buf: &[u8], to: Option<&RawAddr>) -> io::Result<usize> {
     let (ptr, len) = to.map_or((std::ptr::null(), 0), |a| (a.ptr(), a.len));
     // SAFETY: the kernel reads `buf.len()` bytes from `buf` and `len` bytes from `ptr` (or none).
-    let n = syscall!(sendto(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL, ptr, len))?;
+    let n = syscall!(sendto(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL, ptr, len))?;
     Ok(n as usize)
 }
 
@@ -66,14 +60,14 @@ pub struct Received {
     pub from: RawAddr,
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(muxloop_linux)]
 const RECV_FLAGS: libc::c_int = libc::MSG_TRUNC;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(muxloop_linux))]
 const RECV_FLAGS: libc::c_int = 0;
 
 /// `recvmsg(2)` one datagram into `buf`. A datagram larger than `buf` is cut
 /// by the kernel; the answer says so, and on Linux gives its real length.
-pub fn recv_from(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
+pub fn recv_from(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Received> {
     let mut from = RawAddr::empty();
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // SAFETY: all-zero bytes are a valid msghdr.
@@ -84,24 +78,24 @@ pub fn recv_from(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
     msg.msg_iovlen = 1;
     // SAFETY: `msg` points to `iov` (writable `buf`) and `from.storage`, both
     // alive across the call and of the stated sizes.
-    let n = syscall!(recvmsg(fd, &mut msg, RECV_FLAGS))? as usize;
+    let n = syscall!(recvmsg(fd.as_raw_fd(), &mut msg, RECV_FLAGS))? as usize;
     from.len = msg.msg_namelen;
     let truncated = msg.msg_flags & libc::MSG_TRUNC != 0;
     Ok(Received { len: if truncated { n.max(buf.len()) } else { n }, truncated, from })
 }
 
 /// Buffers for receiving up to `slots` datagrams of up to `slot_size` bytes
-/// with one `recvmmsg(2)` call (Linux), or a `recvmsg` loop elsewhere.
+/// with one `recvmmsg(2)` call (`muxloop_linux`), or a `recvmsg` loop elsewhere.
 /// Pages are only touched as datagrams land in them.
 pub struct RecvBatch {
     slot_size: usize,
     data: Vec<u8>,
     got: Vec<Received>,
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(muxloop_linux)]
     headers: Vec<libc::mmsghdr>,
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(muxloop_linux)]
     iovs: Vec<libc::iovec>,
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(muxloop_linux)]
     names: Vec<RawAddr>,
 }
 
@@ -119,12 +113,12 @@ impl RecvBatch {
             slot_size,
             data: vec![0; slots * slot_size],
             got: Vec::with_capacity(slots),
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(muxloop_linux)]
             // SAFETY: all-zero bytes are a valid mmsghdr.
             headers: (0..slots).map(|_| unsafe { mem::zeroed() }).collect(),
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(muxloop_linux)]
             iovs: (0..slots).map(|_| libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }).collect(),
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(muxloop_linux)]
             names: vec![RawAddr::empty(); slots],
         }
     }
@@ -136,8 +130,8 @@ impl RecvBatch {
 
     /// Receives up to `max` (and at most [`slots`](Self::slots)) datagrams;
     /// returns how many. `WouldBlock` when none is waiting.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    pub fn recv(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
+    #[cfg(muxloop_linux)]
+    pub fn recv(&mut self, fd: BorrowedFd<'_>, max: usize) -> io::Result<usize> {
         let n = max.clamp(1, self.slots());
         self.got.clear();
         for i in 0..n {
@@ -156,8 +150,13 @@ impl RecvBatch {
         }
         // SAFETY: the first `n` headers point to live iovecs (into `data`) and
         // name buffers of the stated sizes; nothing moves until the call returns.
-        let got = syscall!(recvmmsg(fd, self.headers.as_mut_ptr(), n as _, RECV_FLAGS, std::ptr::null_mut()))?
-            as usize;
+        let got = syscall!(recvmmsg(
+            fd.as_raw_fd(),
+            self.headers.as_mut_ptr(),
+            n as _,
+            RECV_FLAGS,
+            std::ptr::null_mut()
+        ))? as usize;
         for i in 0..got {
             let hdr = &self.headers[i].msg_hdr;
             self.names[i].len = hdr.msg_namelen;
@@ -170,8 +169,8 @@ impl RecvBatch {
     }
 
     /// Receives up to `max` datagrams with a `recvmsg` loop.
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    pub fn recv(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
+    #[cfg(not(muxloop_linux))]
+    pub fn recv(&mut self, fd: BorrowedFd<'_>, max: usize) -> io::Result<usize> {
         let n = max.clamp(1, self.slots());
         self.got.clear();
         for i in 0..n {
@@ -198,11 +197,11 @@ impl RecvBatch {
 /// on a connected socket).
 pub type OutDatagram<'a> = (&'a [u8], Option<&'a RawAddr>);
 
-/// Sends datagrams in order with one `sendmmsg(2)` call per 64 (Linux; a
+/// Sends datagrams in order with one `sendmmsg(2)` call per 64 (`muxloop_linux`; a
 /// `sendto` loop elsewhere); returns how many the kernel took. The first one
 /// failing is an error only if none was sent (as `sendmmsg` reports it).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub fn send_batch(fd: RawFd, datagrams: &[OutDatagram<'_>]) -> io::Result<usize> {
+#[cfg(muxloop_linux)]
+pub fn send_batch(fd: BorrowedFd<'_>, datagrams: &[OutDatagram<'_>]) -> io::Result<usize> {
     const MAX: usize = 64;
     let mut sent = 0;
     for chunk in datagrams.chunks(MAX) {
@@ -221,7 +220,7 @@ pub fn send_batch(fd: RawFd, datagrams: &[OutDatagram<'_>]) -> io::Result<usize>
         }
         // SAFETY: the first `chunk.len()` headers point to iovecs and names that
         // live across the call; the kernel only reads the data (sendmmsg).
-        match syscall!(sendmmsg(fd, headers.as_mut_ptr(), chunk.len() as _, libc::MSG_NOSIGNAL)) {
+        match syscall!(sendmmsg(fd.as_raw_fd(), headers.as_mut_ptr(), chunk.len() as _, libc::MSG_NOSIGNAL)) {
             Ok(n) => {
                 sent += n as usize;
                 if (n as usize) < chunk.len() {
@@ -236,8 +235,8 @@ pub fn send_batch(fd: RawFd, datagrams: &[OutDatagram<'_>]) -> io::Result<usize>
 }
 
 /// Sends datagrams in order with a `sendto` loop; returns how many were taken.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub fn send_batch(fd: RawFd, datagrams: &[OutDatagram<'_>]) -> io::Result<usize> {
+#[cfg(not(muxloop_linux))]
+pub fn send_batch(fd: BorrowedFd<'_>, datagrams: &[OutDatagram<'_>]) -> io::Result<usize> {
     for (i, (data, to)) in datagrams.iter().enumerate() {
         match send_to(fd, data, *to) {
             Ok(_) => {}
@@ -250,7 +249,12 @@ pub fn send_batch(fd: RawFd, datagrams: &[OutDatagram<'_>]) -> io::Result<usize>
 
 /// Joins (or leaves) an IPv4 multicast group on the interface with address
 /// `interface` (`0.0.0.0`: the kernel's choice).
-pub fn set_multicast_v4(fd: RawFd, group: Ipv4Addr, interface: Ipv4Addr, join: bool) -> io::Result<()> {
+pub fn set_multicast_v4(
+    fd: BorrowedFd<'_>,
+    group: Ipv4Addr,
+    interface: Ipv4Addr,
+    join: bool,
+) -> io::Result<()> {
     let mreq = libc::ip_mreq {
         imr_multiaddr: libc::in_addr { s_addr: u32::from(group).to_be() },
         imr_interface: libc::in_addr { s_addr: u32::from(interface).to_be() },
@@ -258,17 +262,23 @@ pub fn set_multicast_v4(fd: RawFd, group: Ipv4Addr, interface: Ipv4Addr, join: b
     let name = if join { libc::IP_ADD_MEMBERSHIP } else { libc::IP_DROP_MEMBERSHIP };
     let len = mem::size_of::<libc::ip_mreq>() as libc::socklen_t;
     // SAFETY: `mreq` lives across the call and `len` is its size.
-    syscall!(setsockopt(fd, libc::IPPROTO_IP, name, (&mreq as *const libc::ip_mreq).cast(), len))?;
+    syscall!(setsockopt(
+        fd.as_raw_fd(),
+        libc::IPPROTO_IP,
+        name,
+        (&mreq as *const libc::ip_mreq).cast(),
+        len
+    ))?;
     Ok(())
 }
 
 /// `IP_MULTICAST_IF`: the interface (by its IPv4 address) multicast leaves by.
-pub fn set_multicast_if_v4(fd: RawFd, interface: Ipv4Addr) -> io::Result<()> {
+pub fn set_multicast_if_v4(fd: BorrowedFd<'_>, interface: Ipv4Addr) -> io::Result<()> {
     let addr = libc::in_addr { s_addr: u32::from(interface).to_be() };
     let len = mem::size_of::<libc::in_addr>() as libc::socklen_t;
     // SAFETY: `addr` lives across the call and `len` is its size.
     syscall!(setsockopt(
-        fd,
+        fd.as_raw_fd(),
         libc::IPPROTO_IP,
         libc::IP_MULTICAST_IF,
         (&addr as *const libc::in_addr).cast(),

@@ -8,8 +8,9 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use super::*;
 
 /// Turns `O_NONBLOCK` on or off.
-pub fn set_nonblocking(fd: RawFd, nonblocking: bool) -> io::Result<()> {
-    // SAFETY: F_GETFL/F_SETFL take and return plain integers.
+pub fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
+    let fd = fd.as_raw_fd();
+    // SAFETY: F_GETFL/F_SETFL take and return plain integers; `fd` is borrowed, hence open.
     let flags = syscall!(fcntl(fd, libc::F_GETFL))?;
     let wanted = if nonblocking { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
     if wanted != flags {
@@ -19,22 +20,58 @@ pub fn set_nonblocking(fd: RawFd, nonblocking: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// Returns true if `fd` is an open descriptor of this process.
+/// Returns true if `fd` is an open descriptor of this process. It takes a
+/// `RawFd` because it only asks about a number (the answer can be stale at
+/// once if another thread opens or closes descriptors).
 pub fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD on any integer is harmless; EBADF means "not open".
     fd >= 0 && syscall!(fcntl(fd, libc::F_GETFD)).is_ok()
 }
 
+/// Sets `FD_CLOEXEC` on a descriptor this module just created (the POSIX
+/// path, where the creating call cannot set it atomically; a `fork` + `exec`
+/// on another thread in between would leak it into the child).
+#[cfg(not(muxloop_linux))]
+pub(super) fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let fd = fd.as_raw_fd();
+    // SAFETY: F_GETFD/F_SETFD take and return plain integers; `fd` is borrowed, hence open.
+    let flags = syscall!(fcntl(fd, libc::F_GETFD))?;
+    // SAFETY: as above.
+    syscall!(fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC))?;
+    Ok(())
+}
+
+/// Makes a descriptor this module just created non-blocking and
+/// close-on-exec with `fcntl` (the POSIX path; see [`set_cloexec`]).
+#[cfg(not(muxloop_linux))]
+pub(super) fn nonblocking_cloexec(fd: OwnedFd) -> io::Result<OwnedFd> {
+    use std::os::fd::AsFd;
+    set_nonblocking(fd.as_fd(), true)?;
+    set_cloexec(fd.as_fd())?;
+    Ok(fd)
+}
+
 /// A non-blocking, close-on-exec pipe: `(read end, write end)`.
+/// `pipe2(2)` with `muxloop_linux`, else `pipe(2)` + `fcntl`.
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1; 2];
-    // SAFETY: `fds` has room for the two descriptors the kernel writes.
-    syscall!(pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC))?;
-    Ok((owned(fds[0]), owned(fds[1])))
+    #[cfg(muxloop_linux)]
+    {
+        // SAFETY: `fds` has room for the two descriptors the kernel writes.
+        syscall!(pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC))?;
+        Ok((owned(fds[0]), owned(fds[1])))
+    }
+    #[cfg(not(muxloop_linux))]
+    {
+        // SAFETY: `fds` has room for the two descriptors the kernel writes.
+        syscall!(pipe(fds.as_mut_ptr()))?;
+        let (read, write) = (owned(fds[0]), owned(fds[1]));
+        Ok((nonblocking_cloexec(read)?, nonblocking_cloexec(write)?))
+    }
 }
 
 /// A non-blocking, close-on-exec eventfd (the loop's waker on Linux).
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(muxloop_linux)]
 pub fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: plain integer arguments.
     let fd = syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))?;
@@ -52,33 +89,33 @@ pub fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
 }
 
 /// `read(2)` into `buf`. `Ok(0)` is end of file.
-pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
-    let n = syscall!(read(fd, buf.as_mut_ptr().cast(), buf.len()))?;
+    let n = syscall!(read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()))?;
     Ok(n as usize)
 }
 
 /// `readv(2)`: one system call that fills several buffers in order.
-pub fn readv(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+pub fn readv(fd: BorrowedFd<'_>, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
     let count = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
     // SAFETY: `IoSliceMut` is ABI-compatible with `struct iovec` and each one
     // points to writable memory of its stated length.
-    let n = syscall!(readv(fd, bufs.as_mut_ptr().cast(), count))?;
+    let n = syscall!(readv(fd.as_raw_fd(), bufs.as_mut_ptr().cast(), count))?;
     Ok(n as usize)
 }
 
 /// `write(2)` from `buf`.
-pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: the kernel reads at most `buf.len()` bytes from `buf`.
-    let n = syscall!(write(fd, buf.as_ptr().cast(), buf.len()))?;
+    let n = syscall!(write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()))?;
     Ok(n as usize)
 }
 
 /// `writev(2)`: one system call that writes several buffers in order.
-pub fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+pub fn writev(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     let count = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
     // SAFETY: `IoSlice` is ABI-compatible with `struct iovec`; the kernel only reads.
-    let n = syscall!(writev(fd, bufs.as_ptr().cast(), count))?;
+    let n = syscall!(writev(fd.as_raw_fd(), bufs.as_ptr().cast(), count))?;
     Ok(n as usize)
 }
 
@@ -110,24 +147,44 @@ pub fn open_dev_null() -> io::Result<OwnedFd> {
     Ok(owned(fd))
 }
 
-/// How many fds this process has open (counts `/proc/self/fd`; Linux).
+/// How many fds this process has open: counts `/proc/self/fd` with
+/// `muxloop_linux`, else asks `fcntl(F_GETFD)` about every number below the
+/// soft `RLIMIT_NOFILE` (POSIX, slower).
 // A test fixture, not API: public only for tests and examples.
 #[doc(hidden)]
 pub fn open_fd_count() -> io::Result<usize> {
-    // One of the entries is the directory handle read_dir itself holds.
-    Ok(std::fs::read_dir("/proc/self/fd")?.count().saturating_sub(1))
+    #[cfg(muxloop_linux)]
+    {
+        // One of the entries is the directory handle read_dir itself holds.
+        Ok(std::fs::read_dir("/proc/self/fd")?.count().saturating_sub(1))
+    }
+    #[cfg(not(muxloop_linux))]
+    {
+        let (soft, _) = nofile_limit()?;
+        let top = RawFd::try_from(soft).unwrap_or(RawFd::MAX);
+        Ok((0..top).filter(|&fd| is_open(fd)).count())
+    }
 }
 
 /// Whether `O_NONBLOCK` is set on `fd`.
-pub fn is_nonblocking(fd: RawFd) -> io::Result<bool> {
-    // SAFETY: F_GETFL takes and returns plain integers.
-    Ok(syscall!(fcntl(fd, libc::F_GETFL))? & libc::O_NONBLOCK != 0)
+pub fn is_nonblocking(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: F_GETFL takes and returns plain integers; `fd` is borrowed, hence open.
+    Ok(syscall!(fcntl(fd.as_raw_fd(), libc::F_GETFL))? & libc::O_NONBLOCK != 0)
 }
 
 /// `dup2(2)` (close-on-exec off on the copy, as for stdin): makes `target`
 /// refer to what `fd` refers to. Tests use it to put a pipe on stdin.
-pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
-    // SAFETY: plain integer arguments; `fd` is borrowed, hence open.
+///
+/// # Safety
+///
+/// `dup2` first closes whatever `target` refers to. The caller must own
+/// `target` (or it must be closed): no `OwnedFd`, `File` or other owner
+/// elsewhere in the program may hold that number, or that owner would then
+/// read, write or close a file it never opened. Stdin (0) qualifies when
+/// the program does not use it concurrently.
+pub unsafe fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
+    // SAFETY: plain integer arguments; `fd` is borrowed, hence open; the
+    // caller guarantees nothing else owns `target`.
     syscall!(dup2(fd.as_raw_fd(), target))?;
     Ok(())
 }
@@ -143,10 +200,10 @@ pub fn dup_inheritable(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
 /// Whether `fd` is a pipe or a FIFO (`fstat(2)`, `S_ISFIFO`): `splice(2)`
 /// needs one on one side of every move, so a program checks its stdin
 /// before choosing splice over read + write.
-pub fn is_fifo(fd: RawFd) -> io::Result<bool> {
+pub fn is_fifo(fd: BorrowedFd<'_>) -> io::Result<bool> {
     let mut stat = mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `stat` is a writable `struct stat` the kernel fills on success.
-    syscall!(fstat(fd, stat.as_mut_ptr()))?;
+    syscall!(fstat(fd.as_raw_fd(), stat.as_mut_ptr()))?;
     // SAFETY: fstat succeeded, so the kernel initialised `stat`.
     let mode = unsafe { stat.assume_init() }.st_mode;
     Ok(mode & libc::S_IFMT == libc::S_IFIFO)
@@ -156,8 +213,8 @@ pub fn is_fifo(fd: RawFd) -> io::Result<bool> {
 /// (`F_DUPFD_CLOEXEC`): a loop can then watch the same socket for another
 /// interest than its owner's registration (the chat client waits on it for
 /// room while splicing into it).
-pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC takes an integer; a bad `fd` is EBADF.
-    let new = syscall!(fcntl(fd, libc::F_DUPFD_CLOEXEC, 0))?;
+pub fn dup(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an integer; `fd` is borrowed, hence open.
+    let new = syscall!(fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0))?;
     Ok(owned(new))
 }

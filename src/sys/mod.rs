@@ -1,5 +1,5 @@
-//! The system-call layer: with `dispatcher/`, the only code that calls
-//! `libc`.
+//! The system-call layer: with `dispatcher/` and `uring/`, the only code
+//! that calls `libc`.
 //!
 //! It teaches one idea, borrowed from mio: each libc call is a single line
 //! through the `syscall!` macro, which turns the C convention "returns -1 and
@@ -8,10 +8,34 @@
 //! descriptors, socket addresses, stream sockets, datagram sockets, fd
 //! passing (`SCM_RIGHTS`), signals, processes and zero-copy moves. The
 //! backends in `dispatcher/` make their own multiplexer calls (`epoll_*`,
-//! `poll`, `select`, io_uring) through the same macro; the bare `epoll_*`
-//! wrappers here ([`teaching`]) exist only for the `herd` example. Everything
-//! above those two works with `OwnedFd`/`RawFd` and `io::Result` and never
-//! sees `errno`.
+//! `poll`, `select`, io_uring) through the same macro. Everything above
+//! works with `OwnedFd`/`BorrowedFd` and `io::Result` and never sees `errno`.
+//!
+//! # Borrowed fds
+//!
+//! A function here that reads, writes or configures a descriptor takes a
+//! `BorrowedFd<'_>`, not a `RawFd` (as the `polling` crate does): a raw
+//! number can be closed, and then reused for another file by another
+//! thread, between the moment it was read and the system call, which would
+//! then act on a file the caller does not own. A `BorrowedFd`'s lifetime
+//! proves the descriptor stays open for the call. Get one from an `OwnedFd`
+//! (or a `TcpStream`, `File`, `io::stdin()`) with `as_fd()`. Functions that
+//! only ask about a number ([`is_open`]) take a `RawFd`. A safe function
+//! whose soundness would depend on its caller is an `unsafe fn` with a
+//! `# Safety` section instead ([`signal_thread`], [`dup_onto`],
+//! [`set_signal_handler`]).
+//!
+//! # Platforms
+//!
+//! With the `muxloop_linux` cfg (Linux and Android, see `build.rs`) the
+//! wrappers use the Linux calls that save a system call or a race:
+//! `accept4` and `socket(SOCK_NONBLOCK | SOCK_CLOEXEC)`, `pipe2`, `eventfd`,
+//! `signalfd`, `recvmmsg`/`sendmmsg`, `sendfile`, `splice`, `TCP_CORK` and
+//! `/proc`. Without it (another Unix, or Linux built with
+//! `--cfg muxloop_portable`) they take the POSIX path: `accept`/`socket`/
+//! `pipe` then `fcntl` for `O_NONBLOCK` and `FD_CLOEXEC`, loops of
+//! `recvmsg`/`sendto`, `pread` + `send` for files; the Linux-only wrappers
+//! are not compiled.
 //!
 //! The helpers are public so tests, benches and examples can build fixtures
 //! (socket pairs, pipes) without unsafe code of their own. The pure test
@@ -21,9 +45,12 @@
 //! # Files
 //!
 //! `fd.rs`, `addr.rs`, `socket.rs`, `datagram.rs`, `scm_rights.rs`,
-//! `signal.rs`, `process.rs`, `zero_copy.rs`, and `teaching.rs` for the
-//! helpers only examples use. Everything is re-exported here: the path is
-//! always `sys::name`.
+//! `signal.rs` (with `signal_forward.rs`, the handler that sends a signal
+//! landing on the wrong thread on to the one reading its signalfd),
+//! `process.rs`, `zero_copy.rs`: re-exported here, the path is
+//! always `sys::name`. [`teaching`] holds the helpers only examples and
+//! tests use (rung 03's `SIGCHLD` flag, the herd lab's bare `epoll_*`
+//! calls); it is not re-exported: its path is `sys::teaching::name`.
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
@@ -33,7 +60,7 @@ mod fd;
 mod process;
 mod scm_rights;
 mod signal;
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(muxloop_linux)]
 mod signal_forward;
 mod socket;
 pub mod teaching;
@@ -45,10 +72,9 @@ pub use fd::*;
 pub use process::*;
 pub use scm_rights::*;
 pub use signal::*;
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(muxloop_linux)]
 pub(crate) use signal_forward::{forward_signal_here, stop_forwarding_signal};
 pub use socket::*;
-pub use teaching::*;
 pub use zero_copy::*;
 
 /// Calls a libc function and maps a `-1` return to `io::Error::last_os_error()`.

@@ -1,11 +1,13 @@
 //! Helpers only the examples use, kept apart from the library's own:
 //! the `SIGCHLD` flag and `waitpid` loop of ladder rung 03 (a process per
-//! connection) and the bare `epoll_*` calls of the `herd` lab. The library
-//! itself never calls them.
+//! connection) and the bare `epoll_*` calls of the `herd` lab (with
+//! `muxloop_linux` only). The library itself never calls them, and
+//! `sys` does not re-export them: the path is `sys::teaching::name`.
 
 use std::io;
 use std::mem;
-use std::os::fd::{OwnedFd, RawFd};
+#[cfg(muxloop_linux)]
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use super::*;
 
@@ -46,7 +48,7 @@ pub fn take_sigchld() -> bool {
 
 /// A bare epoll instance (close-on-exec), for experiments the
 /// `EpollDispatcher` does not offer, such as `EPOLLEXCLUSIVE`.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(muxloop_linux)]
 pub fn epoll_create() -> io::Result<OwnedFd> {
     // SAFETY: plain integer argument.
     let fd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
@@ -56,23 +58,26 @@ pub fn epoll_create() -> io::Result<OwnedFd> {
 /// Adds `fd` to epoll instance `epfd` for readability; with `exclusive`,
 /// `EPOLLEXCLUSIVE` (when several epoll instances wait on one fd, an event
 /// wakes one or a few of them, not all: the thundering herd's kernel fix).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub fn epoll_add_readable(epfd: RawFd, fd: RawFd, exclusive: bool) -> io::Result<()> {
+#[cfg(muxloop_linux)]
+pub fn epoll_add_readable(epfd: BorrowedFd<'_>, fd: BorrowedFd<'_>, exclusive: bool) -> io::Result<()> {
     let flags = if exclusive { libc::EPOLLEXCLUSIVE } else { 0 };
+    let fd = fd.as_raw_fd();
     let mut event = libc::epoll_event { events: (libc::EPOLLIN | flags) as u32, u64: fd as u64 };
-    // SAFETY: `event` is a valid epoll_event for the duration of the call.
-    syscall!(epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut event))?;
+    // SAFETY: `event` is a valid epoll_event for the duration of the call;
+    // both fds are borrowed, hence open.
+    syscall!(epoll_ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event))?;
     Ok(())
 }
 
 /// Waits up to `timeout_ms` on `epfd`; returns how many fds are ready
 /// (0 on timeout or `EINTR`).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub fn epoll_wait_ready(epfd: RawFd, timeout_ms: i32) -> io::Result<usize> {
+#[cfg(muxloop_linux)]
+pub fn epoll_wait_ready(epfd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<usize> {
     // SAFETY: all-zero bytes are valid epoll_events for the kernel to overwrite.
     let mut events: [libc::epoll_event; 8] = unsafe { mem::zeroed() };
     // SAFETY: the kernel writes at most `events.len()` entries into `events`.
-    match syscall!(epoll_wait(epfd, events.as_mut_ptr(), events.len() as libc::c_int, timeout_ms)) {
+    match syscall!(epoll_wait(epfd.as_raw_fd(), events.as_mut_ptr(), events.len() as libc::c_int, timeout_ms))
+    {
         Ok(n) => Ok(n as usize),
         Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
         Err(e) => Err(e),

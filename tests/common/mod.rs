@@ -177,7 +177,7 @@ pub fn uring_unavailable() -> bool {
     let reason = REASON.get_or_init(|| {
         std::thread::spawn(|| {
             let kernel_refuses = kernel_refuses_uring();
-            #[cfg(target_os = "linux")]
+            #[cfg(muxloop_has_uring)]
             if kernel_refuses.is_none()
                 && let Err(e) = <muxloop::UringDispatcher as Dispatcher>::new()
             {
@@ -199,7 +199,7 @@ pub fn uring_unavailable() -> bool {
 
 /// Why the kernel cannot run the io_uring backend, if it cannot.
 fn kernel_refuses_uring() -> Option<String> {
-    #[cfg(target_os = "linux")]
+    #[cfg(muxloop_has_uring)]
     {
         match io_uring::IoUring::new(8) {
             Err(e) => Some(format!("io_uring_setup: {e}")),
@@ -211,8 +211,8 @@ fn kernel_refuses_uring() -> Option<String> {
             }
         }
     }
-    #[cfg(not(target_os = "linux"))]
-    Some("not Linux".to_owned())
+    #[cfg(not(muxloop_has_uring))]
+    Some("not Linux, or built with --cfg muxloop_portable".to_owned())
 }
 
 /// Instantiates `$body` (a generic `fn name<D: Dispatcher>()` list) once per
@@ -227,6 +227,7 @@ macro_rules! for_each_dispatcher {
         mod poll {
             $( #[test] fn $test() { super::$test::<muxloop::PollDispatcher>() } )*
         }
+        #[cfg(muxloop_has_epoll)]
         mod epoll {
             $( #[test] fn $test() { super::$test::<muxloop::EpollDispatcher>() } )*
         }
@@ -235,7 +236,7 @@ macro_rules! for_each_dispatcher {
         mod any {
             $( #[test] fn $test() { super::$test::<muxloop::AnyDispatcher>() } )*
         }
-        #[cfg(target_os = "linux")]
+        #[cfg(muxloop_has_uring)]
         mod uring {
             $( #[test] fn $test() {
                 if !$crate::common::uring_unavailable() {

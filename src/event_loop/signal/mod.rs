@@ -98,7 +98,7 @@ use crate::dispatcher::{Dispatcher, Interest, Mode};
 use crate::sys;
 
 mod self_pipe;
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(muxloop_linux)]
 mod signalfd;
 
 /// Signal numbers, so a program needs no `libc` to name the usual ones
@@ -121,13 +121,10 @@ pub enum SignalSource {
 }
 
 impl Default for SignalSource {
-    /// `Signalfd` on Linux and Android, `SelfPipe` elsewhere.
+    /// `Signalfd` with the `muxloop_linux` cfg (Linux and Android, unless
+    /// built with `--cfg muxloop_portable`), `SelfPipe` elsewhere.
     fn default() -> Self {
-        if cfg!(any(target_os = "linux", target_os = "android")) {
-            SignalSource::Signalfd
-        } else {
-            SignalSource::SelfPipe
-        }
+        if cfg!(muxloop_linux) { SignalSource::Signalfd } else { SignalSource::SelfPipe }
     }
 }
 
@@ -243,7 +240,7 @@ impl<D: Dispatcher + 'static> EventLoop<D> {
     /// })?;
     /// // Thread-directed, so no other thread can take it; here signalfd (the
     /// // Linux default) keeps it pending until the loop reads it.
-    /// sys::signal_thread(sys::current_thread(), libc::SIGUSR1)?;
+    /// sys::signal_current_thread(libc::SIGUSR1)?;
     /// ev.run()?;
     /// ev.remove_signal(id)?;
     /// # Ok::<(), std::io::Error>(())
@@ -325,8 +322,11 @@ impl<D: Dispatcher + 'static> EventLoop<D> {
     /// signal handler (else `InvalidInput`); `Signalfd` off Linux is
     /// `Unsupported`.
     pub fn set_signal_source(&mut self, source: SignalSource) -> io::Result<()> {
-        if source == SignalSource::Signalfd && !cfg!(any(target_os = "linux", target_os = "android")) {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "signalfd exists only on Linux"));
+        if source == SignalSource::Signalfd && !cfg!(muxloop_linux) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "signalfd exists only on Linux (and is not compiled with --cfg muxloop_portable)",
+            ));
         }
         let signals = &mut self.signals;
         if signals.kind != source && signals.mechanism.is_some() {
@@ -350,9 +350,9 @@ impl<D: Dispatcher + 'static> EventLoop<D> {
 fn watch<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, signal: i32) -> io::Result<()> {
     if ev.signals.mechanism.is_none() {
         let mechanism: Box<dyn Mechanism> = match ev.signals.kind {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(muxloop_linux)]
             SignalSource::Signalfd => Box::new(signalfd::Signalfd::new()?),
-            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            #[cfg(not(muxloop_linux))]
             SignalSource::Signalfd => {
                 return Err(io::Error::new(io::ErrorKind::Unsupported, "no signalfd here"));
             }

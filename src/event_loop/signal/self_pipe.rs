@@ -2,60 +2,30 @@
 //! signal in a process-wide atomic and writes one byte to the watching
 //! loop's pipe; the loop drains the pipe and reads the counts. A signal has
 //! at most one self-pipe loop in a process.
+//!
+//! The process-wide half (the handler and what it touches) lives in
+//! `sys::signal` as `SelfPipeWriter`: installing a handler is `unsafe`
+//! (it must be async-signal-safe), and the handler writes to a raw fd
+//! number, which only stays sound because the writer frees its slots before
+//! the pipe closes. This file is the loop's half: the read end and the
+//! order in which signals are reported.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering::SeqCst};
-
-use log::warn;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use super::{Mechanism, SignalInfo};
 use crate::sys;
 
-// ---- the process-wide half: everything the handler touches ----
-
-struct Slot {
-    /// The write end of the pipe of the loop that owns this signal, or -1.
-    fd: AtomicI32,
-    /// Handler runs not yet reported to the loop.
-    count: AtomicU64,
-}
-
-static SLOTS: [Slot; sys::MAX_SIGNAL as usize + 1] =
-    [const { Slot { fd: AtomicI32::new(-1), count: AtomicU64::new(0) } }; sys::MAX_SIGNAL as usize + 1];
-
-/// Handlers currently running, so a slot's fd is not closed under one.
-static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
-
-/// The `sigaction` handler: async-signal-safe (atomics and `write` only).
-extern "C" fn self_pipe_handler(signal: libc::c_int) {
-    let saved_errno = sys::errno();
-    IN_HANDLER.fetch_add(1, SeqCst);
-    if let Some(slot) = usize::try_from(signal).ok().and_then(|i| SLOTS.get(i)) {
-        let fd = slot.fd.load(SeqCst);
-        if fd >= 0 {
-            // Count first: the loop drains the pipe before reading counts, so
-            // every byte it drained has its count visible.
-            slot.count.fetch_add(1, SeqCst);
-            // EAGAIN (pipe full) is fine: the loop is already awake.
-            let _ = sys::write(fd, &[signal as u8]);
-        }
-    }
-    IN_HANDLER.fetch_sub(1, SeqCst);
-    sys::set_errno(saved_errno);
-}
-
-/// A pipe and, per watched signal, the `sigaction` it replaced.
+/// A pipe: its read end, and its write end with the signals it watches.
 pub(super) struct SelfPipe {
     read: OwnedFd,
-    write: OwnedFd,
-    watched: Vec<(i32, sys::SignalAction)>,
+    writer: sys::SelfPipeWriter,
 }
 
 impl SelfPipe {
     pub(super) fn new() -> io::Result<SelfPipe> {
         let (read, write) = sys::pipe()?;
-        Ok(SelfPipe { read, write, watched: Vec::new() })
+        Ok(SelfPipe { read, writer: sys::SelfPipeWriter::new(write) })
     }
 }
 
@@ -65,34 +35,15 @@ impl Mechanism for SelfPipe {
     }
 
     fn watch(&mut self, signal: i32) -> io::Result<()> {
-        let slot = &SLOTS[signal as usize];
-        if slot.fd.compare_exchange(-1, self.write.as_raw_fd(), SeqCst, SeqCst).is_err() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("signal {signal} is already watched by another event loop's self-pipe"),
-            ));
-        }
-        slot.count.store(0, SeqCst);
-        match sys::set_signal_handler(signal, self_pipe_handler) {
-            Ok(previous) => {
-                self.watched.push((signal, previous));
-                Ok(())
-            }
-            Err(e) => {
-                slot.fd.store(-1, SeqCst);
-                Err(e)
-            }
-        }
+        self.writer.watch(signal)
     }
 
     fn unwatch(&mut self, signal: i32) -> io::Result<()> {
-        let Some(index) = self.watched.iter().position(|(s, _)| *s == signal) else { return Ok(()) };
-        let (_, previous) = self.watched.remove(index);
-        release_slot(signal, &previous)
+        self.writer.unwatch(signal)
     }
 
     fn watched(&self) -> Vec<i32> {
-        self.watched.iter().map(|(s, _)| *s).collect()
+        self.writer.watched()
     }
 
     fn collect(&mut self, arrived: &mut Vec<SignalInfo>) -> io::Result<()> {
@@ -100,7 +51,7 @@ impl Mechanism for SelfPipe {
         let mut order = Vec::new();
         let mut buf = [0u8; 256];
         loop {
-            match sys::read(self.read.as_raw_fd(), &mut buf) {
+            match sys::read(self.read.as_fd(), &mut buf) {
                 Ok(0) => break,
                 Ok(n) => buf[..n].iter().for_each(|&b| {
                     if !order.contains(&b) {
@@ -121,37 +72,11 @@ impl Mechanism for SelfPipe {
             if !watched.contains(&signal) {
                 continue;
             }
-            let count = SLOTS[signal as usize].count.swap(0, SeqCst);
+            let count = self.writer.take_count(signal);
             if count > 0 {
                 arrived.push(SignalInfo { signal, count, pid: None });
             }
         }
         Ok(())
-    }
-}
-
-/// Restores the previous action, then frees the slot once no handler can still be using its fd.
-fn release_slot(signal: i32, previous: &sys::SignalAction) -> io::Result<()> {
-    let result = sys::restore_signal_action(signal, previous);
-    SLOTS[signal as usize].fd.store(-1, SeqCst);
-    // A handler on another thread may have loaded the old fd just before; it
-    // finishes in microseconds. (One on this thread cannot be mid-way: it
-    // would have run to completion before we resumed.)
-    while IN_HANDLER.load(SeqCst) != 0 {
-        std::thread::yield_now();
-    }
-    SLOTS[signal as usize].count.store(0, SeqCst);
-    result
-}
-
-impl Drop for SelfPipe {
-    /// The loop is going away: free the slots before the pipe's fd number
-    /// can be reused, and put the previous actions back.
-    fn drop(&mut self) {
-        for (signal, previous) in self.watched.drain(..) {
-            if let Err(e) = release_slot(signal, &previous) {
-                warn!("restoring signal {signal} failed: {e}");
-            }
-        }
     }
 }

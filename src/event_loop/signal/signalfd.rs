@@ -6,7 +6,7 @@
 //! the signal's action back as they were.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use log::{debug, warn};
 
@@ -50,14 +50,14 @@ impl Mechanism for Signalfd {
         let mut set = self.set();
         set.push(signal);
         let replaced =
-            sys::signalfd(Some(self.fd.as_raw_fd()), &set).and_then(|_| sys::forward_signal_here(signal));
+            sys::signalfd(Some(self.fd.as_fd()), &set).and_then(|_| sys::forward_signal_here(signal));
         match replaced {
             Ok(replaced) => {
                 self.watched.push(Watched { signal, was_blocked, replaced });
                 Ok(())
             }
             Err(e) => {
-                let _ = sys::signalfd(Some(self.fd.as_raw_fd()), &self.set());
+                let _ = sys::signalfd(Some(self.fd.as_fd()), &self.set());
                 if !was_blocked {
                     let _ = sys::unblock_signals(&[signal]);
                 }
@@ -69,7 +69,7 @@ impl Mechanism for Signalfd {
     fn unwatch(&mut self, signal: i32) -> io::Result<()> {
         let Some(index) = self.watched.iter().position(|w| w.signal == signal) else { return Ok(()) };
         let watched = self.watched.remove(index);
-        sys::signalfd(Some(self.fd.as_raw_fd()), &self.set()).map(drop).and_then(|()| undo(&watched))
+        sys::signalfd(Some(self.fd.as_fd()), &self.set()).map(drop).and_then(|()| undo(&watched))
     }
 
     fn watched(&self) -> Vec<i32> {
@@ -78,7 +78,7 @@ impl Mechanism for Signalfd {
 
     fn collect(&mut self, arrived: &mut Vec<SignalInfo>) -> io::Result<()> {
         let mut records = Vec::new();
-        sys::read_signalfd(self.fd.as_raw_fd(), &mut records)?;
+        sys::read_signalfd(self.fd.as_fd(), &mut records)?;
         for r in records {
             match arrived.iter_mut().find(|i| i.signal == r.signal) {
                 Some(info) => {

@@ -61,7 +61,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -207,7 +207,8 @@ impl<D: Dispatcher + 'static> fmt::Debug for Connection<D> {
 
 /// The raw fd number; it is closed (and may be reused) once the connection is
 /// [`State::Disconnected`]. There is no `AsFd`: a `BorrowedFd` must stay open
-/// while borrowed, and a connection may be closed by its loop at any time.
+/// while borrowed, and a connection may be closed by its loop at any time;
+/// [`Connection::with_fd`] lends the socket for one call instead.
 impl<D: Dispatcher + 'static> AsRawFd for Connection<D> {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.fd
@@ -231,12 +232,12 @@ impl<D: Dispatcher + 'static> Connection<D> {
     ) -> io::Result<Connection<D>> {
         let fd = socket.as_raw_fd();
         if options.nodelay && !peer.is_unix() {
-            sys::set_nodelay(fd, true)?;
+            sys::set_nodelay(socket.as_fd(), true)?;
         }
         if options.send_buffer.is_some() {
-            sys::set_buffer_sizes(fd, options.send_buffer, None)?;
+            sys::set_buffer_sizes(socket.as_fd(), options.send_buffer, None)?;
         }
-        let local = StreamAddr::of_socket(fd, false)?;
+        let local = StreamAddr::of_socket(socket.as_fd(), false)?;
         let mode = options.trigger.mode(ev.supports(Mode::Edge));
         let edge = mode == Mode::Edge;
         let conn = Connection {
@@ -296,8 +297,8 @@ impl<D: Dispatcher + 'static> Connection<D> {
         options: ConnectionOptions,
     ) -> io::Result<Connection<D>> {
         let socket = stream.into();
-        sys::set_nonblocking(socket.as_raw_fd(), true)?;
-        let peer = StreamAddr::of_socket(socket.as_raw_fd(), true)?;
+        sys::set_nonblocking(socket.as_fd(), true)?;
+        let peer = StreamAddr::of_socket(socket.as_fd(), true)?;
         Self::establish(ev, socket, peer, &factory, options, None)
     }
 
@@ -398,18 +399,24 @@ impl<D: Dispatcher + 'static> Connection<D> {
         if self.inner.peer.is_unix() {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "a unix socket has no TCP_NODELAY"));
         }
-        self.with_open_fd(|fd| sys::set_nodelay(fd, on))
+        self.with_fd(|fd| sys::set_nodelay(fd, on))
     }
 
     /// Turns `SO_KEEPALIVE` on or off.
     pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
-        self.with_open_fd(|fd| sys::set_keepalive(fd, on))
+        self.with_fd(|fd| sys::set_keepalive(fd, on))
     }
 
-    fn with_open_fd<T>(&self, f: impl FnOnce(RawFd) -> io::Result<T>) -> io::Result<T> {
-        match self.inner.life.get() {
-            Life::Closed => Err(not_connected(self.id())),
-            _ => f(self.inner.fd),
+    /// Runs `f` with the socket borrowed (so it stays open for the call), for
+    /// what the connection does not wrap itself, e.g.
+    /// `conn.with_fd(|fd| sys::set_buffer_sizes(fd, Some(1 << 20), None))`;
+    /// `NotConnected` once the connection is closed. `f` must not close the
+    /// connection (that would panic: the socket is borrowed).
+    pub fn with_fd<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> io::Result<T>) -> io::Result<T> {
+        let socket = self.inner.socket.borrow();
+        match socket.as_ref() {
+            Some(socket) if self.inner.life.get() != Life::Closed => f(socket.as_fd()),
+            _ => Err(not_connected(self.id())),
         }
     }
 

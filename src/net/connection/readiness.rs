@@ -83,10 +83,10 @@ impl<D: Dispatcher + 'static> Connection<D> {
     /// socket, fds passed with the data go to the handler's `on_fds` at once.
     pub(super) fn read_once(&self, ev: &mut EventLoop<D>, max: usize) -> io::Result<usize> {
         if !self.inner.peer.is_unix() {
-            return self.inner.input.borrow_mut().recv_fd_max(self.inner.fd, max);
+            return self.with_fd(|fd| self.inner.input.borrow_mut().recv_fd_max(fd, max));
         }
         let mut fds = Vec::new();
-        let result = self.inner.input.borrow_mut().recv_fd_with_fds(self.inner.fd, max, &mut fds);
+        let result = self.with_fd(|fd| self.inner.input.borrow_mut().recv_fd_with_fds(fd, max, &mut fds));
         if !fds.is_empty() {
             trace!("[{}] connection {}: received {} fd(s)", ev.name(), self.id(), fds.len());
             self.with_handler(|h| h.on_fds(ev, self, fds));
@@ -223,7 +223,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
     pub(super) fn send_queued(&self, max: usize) -> io::Result<usize> {
         let mut output = self.inner.output.borrow_mut();
         let had_files = output.files() > 0;
-        let n = output.write_to(&mut SocketSink(self.inner.fd), max, FILE_PASS_MIN)?;
+        let n = self.with_fd(|fd| output.write_to(&mut SocketSink(fd), max, FILE_PASS_MIN))?;
         let uncork = had_files && output.files() == 0;
         drop(output);
         if uncork {
@@ -296,17 +296,19 @@ impl<D: Dispatcher + 'static> Connection<D> {
     pub(super) fn output_drained(&self, ev: &mut EventLoop<D>) {
         match self.inner.life.get() {
             Life::Draining => self.close(ev, "output flushed"),
-            Life::HalfClosing { fin_sent: false } => match sys::shutdown(self.inner.fd, Shutdown::Write) {
-                Ok(()) => {
-                    trace!("[{}] connection {}: output flushed, FIN sent", ev.name(), self.id());
-                    self.inner.life.set(Life::HalfClosing { fin_sent: true });
-                    self.update_interest(ev);
+            Life::HalfClosing { fin_sent: false } => {
+                match self.with_fd(|fd| sys::shutdown(fd, Shutdown::Write)) {
+                    Ok(()) => {
+                        trace!("[{}] connection {}: output flushed, FIN sent", ev.name(), self.id());
+                        self.inner.life.set(Life::HalfClosing { fin_sent: true });
+                        self.update_interest(ev);
+                    }
+                    Err(e) => {
+                        debug!("connection {}: shutdown failed: {e}", self.id());
+                        self.close(ev, "shutdown failed");
+                    }
                 }
-                Err(e) => {
-                    debug!("connection {}: shutdown failed: {e}", self.id());
-                    self.close(ev, "shutdown failed");
-                }
-            },
+            }
             _ => self.update_interest(ev),
         }
     }

@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
 use log::{debug, trace};
@@ -127,8 +127,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
             return Err(not_connected(self.id()));
         }
         if self.queued_output() == 0 {
-            let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
-            match sys::send_with_fds(self.inner.fd, &[IoSlice::new(data)], &raw) {
+            match self.with_fd(|fd| sys::send_with_fds(fd, &[IoSlice::new(data)], fds)) {
                 Ok(n) => {
                     let mut output = self.inner.output.borrow_mut();
                     output.wrote_directly(n);
@@ -178,7 +177,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
         if !self.inner.output.borrow().is_empty() || slices.iter().all(|s| s.is_empty()) {
             return Ok(0);
         }
-        match sys::send_vectored(self.inner.fd, slices) {
+        match self.with_fd(|fd| sys::send_vectored(fd, slices)) {
             Ok(n) => {
                 self.inner.output.borrow_mut().wrote_directly(n);
                 Ok(n)
@@ -306,11 +305,15 @@ impl<D: Dispatcher + 'static> Connection<D> {
     /// peer's window goes out in full segments, not in the slivers each
     /// window update allows (fewer packets for the peer to process); uncorking
     /// sends the last partial segment at once. A failure only costs that.
+    /// Without `muxloop_linux` (no `TCP_CORK`) it does nothing.
     pub(super) fn cork(&self, on: bool) {
+        #[cfg(muxloop_linux)]
         if !self.inner.peer.is_unix()
-            && let Err(e) = sys::set_cork(self.inner.fd, on)
+            && let Err(e) = self.with_fd(|fd| sys::set_cork(fd, on))
         {
             trace!("connection {}: TCP_CORK {on}: {e}", self.id());
         }
+        #[cfg(not(muxloop_linux))]
+        let _ = on;
     }
 }
