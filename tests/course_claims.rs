@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -80,6 +80,34 @@ fn fill_send_buffer(fd: RawFd) {
         quiet_rounds = if sent == 0 { quiet_rounds + 1 } else { 0 };
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Runs this test binary again with only `test` (an `#[ignore]`d one) and
+/// `env=value` set; its exit status and output, within 20 s.
+fn run_child(test: &str, env: &str, value: &str) -> (ExitStatus, String) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"])
+        .env(env, value)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{test} ({value}) did not finish within 20 s");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let mut output = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut output).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut output).unwrap();
+    (status, output)
 }
 
 /// A ladder rung run the way its docs say (`RUST_LOG=...`, default address
@@ -290,5 +318,169 @@ mod uring_does_edge_too {
     #[test]
     fn epoll_reports_once_per_change() {
         edge_semantics::<muxloop::EpollDispatcher>();
+    }
+}
+
+/// Claim 4 (`docs/tour/10-tcp-lifecycle.md`, "SIGPIPE", and `sys::send`'s
+/// docs): the two steps. After the peer's RST the first write fails with
+/// `ECONNRESET` (the pending error) and only the next one raises `SIGPIPE`
+/// (and fails with `EPIPE`); after a plain FIN the first write succeeds
+/// (and draws the RST), the next one raises `SIGPIPE`. With `MSG_NOSIGNAL`
+/// (`sys::send`) the process survives with `EPIPE`. The writes happen in a
+/// child process whose `SIGPIPE` is back to the default action (Rust's
+/// runtime ignores it, which is why no test in-process can see it).
+mod sigpipe_two_steps {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    const CHILD_ENV: &str = "MUXLOOP_COURSE_SIGPIPE";
+    const CHILD: &str = "sigpipe_two_steps::child_writes_twice";
+
+    fn describe(result: std::io::Result<usize>) -> String {
+        match result {
+            Ok(n) => format!("ok {n}"),
+            Err(e) => match e.raw_os_error() {
+                Some(libc::ECONNRESET) => "ECONNRESET".into(),
+                Some(libc::EPIPE) => "EPIPE".into(),
+                _ => format!("{e}"),
+            },
+        }
+    }
+
+    /// The child: `CLOSE,CALL` in the environment (`rst` or `fin`; `write`
+    /// for plain `write(2)`, `send` for `sys::send`).
+    #[test]
+    #[ignore = "run by the tests below in a child process"]
+    fn child_writes_twice() {
+        let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+        let (close, call) = spec.split_once(',').expect("CLOSE,CALL");
+        sys::set_signal_disposition(libc::SIGPIPE, sys::Disposition::Default).unwrap();
+        let (client, server) = tcp_pair();
+        if close == "rst" {
+            sys::set_linger(server.as_raw_fd(), Some(Duration::ZERO)).unwrap();
+        }
+        drop(server);
+        let fd = client.as_raw_fd();
+        // RST: wait for it (POLLHUP); FIN: wait for the EOF it brings.
+        let want = if close == "rst" { libc::POLLHUP } else { libc::POLLRDHUP };
+        assert!(poll_fd(fd, want, Duration::from_secs(10)) & want != 0, "the peer's {close} arrived");
+        for attempt in 1..=2 {
+            let result = if call == "write" { sys::write(fd, b"x") } else { sys::send(fd, b"x") };
+            println!("said: {attempt}: {}", describe(result));
+            if attempt == 1 && close == "fin" {
+                // The write went out to a closed socket, which answers with RST.
+                assert!(poll_fd(fd, libc::POLLHUP, Duration::from_secs(10)) & libc::POLLHUP != 0, "RST came");
+            }
+        }
+        println!("said: survived");
+    }
+
+    fn run(spec: &str) -> (ExitStatus, Vec<String>) {
+        let (status, output) = run_child(CHILD, CHILD_ENV, spec);
+        // libtest prints "test NAME ... " before the child's first line.
+        let said = output.lines().filter_map(|l| l.split_once("said: ").map(|(_, said)| said.to_owned()));
+        (status, said.collect())
+    }
+
+    #[test]
+    fn after_rst_the_first_write_gets_econnreset_and_the_second_dies_of_sigpipe() {
+        let (status, said) = run("rst,write");
+        assert_eq!(said, ["1: ECONNRESET"], "{status}");
+        assert_eq!(status.signal(), Some(libc::SIGPIPE), "killed by SIGPIPE on the second write: {status}");
+    }
+
+    #[test]
+    fn after_fin_the_first_write_succeeds_and_the_second_dies_of_sigpipe() {
+        let (status, said) = run("fin,write");
+        assert_eq!(said, ["1: ok 1"], "{status}");
+        assert_eq!(status.signal(), Some(libc::SIGPIPE), "killed by SIGPIPE on the second write: {status}");
+    }
+
+    #[test]
+    fn msg_nosignal_survives_with_epipe() {
+        let (status, said) = run("rst,send");
+        assert_eq!(said, ["1: ECONNRESET", "2: EPIPE", "survived"], "{status}");
+        assert!(status.success(), "{status}");
+    }
+}
+
+/// Claim 9 (`docs/tour/concepts.md`, TIME_WAIT; `10-tcp-lifecycle.md`): the
+/// side that closes first gracefully (FIN, not RST) leaves its end in
+/// `TIME_WAIT`, which `/proc/net/tcp` (and `ss -tan state time-wait`) shows;
+/// while it exists a `bind` to that port without `SO_REUSEADDR` fails with
+/// `EADDRINUSE`, and one with `SO_REUSEADDR` succeeds.
+mod time_wait_blocks_a_plain_bind {
+    use super::*;
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    /// Local port `port` has a connection in TIME_WAIT (state 06).
+    fn in_time_wait(port: u16) -> bool {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        table.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[1].ends_with(&format!(":{port:04X}")) && fields[3] == "06"
+        })
+    }
+
+    /// `socket` + (maybe `SO_REUSEADDR`) + `bind(addr)`, nothing else (std's
+    /// `TcpListener::bind` always sets `SO_REUSEADDR` on Unix).
+    fn bind(addr: SocketAddr, reuse: bool) -> std::io::Result<OwnedFd> {
+        let SocketAddr::V4(v4) = addr else { unreachable!() };
+        // SAFETY: plain integer arguments; the fd is owned at once.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        assert!(fd >= 0);
+        // SAFETY: `fd` is a new socket nobody else owns.
+        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+        let one: libc::c_int = 1;
+        if reuse {
+            // SAFETY: `one` lives across the call; the length is its size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_REUSEADDR,
+                    (&one as *const libc::c_int).cast(),
+                    4,
+                )
+            };
+            assert_eq!(rc, 0);
+        }
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: v4.port().to_be(),
+            sin_addr: libc::in_addr { s_addr: u32::from(*v4.ip()).to_be() },
+            sin_zero: [0; 8],
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: `sin` is a valid sockaddr_in of `len` bytes.
+        if unsafe { libc::bind(fd, (&sin as *const libc::sockaddr_in).cast(), len) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(socket)
+    }
+
+    #[test]
+    fn graceful_close_leaves_time_wait_that_only_reuseaddr_binds_over() {
+        let listener = sys::tcp_listener(&"127.0.0.1:0".parse().unwrap(), false, 16).unwrap();
+        let addr = sys::local_addr(listener.as_raw_fd()).unwrap();
+        let mut client = common::connect(addr);
+        assert!(poll_fd(listener.as_raw_fd(), libc::POLLIN, common::IO_TIMEOUT) & libc::POLLIN != 0);
+        let (server, _) = sys::accept(listener.as_raw_fd()).unwrap();
+        drop(server); // we close first, with a FIN (no SO_LINGER 0: that would be an RST) ...
+        assert_eq!(client.read(&mut [0u8; 1]).unwrap(), 0, "the client reads EOF");
+        drop(client); // ... the client's FIN completes the close: our end waits in TIME_WAIT
+        drop(listener); // so only the TIME_WAIT entry holds the port
+        let seen = common::wait_until(Duration::from_secs(10), || in_time_wait(addr.port()));
+        assert!(seen, "no TIME_WAIT entry for port {} in /proc/net/tcp", addr.port());
+
+        let plain = bind(addr, false);
+        assert_eq!(
+            plain.as_ref().err().and_then(|e| e.raw_os_error()),
+            Some(libc::EADDRINUSE),
+            "bind without SO_REUSEADDR during TIME_WAIT: {plain:?}"
+        );
+        assert!(in_time_wait(addr.port()), "still in TIME_WAIT");
+        let reuse = bind(addr, true);
+        assert!(reuse.is_ok(), "bind with SO_REUSEADDR during TIME_WAIT: {reuse:?}");
     }
 }
