@@ -404,6 +404,113 @@ mod sigpipe_two_steps {
     }
 }
 
+/// Claim 5 (`docs/tour/02-io-models.md`, the models table): glibc's POSIX
+/// aio (`aio.h`) does not hand the I/O to the kernel; it runs blocking calls
+/// on threads of its own. An `aio_read` on an empty pipe adds a thread to
+/// the process (counted in `/proc/self/task`, in a child process so no other
+/// test's threads blur the count).
+mod posix_aio_runs_on_threads {
+    use super::*;
+
+    const CHILD_ENV: &str = "MUXLOOP_COURSE_AIO";
+    const CHILD: &str = "posix_aio_runs_on_threads::child_counts_threads_around_aio_read";
+
+    fn threads() -> usize {
+        std::fs::read_dir("/proc/self/task").unwrap().count()
+    }
+
+    #[test]
+    #[ignore = "run by the test below in a child process"]
+    fn child_counts_threads_around_aio_read() {
+        if std::env::var(CHILD_ENV).is_err() {
+            return;
+        }
+        let (read_end, write_end) = sys::pipe().unwrap();
+        sys::set_nonblocking(read_end.as_raw_fd(), false).unwrap(); // the read blocks
+        let before = threads();
+        let mut buf = [0u8; 16];
+        // SAFETY: all-zero is a valid aiocb; `buf` outlives the request (we
+        // wait for it below).
+        let mut cb: libc::aiocb = unsafe { std::mem::zeroed() };
+        cb.aio_fildes = read_end.as_raw_fd();
+        cb.aio_buf = buf.as_mut_ptr().cast();
+        cb.aio_nbytes = buf.len();
+        // SAFETY: `cb` is a valid request and stays put until it completes.
+        assert_eq!(unsafe { libc::aio_read(&mut cb) }, 0, "aio_read: {}", std::io::Error::last_os_error());
+        common::wait_until(Duration::from_secs(5), || threads() > before);
+        println!("said: threads: {before} -> {}", threads());
+        // Clean up: give the blocked read its byte, then collect the result.
+        sys::write(write_end.as_raw_fd(), b"x").unwrap();
+        // SAFETY: `cb` is the request submitted above.
+        let done = common::wait_until(
+            Duration::from_secs(10),
+            || unsafe { libc::aio_error(&cb) } != libc::EINPROGRESS,
+        );
+        assert!(done, "the aio read completed");
+        // SAFETY: the request has completed; aio_return reaps it once.
+        assert_eq!(unsafe { libc::aio_return(&mut cb) }, 1);
+        println!("read {:?}", &buf[..1]);
+    }
+
+    #[test]
+    fn aio_read_on_an_empty_pipe_adds_a_thread() {
+        let (status, output) = run_child(CHILD, CHILD_ENV, "1");
+        let line = output.lines().find_map(|l| l.split_once("said: threads: ")).map(|(_, counts)| counts);
+        let line = line.unwrap_or_else(|| panic!("{status}: {output}"));
+        let (before, after) = line.split_once(" -> ").unwrap();
+        let (before, after): (usize, usize) = (before.parse().unwrap(), after.parse().unwrap());
+        assert!(after > before, "no thread appeared for the aio read: {line}");
+        assert!(status.success(), "{status}: {output}");
+        assert!(output.contains("read [120]"), "the read completed with the byte: {output}");
+    }
+}
+
+/// Claim 6 (`docs/tour/02-io-models.md`, spurious wake-ups): a
+/// level-triggered handler does not have to read until `WouldBlock`; it has
+/// to tolerate `WouldBlock`. Here two fds of one socket (a `dup`) are
+/// registered level-triggered; each handler reads at most 4 bytes per event,
+/// so one handler's read consumes what the other was woken for and the
+/// other gets `WouldBlock`: it returns, the loop carries on, and every byte,
+/// the ones sent later too, is delivered.
+mod level_handlers_tolerate_wouldblock {
+    use super::*;
+    use muxloop::EventLoop;
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+
+    fn read_once_per_event<D: Dispatcher + 'static>() {
+        let (mut client, server) = tcp_pair();
+        let fd = server.as_raw_fd();
+        sys::set_nonblocking(fd, true).unwrap();
+        let twin = sys::dup(fd).unwrap();
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let spurious = Rc::new(Cell::new(0));
+        let mut ev = EventLoop::<D>::new().unwrap();
+        for f in [fd, twin.as_raw_fd()] {
+            let (got, spurious) = (Rc::clone(&got), Rc::clone(&spurious));
+            ev.register(f, Interest::READABLE, Mode::Level, move |_, _| {
+                let mut buf = [0u8; 4];
+                match sys::recv(f, &mut buf) {
+                    Ok(n) => got.borrow_mut().extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => spurious.set(spurious.get() + 1),
+                    Err(e) => panic!("recv: {e}"),
+                }
+            })
+            .unwrap();
+        }
+        client.write_all(b"0123456789").unwrap();
+        assert!(common::run_until(&mut ev, || got.borrow().len() == 10), "got {:?}", got.borrow());
+        client.write_all(b"abcdefghij").unwrap();
+        assert!(common::run_until(&mut ev, || got.borrow().len() == 20), "got {:?}", got.borrow());
+        assert_eq!(&got.borrow()[..], b"0123456789abcdefghij");
+        assert!(spurious.get() > 0, "{}: no handler was woken for bytes the other had read", D::NAME);
+        ev.deregister(fd).unwrap();
+        ev.deregister(twin.as_raw_fd()).unwrap();
+    }
+
+    for_each_dispatcher!(read_once_per_event);
+}
+
 /// Claim 9 (`docs/tour/concepts.md`, TIME_WAIT; `10-tcp-lifecycle.md`): the
 /// side that closes first gracefully (FIN, not RST) leaves its end in
 /// `TIME_WAIT`, which `/proc/net/tcp` (and `ss -tan state time-wait`) shows;
