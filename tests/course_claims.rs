@@ -511,6 +511,106 @@ mod level_handlers_tolerate_wouldblock {
     for_each_dispatcher!(read_once_per_event);
 }
 
+/// Claim 7 (`examples/ladder/05_poll_epoll.rs`, **Try**/**Watch**): the
+/// documented client (8 MiB, never reading, its receive buffer fixed at
+/// 64 KiB asked so the run does not depend on the machine's defaults: the
+/// echo cannot all fit in the buffers) makes the rung queue
+/// output and switch writable interest on (`READABLE -> READABLE | WRITABLE
+/// (N bytes queued)`, or straight to `WRITABLE` past 256 KiB queued).
+mod rung_05_partial_write {
+    use super::*;
+    use std::os::fd::OwnedFd;
+
+    /// What the rung's python one-liner does: a 64 KiB `SO_RCVBUF` before
+    /// connecting (a fixed size: autotuning is off for it), then 8 MiB.
+    fn documented_client(addr: SocketAddr) -> TcpStream {
+        let socket: OwnedFd = sys::tcp_socket(&addr).unwrap();
+        let fd = socket.as_raw_fd();
+        sys::set_buffer_sizes(fd, None, Some(1 << 16)).unwrap();
+        if !sys::start_connect(fd, &addr).unwrap() {
+            assert!(poll_fd(fd, libc::POLLOUT, common::IO_TIMEOUT) & libc::POLLOUT != 0, "connected");
+        }
+        assert!(sys::take_socket_error(fd).unwrap().is_none());
+        sys::set_nonblocking(fd, false).unwrap();
+        let stream = TcpStream::from(socket);
+        stream.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+        stream
+    }
+
+    #[test]
+    fn the_documented_client_makes_a_partial_write() {
+        let doc = rung_source("05_poll_epoll.rs");
+        assert!(
+            doc.contains("SO_RCVBUF, 1 << 16") && doc.contains("(8 << 20)"),
+            "the rung documents this client"
+        );
+        let rung = Rung::start("ladder_05_poll_epoll", "trace", &[]);
+        let mut client = documented_client(rung.addr);
+        let writer = thread::spawn(move || {
+            let data = vec![b'x'; 8 << 20];
+            let mut sent = 0;
+            while sent < data.len() {
+                match client.write(&data[sent..]) {
+                    Ok(n) => sent += n,
+                    Err(_) => break, // the rung stopped reading (or was killed)
+                }
+            }
+            (client, sent)
+        });
+        // Writable interest goes on with output queued: alone or, if more
+        // than 256 KiB is queued already, with reading stopped in one step.
+        let on = ["fd 6 READABLE -> ", "WRITABLE (", "bytes queued)"];
+        let switched = rung.line_with(&on, common::IO_TIMEOUT);
+        let stopped = rung.line_with(&["fd 6 ", " -> WRITABLE (", "bytes queued)"], common::IO_TIMEOUT);
+        let log = rung.dump();
+        drop(rung);
+        let (_, sent) = writer.join().unwrap();
+        let log: String = log.lines().filter(|l| !l.contains("epoll: fd")).collect::<Vec<_>>().join("\n");
+        assert!(
+            switched.is_some(),
+            "no partial write with the documented client ({sent} bytes sent):\n{log}"
+        );
+        assert!(stopped.is_some(), "past 256 KiB queued the rung stops reading:\n{log}");
+    }
+}
+
+/// Claim 8 (`examples/ladder/09_multi_reactor.rs`, **Watch**): the hand-off
+/// shows at `RUST_LOG=debug` as `... up on ladder-09-0`, then `ladder-09-1`;
+/// the main loop's `accepted ... as fd 11` is a `trace` line.
+mod rung_09_log_levels {
+    use super::*;
+
+    fn connect_twice(rung: &Rung) {
+        for _ in 0..2 {
+            let mut client = common::connect(rung.addr);
+            client.write_all(b"hi\n").unwrap();
+            assert_eq!(common::read_up_to(&mut client, 3), b"hi\n");
+        }
+    }
+
+    #[test]
+    fn debug_shows_the_hand_off_and_trace_the_accept() {
+        let doc = rung_source("09_multi_reactor.rs");
+        assert!(doc.contains("`RUST_LOG=trace` adds `[main] accepted 127.0.0.1:PORT as fd 11`"));
+        let rung = Rung::start("ladder_09_multi_reactor", "debug", &[]);
+        connect_twice(&rung);
+        for loop_name in ["up on ladder-09-0", "up on ladder-09-1"] {
+            assert!(
+                rung.line_with(&[loop_name], common::IO_TIMEOUT).is_some(),
+                "{loop_name}:\n{}",
+                rung.dump()
+            );
+        }
+        assert!(rung.line_with(&["accepted"], Duration::ZERO).is_none(), "not at debug:\n{}", rung.dump());
+        drop(rung);
+
+        let rung = Rung::start("ladder_09_multi_reactor", "trace", &[]);
+        connect_twice(&rung);
+        let accepted = rung.line_with(&["[main] accepted 127.0.0.1:", " as fd 11"], common::IO_TIMEOUT);
+        assert!(accepted.is_some(), "{}", rung.dump());
+    }
+}
+
 /// Claim 9 (`docs/tour/concepts.md`, TIME_WAIT; `10-tcp-lifecycle.md`): the
 /// side that closes first gracefully (FIN, not RST) leaves its end in
 /// `TIME_WAIT`, which `/proc/net/tcp` (and `ss -tan state time-wait`) shows;
@@ -589,5 +689,54 @@ mod time_wait_blocks_a_plain_bind {
         assert!(in_time_wait(addr.port()), "still in TIME_WAIT");
         let reuse = bind(addr, true);
         assert!(reuse.is_ok(), "bind with SO_REUSEADDR during TIME_WAIT: {reuse:?}");
+    }
+}
+
+/// Claim 10 (`examples/ladder/04_select.rs` and `07_event_loop.rs`,
+/// **Watch**): the fd numbers and counts the rungs' docs quote are the ones
+/// a run from a shell prints: rung 04's first client is fd 5 (0-2 are stdio,
+/// 3 the listener, 4 the spare fd kept for `EMFILE`); rung 07's dispatch line
+/// counts the fds in the backend, the loop's waker included, and the stats
+/// line the fds with handlers, and each says so.
+mod rung_fd_numbers {
+    use super::*;
+
+    #[test]
+    fn rung_04_logs_what_its_docs_quote() {
+        let doc = rung_source("04_select.rs");
+        let quoted = [
+            "select: 1 ready of 2 registered, scanned 6 fd slots",
+            "fd 5 READABLE",
+            "fd 5: read 6",
+            "fd 5: sent 6/6",
+        ];
+        for q in quoted {
+            assert!(doc.contains(&format!("`{q}`")), "the rung's docs quote {q:?}");
+        }
+        let rung = Rung::start("ladder_04_select", "trace", &[]);
+        let mut client = common::connect(rung.addr);
+        client.write_all(b"hello\n").unwrap();
+        assert_eq!(common::read_up_to(&mut client, 6), b"hello\n");
+        assert!(rung.line_with(&["connected as fd 5"], common::IO_TIMEOUT).is_some(), "{}", rung.dump());
+        for q in quoted {
+            assert!(rung.line_with(&[q], common::IO_TIMEOUT).is_some(), "{q:?} in\n{}", rung.dump());
+        }
+    }
+
+    #[test]
+    fn rung_07_dispatch_and_stats_lines_count_the_same_fds() {
+        let doc = rung_source("07_event_loop.rs");
+        assert!(
+            doc.contains("3 fds in the backend, waker included"),
+            "the rung's docs quote the dispatch line"
+        );
+        let rung = Rung::start("ladder_07_event_loop", "trace", &[]);
+        let _client = common::connect(rung.addr);
+        assert!(rung.line_with(&["registered fd 7 for READABLE (Level)"], common::IO_TIMEOUT).is_some());
+        let dispatch = rung.line_with(&[", 3 fds in the backend, waker included)"], common::IO_TIMEOUT);
+        assert!(dispatch.is_some(), "{}", rung.dump());
+        // The once-a-second summary, after the client registered.
+        let summary = rung.line_with(&["fds scanned", "2 fds registered"], Duration::from_secs(10));
+        assert!(summary.is_some(), "{}", rung.dump());
     }
 }
