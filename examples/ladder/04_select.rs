@@ -15,9 +15,12 @@
 //! (`ps -o nlwp -p $(pgrep -f ladder_04)` says 1). Then the runner:
 //! `cargo run --release --example ladder -- --rungs 2,4 --clients 1000`.
 //!
-//! **Watch** (`RUST_LOG=trace`): `select: 2 ready of 7 registered, scanned
-//! 9 fd slots` per call, `fd 7 READABLE`, `fd 7: read 6, sent 6/6`, and
-//! `fd 7 READABLE -> WRITABLE (262144 bytes queued)` when a client stops reading.
+//! **Watch** (`RUST_LOG=trace`, one client typing `hello`): from a shell the
+//! client is fd 5 (0-2 are stdio, 3 the listener, 4 the spare fd kept for
+//! `EMFILE`), so each call logs `select: 1 ready of 2 registered, scanned 6 fd slots`
+//! (slots 0 to 5: the highest fd plus one, whatever is registered), then
+//! `fd 5 READABLE`, `fd 5: read 6` and `fd 5: sent 6/6`. Interest switches
+//! silently here; rung 05 logs them.
 
 mod common;
 

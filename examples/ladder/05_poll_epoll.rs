@@ -15,14 +15,33 @@
 //! **Try.** Connect one idle `nc 127.0.0.1 9150` and read the once-a-second
 //! line: about 1 dispatch/s. Restart with `--leave-writable-on`: hundreds of
 //! thousands per second and a core at 100% (`top`), with nothing to do.
-//! Partial writes: a client that sends 8 MiB and never reads,
-//! `python3 -c 'import socket; socket.create_connection(("127.0.0.1", 9150)).sendall(b"x" * (8 << 20))'`:
-//! the echo fills the socket, the rest queues, and past 256 KiB queued the
-//! server stops reading that client (the python client then blocks: Ctrl-C).
+//! Partial writes: a client that sends 8 MiB and never reads, with its
+//! receive buffer fixed by `SO_RCVBUF` (64 KiB asked, 128 KiB given: the
+//! kernel doubles it) so that the run does not depend on the machine's
+//! `tcp_rmem` default:
+//! `python3 -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16); s.connect(("127.0.0.1", 9150)); s.sendall(b"x" * (8 << 20)); input()'`.
+//! The echo can leave only as fast as it fits in the client's receive
+//! buffer plus the server's send buffer (autotuned up to `tcp_wmem`'s
+//! maximum, 4 MiB by default): an echo that fits there (a smaller payload, or
+//! a machine whose buffers are larger) never makes a partial write. Past that,
+//! sends are partial, the rest queues, and past 256 KiB queued the server
+//! stops reading that client. What the client still sends waits in the
+//! server's receive buffer, which autotuning grew while the server was
+//! reading (up to `tcp_rmem`'s maximum), so `sendall` may well return; the
+//! `input()` keeps the connection open until you press Enter.
 //!
-//! **Watch** (`RUST_LOG=trace`): `fd 7: sent 65536/262144`, then
-//! `fd 7 READABLE -> READABLE | WRITABLE (196608 bytes queued)`, and later
-//! `fd 7 READABLE | WRITABLE -> READABLE (drained)`.
+//! **Watch** (`RUST_LOG=trace`; from a shell the first client is fd 6, after
+//! the listener, the spare fd and the epoll instance; the byte counts vary
+//! from run to run): whole sends (`fd 6: sent 327704/327704`) until the
+//! buffers are full (a few hundred KiB to a few MiB in), then a partial one,
+//! `fd 6: sent 113018/327704 (partial write)`,
+//! and writable interest on: `fd 6 READABLE -> READABLE | WRITABLE (214686 bytes queued)`.
+//! Once more than 256 KiB is queued, reading stops:
+//! `fd 6 READABLE | WRITABLE -> WRITABLE (476862 bytes queued)`; when the
+//! read before the first partial send already left more than that, both
+//! steps are one: `fd 6 READABLE -> WRITABLE (326068 bytes queued)`. A client
+//! that reads its echo makes the queue drain:
+//! `fd 6 READABLE | WRITABLE -> READABLE (drained)`.
 
 mod common;
 

@@ -8,8 +8,12 @@
 //! one that reads once and returns leaves bytes behind with no event to come
 //! back for them: the connection stalls until the client sends something
 //! new. In exchange, interest never has to be switched: each connection is
-//! registered once for readable and writable, and a writable edge arrives
-//! only when a full send buffer gets room.
+//! registered once for readable and writable. An edge is a wake-up, not one
+//! condition: epoll then reports the fd's whole current mask (within the
+//! interest), so `WRITABLE` comes with the registration and with every read
+//! edge while the send buffer has room, and on its own when a full buffer
+//! gets room again. A handler uses what is reported; it does not conclude
+//! from `WRITABLE` that something changed on the write side.
 //!
 //! **Run.** `cargo run --release --example ladder_06_edge -- [ADDR] [--no-drain]`
 //! (default `127.0.0.1:9160`).
@@ -20,9 +24,16 @@
 //! out 16 more of the old ones. The bytes were never lost, only never
 //! reported again.
 //!
-//! **Watch** (`RUST_LOG=trace`): `fd 7 READABLE (edge)`, then `read 16` and
-//! `read 4` and `drained (EAGAIN)`; with `--no-drain`, `left unread, no
-//! event will come for it` after the single read.
+//! **Watch** (`RUST_LOG=trace`; from a shell the first client is fd 6: 3 is
+//! the listener, 4 the spare fd kept for `EMFILE`, 5 the epoll instance):
+//! `fd 6 WRITABLE (edge)` on registration (room to write, nothing to read)
+//! and `fd 6: drained (EAGAIN)`; then, for the line
+//! `hello, a line longer than 16` (29 bytes with its newline), `fd 6 READABLE | WRITABLE (edge)`,
+//! `fd 6: read 29` (one read takes all that arrived), `fd 6: drained (EAGAIN)`
+//! and `fd 6: sent 29, 0 queued`. With `--no-drain`: `fd 6: read 16`, then
+//! `fd 6: whatever is left unread, no event will come for it`, and the other
+//! 13 bytes come out only at the client's next edge (more data, or its
+//! close: `READABLE | WRITABLE | READ_CLOSED`).
 
 // Without epoll (not Linux, or `--cfg muxloop_portable`) only a stub `run`
 // that says so is compiled.

@@ -19,11 +19,15 @@
 //! closes the connection (nc exits). Keep typing and it never does.
 //!
 //! **Watch** (`RUST_LOG=trace`): the library's own lines between ours:
-//! `epoll: registered fd 7 for READABLE (Level)`, each dispatch
-//! (`epoll returned 1 events (1 fds scanned) after 0.02 ms`). With no client
-//! a wait lasts exactly until the next timer (`returned 0 events ... after
-//! 1002 ms`): the timer is the timeout. `RUST_LOG=debug` adds a
-//! once-a-second line with the loop's `Stats` (`timers_fired`, ...).
+//! `[main] registered fd 7 for READABLE (Level)` (from a shell: 3 is the
+//! epoll instance, 4 the loop's waker, 5 the listener, 6 the spare fd), each
+//! dispatch (`[main] epoll (timeout 998.1 ms, 3 fds in the backend, waker included)
+//! returned 1 events after 144.390 ms (1 fds scanned): fd 7 READABLE`). With
+//! no client a wait lasts exactly until the next timer (`returned 0 events
+//! after 1001.054 ms`): the timer is the timeout. `RUST_LOG=debug` adds a
+//! once-a-second line with the loop's `Stats` (`timers_fired`, ...) and one
+//! that ends `2 fds registered`: the listener and the client, the fds with
+//! handlers; the dispatch line's 3 counts the waker too.
 
 mod common;
 

@@ -14,9 +14,13 @@
 //! **Try.** Connect several `nc 127.0.0.1 9190` and see which thread took
 //! each (`RUST_LOG=debug`); `ps -T -p $(pgrep -f ladder_09)` lists the loops.
 //!
-//! **Watch** (`RUST_LOG=debug`): `accepted ... as fd 11` on the main loop,
-//! then `... up on ladder-09-0`, the next client `up on ladder-09-1`: the
-//! hand-off, round-robin. `RUST_LOG=trace` adds every dispatch of every loop.
+//! **Watch** (`RUST_LOG=debug`): `127.0.0.1:PORT up on ladder-09-0`, the
+//! next client `up on ladder-09-1`: the hand-off, round-robin.
+//! The main loop's `accepted ... as fd N` line is a library `trace` line:
+//! `RUST_LOG=trace` adds `[main] accepted 127.0.0.1:PORT as fd 11` before
+//! the first (from a shell: three loops with an epoll fd and a waker each
+//! are 3-8, the listener 9, the spare fd kept for `EMFILE` 10) and every
+//! dispatch of every loop.
 
 mod common;
 

@@ -3,9 +3,13 @@
 //! Registering is a system call (`epoll_ctl`), but waiting is not proportional
 //! to how many fds are registered: the kernel keeps a ready list and
 //! `epoll_wait` copies out only what is on it. That is why epoll's time per
-//! dispatch stays flat as the number of idle connections grows, and why only
-//! epoll can do edge-triggered (`EPOLLET`) and kernel-side oneshot
-//! (`EPOLLONESHOT`) delivery.
+//! dispatch stays flat as the number of idle connections grows. A kernel
+//! that keeps the registrations can also deliver edge-triggered (`EPOLLET`)
+//! and oneshot (`EPOLLONESHOT`) events; select and poll, which hand the whole
+//! set over on every call, cannot (muxloop emulates oneshot for them and
+//! refuses edge). io_uring keeps registrations too, and its backend
+//! ([`UringDispatcher`](crate::UringDispatcher)) does edge-triggered with
+//! multishot polls.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -32,7 +36,9 @@ fn epoll_flags(interest: Interest, mode: Mode) -> u32 {
     let mut flags = 0;
     if interest.is_readable() {
         // RDHUP: tells an edge-triggered reader that a short read may have
-        // stopped just before end of file (see `Ready::READ_CLOSED`).
+        // stopped just before end of file (see `Ready::READ_CLOSED`). Unlike
+        // HUP and ERR it is not implicit: without readable interest a peer's
+        // half-close is not reported.
         flags |= libc::EPOLLIN | libc::EPOLLRDHUP;
     }
     if interest.is_writable() {

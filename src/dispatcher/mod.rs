@@ -30,7 +30,9 @@
 //!   whatever the interest. A backend never closes or drops an fd on its own:
 //!   closing is the owner's job, and the owner must deregister first.
 //! * **Spurious wake-ups are allowed**: an fd reported readable may return
-//!   `EAGAIN`. Handlers read until `WouldBlock`, never assume.
+//!   `EAGAIN`. Every handler takes `WouldBlock` as "nothing now" and returns;
+//!   level-triggered ones may read once per event (what is left is reported
+//!   again), edge-triggered ones read until `WouldBlock`.
 //! * **Timeouts are rounded up** to whole milliseconds (a 0.2 ms timer must
 //!   not turn into a busy `timeout = 0` loop); `None` waits forever.
 //! * **`EINTR` is not an error**: the call returns an empty batch.

@@ -492,12 +492,16 @@ impl<D: Dispatcher> EventLoop<D> {
     }
 
     /// One trace line per dispatch: backend, timeout, what the kernel was
-    /// handed and what came back (`fd 7 READABLE`).
+    /// handed and what came back (`fd 7 READABLE`). "fds in the backend"
+    /// counts what the dispatcher watches, the loop's own waker included;
+    /// the debug summary's "fds registered" counts fds with handlers
+    /// ([`registered_fds`](Self::registered_fds)), so with one client on one
+    /// listener the first says 3 and the second 2.
     fn narrate_dispatch(&self, events: &Events, timeout: Option<Duration>, waited: Duration) {
         let timeout = timeout.map_or("none".to_owned(), |t| format!("{:.1} ms", t.as_secs_f64() * 1e3));
         let ready: Vec<String> = events.iter().map(|e| format!("fd {} {:?}", e.fd(), e.ready())).collect();
         trace!(
-            "[{}] {} (timeout {timeout}, {} fds registered) returned {} events after {:.3} ms ({} fds scanned){}{}",
+            "[{}] {} (timeout {timeout}, {} fds in the backend, waker included) returned {} events after {:.3} ms ({} fds scanned){}{}",
             self.name,
             self.dispatcher.name(),
             self.dispatcher.len(),

@@ -92,8 +92,11 @@ pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
-/// `send(2)` with `MSG_NOSIGNAL`: a peer that has reset the connection makes
-/// this return `EPIPE` instead of killing the process with `SIGPIPE`.
+/// `send(2)` with `MSG_NOSIGNAL`: no `SIGPIPE`, whatever the signal's action.
+/// After the peer's RST the first send fails with `ECONNRESET` and the next
+/// ones with `EPIPE`; without `MSG_NOSIGNAL` (plain `write(2)`) those `EPIPE`
+/// sends would raise `SIGPIPE`, whose default action kills the process.
+/// After a plain FIN the first send succeeds (and draws the peer's RST).
 pub fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: the kernel reads at most `buf.len()` bytes from `buf`.
     let n = syscall!(send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL))?;

@@ -33,7 +33,7 @@
 //! What differs from epoll, within the contract: a completion says "the fd
 //! was ready when the poll fired", not "it is ready now". Data read between
 //! the two shows up as a spurious readable event, which the contract allows
-//! (handlers read until `WouldBlock`). And the completion queue is finite:
+//! (handlers take `WouldBlock` as "nothing now"). And the completion queue is finite:
 //! when more completions arrive than it holds, the kernel keeps the rest
 //! (fetched in the same dispatch) and the ring is rebuilt twice as large as
 //! the number of registered fds, so a large burst is a one-off cost.

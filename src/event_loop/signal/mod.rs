@@ -66,7 +66,9 @@
 //! # SIGPIPE
 //!
 //! Writing to a socket whose peer has gone raises SIGPIPE, whose default
-//! action kills the process. muxloop sends with `MSG_NOSIGNAL` (see
+//! action kills the process: after the peer's RST the first write fails with
+//! `ECONNRESET` and the next one raises it (after a plain FIN, the first
+//! write still succeeds). muxloop sends with `MSG_NOSIGNAL` (see
 //! [`sys::send`]) so that write fails with `EPIPE` instead, and Rust's
 //! runtime sets SIGPIPE to ignored before `main` in binaries anyway. Plain
 //! `write(2)` on a pipe or socket elsewhere in a program relies on the latter.
