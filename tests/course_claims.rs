@@ -1,9 +1,12 @@
-//! The course's claims that were wrong or misleading (issue 22), each pinned
-//! by a test that fails if the corrected sentence were false. One module per
+//! The course's claims that were wrong or misleading, each pinned by a test
+//! that fails if the corrected sentence were false. One module per
 //! claim; its doc comment names the sentence it pins. Loopback only, every
 //! wait bounded; the checks that need a process of their own (a signal's
 //! default action, a thread count) re-run this binary as a child with one
 //! `#[ignore]`d test selected, and the checks of a rung's log run the rung.
+//! The claims are about Linux (epoll, io_uring, `/proc/net/tcp`, glibc's
+//! aio, the epoll-only rungs): not compiled under `--cfg muxloop_portable`.
+#![cfg(muxloop_linux)]
 
 mod common;
 
