@@ -2,6 +2,9 @@
 //! select > poll > uring > epoll (and poll where the target has no epoll).
 //! `.ci/run` runs this once per feature set:
 //! `cargo test --test default_dispatcher [--features select | --features uring | --no-default-features --features poll]`.
+//! It is a small test crate of its own for that reason: CI rebuilds it for
+//! each backend feature, and rebuilding a large suite each time would cost
+//! minutes for nothing.
 
 use muxloop::{DefaultDispatcher, Dispatcher, EventLoop, Mode};
 
