@@ -222,23 +222,24 @@ fn kernel_refuses_uring() -> Option<String> {
 ///
 /// The io_uring tests start with [`uring_unavailable`]: where the kernel
 /// refuses io_uring they pass after printing why ("skipped: io_uring
-/// unavailable (reason)"), so the rest of the suite still runs.
+/// unavailable (reason)"), so the rest of the suite still runs. A name may
+/// carry attributes, e.g. `#[cfg(feature = "http")] http_over_unix`.
 #[macro_export]
 macro_rules! for_each_dispatcher {
-    ($($test:ident),* $(,)?) => {
+    ($( $(#[$attr:meta])* $test:ident ),* $(,)?) => {
         mod select {
-            $( #[test] fn $test() { super::$test::<muxloop::SelectDispatcher>() } )*
+            $( $(#[$attr])* #[test] fn $test() { super::$test::<muxloop::SelectDispatcher>() } )*
         }
         mod poll {
-            $( #[test] fn $test() { super::$test::<muxloop::PollDispatcher>() } )*
+            $( $(#[$attr])* #[test] fn $test() { super::$test::<muxloop::PollDispatcher>() } )*
         }
         #[cfg(any(target_os = "linux", target_os = "android"))]
         mod epoll {
-            $( #[test] fn $test() { super::$test::<muxloop::EpollDispatcher>() } )*
+            $( $(#[$attr])* #[test] fn $test() { super::$test::<muxloop::EpollDispatcher>() } )*
         }
         #[cfg(target_os = "linux")]
         mod uring {
-            $( #[test] fn $test() {
+            $( $(#[$attr])* #[test] fn $test() {
                 if !$crate::common::uring_unavailable() {
                     super::$test::<muxloop::UringDispatcher>()
                 }
@@ -247,7 +248,7 @@ macro_rules! for_each_dispatcher {
         /// The run-time choice, through the whole stack (`AnyDispatcher::new()`
         /// is `DefaultDispatcher`'s kind, and so is every sub-loop's).
         mod any {
-            $( #[test] fn $test() { super::$test::<muxloop::AnyDispatcher>() } )*
+            $( $(#[$attr])* #[test] fn $test() { super::$test::<muxloop::AnyDispatcher>() } )*
         }
     };
 }

@@ -15,6 +15,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
+#[cfg(feature = "http")]
 use muxloop::http::{HttpServer, Response};
 use muxloop::{
     Callbacks, Client, Connection, Dispatcher, EventLoop, HandlerFactory, LoopHandle, Server, ServerBuilder,
@@ -279,6 +280,7 @@ fn reuse_port_on_unix_is_unsupported<D: Dispatcher + 'static>() {
 }
 
 /// HTTP over a Unix path, as `curl --unix-socket PATH http://x/hello` does.
+#[cfg(feature = "http")]
 fn http_over_unix<D: Dispatcher + 'static>() {
     let path = socket_path("http");
     let (tx, rx) = mpsc::channel();
@@ -317,5 +319,6 @@ for_each_dispatcher!(
     client_connects_over_unix,
     adopted_socketpair_echoes,
     reuse_port_on_unix_is_unsupported,
+    #[cfg(feature = "http")]
     http_over_unix,
 );
