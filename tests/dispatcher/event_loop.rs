@@ -1,7 +1,9 @@
-//! Tests that kill the mutants `cargo mutants --file 'src/event_loop/*'`
-//! found alive in the older suites (see `docs/mutants.md`): loop identity and
-//! names, the counters in `stats()`, `Debug` output, handle liveness, and the
-//! bookkeeping of registered fds. Each runs once per dispatcher.
+//! The event loop's own state, beside the contract cases in `suite.rs`: loop
+//! identity and names, the counters in `stats()`, `Debug` output, handle
+//! liveness, the context map, the bookkeeping of registered fds, timers at the
+//! edges (very late, overflowing delays). Each runs once per dispatcher. They
+//! were written to kill the mutants of `src/event_loop` that survived the
+//! suite (`docs/mutants.md` lists each).
 
 use std::cell::Cell;
 use std::os::fd::AsRawFd;
