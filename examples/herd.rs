@@ -410,7 +410,7 @@ struct Cli {
     accept_child: Option<RawFd>,
 }
 
-#[allow(dead_code)] // tests/herd.rs includes this file for `measure` alone
+#[allow(dead_code)] // tests/learn/herd.rs includes this file for `measure` alone
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     cli::main(|| match cli.accept_child {

@@ -7,7 +7,7 @@
 //! ```
 //! (No `--unix`/`--processes`, unlike the stream servers: `process::Master`
 //! shares a listening stream socket, and a UDP socket is none; Unix datagrams
-//! are `muxloop::UnixDatagram`'s, tested in `tests/unix_datagram.rs`.)
+//! are `muxloop::UnixDatagram`'s, tested in `tests/net/unix_datagram.rs`.)
 //!
 //! The client keeps at most K datagrams in flight (UDP has no flow control:
 //! a client that does not pace itself just fills the server's receive buffer

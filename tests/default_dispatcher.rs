@@ -4,6 +4,9 @@
 //! itself rather than trusting build.rs's own cfgs).
 //! `.ci/run` runs this once per feature set:
 //! `cargo test --test default_dispatcher [--features select | --features uring | --no-default-features --features poll]`.
+//! It is a small test crate of its own for that reason: CI rebuilds it for
+//! each backend feature, and rebuilding a large suite each time would cost
+//! minutes for nothing.
 
 use muxloop::{DefaultDispatcher, Dispatcher, EventLoop, Mode};
 

@@ -2,7 +2,9 @@
 //! keeps serving the ones it has, and serves new ones once fds free up.
 //!
 //! The server runs in a child process (this test binary, re-executed) whose
-//! RLIMIT_NOFILE is lowered, so the limit does not affect other tests.
+//! RLIMIT_NOFILE is lowered, so the limit does not affect other tests. It
+//! stays a test crate of its own: the parent counts the child's warnings and
+//! fds, and re-executes this binary, which is small and runs nothing else.
 
 mod common;
 

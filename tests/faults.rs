@@ -1,21 +1,23 @@
-//! The fault battery of issue 8 as regression tests, on every dispatcher.
+//! A battery of faults (floods, resets, task storms, signals) as regression
+//! tests, on every dispatcher.
 //!
 //! * flood fairness: 200 clients that send and never read, one probe doing
-//!   200 echo round trips, each under 2 s (failure 4 of the issue);
+//!   200 echo round trips, each under 2 s (one flood must not starve others);
 //! * RST before accept while the acceptor's loop is busy;
 //! * a peer reset with 32 MiB queued for it;
 //! * 100,000 `LoopHandle::run_in_loop` calls from 4 threads during echo traffic;
 //! * an EINTR storm: SIGUSR1 to the loop thread every millisecond for 1 s.
 //!
 //! Removing and re-adding the same fd number inside one batch is covered in
-//! `tests/dispatcher_suite.rs` (`reused_fd_number_gets_no_stale_event`,
+//! `tests/dispatcher/suite.rs` (`reused_fd_number_gets_no_stale_event`,
 //! `handler_replaces_its_own_fd`, `reused_fd_number_in_the_dispatcher`).
-//! The first three failures of the issue (HTTP and chat output bounds, the
-//! body deadline) and the warning rate are in `http_suite.rs`, `chat.rs` and
-//! `emfile.rs`.
+//! The HTTP and chat output bounds, the body deadline and the rate of
+//! fd-limit warnings are guarded in `tests/http/suite.rs`,
+//! `tests/learn/chat.rs` and `tests/emfile.rs`.
 //!
 //! The tests here count process-wide things (open fds, a process-wide signal
-//! handler) and load the machine, so they take [`SERIAL`] and run one at a time.
+//! handler) and load the machine, so they take [`SERIAL`] and run one at a time,
+//! in a test crate of their own (no other suite shares the process).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;

@@ -8,7 +8,9 @@
 //! this replaces (256 KiB of RSS, page-granular and arena-dependent) let through.
 //!
 //! The server runs in this process, so its allocations are counted; the
-//! tests take [`SERIAL`] so only one of them allocates at a time.
+//! tests take [`SERIAL`] so only one of them allocates at a time. A test crate
+//! of its own: the allocator counts every thread of the process, so any other
+//! suite running beside it would be counted too.
 #![cfg(feature = "http")]
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -5,7 +5,8 @@
 //! deadline either.
 //!
 //! A counting global allocator (`tests/common/counting_alloc.rs`) keeps the
-//! bytes allocated minus the bytes freed by this test binary, which has one test.
+//! bytes allocated minus the bytes freed by this test binary, which has one test
+//! (a crate of its own: the allocator counts every thread of the process).
 #![cfg(muxloop_has_uring)]
 
 mod common;

@@ -7,6 +7,10 @@
 //! signals (`pthread_kill`) to the loop's own thread, which no other thread
 //! can receive. Process-directed `kill(getpid())` is exercised in
 //! `tests/signals_process.rs`, a harness-less binary that owns every thread.
+//!
+//! A test crate of its own: it installs and removes signal handlers and
+//! changes signal masks, which are process-wide, so no other suite shares
+//! its process.
 
 mod common;
 
@@ -313,6 +317,151 @@ fn pool_threads_block_common_signals<D: Dispatcher + 'static>() {
     assert!(!sys::is_signal_blocked(libc::SIGTERM).unwrap(), "the caller's mask is untouched");
 }
 
+// ---------------------------------------------------------------------------
+// Exact cases that pin what the cases above left loose (each killed a mutant
+// of the signal code that survived them; `docs/mutants.md` lists which): the
+// last handler of one of two signals removed unwatches exactly that one, and
+// `run_until_signal` returns the signal that stopped it (or `None`). Each
+// holds `serial()` and runs on a fresh thread (its own signal mask).
+// ---------------------------------------------------------------------------
+
+fn on_fresh_thread(f: impl FnOnce() + Send + 'static) {
+    let _guard = serial();
+    thread::spawn(f).join().expect("test thread");
+}
+
+fn blocked(signal: i32) -> bool {
+    sys::is_signal_blocked(signal).unwrap()
+}
+
+/// signalfd: a signal stays blocked while a handler for it is installed,
+/// and is unblocked once its last handler goes, whatever other signals the
+/// loop still watches.
+fn signalfd_unwatches_only_the_removed_signal<D: Dispatcher + 'static>() {
+    on_fresh_thread(|| {
+        assert!(!blocked(SIGUSR1) && !blocked(SIGUSR2), "test thread starts unblocked");
+        let mut ev = EventLoop::<D>::new().unwrap();
+        ev.set_signal_source(SignalSource::Signalfd).unwrap();
+        let one = ev.on_signal(SIGUSR1, |_, _| {}).unwrap();
+        let one_again = ev.on_signal(SIGUSR1, |_, _| {}).unwrap();
+        let two = ev.on_signal(SIGUSR2, |_, _| {}).unwrap();
+        assert!(blocked(SIGUSR1) && blocked(SIGUSR2));
+        // One of SIGUSR1's two handlers: still watched.
+        assert!(ev.remove_signal(one).unwrap());
+        assert!(blocked(SIGUSR1), "a handler for SIGUSR1 is left");
+        // Its last handler: unwatched, while SIGUSR2 stays watched.
+        assert!(ev.remove_signal(one_again).unwrap());
+        assert!(!blocked(SIGUSR1), "SIGUSR1 has no handler left: its mask must be restored");
+        assert!(blocked(SIGUSR2));
+        assert!(!ev.remove_signal(one).unwrap(), "already removed");
+        assert!(ev.remove_signal(two).unwrap());
+        assert!(!blocked(SIGUSR2));
+    });
+}
+
+/// Self-pipe: removing the last handler of SIGUSR1 frees its process-wide
+/// slot (another loop may take it) even while SIGUSR2 is still watched.
+fn self_pipe_frees_only_the_removed_signal<D: Dispatcher + 'static>() {
+    on_fresh_thread(|| {
+        let mut ev = EventLoop::<D>::new().unwrap();
+        ev.set_signal_source(SignalSource::SelfPipe).unwrap();
+        assert_eq!(ev.signal_source(), SignalSource::SelfPipe);
+        let one = ev.on_signal(SIGUSR1, |_, _| {}).unwrap();
+        let two = ev.on_signal(SIGUSR2, |_, _| {}).unwrap();
+        let mut other = EventLoop::<D>::new().unwrap();
+        other.set_signal_source(SignalSource::SelfPipe).unwrap();
+        let err = other.on_signal(SIGUSR1, |_, _| {}).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(ev.remove_signal(one).unwrap());
+        let taken = other.on_signal(SIGUSR1, |_, _| {}).expect("SIGUSR1's slot must be free again");
+        assert!(other.remove_signal(taken).unwrap());
+        assert!(ev.remove_signal(two).unwrap());
+    });
+}
+
+/// `run_until_signal` returns the signal that arrived; `None` when the loop
+/// was stopped some other way.
+fn run_until_signal_reports_what_stopped_it<D: Dispatcher + 'static>() {
+    on_fresh_thread(|| {
+        let mut ev = EventLoop::<D>::new().unwrap();
+        // signalfd (the Linux default) keeps a thread-directed signal pending
+        // for this thread until the loop reads it.
+        ev.run_after(Duration::from_millis(20), |_| {
+            sys::signal_current_thread(SIGUSR2).unwrap();
+        });
+        let guard = ev.run_after(Duration::from_secs(10), |ev| ev.quit());
+        assert_eq!(ev.run_until_signal(&[SIGUSR1, SIGUSR2]).unwrap(), Some(SIGUSR2));
+        ev.cancel(guard);
+        drop(ev);
+
+        let mut ev = EventLoop::<D>::new().unwrap();
+        ev.run_after(Duration::from_millis(20), |ev| ev.quit());
+        assert_eq!(ev.run_until_signal(&[SIGUSR1]).unwrap(), None);
+    });
+}
+
+/// Two different signals pending at once are read in one batch: each is
+/// reported, once, to its own handlers (none is folded into the other).
+fn two_pending_signals_both_reported(source: SignalSource) -> impl FnOnce() + Send + 'static {
+    move || {
+        let mut ev: EventLoop = EventLoop::new().unwrap();
+        ev.set_signal_source(source).unwrap();
+        let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        for signal in [SIGUSR1, SIGUSR2] {
+            let got = std::rc::Rc::clone(&got);
+            ev.on_signal(signal, move |_, info| got.borrow_mut().push((signal, info.signal, info.count)))
+                .unwrap();
+        }
+        // Sent in the opposite order to the one they were watched in.
+        sys::signal_current_thread(SIGUSR2).unwrap();
+        sys::signal_current_thread(SIGUSR1).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while got.borrow().len() < 2 && std::time::Instant::now() < deadline {
+            ev.run_once(Some(Duration::from_millis(50))).unwrap();
+        }
+        let mut got = got.borrow().clone();
+        if source == SignalSource::SelfPipe {
+            // The pipe's bytes give the order of arrival (signalfd reports
+            // standard signals lowest number first instead).
+            assert_eq!(got, [(SIGUSR2, SIGUSR2, 1), (SIGUSR1, SIGUSR1, 1)], "order of arrival");
+        }
+        got.sort_unstable();
+        assert_eq!(got, [(SIGUSR1, SIGUSR1, 1), (SIGUSR2, SIGUSR2, 1)]);
+    }
+}
+
+/// Real-time signals queue: two instances pending at once are two signalfd
+/// records, reported as one `SignalInfo` with `count == 2`.
+#[test]
+fn queued_realtime_signal_is_counted() {
+    on_fresh_thread(|| {
+        let rt = libc::SIGRTMIN() + 3;
+        let mut ev: EventLoop = EventLoop::new().unwrap();
+        ev.set_signal_source(SignalSource::Signalfd).unwrap();
+        let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let log = std::rc::Rc::clone(&got);
+        let id = ev.on_signal(rt, move |_, info| log.borrow_mut().push((info.signal, info.count))).unwrap();
+        sys::signal_current_thread(rt).unwrap();
+        sys::signal_current_thread(rt).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while got.borrow().is_empty() && std::time::Instant::now() < deadline {
+            ev.run_once(Some(Duration::from_millis(50))).unwrap();
+        }
+        assert_eq!(*got.borrow(), [(rt, 2)], "both queued instances, in one report");
+        assert!(ev.remove_signal(id).unwrap());
+    });
+}
+
+#[test]
+fn two_pending_signals_signalfd() {
+    on_fresh_thread(two_pending_signals_both_reported(SignalSource::Signalfd));
+}
+
+#[test]
+fn two_pending_signals_self_pipe() {
+    on_fresh_thread(two_pending_signals_both_reported(SignalSource::SelfPipe));
+}
+
 for_each_dispatcher!(
     pool_threads_block_common_signals,
     once_per_send_signalfd,
@@ -328,6 +477,9 @@ for_each_dispatcher!(
     refuses_bad_signals,
     removes_itself_signalfd,
     removes_itself_self_pipe,
+    signalfd_unwatches_only_the_removed_signal,
+    self_pipe_frees_only_the_removed_signal,
+    run_until_signal_reports_what_stopped_it,
 );
 
 #[cfg(not(muxloop_linux))]
@@ -346,4 +498,153 @@ fn default_source_is_signalfd_on_linux() {
     ev.on_signal(SIGUSR1, |_, _| {}).unwrap();
     let err = ev.set_signal_source(SignalSource::SelfPipe).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+/// The child half of `second_shutdown_signal_exits_with_128_plus_signal`:
+/// it runs only when the parent re-executes this test binary with the
+/// variable set.
+#[test]
+fn second_signal_child() {
+    if std::env::var_os("MUXLOOP_SECOND_SIGNAL_CHILD").is_none() {
+        return;
+    }
+    let mut ev: EventLoop = EventLoop::new().unwrap();
+    ev.run_after(Duration::from_millis(10), |_| {
+        sys::signal_current_thread(SIGUSR1).unwrap();
+    });
+    assert_eq!(ev.run_until_signal(&[SIGUSR1]).unwrap(), Some(SIGUSR1));
+    // The impatient second one: the process ends with 128 + signal.
+    sys::signal_current_thread(SIGUSR1).unwrap();
+    for _ in 0..100 {
+        ev.run_once(Some(Duration::from_millis(50))).unwrap();
+    }
+    std::process::exit(3); // not reached unless the second signal was ignored
+}
+
+/// A second shutdown signal during a graceful stop ends the process at once
+/// with status 128 + signal (what a shell reports for a killed process).
+#[test]
+fn second_shutdown_signal_exits_with_128_plus_signal() {
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["second_signal_child", "--exact", "--test-threads=1", "--nocapture"])
+        .env("MUXLOOP_SECOND_SIGNAL_CHILD", "1")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(128 + SIGUSR1), "{status:?}");
+}
+
+/// Graceful stop in a program that started threads before the loop.
+///
+/// The trap: with signalfd a process-directed SIGTERM goes to any thread that
+/// does not block it, and a thread spawned before the loop blocked it (here,
+/// one the program spawns, and libtest's own main thread) takes the default
+/// action: the process dies with status 143 instead of stopping. Each test
+/// runs a child copy of this binary that spawns a thread, then waits in
+/// `run_until_signal`, sends it SIGTERM and expects a clean exit with the
+/// signal reported by the loop.
+mod threads_started_first {
+    use crate::common;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use muxloop::event_loop::SignalSource;
+    use muxloop::signal::SIGTERM;
+    use muxloop::{EventLoop, sys};
+
+    const CHILD_ENV: &str = "MUXLOOP_SIGNAL_CHILD";
+
+    fn child_name() -> String {
+        common::test_name(module_path!(), "child_waits_for_sigterm_after_spawning_a_thread")
+    }
+
+    /// The child's part: `BACKEND,SOURCE` in the environment.
+    #[test]
+    #[ignore = "run by the tests below in a child process"]
+    fn child_waits_for_sigterm_after_spawning_a_thread() {
+        let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+        let (backend, source) = spec.split_once(',').expect("BACKEND,SOURCE");
+        // A thread that never blocks SIGTERM, started before the loop exists.
+        thread::spawn(|| thread::sleep(Duration::from_secs(60)));
+        let mut ev = EventLoop::with_backend(backend).unwrap();
+        ev.set_signal_source(if source == "signalfd" {
+            SignalSource::Signalfd
+        } else {
+            SignalSource::SelfPipe
+        })
+        .unwrap();
+        // The sender's pid survives the forwarding (None from the self-pipe).
+        ev.on_signal(SIGTERM, |_, info| println!("from {:?}", info.pid)).unwrap();
+        ev.run_after(Duration::ZERO, |_| println!("ready"));
+        let got = ev.run_until_signal(&[SIGTERM]).unwrap();
+        println!("stopped by {got:?}");
+    }
+
+    fn sigterm_stops_cleanly(backend: &str, source: &str) {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", &child_name(), "--ignored", "--nocapture"])
+            .env(CHILD_ENV, format!("{backend},{source}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = lines.by_ref().map_while(Result::ok).any(|line| line == "ready");
+        assert!(ready, "{backend}/{source}: the child never said ready");
+        sys::kill(child.id() as i32, SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{backend}/{source}: the child did not stop within 10 s of SIGTERM");
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        let said: Vec<String> = lines.map_while(Result::ok).collect();
+        assert!(
+            status.success(),
+            "{backend}/{source}: exit {status} (143 = killed by SIGTERM), said {said:?}"
+        );
+        let sender =
+            if source == "signalfd" { format!("Some({})", std::process::id()) } else { "None".into() };
+        for expected in [format!("from {sender}"), format!("stopped by Some({SIGTERM})")] {
+            assert!(said.contains(&expected), "{backend}/{source}: expected {expected:?}, said {said:?}");
+        }
+    }
+
+    fn on_each_source(backend: &str) {
+        sigterm_stops_cleanly(backend, "self-pipe");
+        if cfg!(muxloop_linux) {
+            sigterm_stops_cleanly(backend, "signalfd");
+        }
+    }
+
+    #[test]
+    fn select() {
+        on_each_source("select");
+    }
+
+    #[test]
+    fn poll() {
+        on_each_source("poll");
+    }
+
+    #[cfg(muxloop_has_epoll)]
+    #[test]
+    fn epoll() {
+        on_each_source("epoll");
+    }
+
+    #[cfg(muxloop_has_uring)]
+    #[test]
+    fn uring() {
+        if !common::uring_unavailable() {
+            on_each_source("uring");
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! `Buffer` operations decoded from the fuzzer's bytes, each mirrored on a
 //! `VecDeque<u8>` model; contents and invariants are checked after every
-//! step. (fd I/O is covered by `tests/buffer_model.rs`; system calls would
+//! step. (fd I/O is covered by `tests/buffer.rs`; system calls would
 //! slow the fuzzer down a hundredfold.)
 
 #![no_main]

@@ -520,7 +520,7 @@ mod tests {
     }
 
     /// The framing and target rules of RFC 9112 (§3.2, §3.2.4, §6.1, §6.3),
-    /// one line each; the wire-level versions are in `tests/http_conformance.rs`.
+    /// one line each; the wire-level versions are in `tests/http/conformance.rs`.
     #[test]
     fn framing_host_and_target_rules() {
         let head = |extra: &str| format!("POST /x HTTP/1.1\r\nHost: a\r\n{extra}\r\n");

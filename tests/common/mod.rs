@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use muxloop::{Callbacks, Dispatcher, EventLoop, HandlerFactory, LoopHandle, Server, ServerBuilder};
 
-#[cfg(feature = "http")]
 pub mod counting_alloc;
+#[cfg(feature = "http")]
 pub mod http;
 
 /// Generous bound for any single blocking client operation.
@@ -215,36 +215,52 @@ fn kernel_refuses_uring() -> Option<String> {
     Some("not Linux, or built with --cfg muxloop_portable".to_owned())
 }
 
-/// Instantiates `$body` (a generic `fn name<D: Dispatcher>()` list) once per
-/// backend: `mod select`, `mod poll`, `mod epoll`, `mod uring` and `mod any`,
-/// each with `#[test]`s (the io_uring ones skip where io_uring is refused).
+/// The one instantiation macro: `for_each_dispatcher!(a, b, ...)` turns each
+/// generic `fn a<D: Dispatcher>()` into one `#[test]` per dispatcher, in
+/// `mod select`, `mod poll`, `mod epoll`, `mod uring` and `mod any`. Every
+/// behavioural suite uses it, so each runs on every backend.
+///
+/// The io_uring tests start with [`uring_unavailable`]: where the kernel
+/// refuses io_uring they pass after printing why ("skipped: io_uring
+/// unavailable (reason)"), so the rest of the suite still runs. A name may
+/// carry attributes, e.g. `#[cfg(feature = "http")] http_over_unix`.
 #[macro_export]
 macro_rules! for_each_dispatcher {
-    ($($test:ident),* $(,)?) => {
+    ($( $(#[$attr:meta])* $test:ident ),* $(,)?) => {
         mod select {
-            $( #[test] fn $test() { super::$test::<muxloop::SelectDispatcher>() } )*
+            $( $(#[$attr])* #[test] fn $test() { super::$test::<muxloop::SelectDispatcher>() } )*
         }
         mod poll {
-            $( #[test] fn $test() { super::$test::<muxloop::PollDispatcher>() } )*
+            $( $(#[$attr])* #[test] fn $test() { super::$test::<muxloop::PollDispatcher>() } )*
         }
         #[cfg(muxloop_has_epoll)]
         mod epoll {
-            $( #[test] fn $test() { super::$test::<muxloop::EpollDispatcher>() } )*
-        }
-        /// The run-time choice, through the whole stack (`AnyDispatcher::new()`
-        /// is `DefaultDispatcher`'s kind, and so is every sub-loop's).
-        mod any {
-            $( #[test] fn $test() { super::$test::<muxloop::AnyDispatcher>() } )*
+            $( $(#[$attr])* #[test] fn $test() { super::$test::<muxloop::EpollDispatcher>() } )*
         }
         #[cfg(muxloop_has_uring)]
         mod uring {
-            $( #[test] fn $test() {
+            $( $(#[$attr])* #[test] fn $test() {
                 if !$crate::common::uring_unavailable() {
                     super::$test::<muxloop::UringDispatcher>()
                 }
             } )*
         }
+        /// The run-time choice, through the whole stack (`AnyDispatcher::new()`
+        /// is `DefaultDispatcher`'s kind, and so is every sub-loop's).
+        mod any {
+            $( $(#[$attr])* #[test] fn $test() { super::$test::<muxloop::AnyDispatcher>() } )*
+        }
     };
+}
+
+/// The libtest name of test `name` in module `module` (its `module_path!()`),
+/// for re-running that one test of this binary in a child process with
+/// `--exact` (a name that matches nothing would run no test and pass).
+pub fn test_name(module: &str, name: &str) -> String {
+    match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{name}"),
+        None => name.to_owned(),
+    }
 }
 
 /// The path of an example binary that `cargo test` built next to the test
