@@ -323,8 +323,10 @@ mod tests {
     }
 
     fn temp_file(contents: &[u8]) -> Arc<File> {
-        let path =
-            std::env::temp_dir().join(format!("muxloop-output-{}-{}", std::process::id(), contents.len()));
+        // Unique per call: tests run in parallel threads of one process.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("muxloop-output-{}-{n}", std::process::id()));
         std::fs::File::create(&path).unwrap().write_all(contents).unwrap();
         let file = File::open(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
