@@ -548,7 +548,7 @@ mod threads_started_first {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     use std::thread;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use muxloop::event_loop::SignalSource;
     use muxloop::signal::SIGTERM;
@@ -594,17 +594,8 @@ mod threads_started_first {
         let ready = lines.by_ref().map_while(Result::ok).any(|line| line == "ready");
         assert!(ready, "{backend}/{source}: the child never said ready");
         sys::kill(child.id() as i32, SIGTERM).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("{backend}/{source}: the child did not stop within 10 s of SIGTERM");
-            }
-            thread::sleep(Duration::from_millis(10));
-        };
+        let status = common::exit_within(&mut child, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("{backend}/{source}: the child did not stop within 10 s of SIGTERM"));
         let said: Vec<String> = lines.map_while(Result::ok).collect();
         assert!(
             status.success(),

@@ -97,9 +97,13 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn send_file_moves_a_file_into_a_socket() {
-        let path = std::env::temp_dir().join(format!("muxloop-send-file-{}", getpid()));
+    type SendFile = fn(BorrowedFd<'_>, BorrowedFd<'_>, &mut u64, usize) -> io::Result<usize>;
+
+    /// Moves 300,000 bytes of a file from offset 1,000 into a socket with
+    /// `send`, draining the socket whenever it is full; returns the file and
+    /// the socket pair for more checks.
+    fn moves_a_file_into_a_socket(name: &str, send: SendFile) -> (std::fs::File, OwnedFd, OwnedFd, usize) {
+        let path = std::env::temp_dir().join(format!("muxloop-{name}-{}", getpid()));
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
         std::fs::File::create(&path).unwrap().write_all(&data).unwrap();
         let file = std::fs::File::open(&path).unwrap();
@@ -108,35 +112,7 @@ mod tests {
         let (mut offset, mut got) = (1000u64, Vec::new());
         let mut buf = vec![0u8; 64 * 1024];
         for _ in 0..10_000 {
-            match send_file(tx.as_fd(), file.as_fd(), &mut offset, 1 << 20) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock),
-            }
-            while let Ok(n) = read(rx.as_fd(), &mut buf) {
-                got.extend_from_slice(&buf[..n]);
-            }
-        }
-        assert_eq!(offset, data.len() as u64, "the offset advanced to the end");
-        assert!(got == data[1000..], "byte-exact from the starting offset");
-        let mut past = data.len() as u64 + 10;
-        assert_eq!(send_file(tx.as_fd(), file.as_fd(), &mut past, 10).unwrap(), 0, "past the end");
-    }
-
-    #[cfg(muxloop_linux)]
-    #[test]
-    fn sendfile_moves_a_file_into_a_socket() {
-        use std::io::{Seek, SeekFrom};
-        let path = std::env::temp_dir().join(format!("muxloop-sendfile-{}", getpid()));
-        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        std::fs::File::create(&path).unwrap().write_all(&data).unwrap();
-        let mut file = std::fs::File::open(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        let (tx, rx) = socketpair().unwrap();
-        let (mut offset, mut got) = (1000u64, Vec::new());
-        let mut buf = vec![0u8; 64 * 1024];
-        for _ in 0..10_000 {
-            match sendfile(tx.as_fd(), file.as_fd(), &mut offset, 1 << 20) {
+            match send(tx.as_fd(), file.as_fd(), &mut offset, 1 << 20) {
                 Ok(0) => break,
                 Ok(_) => {}
                 // The socket is full: drain it (the non-blocking partial-send case).
@@ -148,11 +124,22 @@ mod tests {
         }
         assert_eq!(offset, data.len() as u64, "the offset advanced to the end");
         assert!(got == data[1000..], "byte-exact from the starting offset");
-        assert_eq!(file.stream_position().unwrap(), 0, "the file's own position is untouched");
-        // Past the end: nothing to send.
         let mut past = data.len() as u64 + 10;
-        assert_eq!(sendfile(tx.as_fd(), file.as_fd(), &mut past, 10).unwrap(), 0);
-        file.seek(SeekFrom::Start(0)).unwrap();
+        assert_eq!(send(tx.as_fd(), file.as_fd(), &mut past, 10).unwrap(), 0, "past the end");
+        (file, tx, rx, data.len())
+    }
+
+    #[test]
+    fn send_file_moves_a_file_into_a_socket() {
+        moves_a_file_into_a_socket("send-file", send_file);
+    }
+
+    #[cfg(muxloop_linux)]
+    #[test]
+    fn sendfile_moves_a_file_into_a_socket() {
+        use std::io::Seek;
+        let (mut file, tx, rx, _) = moves_a_file_into_a_socket("sendfile", sendfile);
+        assert_eq!(file.stream_position().unwrap(), 0, "the file's own position is untouched");
         // A socket is not a file to read pages from (ESPIPE: it has no offsets).
         let err = sendfile(tx.as_fd(), rx.as_fd(), &mut 0, 10).unwrap_err();
         assert!(matches!(err.raw_os_error(), Some(libc::ESPIPE | libc::EINVAL)), "{err}");

@@ -263,6 +263,23 @@ pub fn test_name(module: &str, name: &str) -> String {
     }
 }
 
+/// Waits for `child` to exit, at most `limit`; past it, kills and reaps it
+/// and returns `None`.
+pub fn exit_within(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The path of an example binary that `cargo test` built next to the test
 /// binaries (`target/<profile>/examples/NAME`).
 pub fn example_binary(name: &str) -> std::path::PathBuf {

@@ -95,18 +95,8 @@ fn run_child(test: &str, env: &str, value: &str) -> (ExitStatus, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{test} ({value}) did not finish within 20 s");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+    let status = common::exit_within(&mut child, Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("{test} ({value}) did not finish within 20 s"));
     let mut output = String::new();
     child.stdout.take().unwrap().read_to_string(&mut output).unwrap();
     child.stderr.take().unwrap().read_to_string(&mut output).unwrap();

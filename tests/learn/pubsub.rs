@@ -92,14 +92,8 @@ fn subscribers_on_every_loop_get_every_message_and_a_silent_one_is_dropped() {
         drop((publisher, acks, silent, silent_reader));
         let mut broker = broker;
         muxloop::sys::kill(broker.child.id() as i32, muxloop::signal::SIGTERM).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = broker.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "{label}: no exit within 10 s of SIGTERM");
-            thread::sleep(Duration::from_millis(10));
-        };
+        let status = crate::common::exit_within(&mut broker.child, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("{label}: no exit within 10 s of SIGTERM"));
         assert!(status.success(), "{label}: exit {status}");
         assert!(broker.logged("stopped: ", Duration::from_secs(5)), "{label}: no stop summary");
     }
