@@ -22,7 +22,7 @@ mod cli;
 mod launch;
 
 use std::error::Error;
-use std::io::{self, Write};
+use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -85,14 +85,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     if let Some(limit) = cli.nofile {
         muxloop::sys::set_nofile_limit(limit).map_err(|e| format!("--nofile {limit}: {e}"))?;
     }
-    // Checked once, before any fork; the loop is dropped at once.
-    let dispatcher = EventLoop::with_backend(&cli.server.dispatcher)?.dispatcher_name().to_owned();
     let listener = cli.server.bind()?;
-    println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
-    std::io::stdout().flush()?;
-    launch::serve_until_stopped(listener, cli.server.processes, 2 * GRACE, |listener, wait| {
-        serve(&cli, listener, wait)
-    })?;
+    launch::announce_and_serve(
+        &cli.server.dispatcher,
+        listener,
+        cli.server.processes,
+        2 * GRACE,
+        |listener, wait| serve(&cli, listener, wait),
+    )?;
     Ok(())
 }
 

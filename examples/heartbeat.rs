@@ -24,7 +24,7 @@ mod launch;
 
 use std::cell::Cell;
 use std::error::Error;
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -212,12 +212,8 @@ fn serve(
 
 fn server(args: ServerArgs, beat: Beat) -> Result<(), Box<dyn Error>> {
     let settings = Settings { interval: beat.interval, misses: beat.misses, max_pings: 0 };
-    // Checked once, before any fork; the loop is dropped at once.
-    let dispatcher = EventLoop::with_backend(&args.dispatcher)?.dispatcher_name().to_owned();
     let listener = args.bind()?;
-    println!("listening on {} (dispatcher: {dispatcher})", listener.local_addr());
-    std::io::stdout().flush()?;
-    launch::serve_until_stopped(listener, args.processes, 2 * GRACE, |listener, wait| {
+    launch::announce_and_serve(&args.dispatcher, listener, args.processes, 2 * GRACE, |listener, wait| {
         serve(&args, settings, listener, wait)
     })?;
     Ok(())
