@@ -96,6 +96,7 @@ const REUSE_SELF_SLOT: i64 = 1;
 const REUSE_DISPATCHER_SLOT: i64 = 2;
 const CLOSED_SLOT: i64 = 3;
 /// `tests/dispatcher/uring.rs`'s fd-reuse test (it shares this process).
+#[cfg(muxloop_has_uring)]
 pub(crate) const URING_REUSE_SLOT: i64 = 4;
 const SLOTS: i64 = 5;
 
