@@ -198,7 +198,8 @@ fn rewrite_links(line: &str, name: &str, tour: &Path, root: &Path, modules: &[(S
             let end = rest[close + 2..].find(')').map(|e| close + 2 + e)?;
             Some((close, end))
         });
-        let Some((close, end)) = parsed.filter(|&(close, _)| !rest[open + 1..close].contains(['[', ']'])) else {
+        let Some((close, end)) = parsed.filter(|&(close, _)| !rest[open + 1..close].contains(['[', ']']))
+        else {
             // Not a link: go past this `[`.
             out.push_str(&rest[..=open]);
             rest = &rest[open + 1..];
