@@ -2,7 +2,7 @@
 //! boxes (`examples_cli`, `example_flags`, `kv`, `chat`, `proxy`, `herd`,
 //! `handoff`, `uring_echo`), the README's snippet (`readme_snippet`), the
 //! tour's concept index and the small tests its rows point to
-//! (`concept_index`), the course's corrected claims (`course_claims`), and
+//! (`concept_index`), the links and figures of README and `docs/` (`links`), the course's corrected claims (`course_claims`), and
 //! the `pubsub` broker a new user wrote on the public API. Most need the example binaries that `cargo test`
 //! builds (`cargo test --test learn` alone does not build them).
 //!
@@ -26,6 +26,7 @@ mod examples_cli;
 mod handoff;
 mod herd;
 mod kv;
+mod links;
 mod proxy;
 mod pubsub;
 mod readme_snippet;
