@@ -77,8 +77,14 @@ fn orphan(subreaper: bool) -> std::io::Result<()> {
     match sys::fork()? {
         Forked::Child => {
             if let Forked::Child = sys::fork()? {
-                println!("grandchild: parent {}", sys::getppid());
-                std::thread::sleep(Duration::from_millis(300)); // the parent is gone by now
+                let parent = sys::getppid();
+                println!("grandchild: parent {parent}");
+                for _ in 0..500 {
+                    if sys::getppid() != parent {
+                        break; // the parent has exited
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 println!("grandchild: parent now {} (orphaned, re-parented)", sys::getppid());
                 std::process::exit(0);
             }
@@ -94,7 +100,14 @@ fn orphan(subreaper: bool) -> std::io::Result<()> {
             sys::set_nonblocking(std::os::fd::AsFd::as_fd(&read_end), false)?;
             let _ = sys::read(std::os::fd::AsFd::as_fd(&read_end), &mut [0u8; 1]);
             if subreaper {
-                let reaped = sys::teaching::waitpid_nohang()?;
+                let mut reaped = None; // its fds close a moment before it becomes a zombie
+                for _ in 0..500 {
+                    reaped = sys::teaching::waitpid_nohang()?;
+                    if reaped.is_some() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 println!("lab: reaped {:?}", reaped.map(|(pid, status)| (pid, status.code())));
             }
         }

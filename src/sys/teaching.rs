@@ -250,3 +250,9 @@ pub fn set_send_lowat(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
     let value = bytes.min(i32::MAX as usize) as libc::c_int;
     set_int_option(fd, libc::SOL_SOCKET, libc::SO_SNDLOWAT, value)
 }
+
+/// `SO_REUSEADDR` on any socket: here, for a client that binds a chosen
+/// local port (to show that a 4-tuple, not a port, is what must be unique).
+pub fn set_reuse_addr(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set_int_option(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)
+}
