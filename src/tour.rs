@@ -59,6 +59,14 @@ pub mod http {
     #![doc = include_str!("../docs/tour/14-http.md")]
 }
 
+pub mod datagrams {
+    #![doc = include_str!("../docs/tour/16-datagrams.md")]
+}
+
+pub mod kernel {
+    #![doc = include_str!("../docs/tour/17-kernel.md")]
+}
+
 pub mod glossary {
     #![doc = include_str!("../docs/tour/15-glossary.md")]
 }
