@@ -192,4 +192,4 @@ pub use net::{
 pub use net::{
     Datagram, DatagramOptions, DatagramSocket, DatagramStats, PipeReader, UdpSocket, UnixAddr, UnixDatagram,
 };
-pub use thread_pool::{EventLoopThread, EventLoopThreadPool};
+pub use thread_pool::{BlockingQueue, EventLoopThread, EventLoopThreadPool};

@@ -155,3 +155,69 @@ impl<D: Dispatcher + 'static> EventLoopThreadPool<D> {
         self.threads.iter_mut().for_each(EventLoopThread::stop);
     }
 }
+
+/// The other kind of pool: worker threads that take jobs from one shared
+/// queue, the course's "thread pool" (a mutex around a `VecDeque`, and a
+/// condition variable the workers sleep on while it is empty).
+///
+/// Unlike [`EventLoopThreadPool`] (each thread owns its connections and
+/// runs its own loop), a worker here owns nothing: any worker may take any
+/// job, so jobs must be independent. [`pop`](Self::pop) blocks in
+/// `Condvar::wait`, which releases the mutex while asleep and takes it
+/// again before returning (in a loop: a wake-up may find the queue emptied
+/// by another worker, or be spurious). [`push`](Self::push) wakes one
+/// sleeper (`notify_one`); [`close`](Self::close) wakes them all
+/// (`notify_all`), and they return `None` once the queue is drained.
+#[derive(Debug)]
+pub struct BlockingQueue<T> {
+    state: std::sync::Mutex<(std::collections::VecDeque<T>, bool)>,
+    ready: std::sync::Condvar,
+}
+
+impl<T> Default for BlockingQueue<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> BlockingQueue<T> {
+    /// An empty, open queue.
+    pub fn new() -> Self {
+        BlockingQueue { state: Default::default(), ready: std::sync::Condvar::new() }
+    }
+
+    /// Appends a job and wakes one waiting worker. `false` (the job is
+    /// dropped) once the queue is closed.
+    pub fn push(&self, job: T) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.1 {
+            return false;
+        }
+        state.0.push_back(job);
+        drop(state);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Takes the oldest job, sleeping while the queue is empty; `None` once
+    /// it is closed and empty.
+    pub fn pop(&self) -> Option<T> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(job) = state.0.pop_front() {
+                return Some(job);
+            }
+            if state.1 {
+                return None;
+            }
+            state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Refuses new jobs and wakes every waiting worker; the queued jobs are
+    /// still handed out.
+    pub fn close(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.ready.notify_all();
+    }
+}

@@ -64,6 +64,14 @@ pub mod http {
     #![doc = include_str!(concat!(env!("OUT_DIR"), "/docs/tour/14-http.md"))]
 }
 
+pub mod datagrams {
+    #![doc = include_str!(concat!(env!("OUT_DIR"), "/docs/tour/16-datagrams.md"))]
+}
+
+pub mod kernel {
+    #![doc = include_str!(concat!(env!("OUT_DIR"), "/docs/tour/17-kernel.md"))]
+}
+
 pub mod glossary {
     #![doc = include_str!(concat!(env!("OUT_DIR"), "/docs/tour/15-glossary.md"))]
 }

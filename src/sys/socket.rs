@@ -274,3 +274,42 @@ pub fn unix_socket(stream: bool) -> io::Result<OwnedFd> {
 pub fn set_cork(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
     set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_CORK, on as libc::c_int)
 }
+
+/// Per-socket keepalive timings (Linux): `TCP_KEEPIDLE` (idle time before
+/// the first probe), `TCP_KEEPINTVL` (time between probes) and
+/// `TCP_KEEPCNT` (unanswered probes before the connection is dropped with
+/// `ETIMEDOUT`), whole seconds (at least 1). They override the system-wide
+/// `net.ipv4.tcp_keepalive_time`, `_intvl` and `_probes` for this socket and
+/// take effect once [`set_keepalive`] is on: a dead peer is then noticed
+/// after about `idle + interval * count`.
+#[cfg(muxloop_linux)]
+pub fn set_keepalive_timing(
+    fd: BorrowedFd<'_>,
+    idle: std::time::Duration,
+    interval: std::time::Duration,
+    count: u32,
+) -> io::Result<()> {
+    let secs = |d: std::time::Duration| d.as_secs().clamp(1, i32::MAX as u64) as libc::c_int;
+    set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs(idle))?;
+    set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, secs(interval))?;
+    set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, count.min(i32::MAX as u32) as libc::c_int)
+}
+
+/// The keepalive timings in effect for this socket, `(idle, interval,
+/// count)`: the system-wide defaults until [`set_keepalive_timing`] changes
+/// them (Linux).
+#[cfg(muxloop_linux)]
+pub fn keepalive_timing(fd: BorrowedFd<'_>) -> io::Result<(std::time::Duration, std::time::Duration, u32)> {
+    let get = |name| get_int_option(fd, libc::IPPROTO_TCP, name);
+    let secs = |v: libc::c_int| std::time::Duration::from_secs(v as u64);
+    Ok((secs(get(libc::TCP_KEEPIDLE)?), secs(get(libc::TCP_KEEPINTVL)?), get(libc::TCP_KEEPCNT)? as u32))
+}
+
+/// `SO_RCVLOWAT`: the receive low-water mark. A socket is reported readable
+/// (by `select`, `poll`, `epoll` and io_uring's poll alike: they all ask the
+/// socket) only once `bytes` are queued, or at EOF or on an error; the
+/// default is 1. (Its twin `SO_SNDLOWAT` cannot be set on Linux:
+/// `ENOPROTOOPT`.)
+pub fn set_recv_lowat(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    set_int_option(fd, libc::SOL_SOCKET, libc::SO_RCVLOWAT, bytes.clamp(1, i32::MAX as usize) as libc::c_int)
+}

@@ -25,6 +25,7 @@ mod example_flags;
 mod examples_cli;
 mod handoff;
 mod herd;
+mod kernel_and_sockets;
 mod kv;
 mod links;
 mod proxy;
