@@ -23,6 +23,7 @@ mod concept_index;
 mod course_claims;
 mod example_flags;
 mod examples_cli;
+mod exercises;
 mod handoff;
 mod herd;
 mod kv;
