@@ -2,7 +2,9 @@
 //! boxes (`examples_cli`, `example_flags`, `kv`, `chat`, `proxy`, `herd`,
 //! `handoff`, `uring_echo`), the README's snippet (`readme_snippet`), the
 //! tour's concept index and the small tests its rows point to
-//! (`concept_index`), the links and figures of README and `docs/` (`links`), the course's corrected claims (`course_claims`), and
+//! (`concept_index`), the links and figures of README and `docs/` (`links`),
+//! the tour chapters' 本章要点 and exercises with the flags their commands
+//! use (`exercises`), the course's corrected claims (`course_claims`), and
 //! the `pubsub` broker a new user wrote on the public API. Most need the example binaries that `cargo test`
 //! builds (`cargo test --test learn` alone does not build them).
 //!
@@ -23,6 +25,7 @@ mod concept_index;
 mod course_claims;
 mod example_flags;
 mod examples_cli;
+mod exercises;
 mod handoff;
 mod herd;
 mod kernel_and_sockets;
