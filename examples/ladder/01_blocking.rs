@@ -8,9 +8,11 @@
 //! **Run.** `cargo run --release --example ladder_01_blocking -- [ADDR]`
 //! (default `127.0.0.1:9110`).
 //!
-//! **Try.** Open two terminals with `nc 127.0.0.1 9110`. Type in the first:
-//! it echoes. Type in the second: nothing comes back. Quit the first (Ctrl-D)
-//! and the second's lines arrive at once. `ss -ltn 'sport = :9110'` shows
+//! **Try.** Open two terminals with `nc -N 127.0.0.1 9110` (`-N`: close the
+//! connection at the end of input; without it Debian's netcat keeps the
+//! connection open after Ctrl-D). Type in the first: it echoes. Type in the
+//! second: nothing comes back. Quit the first (Ctrl-D) and the second's
+//! lines arrive at once. `ss -ltn 'sport = :9110'` shows
 //! the waiting client in the listener's `Recv-Q` (the accept queue).
 //!
 //! **Watch** (`RUST_LOG=trace`): `blocked in accept`, then `blocked in read
