@@ -1,0 +1,197 @@
+//! `examples/chat_processes` (course note 004: a child process per client,
+//! the lines in one shared-memory region, socketpair notifications) as a
+//! black box: every line reaches every *other* client exactly once and in
+//! order; a full room refuses, a leaving client's child is reaped (no
+//! zombie) and its slot taken by the next client; SIGTERM stops the room
+//! with status 0, no child left and no process still holding the memfd.
+#![cfg(muxloop_linux)]
+
+use crate::common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::Duration;
+
+use common::{ExampleProcess, IO_TIMEOUT, exit_within, wait_until};
+
+/// The children of `pid` (`/proc/PID/task/PID/children`; zombies included).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+/// The state letter of `pid` (`R`, `S`, `Z`...), `None` once it is gone.
+fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Processes with `needle` among their fds' targets or their mappings.
+fn holders(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten();
+        let in_fds = fds
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|t| t.to_string_lossy().contains(needle));
+        if maps.contains(needle) || in_fds {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// How many log lines contain `text`.
+fn count(room: &ExampleProcess, text: &str) -> usize {
+    room.log.lock().unwrap().iter().filter(|l| l.contains(text)).count()
+}
+
+fn join(room: &ExampleProcess) -> TcpStream {
+    let client = TcpStream::connect(room.addr).unwrap();
+    client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    client
+}
+
+/// 5 clients each send 300 lines at once (more than a slot's 64-line ring,
+/// so the writers wait for FREED): each client gets the 4 × 300 lines of the
+/// others, each once, each sender's in order, and none of its own. With the
+/// children's loops on select, poll and epoll.
+#[test]
+fn every_line_reaches_every_other_client_exactly_once() {
+    for dispatcher in ["select", "poll", "epoll"] {
+        room_of_five(dispatcher);
+    }
+}
+
+/// One run of [`every_line_reaches_every_other_client_exactly_once`], the
+/// children on `dispatcher`.
+fn room_of_five(dispatcher: &str) {
+    const CLIENTS: usize = 5;
+    const LINES: usize = 300;
+    let args = ["127.0.0.1:0", "--max-clients", "5", "--dispatcher", dispatcher];
+    let room = ExampleProcess::start("chat_processes", &args);
+    let clients: Vec<TcpStream> = (0..CLIENTS).map(|_| join(&room)).collect();
+    assert!(room.logged("(5 in the room)", IO_TIMEOUT), "five clients joined");
+    let readers: Vec<_> = clients
+        .iter()
+        .map(|c| {
+            let reader = BufReader::new(c.try_clone().unwrap());
+            thread::spawn(move || {
+                reader.lines().map_while(Result::ok).take((CLIENTS - 1) * LINES).collect::<Vec<String>>()
+            })
+        })
+        .collect();
+    let writers: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut c = c.try_clone().unwrap();
+            thread::spawn(move || {
+                let all: String = (0..LINES).map(|j| format!("client {i} line {j}\n")).collect();
+                c.write_all(all.as_bytes()).unwrap();
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    for (i, reader) in readers.into_iter().enumerate() {
+        let got = reader.join().unwrap();
+        for k in 0..CLIENTS {
+            let from_k: Vec<&String> =
+                got.iter().filter(|l| l.starts_with(&format!("client {k} "))).collect();
+            if k == i {
+                assert!(from_k.is_empty(), "client {i} got {} of its own lines back", from_k.len());
+                continue;
+            }
+            let expected: Vec<String> = (0..LINES).map(|j| format!("client {k} line {j}")).collect();
+            let from_k: Vec<String> = from_k.into_iter().cloned().collect();
+            assert!(
+                from_k == expected,
+                "{dispatcher}: client {i} got {} lines from client {k} (want {LINES}, once each, in order); first: {:?}",
+                from_k.len(),
+                from_k.first()
+            );
+        }
+    }
+    assert_eq!(count(&room, "was overwritten"), 0, "no reader found its line overwritten");
+}
+
+/// `--max-clients 2`: a third client is told `room full`; when one member
+/// leaves, its child is reaped (gone from /proc, not a zombie) and a new
+/// client takes the slot and hears the room.
+#[test]
+fn a_leaving_client_is_reaped_and_frees_its_slot() {
+    let room = ExampleProcess::start("chat_processes", &["127.0.0.1:0", "--max-clients", "2"]);
+    let parent = room.child.id();
+    let a = join(&room);
+    let mut b = join(&room);
+    assert!(room.logged("(2 in the room)", IO_TIMEOUT), "two clients joined");
+    let mut refused = String::new();
+    join(&room).read_to_string(&mut refused).unwrap();
+    assert_eq!(refused, "room full (2 clients), try later\n");
+    assert!(wait_until(IO_TIMEOUT, || children(parent).len() == 2), "two children: {:?}", children(parent));
+    let before = children(parent);
+    drop(a);
+    let exited = || before.iter().copied().find(|&p| state(p).is_none_or(|s| s == 'Z'));
+    assert!(wait_until(IO_TIMEOUT, || exited().is_some()), "a child exits when its client leaves");
+    let kid = exited().unwrap();
+    // Reaped: no zombie (`Z`) left behind for the leaving client.
+    let reaped = wait_until(Duration::from_secs(5), || state(kid).is_none());
+    assert!(reaped, "child {kid} is still there 5 s after exiting (state {:?}: not reaped)", state(kid));
+    assert!(room.logged("left: child", IO_TIMEOUT), "the parent logged the leave");
+    // The freed slot takes a new client, who hears the others.
+    let mut c = BufReader::new(join(&room));
+    let joined = wait_until(IO_TIMEOUT, || count(&room, "(2 in the room)") == 2);
+    assert!(joined, "a new client took the freed slot");
+    b.write_all(b"hello newcomer\n").unwrap();
+    let mut line = String::new();
+    c.read_line(&mut line).unwrap();
+    assert_eq!(line, "hello newcomer\n");
+}
+
+/// SIGTERM with three clients in the room: the parent forwards it, reaps
+/// every child and exits 0; no child process is left, and no process holds
+/// the memfd (`/memfd:chat_processes-PID`, seen in the fds and the
+/// mappings of the parent and every child while the room runs).
+#[test]
+fn sigterm_stops_every_child_and_leaves_no_shared_memory() {
+    let mut room = ExampleProcess::start("chat_processes", &["127.0.0.1:0", "--max-clients", "4"]);
+    let parent = room.child.id();
+    let clients: Vec<TcpStream> = (0..3).map(|_| join(&room)).collect();
+    assert!(room.logged("(3 in the room)", IO_TIMEOUT), "three clients joined");
+    let kids = children(parent);
+    assert_eq!(kids.len(), 3, "a child per client");
+    let memfd = format!("/memfd:chat_processes-{parent}");
+    let mut held: Vec<String> = holders(&memfd);
+    held.sort();
+    let mut expected: Vec<String> =
+        std::iter::once(parent).chain(kids.iter().copied()).map(|p| p.to_string()).collect();
+    expected.sort();
+    assert_eq!(held, expected, "the parent and its children share {memfd}");
+
+    muxloop::sys::kill(parent as i32, libc::SIGTERM).unwrap();
+    let status = exit_within(&mut room.child, Duration::from_secs(15)).expect("exits within 15 s of SIGTERM");
+    assert!(status.success(), "exit status 0, got {status}");
+    // Reaped by the parent before it exited: no pid of theirs is left (not
+    // even a zombie inherited by init, which would show until reaped).
+    for kid in &kids {
+        assert!(state(*kid).is_none(), "child {kid} still exists ({:?})", state(*kid));
+    }
+    assert!(
+        wait_until(Duration::from_secs(5), || holders(&memfd).is_empty()),
+        "{memfd} still held by {:?} after the stop",
+        holders(&memfd)
+    );
+    assert!(room.logged("every child reaped: bye", Duration::from_secs(1)));
+    drop(clients);
+}
