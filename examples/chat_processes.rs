@@ -240,13 +240,19 @@ mod room {
     }
 
     /// Reads what `fd` has into `into` (at most `max` bytes in all);
-    /// `Ok(true)` at end of file.
+    /// `Ok(true)` at end of file. A short read ends it: the loops are
+    /// level-triggered, so what arrives later wakes them again (one `recv`
+    /// per wake-up, not a second one that fails with `EAGAIN`).
     fn read_some(fd: &OwnedFd, into: &mut Vec<u8>, max: usize) -> io::Result<bool> {
         let mut buf = [0u8; 16 * 1024];
         while into.len() < max {
             let room = buf.len().min(max - into.len());
             match sys::recv(fd.as_fd(), &mut buf[..room]) {
                 Ok(0) => return Ok(true),
+                Ok(n) if n < room => {
+                    into.extend_from_slice(&buf[..n]);
+                    break;
+                }
                 Ok(n) => into.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -254,6 +260,13 @@ mod room {
             }
         }
         Ok(false)
+    }
+
+    /// Sets `fd`'s interest if it changed (each change is an `epoll_ctl`).
+    fn want<D: Dispatcher>(ev: &mut EventLoop<D>, fd: RawFd, interest: Interest) {
+        if ev.interest(fd).is_some_and(|now| now != interest) {
+            let _ = ev.set_interest(fd, interest);
+        }
     }
 
     // ------------------------------------------------------------- parent
@@ -377,8 +390,7 @@ mod room {
                 let fd = sock.as_raw_fd();
                 match m.out.flush(sock) {
                     Ok(done) => {
-                        let interest = if done { Interest::READABLE } else { Interest::BOTH };
-                        let _ = ev.set_interest(fd, interest);
+                        want(ev, fd, if done { Interest::READABLE } else { Interest::BOTH });
                     }
                     Err(e) => {
                         debug!("slot {slot}: socketpair: {e}");
@@ -769,8 +781,8 @@ mod room {
             if !self.to_parent.bytes.is_empty() {
                 sock = sock.add(Interest::WRITABLE);
             }
-            let _ = ev.set_interest(self.client.as_raw_fd(), client);
-            let _ = ev.set_interest(self.sock.as_raw_fd(), sock);
+            want(ev, self.client.as_raw_fd(), client);
+            want(ev, self.sock.as_raw_fd(), sock);
             if self.client_eof && !has_line && self.to_parent.bytes.is_empty() && self.done.is_none() {
                 self.done = Some("the client left");
             }
