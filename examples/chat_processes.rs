@@ -3,8 +3,8 @@
 //! one shared-memory region instead of the parent's sockets.
 //!
 //! ```text
-//! cargo run --example chat_processes -- [ADDR] [--max-clients N] [--dispatcher NAME] [--grace SECS]   # default 127.0.0.1:9004
-//! cargo run --example chat_client -- 127.0.0.1:9004                                                # in two terminals
+//! cargo run --example chat_processes -- [ADDR] [--max-clients N] [--dispatcher NAME] [--grace SECS]   # default 127.0.0.1:9006
+//! cargo run --example chat_client -- 127.0.0.1:9006                                                # in two terminals
 //! ```
 //!
 //! * **The parent** (the master) accepts on its loop and `fork`s one child
@@ -85,6 +85,7 @@ mod room {
     use std::time::{Duration, Instant};
 
     use clap::Parser;
+    use clap::builder::PossibleValuesParser;
     use libc::SIGKILL;
     use log::{debug, info, warn};
     use muxloop::signal::{SIGCHLD, SIGINT, SIGTERM};
@@ -121,13 +122,14 @@ mod room {
     #[command(name = "chat_processes", version)]
     pub struct Cli {
         /// Address to listen on: HOST:PORT, :PORT or PORT
-        #[arg(default_value = "127.0.0.1:9004", value_parser = cli::parse_addr)]
+        #[arg(default_value = "127.0.0.1:9006", value_parser = cli::parse_addr)]
         addr: SocketAddr,
         /// Clients in the room at once (one shared-memory slot each); more are refused
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(2..=256))]
         max_clients: u16,
         /// The I/O multiplexer of each child's loop (the parent's is poll)
-        #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name())]
+        #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
+              value_parser = PossibleValuesParser::new(muxloop::AnyDispatcher::names()), ignore_case = true)]
         pub dispatcher: String,
         /// Seconds the children get to exit after SIGTERM before SIGKILL
         #[arg(long, default_value_t = 3)]

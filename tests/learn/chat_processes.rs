@@ -55,6 +55,19 @@ fn count(room: &ExampleProcess, text: &str) -> usize {
     room.log.lock().unwrap().iter().filter(|l| l.contains(text)).count()
 }
 
+/// Starts the example, refusing a binary older than its source (`cargo
+/// test --test learn` alone does not rebuild examples).
+fn start(args: &[&str]) -> ExampleProcess {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/chat_processes.rs");
+    let modified = |p: &std::path::Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let binary = common::example_binary("chat_processes");
+    assert!(
+        modified(&binary) >= modified(&source),
+        "examples/chat_processes is older than its source: run `cargo build --examples` first"
+    );
+    ExampleProcess::start("chat_processes", args)
+}
+
 fn join(room: &ExampleProcess) -> TcpStream {
     let client = TcpStream::connect(room.addr).unwrap();
     client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
@@ -78,7 +91,7 @@ fn room_of_five(dispatcher: &str) {
     const CLIENTS: usize = 5;
     const LINES: usize = 300;
     let args = ["127.0.0.1:0", "--max-clients", "5", "--dispatcher", dispatcher];
-    let room = ExampleProcess::start("chat_processes", &args);
+    let room = start(&args);
     let clients: Vec<TcpStream> = (0..CLIENTS).map(|_| join(&room)).collect();
     assert!(room.logged("(5 in the room)", IO_TIMEOUT), "five clients joined");
     let readers: Vec<_> = clients
@@ -131,7 +144,7 @@ fn room_of_five(dispatcher: &str) {
 /// client takes the slot and hears the room.
 #[test]
 fn a_leaving_client_is_reaped_and_frees_its_slot() {
-    let room = ExampleProcess::start("chat_processes", &["127.0.0.1:0", "--max-clients", "2"]);
+    let room = start(&["127.0.0.1:0", "--max-clients", "2"]);
     let parent = room.child.id();
     let a = join(&room);
     let mut b = join(&room);
@@ -165,7 +178,7 @@ fn a_leaving_client_is_reaped_and_frees_its_slot() {
 /// mappings of the parent and every child while the room runs).
 #[test]
 fn sigterm_stops_every_child_and_leaves_no_shared_memory() {
-    let mut room = ExampleProcess::start("chat_processes", &["127.0.0.1:0", "--max-clients", "4"]);
+    let mut room = start(&["127.0.0.1:0", "--max-clients", "4"]);
     let parent = room.child.id();
     let clients: Vec<TcpStream> = (0..3).map(|_| join(&room)).collect();
     assert!(room.logged("(3 in the room)", IO_TIMEOUT), "three clients joined");
@@ -178,6 +191,17 @@ fn sigterm_stops_every_child_and_leaves_no_shared_memory() {
         std::iter::once(parent).chain(kids.iter().copied()).map(|p| p.to_string()).collect();
     expected.sort();
     assert_eq!(held, expected, "the parent and its children share {memfd}");
+    // Each child keeps two sockets, its client's and its socketpair end: the
+    // listener and the other children's socketpair ends it inherited are closed.
+    for kid in &kids {
+        let sockets = std::fs::read_dir(format!("/proc/{kid}/fd"))
+            .unwrap()
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter(|t| t.to_string_lossy().starts_with("socket:"))
+            .count();
+        assert_eq!(sockets, 2, "child {kid}'s sockets");
+    }
 
     muxloop::sys::kill(parent as i32, libc::SIGTERM).unwrap();
     let status = exit_within(&mut room.child, Duration::from_secs(15)).expect("exits within 15 s of SIGTERM");
@@ -194,4 +218,37 @@ fn sigterm_stops_every_child_and_leaves_no_shared_memory() {
     );
     assert!(room.logged("every child reaped: bye", Duration::from_secs(1)));
     drop(clients);
+}
+
+/// A crash takes down one client, not the room: after `kill -9` of one
+/// child, its client sees the connection close, the parent reaps it and
+/// frees its slot, and the two others still hear each other.
+#[test]
+fn a_killed_child_takes_only_its_client() {
+    let room = start(&["127.0.0.1:0", "--max-clients", "3"]);
+    let parent = room.child.id();
+    let mut clients: Vec<TcpStream> = (0..3).map(|_| join(&room)).collect();
+    assert!(room.logged("(3 in the room)", IO_TIMEOUT), "three clients joined");
+    assert!(wait_until(IO_TIMEOUT, || children(parent).len() == 3), "three children");
+    let victim = children(parent)[0];
+    muxloop::sys::kill(victim as i32, libc::SIGKILL).unwrap();
+    assert!(room.logged("(signal: 9 (SIGKILL))", IO_TIMEOUT), "the parent reaped the killed child");
+    assert!(wait_until(Duration::from_secs(5), || state(victim).is_none()), "child {victim} reaped");
+    // Which client was it? The one whose connection closed.
+    let mut closed = None;
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let mut byte = [0u8; 1];
+        if matches!(c.read(&mut byte), Ok(0)) {
+            closed = Some(i);
+        }
+        c.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    }
+    let closed = closed.expect("the killed child's client sees its connection close");
+    let mut alive: Vec<TcpStream> =
+        clients.into_iter().enumerate().filter(|(i, _)| *i != closed).map(|(_, c)| c).collect();
+    alive[0].write_all(b"still here\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(&alive[1]).read_line(&mut line).unwrap();
+    assert_eq!(line, "still here\n", "the room goes on");
 }
