@@ -23,9 +23,17 @@ use super::*;
 
 /// A `MAP_SHARED` mapping, zero-filled at creation, seen as 64-bit words.
 ///
-/// Forked children share it with the parent; each process unmaps its own
-/// view when it drops its `SharedRegion` (or exits), and the memory is freed
-/// when the last view and the last fd are gone.
+/// Forked children share it with the parent (the same physical pages, not
+/// copies made on write); each process unmaps its own view when it drops
+/// its `SharedRegion` (or exits), and the memory is freed when the last
+/// view and the last fd are gone.
+///
+/// The contents are handed out only as `&[AtomicU64]` ([`words`](Self::words)):
+/// another process may write any word at any moment, and a plain `&[u8]`
+/// over such memory would be a data race, while loads and stores of
+/// lock-free atomics are not, whichever processes make them. The caller
+/// builds its protocol on the words (the `chat_processes` example: a
+/// seqlock per line).
 #[derive(Debug)]
 pub struct SharedRegion {
     ptr: NonNull<AtomicU64>,
@@ -90,7 +98,7 @@ impl SharedRegion {
         self.fd.as_ref().map(|fd| fd.as_fd())
     }
 
-    /// The region as `len / 8` atomic words (see the [module docs](self)).
+    /// The region as `len / 8` atomic words (why atomic: see [`SharedRegion`]).
     pub fn words(&self) -> &[AtomicU64] {
         // SAFETY: `ptr` is the page-aligned start of a live mapping of `len`
         // bytes (until `drop`, which cannot run while this borrow lives), read
@@ -131,4 +139,41 @@ fn map(len: usize, flags: libc::c_int, fd: libc::c_int) -> io::Result<NonNull<At
         return Err(io::Error::last_os_error());
     }
     NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned a null mapping"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn anonymous_region_is_zeroed_rounded_and_writable() {
+        let region = SharedRegion::anonymous(20).unwrap();
+        assert_eq!(region.len(), 24);
+        let words = region.words();
+        assert!(words.iter().all(|w| w.load(Ordering::Relaxed) == 0));
+        words[2].store(7, Ordering::Relaxed);
+        assert_eq!(region.words()[2].load(Ordering::Relaxed), 7);
+        assert_eq!(SharedRegion::anonymous(0).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[cfg(muxloop_linux)]
+    #[test]
+    fn memfd_region_is_visible_in_proc_until_dropped() {
+        let name = format!("muxloop-shm-test-{}", std::process::id());
+        let region = SharedRegion::memfd(&name, 4096).unwrap();
+        let fd = region.fd().unwrap().as_raw_fd();
+        let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+        assert_eq!(target.to_string_lossy(), format!("/memfd:{name} (deleted)"));
+        let maps = || std::fs::read_to_string("/proc/self/maps").unwrap();
+        assert!(maps().contains(&format!("/memfd:{name}")), "mapped");
+        region.words()[511].store(u64::MAX, Ordering::Relaxed);
+        drop(region);
+        assert!(!maps().contains(&format!("/memfd:{name}")), "unmapped on drop");
+        assert!(
+            !crate::sys::is_open(fd)
+                || std::fs::read_link(format!("/proc/self/fd/{fd}"))
+                    .is_ok_and(|t| { !t.to_string_lossy().contains(&name) })
+        );
+    }
 }
