@@ -309,9 +309,10 @@ mod room {
 
         /// The last line of `writer` every live other member has copied.
         fn copied_by_all(&self, writer: usize) -> u64 {
-            let readers = self.members.iter().enumerate().filter(|(j, m)| *j != writer && m.is_some());
+            let readers = self.members.iter().enumerate().filter(|(j, _)| *j != writer);
             readers
-                .filter_map(|(_, m)| m.as_ref().filter(|m| m.sock.is_some()).map(|m| m.copied[writer]))
+                .filter_map(|(_, m)| m.as_ref().filter(|m| m.sock.is_some()))
+                .map(|m| m.copied[writer])
                 .min()
                 .unwrap_or(self.last_seq[writer])
         }
@@ -694,6 +695,15 @@ mod room {
     }
 
     impl Child {
+        /// Queues a record for the parent; one that cannot be queued (the
+        /// parent has not read [`TO_CHILD_MAX`] bytes of them) ends the child.
+        fn tell_parent(&mut self, rec: [u8; RECORD]) {
+            if !self.to_parent.push(&rec) && self.done.is_none() {
+                warn!("slot {}: the parent does not read its socketpair, leaving", self.slot);
+                self.done = Some("the parent is stuck");
+            }
+        }
+
         /// Writes the client's complete lines into the slot while the ring has room.
         fn publish(&mut self) {
             while self.written - self.freed < RING as u64 {
@@ -705,8 +715,8 @@ mod room {
                 self.written += 1;
                 write_line(self.region.words(), self.slot, self.written, &line);
                 debug!("slot {}: line {} ({} bytes) written", self.slot, self.written, line.len());
-                // At most RING records are ever unanswered: the queue cannot overflow.
-                self.to_parent.push(&record(LINE, self.slot, self.written));
+                // At most RING lines are ever unanswered, so this queue stays small.
+                self.tell_parent(record(LINE, self.slot, self.written));
             }
             let pending_line = self.input.iter().position(|&b| b == b'\n');
             if pending_line.unwrap_or(self.input.len()) + 1 > LINE_MAX && self.done.is_none() {
@@ -753,7 +763,7 @@ mod room {
                 }
             }
             for (slot, seq) in copied {
-                self.to_parent.push(&record(COPIED, slot, seq));
+                self.tell_parent(record(COPIED, slot, seq));
             }
             self.publish();
         }
@@ -788,8 +798,11 @@ mod room {
             if self.client_eof && !has_line && self.to_parent.bytes.is_empty() && self.done.is_none() {
                 self.done = Some("the client left");
             }
-            // Leave once the goodbye and the last notifications are out (or cannot be).
-            if self.done.is_some() && (sent || self.client_eof) && self.to_parent.bytes.is_empty() {
+            // Leave once the goodbye and the last notifications are out, or
+            // at once if the parent cannot take them.
+            let parent_lost = matches!(self.done, Some("the parent is gone" | "the parent is stuck"));
+            let flushed = (sent || self.client_eof) && self.to_parent.bytes.is_empty();
+            if parent_lost || (self.done.is_some() && flushed) {
                 ev.quit();
             }
         }
@@ -826,7 +839,7 @@ mod room {
             client_eof: false,
             out: Outbox::new(OUTPUT_MAX),
             from_parent: Vec::new(),
-            to_parent: Outbox::new(RING * 2 * RECORD + TO_CHILD_MAX),
+            to_parent: Outbox::new(TO_CHILD_MAX),
             written: start.base,
             freed: start.freed,
             done: None,

@@ -252,3 +252,54 @@ fn a_killed_child_takes_only_its_client() {
     BufReader::new(&alive[1]).read_line(&mut line).unwrap();
     assert_eq!(line, "still here\n", "the room goes on");
 }
+
+/// A client that never reads cannot stall the room: its child keeps copying
+/// (and answering "copied") and closes it once 1 MiB of lines wait for it,
+/// while a reading client gets every line.
+#[test]
+fn a_client_that_does_not_read_is_closed_and_the_room_goes_on() {
+    use std::os::fd::AsFd;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const LINE: usize = 1000;
+    const MAX_LINES: usize = 40_000;
+    let room = start(&["127.0.0.1:0", "--max-clients", "3"]);
+    let silent = TcpStream::connect(room.addr).unwrap();
+    muxloop::sys::set_buffer_sizes(silent.as_fd(), None, Some(16 * 1024)).unwrap();
+    let reader = join(&room);
+    let mut talker = join(&room);
+    assert!(room.logged("(3 in the room)", IO_TIMEOUT), "three clients joined");
+    let closing = format!("{}: 1048576 bytes wait for this client, closing it", silent.local_addr().unwrap());
+    let received = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&received);
+    let reading = thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            match line {
+                Ok(l) if l.len() == LINE - 1 => counted.fetch_add(1, Ordering::SeqCst),
+                _ => break,
+            };
+        }
+    });
+    let line = [vec![b'm'; LINE - 1], vec![b'\n']].concat();
+    let mut sent = 0;
+    while sent < MAX_LINES && count(&room, &closing) == 0 {
+        // Within 256 lines of the reader: the reading client always keeps up.
+        while sent > received.load(Ordering::SeqCst) + 256 {
+            assert!(!reading.is_finished(), "the reading client's connection ended");
+            thread::yield_now();
+        }
+        talker.write_all(&line).unwrap();
+        sent += 1;
+    }
+    assert!(
+        room.logged(&closing, Duration::from_secs(5)),
+        "the silent client was closed ({sent} lines sent)"
+    );
+    assert!(
+        wait_until(IO_TIMEOUT, || received.load(Ordering::SeqCst) == sent),
+        "the reading client got {} of {sent} lines",
+        received.load(Ordering::SeqCst)
+    );
+    assert!(room.logged("(2 in the room)", IO_TIMEOUT), "the silent client's child left");
+    assert_eq!(count(&room, "was overwritten"), 0);
+}
