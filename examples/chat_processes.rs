@@ -3,7 +3,7 @@
 //! one shared-memory region instead of the parent's sockets.
 //!
 //! ```text
-//! cargo run --example chat_processes -- [ADDR] [--max-clients N] [--dispatcher NAME] [--grace SECS]   # default 127.0.0.1:9006
+//! cargo run --example chat_processes -- [ADDR] [--max-clients N] [--dispatcher NAME] [--grace SECS] [--stall SECS]   # default 127.0.0.1:9006
 //! cargo run --example chat_client -- 127.0.0.1:9006                                                # in two terminals
 //! ```
 //!
@@ -39,8 +39,18 @@
 //! (its child exits) once [`OUTPUT_MAX`] bytes wait for it, so it cannot
 //! stall the room: its child keeps copying and acknowledging. The parent's
 //! queue towards a child is at most [`TO_CHILD_MAX`] bytes; a child that
-//! lets it fill (stopped, not reading) is killed. Every wait is bounded:
-//! the stop waits `--grace` seconds, then SIGKILLs and waits 5 s more.
+//! lets it fill is killed, and so is one that has not copied lines sent to
+//! it `--stall` seconds ago (default 5: a stopped child would otherwise
+//! hold every writer at its ring's end). Every wait is bounded: the stop
+//! waits `--grace` seconds, then SIGKILLs and waits 5 s more.
+//!
+//! Why a memfd and not an anonymous `MAP_SHARED` mapping (POSIX, which
+//! [`SharedRegion::anonymous`] also makes): the example needs Linux anyway
+//! (`sys::fork` counts the process's threads in `/proc`), and a memfd has a
+//! name: `/proc/PID/fd/N -> /memfd:chat_processes-PID (deleted)` and a line
+//! of `/proc/PID/maps` in the parent and every child, which is how a reader
+//! (and the test) sees who holds the region, and that nobody does after
+//! the stop.
 //!
 //! `RUST_LOG=debug` narrates forks, slot writes, notifications and frees.
 //! Linux only (memfd, and `sys::fork` counts threads in `/proc`).
@@ -134,6 +144,9 @@ mod room {
         /// Seconds the children get to exit after SIGTERM before SIGKILL
         #[arg(long, default_value_t = 3)]
         grace: u64,
+        /// Seconds a child may leave lines uncopied (stopped, stuck) before it is killed
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+        stall: u64,
     }
 
     // ---------------------------------------------------------------- slots
@@ -285,6 +298,8 @@ mod room {
         copied: Vec<u64>,
         /// The last of this member's own lines every other member copied.
         freed: u64,
+        /// Since when it has been behind, and the lines it must reach to catch up.
+        behind: Option<(Instant, Vec<u64>)>,
     }
 
     /// The parent's state, shared by its handlers.
@@ -403,6 +418,35 @@ mod room {
             }
         }
 
+        /// Kills the children that have not copied lines sent to them
+        /// `stall` ago: the writers wait for them (FREED), so one stopped
+        /// child (SIGSTOP, a debugger) would otherwise stall the whole room.
+        fn check_stalls(&mut self, stall: Duration) {
+            let now = Instant::now();
+            for slot in 0..self.members.len() {
+                let last_seq = self.last_seq.clone();
+                let Some(m) = self.members[slot].as_mut().filter(|m| m.sock.is_some()) else { continue };
+                let caught_up = |m: &Member, target: &[u64]| {
+                    (0..target.len()).all(|k| k == slot || m.copied[k] >= target[k])
+                };
+                if let Some((since, target)) = &m.behind {
+                    if caught_up(m, target) {
+                        m.behind = None;
+                    } else if now.duration_since(*since) >= stall {
+                        warn!(
+                            "slot {slot}: child {} has not copied lines sent to it {stall:?} ago, killing it",
+                            m.pid
+                        );
+                        let _ = sys::kill(m.pid, SIGKILL);
+                        continue;
+                    }
+                }
+                if m.behind.is_none() && !caught_up(m, &last_seq) {
+                    m.behind = Some((now, last_seq));
+                }
+            }
+        }
+
         /// Collects every exited child; frees its slot.
         fn reap<D: Dispatcher>(&mut self, ev: &mut EventLoop<D>) {
             loop {
@@ -511,6 +555,9 @@ mod room {
                 }
             })?;
         }
+        let r = Rc::clone(&room);
+        let stall = Duration::from_secs(cli.stall);
+        ev.run_every(Duration::from_secs(1).min(stall), move |_| r.borrow_mut().check_stalls(stall));
         println!("listening on {addr} (dispatcher: {})", cli.dispatcher);
         io::stdout().flush()?;
         let mut killed: Option<Instant> = None;
@@ -619,6 +666,7 @@ mod room {
                     out: Outbox::new(TO_CHILD_MAX),
                     copied,
                     freed,
+                    behind: None,
                 });
                 info!("{peer} joined: slot {slot}, child pid {pid} ({} in the room)", room.present());
                 drop(room);

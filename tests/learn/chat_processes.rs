@@ -303,3 +303,28 @@ fn a_client_that_does_not_read_is_closed_and_the_room_goes_on() {
     assert!(room.logged("(2 in the room)", IO_TIMEOUT), "the silent client's child left");
     assert_eq!(count(&room, "was overwritten"), 0);
 }
+
+/// A stopped child (SIGSTOP) stops answering "copied", so the writers
+/// would wait for it at the end of their rings forever: with `--stall 1`
+/// the parent kills it, and a 200-line burst (three rings' worth) reaches
+/// the client still reading.
+#[test]
+fn a_stopped_child_is_killed_and_the_room_goes_on() {
+    const LINES: usize = 200;
+    let room = start(&["127.0.0.1:0", "--max-clients", "3", "--stall", "1"]);
+    let parent = room.child.id();
+    let stopped = join(&room);
+    assert!(room.logged("(1 in the room)", IO_TIMEOUT));
+    let victim = children(parent)[0];
+    let reader = BufReader::new(join(&room));
+    let mut talker = join(&room);
+    assert!(room.logged("(3 in the room)", IO_TIMEOUT), "three clients joined");
+    muxloop::sys::kill(victim as i32, libc::SIGSTOP).unwrap();
+    let all: String = (0..LINES).map(|j| format!("line {j}\n")).collect();
+    talker.write_all(all.as_bytes()).unwrap();
+    let got: Vec<String> = reader.lines().map_while(Result::ok).take(LINES).collect();
+    assert_eq!(got.len(), LINES, "the reading client got the whole burst");
+    assert!(room.logged("has not copied lines sent to it 1s ago, killing it", IO_TIMEOUT));
+    assert!(room.logged("(signal: 9 (SIGKILL))", IO_TIMEOUT), "the stopped child was killed and reaped");
+    drop(stopped);
+}
