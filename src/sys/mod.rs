@@ -6,8 +6,8 @@
 //! sets `errno`" into a Rust `io::Result`. This module wraps the calls fds,
 //! sockets and buffers need, one file per resource (see [Files](self#files)): file
 //! descriptors, socket addresses, stream sockets, datagram sockets, fd
-//! passing (`SCM_RIGHTS`), signals, processes and zero-copy moves. The
-//! backends in `dispatcher/` make their own multiplexer calls (`epoll_*`,
+//! passing (`SCM_RIGHTS`), shared memory, signals, processes and zero-copy
+//! moves. The backends in `dispatcher/` make their own multiplexer calls (`epoll_*`,
 //! `poll`, `select`, io_uring) through the same macro. Everything above
 //! works with `OwnedFd`/`BorrowedFd` and `io::Result` and never sees `errno`.
 //!
@@ -44,7 +44,7 @@
 //!
 //! # Files
 //!
-//! `fd.rs`, `addr.rs`, `socket.rs`, `datagram.rs`, `scm_rights.rs`,
+//! `fd.rs`, `addr.rs`, `socket.rs`, `datagram.rs`, `scm_rights.rs`, `shm.rs`,
 //! `signal.rs` (with `signal_forward.rs`, the handler that sends a signal
 //! landing on the wrong thread on to the one reading its signalfd),
 //! `process.rs`, `zero_copy.rs`: re-exported here, the path is
@@ -59,6 +59,7 @@ mod datagram;
 mod fd;
 mod process;
 mod scm_rights;
+mod shm;
 mod signal;
 #[cfg(muxloop_linux)]
 mod signal_forward;
@@ -71,6 +72,7 @@ pub use datagram::*;
 pub use fd::*;
 pub use process::*;
 pub use scm_rights::*;
+pub use shm::*;
 pub use signal::*;
 #[cfg(muxloop_linux)]
 pub(crate) use signal_forward::{forward_signal_here, stop_forwarding_signal};

@@ -1,5 +1,5 @@
 //! The learning material kept honest, one test crate: the examples as black
-//! boxes (`examples_cli`, `example_flags`, `kv`, `chat`, `proxy`, `herd`,
+//! boxes (`examples_cli`, `example_flags`, `kv`, `chat`, `chat_processes`, `proxy`, `herd`,
 //! `handoff`, `uring_echo`), the README's snippet (`readme_snippet`), the
 //! tour's concept index and the small tests its rows point to
 //! (`concept_index`), the links and figures of README and `docs/` (`links`),
@@ -21,6 +21,7 @@
 mod common;
 
 mod chat;
+mod chat_processes;
 mod concept_index;
 mod course_claims;
 mod example_flags;
