@@ -26,6 +26,7 @@ mod examples_cli;
 mod handoff;
 mod herd;
 mod kv;
+mod plots;
 mod proxy;
 mod pubsub;
 mod readme_snippet;
