@@ -9,7 +9,8 @@
 //! cargo run --release --example backends                       # N = 10,100,1000,5000
 //! cargo run --release --example backends -- --sizes 100,9000 --runs 50 --active 1 --writes 100
 //! cargo run --release --example backends -- --timers          # re-arm a timer on every read (libev's -t)
-//! cargo run --release --example backends -- --csv --only epoll # machine-readable, for scripts/compare.sh
+//! cargo run --release --example backends -- --csv --only epoll # machine-readable, for scripts/compare.py
+//! cargo run --release --example backends -- --svg backends.svg # and the figure: time per run, fds scanned against N
 //! RUST_LOG=trace cargo run --example backends -- --sizes 10 --runs 1   # narrate every dispatch
 //! ```
 
@@ -17,10 +18,15 @@
 mod cli;
 #[path = "common/ring.rs"]
 mod ring;
+#[path = "common/svg.rs"]
+mod svg;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::builder::PossibleValuesParser;
+use clap::{CommandFactory, Parser};
 #[cfg(muxloop_has_epoll)]
 use muxloop::EpollDispatcher;
 #[cfg(muxloop_has_uring)]
@@ -32,56 +38,48 @@ type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + 
 
 const BACKENDS: [&str; 4] = ["select", "poll", "epoll", "uring"];
 
+/// The backends benchmark's command line.
+#[derive(Parser)]
+#[command(
+    name = "backends",
+    about = "The four backends side by side on libevent's bench.c ring: time per run and fds scanned against N",
+    after_help = "The smallest run: --sizes 10 --runs 1 --writes 10"
+)]
 struct Options {
-    sizes: Vec<usize>,
-    runs: usize,
-    active: usize,
-    writes: usize,
+    /// Socket pairs registered (N), one figure row each
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_value = "10,100,1000,5000",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    sizes: Vec<u64>,
+    /// Timed runs per figure (the median is reported)
+    #[arg(long, value_name = "R", default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..))]
+    runs: u64,
+    /// Tokens passed round the ring at once (A, at most the smallest N)
+    #[arg(long, value_name = "A", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    active: u64,
+    /// Writes per run (W)
+    #[arg(long, value_name = "W", default_value_t = 100)]
+    writes: u64,
+    /// Re-arm a timer on every read (libev's -t)
+    #[arg(long)]
     timers: bool,
+    /// Machine-readable output (scripts/compare.py reads columns 1 and 6)
+    #[arg(long)]
     csv: bool,
+    /// Also write the figures to FILE as SVG: time per run and fds scanned against N, a line per backend
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// Only these backends
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',', default_value = "select,poll,epoll,uring",
+          value_parser = PossibleValuesParser::new(BACKENDS))]
     only: Vec<String>,
 }
 
 fn parse_args() -> Result<Options> {
-    let mut opts = Options {
-        sizes: vec![10, 100, 1000, 5000],
-        runs: 25,
-        active: 1,
-        writes: 100,
-        timers: false,
-        csv: false,
-        only: BACKENDS.iter().map(|b| b.to_string()).collect(),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--sizes" => {
-                opts.sizes = value()?.split(',').map(str::parse).collect::<std::result::Result<_, _>>()?
-            }
-            "--runs" => opts.runs = value()?.parse()?,
-            "--active" => opts.active = value()?.parse()?,
-            "--writes" => opts.writes = value()?.parse()?,
-            "--only" => opts.only = value()?.split(',').map(str::to_owned).collect(),
-            "--timers" => opts.timers = true,
-            "--csv" => opts.csv = true,
-            "-h" | "--help" => {
-                println!(
-                    "usage: backends [--sizes N,N,...] [--runs R] [--active A] [--writes W] [--timers] [--csv] [--only select,poll,epoll,uring]"
-                );
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other} (try --help)").into()),
-        }
-    }
-    if opts.sizes.is_empty() || opts.sizes.contains(&0) || opts.runs == 0 || opts.active == 0 {
-        return Err("--sizes, --runs and --active must be positive".into());
-    }
+    let opts = Options::parse();
     if opts.sizes.iter().any(|&n| opts.active > n) {
-        return Err("--active must not exceed the smallest size".into());
-    }
-    if let Some(bad) = opts.only.iter().find(|b| !BACKENDS.contains(&b.as_str())) {
-        return Err(format!("unknown dispatcher {bad:?} (select, poll, epoll or uring)").into());
+        Options::command()
+            .error(clap::error::ErrorKind::ValueValidation, "--active must not exceed the smallest size")
+            .exit();
     }
     Ok(opts)
 }
@@ -91,12 +89,12 @@ struct Measurement {
     scanned_per_dispatch: f64,
 }
 
-fn measure<D: Dispatcher + 'static>(n: usize, opts: &Options) -> Result<Measurement> {
-    let mut ring = Ring::<D>::new(n, opts.timers)?;
-    ring.run(opts.active, opts.writes)?; // warm-up
+fn measure<D: Dispatcher + 'static>(n: u64, opts: &Options) -> Result<Measurement> {
+    let (active, writes) = (opts.active as usize, opts.writes as usize);
+    let mut ring = Ring::<D>::new(n as usize, opts.timers)?;
+    ring.run(active, writes)?; // warm-up
     let before = ring.stats();
-    let mut times =
-        (0..opts.runs).map(|_| ring.run(opts.active, opts.writes)).collect::<std::io::Result<Vec<_>>>()?;
+    let mut times = (0..opts.runs).map(|_| ring.run(active, writes)).collect::<std::io::Result<Vec<_>>>()?;
     let after = ring.stats();
     times.sort();
     let dispatches = (after.dispatch_calls - before.dispatch_calls).max(1) as f64;
@@ -140,6 +138,7 @@ fn run() -> Result {
         println!("{:>6} |{units} |{scans}", "");
         println!("{}", "-".repeat(12 + 19 * backends.len()));
     }
+    let mut all = Vec::new();
     for &n in &opts.sizes {
         let mut results = Vec::new();
         for backend in &backends {
@@ -171,6 +170,11 @@ fn run() -> Result {
                 results.iter().map(|(_, m)| format!(" {:>7.1}", m.scanned_per_dispatch)).collect();
             println!("{n:>6} |{times} |{scans}");
         }
+        all.extend(results.into_iter().map(|(backend, m)| (*backend, n, m)));
+    }
+    if let Some(path) = &opts.svg {
+        std::fs::write(path, figure(&all, &opts)).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("wrote {}", path.display());
     }
     if !opts.csv {
         println!(
@@ -178,4 +182,39 @@ fn run() -> Result {
         );
     }
     Ok(())
+}
+
+/// The figure: time per run and fds scanned per dispatch against N, a line
+/// per backend, both axes logarithmic.
+fn figure(results: &[(&str, u64, Measurement)], opts: &Options) -> String {
+    let panel = |title: &str, y_label: &str, value: &dyn Fn(&Measurement) -> f64| {
+        let mut series: Vec<svg::Series> = Vec::new();
+        for (backend, n, m) in results {
+            let point = (*n as f64, value(m));
+            match series.iter_mut().find(|s| s.name == *backend) {
+                Some(s) => s.points.push(point),
+                None => series.push(svg::Series { name: backend.to_string(), points: vec![point] }),
+            }
+        }
+        svg::Panel {
+            title: title.into(),
+            x_label: "N (socket pairs registered)".into(),
+            y_label: y_label.into(),
+            log_x: true,
+            log_y: true,
+            series,
+        }
+    };
+    let panels = [
+        panel("time per run", "µs per run (median)", &|m| m.median.as_secs_f64() * 1e6),
+        panel("fds scanned per dispatch", "fds scanned", &|m| m.scanned_per_dispatch),
+    ];
+    let note = format!(
+        "bench.c ring, {} token(s), {} writes per run{}, median of {} runs (cargo run --release --example backends)",
+        opts.active,
+        opts.writes,
+        if opts.timers { ", timers" } else { "" },
+        opts.runs
+    );
+    svg::render("The backends: what a dispatch costs per registered fd", &note, &panels)
 }

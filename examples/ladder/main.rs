@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! cargo run --release --example ladder -- [--rungs 1,4,7] [--clients 10,100,1000,5000] [--seconds S] [--rounds K]
+//! cargo run --release --example ladder -- --csv            # the table as CSV, for a spreadsheet or a script
+//! cargo run --release --example ladder -- --svg ladder.svg # and the figure: rt/s, threads, RSS against clients
 //! ```
 //! (The rungs take no `--unix`/`--processes`: each is one course step over
 //! raw TCP sockets, kept to the one idea it adds; rung 03 is the process model.)
@@ -24,7 +26,10 @@
 //! The client side is one thread on epoll (not C threads), starting at most
 //! 256 connects at a time. It closes with `SO_LINGER` 0 (a reset), so tens of
 //! thousands of connections do not leave as many sockets in `TIME_WAIT`.
-//! The runner first builds the rungs with the same cargo and profile.
+//! The runner first builds the rungs with the same cargo and profile
+//! (`--no-build`: it runs the binaries beside its own as they are).
+//! `--csv` prints the table as CSV (one row per cell that ran), `--svg FILE`
+//! draws it (`scripts/tour_figures.sh` makes the tour's figure with it).
 
 // Without epoll (not Linux, or `--cfg muxloop_portable`) only a stub `run`
 // that says so is compiled.
@@ -35,13 +40,20 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use clap::Parser;
 
 #[cfg(muxloop_has_epoll)]
 use muxloop::EpollDispatcher;
 use muxloop::{Dispatcher, Events, Interest, Mode, sys};
+
+#[path = "../common/cli.rs"]
+mod cli;
+#[path = "../common/svg.rs"]
+mod svg;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -56,117 +68,197 @@ const RUNGS: [&str; 9] = [
     "ladder_08_tcp_server",
     "ladder_09_multi_reactor",
 ];
-const USAGE: &str = "ladder [--rungs 1,2,...] [--clients 10,100,1000,5000] [--seconds S] [--rounds K]
-Runs an echo workload against each rung (in a child process) and prints a table.
-  --rungs     which rungs (1-9; default all)
-  --clients   concurrent clients per cell (default 10,100,1000,5000)
-  --seconds   time limit per cell (default 5)
-  --rounds    round trips per client (default 10)";
 const MESSAGE: [u8; 64] = *b"the quick brown fox jumps over the lazy dog, 0123456789 abcdefgh";
 /// Connects in flight at once (a burst of 5000 SYNs would overflow any backlog).
 const CONNECTING_MAX: usize = 256;
 /// Clock ticks per second in /proc/PID/stat (USER_HZ, 100 on Linux).
 const TICKS: f64 = 100.0;
 
+/// The ladder runner's command line.
+#[derive(Parser)]
+#[command(
+    name = "ladder",
+    about = "Runs an echo workload against each rung (in a child process) and prints a table",
+    after_help = "The smallest run: --rungs 4 --clients 1 --rounds 1 --seconds 2"
+)]
 struct Opts {
-    rungs: Vec<usize>,
-    clients: Vec<usize>,
+    /// Which rungs (1-9)
+    #[arg(long, value_name = "1,2,...", value_delimiter = ',', default_value = "1,2,3,4,5,6,7,8,9",
+          value_parser = clap::value_parser!(u8).range(1..=9))]
+    rungs: Vec<u8>,
+    /// Concurrent clients per cell
+    #[arg(long, value_name = "C,C,...", value_delimiter = ',', default_value = "10,100,1000,5000",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    clients: Vec<u64>,
+    /// Time limit per cell, in seconds
+    #[arg(long, value_name = "S", default_value_t = 5.0, value_parser = positive, allow_hyphen_values = true)]
     seconds: f64,
+    /// Round trips per client
+    #[arg(long, value_name = "K", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
+    /// Print the table as CSV (a header, then one row per rung and client count that ran)
+    #[arg(long)]
+    csv: bool,
+    /// Also write the figures to FILE as SVG: round trips/s, threads and RSS against clients, a line per rung
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// Run the rung binaries beside this one as they are, without building them first
+    #[arg(long)]
+    no_build: bool,
 }
 
-fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(2);
+fn positive(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("expected a positive number of seconds, got {s:?}")),
     }
 }
 
-fn parse() -> Result<Option<Opts>> {
-    let mut opts =
-        Opts { rungs: (1..=9).collect(), clients: vec![10, 100, 1000, 5000], seconds: 5.0, rounds: 10 };
-    let mut argv = std::env::args().skip(1);
-    while let Some(flag) = argv.next() {
-        if flag == "--help" || flag == "-h" {
-            println!("{USAGE}");
-            return Ok(None);
-        }
-        let value = argv.next().ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))?;
-        let list = || -> Result<Vec<usize>> {
-            value
-                .split(',')
-                .map(|v| v.trim().parse().map_err(|_| format!("{flag}: bad number {v:?}").into()))
-                .collect()
-        };
-        match flag.as_str() {
-            "--rungs" => opts.rungs = list()?,
-            "--clients" => opts.clients = list()?,
-            "--seconds" => {
-                opts.seconds = value.parse().map_err(|_| format!("--seconds: bad number {value:?}"))?
+fn main() -> ExitCode {
+    let opts = Opts::parse();
+    cli::main(|| run(opts))
+}
+
+/// One measured cell: a rung, a client count and what it gave.
+struct Row {
+    rung: &'static str,
+    clients: usize,
+    cell: Cell,
+}
+
+impl Row {
+    fn rate(&self) -> f64 {
+        self.cell.round_trips as f64 / self.cell.elapsed.as_secs_f64().max(1e-6)
+    }
+}
+
+const CSV_HEADER: &str = "rung,clients,done,failed,round_trips_per_s,threads,processes,rss_mib,cpu_s,time_s";
+
+fn print_row(row: &Row, csv: bool) {
+    let (name, clients, cell) = (row.rung, row.clients, &row.cell);
+    let fields = (
+        cell.done,
+        clients - cell.done,
+        row.rate(),
+        cell.peak.threads,
+        cell.peak.processes,
+        cell.peak.rss_kib as f64 / 1024.0,
+        cell.cpu_ticks as f64 / TICKS,
+        cell.elapsed.as_secs_f64(),
+    );
+    if csv {
+        println!(
+            "{name},{clients},{},{},{:.0},{},{},{:.1},{:.2},{:.2}",
+            fields.0, fields.1, fields.2, fields.3, fields.4, fields.5, fields.6, fields.7
+        );
+    } else {
+        println!(
+            "{name:<24} {clients:>5} {:>6} {:>6} {:>10.0} {:>7} {:>6} {:>9.1} {:>7.2} {:>6.2}",
+            fields.0, fields.1, fields.2, fields.3, fields.4, fields.5, fields.6, fields.7
+        );
+    }
+}
+
+/// The figure: one panel per measure against the client count, a line per rung.
+fn figure(rows: &[Row], opts: &Opts) -> String {
+    let panel = |title: &str, y_label: &str, log_y: bool, value: &dyn Fn(&Row) -> f64| {
+        let mut series: Vec<svg::Series> = Vec::new();
+        for row in rows {
+            if series.last().is_none_or(|s| s.name != row.rung) {
+                series.push(svg::Series { name: row.rung.to_string(), points: Vec::new() });
             }
-            "--rounds" => {
-                opts.rounds = value.parse().map_err(|_| format!("--rounds: bad number {value:?}"))?
+            if let Some(s) = series.last_mut() {
+                s.points.push((row.clients as f64, value(row)));
             }
-            _ => return Err(format!("unknown flag {flag:?}\n\n{USAGE}").into()),
         }
-    }
-    if let Some(bad) = opts.rungs.iter().find(|r| !(1..=9).contains(*r)) {
-        return Err(format!("--rungs: no rung {bad} (1-9)").into());
-    }
-    if opts.clients.contains(&0) || opts.rounds == 0 || opts.seconds <= 0.0 {
-        return Err("--clients, --rounds and --seconds must be positive".into());
-    }
-    Ok(Some(opts))
+        svg::Panel {
+            title: title.into(),
+            x_label: "concurrent clients".into(),
+            y_label: y_label.into(),
+            log_x: true,
+            log_y,
+            series,
+        }
+    };
+    let panels = [
+        panel("round trips per second", "round trips/s", false, &|r| r.rate()),
+        panel("server threads", "threads (all processes)", true, &|r| r.cell.peak.threads as f64),
+        panel("server memory", "RSS MiB (all processes)", true, &|r| r.cell.peak.rss_kib as f64 / 1024.0),
+    ];
+    let note = format!(
+        "echo, {} round trips of {} bytes per client, {} s per cell, {} CPUs (cargo run --release --example ladder)",
+        opts.rounds,
+        MESSAGE.len(),
+        opts.seconds,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    svg::render("The ladder: one echo workload, rung by rung", &note, &panels)
 }
 
 #[cfg(not(muxloop_has_epoll))]
-fn run() -> Result {
+fn run(_: Opts) -> Result {
     Err("the ladder runner drives its clients with epoll: Linux, built without --cfg muxloop_portable".into())
 }
 
 #[cfg(muxloop_has_epoll)]
-fn run() -> Result {
-    let Some(opts) = parse()? else { return Ok(()) };
+fn run(opts: Opts) -> Result {
     let (_, hard) = sys::nofile_limit()?;
     let limit = sys::set_nofile_limit(hard)?;
     let most = opts.clients.iter().max().copied().unwrap_or(0);
-    if (limit as usize) < most + 64 {
+    if limit < most + 64 {
         eprintln!("warning: fd limit {limit} is below {most} clients; expect failures");
     }
-    let dir = build(&opts)?;
-    println!(
+    let dir = if opts.no_build {
+        let exe = std::env::current_exe()?;
+        exe.parent().ok_or("no directory for the runner")?.to_path_buf()
+    } else {
+        build(&opts)?
+    };
+    let heading = format!(
         "\necho, {} round trips of {} bytes per client, {} s per cell, {} CPUs (figures are noisy on a busy machine)\n",
         opts.rounds,
         MESSAGE.len(),
         opts.seconds,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!(
-        "{:<24} {:>5} {:>6} {:>6} {:>10} {:>7} {:>6} {:>9} {:>7} {:>6}",
-        "rung", "C", "done", "failed", "rt/s", "threads", "procs", "RSS MiB", "CPU s", "time s"
-    );
+    if opts.csv {
+        eprintln!("{heading}");
+        println!("{CSV_HEADER}");
+    } else {
+        println!("{heading}");
+        println!(
+            "{:<24} {:>5} {:>6} {:>6} {:>10} {:>7} {:>6} {:>9} {:>7} {:>6}",
+            "rung", "C", "done", "failed", "rt/s", "threads", "procs", "RSS MiB", "CPU s", "time s"
+        );
+    }
+    let mut rows = Vec::new();
     for &rung in &opts.rungs {
-        let name = RUNGS[rung - 1];
+        let name = RUNGS[usize::from(rung) - 1];
         let mut stopped = false;
         for &clients in &opts.clients {
+            let clients = clients as usize;
             if stopped {
-                println!("{name:<24} {clients:>5}  (not run: this rung already failed with fewer clients)");
+                // Not a row of the CSV: it has no figures.
+                let line = format!(
+                    "{name:<24} {clients:>5}  (not run: this rung already failed with fewer clients)"
+                );
+                if opts.csv {
+                    eprintln!("{line}")
+                } else {
+                    println!("{line}")
+                }
                 continue;
             }
             let cell = run_cell(&dir.join(name), clients, &opts)?;
-            println!(
-                "{name:<24} {clients:>5} {:>6} {:>6} {:>10.0} {:>7} {:>6} {:>9.1} {:>7.2} {:>6.2}",
-                cell.done,
-                clients - cell.done,
-                cell.round_trips as f64 / cell.elapsed.as_secs_f64().max(1e-6),
-                cell.peak.threads,
-                cell.peak.processes,
-                cell.peak.rss_kib as f64 / 1024.0,
-                cell.cpu_ticks as f64 / TICKS,
-                cell.elapsed.as_secs_f64()
-            );
             stopped = cell.done < clients;
+            let row = Row { rung: name, clients, cell };
+            print_row(&row, opts.csv);
+            rows.push(row);
         }
+    }
+    if let Some(path) = &opts.svg {
+        std::fs::write(path, figure(&rows, &opts)).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }
@@ -186,7 +278,7 @@ fn build(opts: &Opts) -> Result<PathBuf> {
         eprintln!("note: a debug build; `cargo run --release --example ladder` gives meaningful figures");
     }
     for &rung in &opts.rungs {
-        cmd.args(["--example", RUNGS[rung - 1]]);
+        cmd.args(["--example", RUNGS[usize::from(rung) - 1]]);
     }
     eprintln!("building the rungs ...");
     if !cmd.status()?.success() {

@@ -32,6 +32,7 @@ mod herd;
 mod kernel_and_sockets;
 mod kv;
 mod links;
+mod plots;
 mod proxy;
 mod pubsub;
 mod readme_snippet;
