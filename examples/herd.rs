@@ -53,7 +53,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -73,6 +73,9 @@ struct Waiter {
     switches: u64,
     wakeups: u64,
     eagain: u64,
+    /// `mutex` only: the most loops (this one included) that had the
+    /// listener registered while waiting, seen when this one began a pass.
+    most_watching: usize,
     /// (peer port, accept time in µs since the epoch) per connection.
     accepts: Vec<(u16, u64)>,
 }
@@ -249,12 +252,13 @@ fn mutex<D: Dispatcher + 'static>(
 ) -> io::Result<Outcome> {
     let stop = Arc::new(AtomicBool::new(false));
     let lock = Arc::new(AcceptMutex(AtomicBool::new(false)));
+    let watching = Arc::new(AtomicUsize::new(0));
     let mut threads = Vec::new();
     for _ in 0..n {
         // A second fd for the same listening socket, owned by the thread.
         let listener = listener.try_clone()?;
         let dispatcher = make()?;
-        let (stop, lock) = (Arc::clone(&stop), Arc::clone(&lock));
+        let (stop, lock, watching) = (Arc::clone(&stop), Arc::clone(&lock), Arc::clone(&watching));
         threads.push(thread::spawn(move || {
             let listener = Rc::new(listener);
             let mut ev = EventLoop::with_dispatcher(dispatcher).expect("loop");
@@ -274,7 +278,16 @@ fn mutex<D: Dispatcher + 'static>(
                 } else if !held && ev.is_registered(fd) {
                     ev.deregister(fd).expect("deregister listener");
                 }
+                let watches = ev.is_registered(fd);
+                if watches {
+                    let now = watching.fetch_add(1, Ordering::AcqRel) + 1;
+                    let mut w = w.borrow_mut();
+                    w.most_watching = w.most_watching.max(now);
+                }
                 let pass = ev.run_once(Some(ACCEPT_MUTEX_DELAY));
+                if watches {
+                    watching.fetch_sub(1, Ordering::AcqRel);
+                }
                 if held {
                     lock.unlock();
                 }
@@ -344,7 +357,7 @@ fn processes(n: usize, k: usize) -> io::Result<Outcome> {
                 Some((p.parse().ok()?, t.parse().ok()?))
             })
             .collect();
-        waiters.push(Waiter { switches, wakeups: accepts.len() as u64, eagain: 0, accepts });
+        waiters.push(Waiter { switches, wakeups: accepts.len() as u64, accepts, ..Waiter::default() });
     }
     Ok((waiters, connects))
 }
@@ -368,6 +381,9 @@ pub struct Summary {
     pub p99: u64,
     /// Accepts per waiter.
     pub per_waiter: Vec<usize>,
+    /// `mutex` only (0 otherwise): the most loops that had the listener
+    /// registered during their pass at the same time.
+    pub watchers: usize,
 }
 
 fn summarize(waiters: &[Waiter], connects: &[(u16, u64)]) -> Summary {
@@ -390,6 +406,7 @@ fn summarize(waiters: &[Waiter], connects: &[(u16, u64)]) -> Summary {
         p50: pct(0.50),
         p99: pct(0.99),
         per_waiter: waiters.iter().map(|w| w.accepts.len()).collect(),
+        watchers: waiters.iter().map(|w| w.most_watching).max().unwrap_or(0),
     }
 }
 
