@@ -1,4 +1,4 @@
-//! The thundering herd, measured: N waiters, K connections, four ways to accept.
+//! The thundering herd, measured: N waiters, K connections, five ways to accept.
 //!
 //! ```text
 //! cargo run --release --example herd -- [--connections K] [--loops N] [--strategy S] [--dispatcher NAME]
@@ -14,6 +14,18 @@
 //!   does not expose (it has no such `Mode`), so this one uses a bare epoll fd
 //!   per thread through `sys::epoll_*` (epoll only, whatever `--dispatcher` says).
 //!   The kernel wakes one (or a few) of the waiters.
+//! * `mutex`: nginx's accept mutex. N threads, each with its own `EventLoop`
+//!   (on `--dispatcher`, any backend), one shared listener, and one lock.
+//!   Before each pass of its loop (`run_once` with a timeout of
+//!   [`ACCEPT_MUTEX_DELAY`], nginx's `accept_mutex_delay`) a waiter tries the
+//!   lock: the holder keeps the listener registered (readable) in its loop,
+//!   accepts what is ready and releases the lock after its pass; the others
+//!   make sure the listener is not in theirs. Only one waiter watches the
+//!   listener at a time, so a connection wakes one. nginx's workers are
+//!   processes, so its lock lives in shared memory (an atomic in an `mmap`ed
+//!   region); these waiters are threads of one process, so an `AtomicBool`
+//!   try-lock shows the same idea: the lock only decides who registers the
+//!   listener, and nobody ever blocks on it.
 //! * `reuseport`: one `SO_REUSEPORT` listener per loop; the kernel hashes each
 //!   connection to one listener, so only its loop wakes. No herd, but the
 //!   spread depends on the hash (min/max per loop).
@@ -39,10 +51,9 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{Command, Stdio};
-#[cfg(muxloop_has_epoll)]
+use std::rc::Rc;
 use std::sync::Arc;
-#[cfg(muxloop_has_epoll)]
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -62,6 +73,9 @@ struct Waiter {
     switches: u64,
     wakeups: u64,
     eagain: u64,
+    /// `mutex` only: the most loops (this one included) that had the
+    /// listener registered while waiting, seen when this one began a pass.
+    most_watching: usize,
     /// (peer port, accept time in µs since the epoch) per connection.
     accepts: Vec<(u16, u64)>,
 }
@@ -207,6 +221,89 @@ fn exclusive(listener: &OwnedFd, n: usize, k: usize, addr: SocketAddr) -> io::Re
     Ok((threads.into_iter().map(|t| t.join().unwrap()).collect(), connects))
 }
 
+/// How long a waiter's pass lasts at most under the `mutex` strategy (nginx's
+/// `accept_mutex_delay`, 500 ms by default there): a waiter without the lock
+/// sleeps this long before trying again, and the holder releases the lock at
+/// least this often.
+pub const ACCEPT_MUTEX_DELAY: Duration = Duration::from_millis(20);
+
+/// The accept mutex: a try-lock, never waited for.
+struct AcceptMutex(AtomicBool);
+
+impl AcceptMutex {
+    fn try_lock(&self) -> bool {
+        self.0.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
+    }
+
+    fn unlock(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// The `mutex` strategy: only the waiter holding the lock has the listener
+/// in its loop (nginx's `ngx_trylock_accept_mutex`, `ngx_enable_accept_events`
+/// and `ngx_disable_accept_events`).
+fn mutex<D: Dispatcher + 'static>(
+    listener: &OwnedFd,
+    n: usize,
+    k: usize,
+    addr: SocketAddr,
+    make: &dyn Fn() -> io::Result<D>,
+) -> io::Result<Outcome> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let lock = Arc::new(AcceptMutex(AtomicBool::new(false)));
+    let watching = Arc::new(AtomicUsize::new(0));
+    let mut threads = Vec::new();
+    for _ in 0..n {
+        // A second fd for the same listening socket, owned by the thread.
+        let listener = listener.try_clone()?;
+        let dispatcher = make()?;
+        let (stop, lock, watching) = (Arc::clone(&stop), Arc::clone(&lock), Arc::clone(&watching));
+        threads.push(thread::spawn(move || {
+            let listener = Rc::new(listener);
+            let mut ev = EventLoop::with_dispatcher(dispatcher).expect("loop");
+            let fd = listener.as_raw_fd();
+            let w = Rc::new(std::cell::RefCell::new(Waiter::default()));
+            let before = voluntary_switches();
+            while !stop.load(Ordering::Acquire) {
+                let held = lock.try_lock();
+                if held && !ev.is_registered(fd) {
+                    let (listener, w) = (Rc::clone(&listener), Rc::clone(&w));
+                    ev.register(fd, Interest::READABLE, Mode::Level, move |_, _| {
+                        if let Err(e) = accept_one(listener.as_fd(), &mut w.borrow_mut()) {
+                            eprintln!("accept: {e}");
+                        }
+                    })
+                    .expect("register listener");
+                } else if !held && ev.is_registered(fd) {
+                    ev.deregister(fd).expect("deregister listener");
+                }
+                let watches = ev.is_registered(fd);
+                if watches {
+                    let now = watching.fetch_add(1, Ordering::AcqRel) + 1;
+                    let mut w = w.borrow_mut();
+                    w.most_watching = w.most_watching.max(now);
+                }
+                let pass = ev.run_once(Some(ACCEPT_MUTEX_DELAY));
+                if watches {
+                    watching.fetch_sub(1, Ordering::AcqRel);
+                }
+                if held {
+                    lock.unlock();
+                }
+                pass.expect("run_once");
+            }
+            let mut waiter = w.borrow().clone();
+            waiter.switches = voluntary_switches() - before;
+            waiter
+        }));
+    }
+    let connects = drive(addr, k, b'c');
+    settle();
+    stop.store(true, Ordering::Release);
+    Ok((threads.into_iter().map(|t| t.join().unwrap()).collect(), connects))
+}
+
 /// The child side of `processes`: blocking accepts on the inherited fd until a
 /// stop connection; prints "port time_us" per accept.
 fn accept_child(listener: OwnedFd) -> io::Result<()> {
@@ -260,7 +357,7 @@ fn processes(n: usize, k: usize) -> io::Result<Outcome> {
                 Some((p.parse().ok()?, t.parse().ok()?))
             })
             .collect();
-        waiters.push(Waiter { switches, wakeups: accepts.len() as u64, eagain: 0, accepts });
+        waiters.push(Waiter { switches, wakeups: accepts.len() as u64, accepts, ..Waiter::default() });
     }
     Ok((waiters, connects))
 }
@@ -284,6 +381,9 @@ pub struct Summary {
     pub p99: u64,
     /// Accepts per waiter.
     pub per_waiter: Vec<usize>,
+    /// `mutex` only (0 otherwise): the most loops that had the listener
+    /// registered during their pass at the same time.
+    pub watchers: usize,
 }
 
 fn summarize(waiters: &[Waiter], connects: &[(u16, u64)]) -> Summary {
@@ -306,10 +406,11 @@ fn summarize(waiters: &[Waiter], connects: &[(u16, u64)]) -> Summary {
         p50: pct(0.50),
         p99: pct(0.99),
         per_waiter: waiters.iter().map(|w| w.accepts.len()).collect(),
+        watchers: waiters.iter().map(|w| w.most_watching).max().unwrap_or(0),
     }
 }
 
-/// Runs one strategy ("shared", "exclusive", "reuseport", "processes") with
+/// Runs one strategy ("shared", "exclusive", "mutex", "reuseport", "processes") with
 /// `n` waiters and `k` connections. "processes" re-executes this program, so
 /// it only works from the herd binary itself.
 pub fn measure<D: Dispatcher + 'static>(strategy: &str, n: usize, k: usize) -> io::Result<Summary> {
@@ -341,6 +442,11 @@ pub fn measure_with<D: Dispatcher + 'static>(
         "exclusive" => {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "EPOLLEXCLUSIVE needs epoll"));
         }
+        "mutex" => {
+            let listener = sys::tcp_listener(&any, false, 1024)?;
+            let addr = sys::local_addr(listener.as_fd())?.to_inet()?;
+            mutex(&listener, n, k, addr, make)?
+        }
         "reuseport" => {
             let first = sys::tcp_listener(&any, true, 1024)?;
             let addr = sys::local_addr(first.as_fd())?.to_inet()?;
@@ -366,7 +472,7 @@ fn run(n: usize, k: usize, only: &str, dispatcher: &str) -> io::Result<()> {
     println!(
         "|------------|------|-------------|----------|----------|--------|---------|---------|-------------|"
     );
-    for name in ["shared", "exclusive", "reuseport", "processes"] {
+    for name in ["shared", "exclusive", "mutex", "reuseport", "processes"] {
         if only != "all" && only != name {
             continue;
         }
@@ -387,7 +493,7 @@ fn run(n: usize, k: usize, only: &str, dispatcher: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// The thundering herd, measured: N waiters, K connections, four ways to accept.
+/// The thundering herd, measured: N waiters, K connections, five ways to accept.
 #[derive(Parser)]
 #[command(name = "herd", version)]
 struct Cli {
@@ -399,7 +505,7 @@ struct Cli {
     loops: usize,
     /// Which way to accept
     #[arg(long, value_name = "S", default_value = "all",
-          value_parser = ["all", "shared", "exclusive", "reuseport", "processes"])]
+          value_parser = ["all", "shared", "exclusive", "mutex", "reuseport", "processes"])]
     strategy: String,
     /// The I/O multiplexer of the loops
     #[arg(long, value_name = "NAME", default_value = muxloop::default_dispatcher_name(),
