@@ -60,8 +60,8 @@ fn main() -> std::io::Result<()> {
             Ok(())
         }
         other => {
-            eprintln!("unknown experiment {other}: orphan, detach, join, pool");
-            Ok(())
+            eprintln!("error: unknown experiment {other:?} (expected one of: orphan, detach, join, pool)");
+            std::process::exit(2);
         }
     }
 }

@@ -121,7 +121,10 @@ fn main() -> std::io::Result<()> {
             print!("{}", std::fs::read_to_string(format!("/proc/self/fdinfo/{}", ep.as_raw_fd()))?);
             println!("(one tfd line per epitem: fd {} and fd {})", server.as_raw_fd(), listener.as_raw_fd());
         }
-        other => eprintln!("unknown experiment {other}: lowat, oob, sigio, keepalive, herd, tree"),
+        other => {
+            eprintln!("error: unknown experiment {other:?} (expected one of: lowat, oob, sigio, keepalive, herd, tree)");
+            std::process::exit(2);
+        }
     }
     Ok(())
 }

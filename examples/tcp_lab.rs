@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --example tcp_lab -- states     # handshake, four-way close, TIME_WAIT
-//! cargo run --example tcp_lab -- linger 2   # SO_LINGER 2 s: close blocks, then RST
+//! cargo run --example tcp_lab -- linger 2   # SO_LINGER 2 s: close blocks, nothing is dropped
 //! cargo run --example tcp_lab -- shut-rd    # shutdown(SHUT_RD): EOF here, the peer may still send
 //! cargo run --example tcp_lab -- unacked    # "send succeeded" is not "the peer read it"
 //! cargo run --example tcp_lab -- connect    # refused, and a connect that hangs in SYN_SENT
@@ -13,7 +13,9 @@
 //! What to try, what to watch: `states` ends with the closer's 4-tuple in
 //! TIME_WAIT; run `ss -tan state time-wait` within 60 s and find it. In
 //! `linger`, the close takes the linger time because the peer never reads;
-//! the peer's read then fails with "Connection reset by peer". In `connect`,
+//! when it runs out Linux returns from `close` and keeps sending: the peer
+//! then reads every queued byte and EOF (no RST, nothing dropped, whatever
+//! older texts say). In `connect`,
 //! a listener with backlog 0 and one unaccepted connection drops the next
 //! SYN: that client sits in SYN_SENT, its only timeout the one it sets.
 
@@ -142,7 +144,10 @@ fn main() -> std::io::Result<()> {
             let (conn, _) = any.accept()?;
             println!("accepted connection's local address: {}", conn.local_addr()?);
         }
-        other => eprintln!("unknown experiment {other}: states, linger, shut-rd, unacked, connect, port0"),
+        other => {
+            eprintln!("error: unknown experiment {other:?} (expected one of: states, linger, shut-rd, unacked, connect, port0)");
+            std::process::exit(2);
+        }
     }
     Ok(())
 }
