@@ -122,7 +122,9 @@ fn main() -> std::io::Result<()> {
             println!("(one tfd line per epitem: fd {} and fd {})", server.as_raw_fd(), listener.as_raw_fd());
         }
         other => {
-            eprintln!("error: unknown experiment {other:?} (expected one of: lowat, oob, sigio, keepalive, herd, tree)");
+            eprintln!(
+                "error: unknown experiment {other:?} (expected one of: lowat, oob, sigio, keepalive, herd, tree)"
+            );
             std::process::exit(2);
         }
     }

@@ -145,7 +145,9 @@ fn main() -> std::io::Result<()> {
             println!("accepted connection's local address: {}", conn.local_addr()?);
         }
         other => {
-            eprintln!("error: unknown experiment {other:?} (expected one of: states, linger, shut-rd, unacked, connect, port0)");
+            eprintln!(
+                "error: unknown experiment {other:?} (expected one of: states, linger, shut-rd, unacked, connect, port0)"
+            );
             std::process::exit(2);
         }
     }
