@@ -79,7 +79,7 @@ impl Running {
     /// SIGTERM, then its exit status within [`DEADLINE`] (`None`: still running, killed).
     fn terminate(&mut self) -> Option<ExitStatus> {
         muxloop::sys::kill(self.pid() as i32, libc::SIGTERM).unwrap();
-        wait_exit(&mut self.child, DEADLINE)
+        crate::common::exit_within(&mut self.child, DEADLINE)
     }
 }
 
@@ -99,21 +99,6 @@ fn collect_lines(pipe: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
         }
     });
     log
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// A fresh directory for socket files, removed when dropped.
@@ -385,7 +370,7 @@ fn run(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
         })
     };
     let (stdout, stderr) = (drain(Box::new(stdout)), drain(Box::new(stderr)));
-    let status = wait_exit(&mut child, DEADLINE);
+    let status = crate::common::exit_within(&mut child, DEADLINE);
     (status.and_then(|s| s.code()), stdout.join().unwrap(), stderr.join().unwrap())
 }
 
@@ -467,7 +452,7 @@ fn chat_client_pipes_every_line_to_another_member_spliced_or_copied() {
         let (mut client, writer, log) = chat_client(&args, input.clone());
         let got = read_n(&mut *member, input.len());
         writer.join().unwrap();
-        let status = wait_exit(&mut client, DEADLINE);
+        let status = crate::common::exit_within(&mut client, DEADLINE);
         let log = log.lock().unwrap().join("\n");
         assert_eq!(got.len(), input.len(), "{what}: bytes received\n{log}");
         assert!(got == input, "{what}: the lines arrived changed or out of order");
@@ -491,7 +476,7 @@ fn chat_client_splice_waits_for_room_when_the_socket_is_full() {
     let got = read_n(&mut peer, input.len() + 1);
     drop(peer); // the server closes: the client ends
     writer.join().unwrap();
-    let status = wait_exit(&mut client, DEADLINE);
+    let status = crate::common::exit_within(&mut client, DEADLINE);
     let log = log.lock().unwrap().join("\n");
     assert_eq!(got.len(), input.len(), "bytes received (then EOF)\n{log}");
     assert!(got == input, "the bytes arrived changed");
