@@ -330,6 +330,7 @@ fn on_fresh_thread(f: impl FnOnce() + Send + 'static) {
     thread::spawn(f).join().expect("test thread");
 }
 
+#[cfg(muxloop_linux)]
 fn blocked(signal: i32) -> bool {
     sys::is_signal_blocked(signal).unwrap()
 }
@@ -337,6 +338,7 @@ fn blocked(signal: i32) -> bool {
 /// signalfd: a signal stays blocked while a handler for it is installed,
 /// and is unblocked once its last handler goes, whatever other signals the
 /// loop still watches.
+#[cfg(muxloop_linux)]
 fn signalfd_unwatches_only_the_removed_signal<D: Dispatcher + 'static>() {
     on_fresh_thread(|| {
         assert!(!blocked(SIGUSR1) && !blocked(SIGUSR2), "test thread starts unblocked");
@@ -432,6 +434,7 @@ fn two_pending_signals_both_reported(source: SignalSource) -> impl FnOnce() + Se
 
 /// Real-time signals queue: two instances pending at once are two signalfd
 /// records, reported as one `SignalInfo` with `count == 2`.
+#[cfg(muxloop_linux)]
 #[test]
 fn queued_realtime_signal_is_counted() {
     on_fresh_thread(|| {
@@ -452,6 +455,7 @@ fn queued_realtime_signal_is_counted() {
     });
 }
 
+#[cfg(muxloop_linux)]
 #[test]
 fn two_pending_signals_signalfd() {
     on_fresh_thread(two_pending_signals_both_reported(SignalSource::Signalfd));
@@ -477,6 +481,7 @@ for_each_dispatcher!(
     refuses_bad_signals,
     removes_itself_signalfd,
     removes_itself_self_pipe,
+    #[cfg(muxloop_linux)]
     signalfd_unwatches_only_the_removed_signal,
     self_pipe_frees_only_the_removed_signal,
     run_until_signal_reports_what_stopped_it,
