@@ -14,7 +14,7 @@
 //! container or a desktop session, often not 1), and with `--subreaper` it
 //! is this lab's own pid, which then reaps it. `detach` never prints the
 //! thread's "done" line: when `main` returns the process exits and every
-//! thread with it; `join` does. `pool` prints which worker took each job:
+//! thread with it; `join` does. `pool` prints which worker took each job (the queue holds 2: `main` sleeps while it is full):
 //! any worker may take any job.
 
 use std::time::Duration;
@@ -40,7 +40,8 @@ fn main() -> std::io::Result<()> {
         }
         "pool" => {
             let workers: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3);
-            let queue = BlockingQueue::new();
+            // Room for 2 jobs: the producer sleeps while the workers are behind.
+            let queue = BlockingQueue::new(2);
             std::thread::scope(|s| {
                 for w in 0..workers {
                     let queue = &queue;
@@ -53,7 +54,9 @@ fn main() -> std::io::Result<()> {
                     });
                 }
                 for job in 0..8 {
-                    queue.push(job);
+                    if queue.push(job).is_ok() {
+                        println!("main: queued job {job}");
+                    }
                 }
                 queue.close();
             });

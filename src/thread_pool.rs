@@ -157,67 +157,116 @@ impl<D: Dispatcher + 'static> EventLoopThreadPool<D> {
 }
 
 /// The other kind of pool: worker threads that take jobs from one shared
-/// queue, the course's "thread pool" (a mutex around a `VecDeque`, and a
-/// condition variable the workers sleep on while it is empty).
+/// queue, the course's "thread pool" (a mutex around a `VecDeque`, and
+/// condition variables the threads sleep on).
 ///
 /// Unlike [`EventLoopThreadPool`] (each thread owns its connections and
 /// runs its own loop), a worker here owns nothing: any worker may take any
-/// job, so jobs must be independent. [`pop`](Self::pop) blocks in
-/// `Condvar::wait`, which releases the mutex while asleep and takes it
-/// again before returning (in a loop: a wake-up may find the queue emptied
-/// by another worker, or be spurious). [`push`](Self::push) wakes one
-/// sleeper (`notify_one`); [`close`](Self::close) wakes them all
-/// (`notify_all`), and they return `None` once the queue is drained.
+/// job, so jobs must be independent. The queue is bounded (the classic
+/// bounded buffer): [`pop`](Self::pop) sleeps while it is empty,
+/// [`push`](Self::push) while it is full, each in `Condvar::wait`, which
+/// releases the mutex while asleep and takes it again before returning (in
+/// a loop: a wake-up may find the state changed by another thread, or be
+/// spurious). [`try_push`](Self::try_push) refuses instead of sleeping, for
+/// a producer that must not block (an event loop: answer 503, drop, retry
+/// later). [`close`](Self::close) wakes everyone; workers return `None`
+/// once the queue is drained.
 #[derive(Debug)]
 pub struct BlockingQueue<T> {
-    state: std::sync::Mutex<(std::collections::VecDeque<T>, bool)>,
-    ready: std::sync::Condvar,
+    state: std::sync::Mutex<QueueState<T>>,
+    /// Signalled when a job arrives or the queue closes.
+    not_empty: std::sync::Condvar,
+    /// Signalled when a job leaves or the queue closes.
+    not_full: std::sync::Condvar,
 }
 
-impl<T> Default for BlockingQueue<T> {
-    fn default() -> Self {
-        Self::new()
-    }
+#[derive(Debug)]
+struct QueueState<T> {
+    jobs: std::collections::VecDeque<T>,
+    capacity: usize,
+    closed: bool,
 }
 
 impl<T> BlockingQueue<T> {
-    /// An empty, open queue.
-    pub fn new() -> Self {
-        BlockingQueue { state: Default::default(), ready: std::sync::Condvar::new() }
+    /// An empty, open queue that holds at most `capacity` jobs (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        BlockingQueue {
+            state: std::sync::Mutex::new(QueueState {
+                jobs: std::collections::VecDeque::with_capacity(capacity.min(1024)),
+                capacity,
+                closed: false,
+            }),
+            not_empty: std::sync::Condvar::new(),
+            not_full: std::sync::Condvar::new(),
+        }
     }
 
-    /// Appends a job and wakes one waiting worker. `false` (the job is
-    /// dropped) once the queue is closed.
-    pub fn push(&self, job: T) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.1 {
-            return false;
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends a job, sleeping while the queue is full, and wakes one
+    /// waiting worker. Gives the job back once the queue is closed.
+    pub fn push(&self, job: T) -> Result<(), T> {
+        let mut state = self.lock();
+        while !state.closed && state.jobs.len() >= state.capacity {
+            state = self.not_full.wait(state).unwrap_or_else(|e| e.into_inner());
         }
-        state.0.push_back(job);
+        if state.closed {
+            return Err(job);
+        }
+        state.jobs.push_back(job);
         drop(state);
-        self.ready.notify_one();
-        true
+        self.not_empty.notify_one();
+        Ok(())
+    }
+
+    /// Appends a job if there is room; gives it back if the queue is full
+    /// or closed (it never sleeps).
+    pub fn try_push(&self, job: T) -> Result<(), T> {
+        let mut state = self.lock();
+        if state.closed || state.jobs.len() >= state.capacity {
+            return Err(job);
+        }
+        state.jobs.push_back(job);
+        drop(state);
+        self.not_empty.notify_one();
+        Ok(())
     }
 
     /// Takes the oldest job, sleeping while the queue is empty; `None` once
     /// it is closed and empty.
     pub fn pop(&self) -> Option<T> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.lock();
         loop {
-            if let Some(job) = state.0.pop_front() {
+            if let Some(job) = state.jobs.pop_front() {
+                drop(state);
+                self.not_full.notify_one();
                 return Some(job);
             }
-            if state.1 {
+            if state.closed {
                 return None;
             }
-            state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+            state = self.not_empty.wait(state).unwrap_or_else(|e| e.into_inner());
         }
     }
 
-    /// Refuses new jobs and wakes every waiting worker; the queued jobs are
-    /// still handed out.
+    /// Jobs waiting.
+    pub fn len(&self) -> usize {
+        self.lock().jobs.len()
+    }
+
+    /// Whether no job is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Refuses new jobs and wakes every sleeper; the queued jobs are still
+    /// handed out.
     pub fn close(&self) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
-        self.ready.notify_all();
+        self.lock().closed = true;
+        self.not_empty.notify_all();
+        self.not_full.notify_all();
     }
 }

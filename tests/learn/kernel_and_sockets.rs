@@ -476,16 +476,24 @@ fn a_detached_thread_dies_with_the_process_a_joined_one_finishes() {
 // ---- a worker pool fed by a blocking queue ----
 
 /// Each job is taken exactly once by some worker; a worker on an empty
-/// queue sleeps until a push; `close` wakes every sleeper with `None`.
+/// queue sleeps until a push; the queue never holds more than its capacity
+/// (a producer sleeps while it is full, `try_push` refuses); `close` wakes
+/// every sleeper with `None`.
 #[test]
 fn blocking_queue_feeds_workers_each_job_once() {
-    let queue = BlockingQueue::new();
+    let queue = BlockingQueue::new(8);
+    let full = BlockingQueue::new(2);
+    assert!(full.try_push(1).is_ok() && full.try_push(2).is_ok());
+    assert_eq!(full.try_push(3), Err(3), "full: refused, the job given back");
+    assert_eq!(full.len(), 2);
     let taken = std::sync::Mutex::new(Vec::new());
+    let most = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         let workers: Vec<_> = (0..4)
             .map(|_| {
                 s.spawn(|| {
                     while let Some(job) = queue.pop() {
+                        most.fetch_max(queue.len() + 1, std::sync::atomic::Ordering::Relaxed);
                         taken.lock().unwrap().push(job);
                     }
                 })
@@ -494,10 +502,11 @@ fn blocking_queue_feeds_workers_each_job_once() {
         std::thread::sleep(Duration::from_millis(100));
         assert!(workers.iter().all(|w| !w.is_finished()), "asleep on the empty queue");
         for job in 0..1000 {
-            assert!(queue.push(job));
+            assert!(queue.push(job).is_ok());
+            assert!(queue.len() <= 8, "never more than the capacity");
         }
         queue.close();
-        assert!(!queue.push(1000), "closed: refused");
+        assert_eq!(queue.push(1000), Err(1000), "closed: refused");
         for w in workers {
             w.join().unwrap();
         }
@@ -505,4 +514,5 @@ fn blocking_queue_feeds_workers_each_job_once() {
     let mut taken = taken.into_inner().unwrap();
     taken.sort_unstable();
     assert_eq!(taken, (0..1000).collect::<Vec<_>>());
+    assert!(most.into_inner() <= 9, "a worker saw more queued than the capacity");
 }
