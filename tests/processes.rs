@@ -13,13 +13,12 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{ExampleProcess, echo_round_trip, wait_until};
+use common::{ExampleProcess, alive, echo_round_trip, live_children, wait_until};
 use muxloop::process::Master;
 use muxloop::sys;
 
@@ -155,27 +154,6 @@ fn refuses_bad_setups() {
     println!("ok: refused: {err}");
 }
 
-/// Live (not zombie) children of `parent`, from /proc/*/stat.
-fn children(parent: u32) -> HashSet<u32> {
-    let mut out = HashSet::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        // "pid (comm) state ppid ...": comm may hold spaces, so parse after the last ')'.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
-        let mut fields = rest.split_whitespace();
-        let (state, ppid) = (fields.next(), fields.next().and_then(|p| p.parse::<u32>().ok()));
-        if ppid == Some(parent) && state != Some("Z") {
-            out.insert(pid);
-        }
-    }
-    out
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-}
-
 fn serve_clients(example: &ExampleProcess, count: usize, tag: &str) {
     for i in 0..count {
         let payload = format!("{tag} client {i}");
@@ -191,18 +169,22 @@ fn kill_worker_then_stop(dispatcher: &str) {
         &["127.0.0.1:0", "--processes", "3", "--dispatcher", dispatcher, "--grace", &grace],
     );
     let master = example.child.id();
-    assert!(wait_until(Duration::from_secs(10), || children(master).len() == 3), "3 workers start");
-    let first = children(master);
+    assert!(wait_until(Duration::from_secs(10), || live_children(master).len() == 3), "3 workers start");
+    let first = live_children(master);
     serve_clients(&example, 20, "before");
 
     let victim = *first.iter().next().unwrap();
     sys::kill(victim as i32, libc::SIGKILL).unwrap();
     let replaced = wait_until(Duration::from_secs(5), || {
-        let now = children(master);
+        let now = live_children(master);
         now.len() == 3 && !now.contains(&victim)
     });
-    assert!(replaced, "{dispatcher}: no new worker within 5 s of kill -9 (children: {:?})", children(master));
-    let second = children(master);
+    assert!(
+        replaced,
+        "{dispatcher}: no new worker within 5 s of kill -9 (children: {:?})",
+        live_children(master)
+    );
+    let second = live_children(master);
     let new: Vec<u32> = second.difference(&first).copied().collect();
     assert_eq!(new.len(), 1, "exactly one new worker: {first:?} -> {second:?}");
     let death = format!("(pid {victim}) died");

@@ -263,6 +263,36 @@ pub fn test_name(module: &str, name: &str) -> String {
     }
 }
 
+/// The state letter of `pid` from `/proc/PID/stat` (`R`, `S`, `Z`...),
+/// `None` once it is gone. The name field may hold spaces and parentheses,
+/// so the state is read after the last `)`.
+pub fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    proc_state(pid).is_some_and(|state| state != 'Z')
+}
+
+/// Live (not zombie) children of `parent`, from /proc/*/stat.
+pub fn live_children(parent: u32) -> std::collections::HashSet<u32> {
+    let mut out = std::collections::HashSet::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // "pid (comm) state ppid ...": comm may hold spaces, so parse after the last ')'.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+        let mut fields = rest.split_whitespace();
+        let (state, ppid) = (fields.next(), fields.next().and_then(|p| p.parse::<u32>().ok()));
+        if ppid == Some(parent) && state != Some("Z") {
+            out.insert(pid);
+        }
+    }
+    out
+}
+
 /// Waits for `child` to exit, at most `limit`; past it, kills and reaps it
 /// and returns `None`.
 pub fn exit_within(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {

@@ -13,7 +13,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
-use common::{ExampleProcess, IO_TIMEOUT, exit_within, wait_until};
+use common::{ExampleProcess, IO_TIMEOUT, exit_within, proc_state, wait_until};
 
 /// The children of `pid` (`/proc/PID/task/PID/children`; zombies included).
 fn children(pid: u32) -> Vec<u32> {
@@ -22,12 +22,6 @@ fn children(pid: u32) -> Vec<u32> {
         .split_whitespace()
         .map(|p| p.parse().unwrap())
         .collect()
-}
-
-/// The state letter of `pid` (`R`, `S`, `Z`...), `None` once it is gone.
-fn state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
 /// Processes with `needle` among their fds' targets or their mappings.
@@ -155,12 +149,12 @@ fn a_leaving_client_is_reaped_and_frees_its_slot() {
     assert!(wait_until(IO_TIMEOUT, || children(parent).len() == 2), "two children: {:?}", children(parent));
     let before = children(parent);
     drop(a);
-    let exited = || before.iter().copied().find(|&p| state(p).is_none_or(|s| s == 'Z'));
+    let exited = || before.iter().copied().find(|&p| proc_state(p).is_none_or(|s| s == 'Z'));
     assert!(wait_until(IO_TIMEOUT, || exited().is_some()), "a child exits when its client leaves");
     let kid = exited().unwrap();
     // Reaped: no zombie (`Z`) left behind for the leaving client.
-    let reaped = wait_until(Duration::from_secs(5), || state(kid).is_none());
-    assert!(reaped, "child {kid} is still there 5 s after exiting (state {:?}: not reaped)", state(kid));
+    let reaped = wait_until(Duration::from_secs(5), || proc_state(kid).is_none());
+    assert!(reaped, "child {kid} is still there 5 s after exiting (state {:?}: not reaped)", proc_state(kid));
     assert!(room.logged("left: child", IO_TIMEOUT), "the parent logged the leave");
     // The freed slot takes a new client, who hears the others.
     let mut c = BufReader::new(join(&room));
@@ -209,7 +203,7 @@ fn sigterm_stops_every_child_and_leaves_no_shared_memory() {
     // Reaped by the parent before it exited: no pid of theirs is left (not
     // even a zombie inherited by init, which would show until reaped).
     for kid in &kids {
-        assert!(state(*kid).is_none(), "child {kid} still exists ({:?})", state(*kid));
+        assert!(proc_state(*kid).is_none(), "child {kid} still exists ({:?})", proc_state(*kid));
     }
     assert!(
         wait_until(Duration::from_secs(5), || holders(&memfd).is_empty()),
@@ -233,7 +227,7 @@ fn a_killed_child_takes_only_its_client() {
     let victim = children(parent)[0];
     muxloop::sys::kill(victim as i32, libc::SIGKILL).unwrap();
     assert!(room.logged("(signal: 9 (SIGKILL))", IO_TIMEOUT), "the parent reaped the killed child");
-    assert!(wait_until(Duration::from_secs(5), || state(victim).is_none()), "child {victim} reaped");
+    assert!(wait_until(Duration::from_secs(5), || proc_state(victim).is_none()), "child {victim} reaped");
     // Which client was it? The one whose connection closed.
     let mut closed = None;
     for (i, c) in clients.iter_mut().enumerate() {

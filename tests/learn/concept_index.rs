@@ -323,11 +323,6 @@ fn a_signal_interrupts_a_wait_as_an_empty_batch() {
     }
 }
 
-fn proc_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
-}
-
 #[test]
 #[ignore = "run in a child process by zombies_stay_until_reaped"]
 fn zombie_child_entry() {
@@ -339,10 +334,10 @@ fn zombie_child_entry() {
         assert!(start.elapsed() < Duration::from_secs(10), "SIGCHLD never came");
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(proc_state(pid), Some('Z'), "an exited, unreaped child is a zombie");
+    assert_eq!(crate::common::proc_state(pid), Some('Z'), "an exited, unreaped child is a zombie");
     let (reaped, status) = sys::teaching::waitpid_nohang().unwrap().expect("one child to reap");
     assert_eq!((reaped as u32, status.success()), (pid, true));
-    assert_eq!(proc_state(pid), None, "reaped: gone from /proc");
+    assert_eq!(crate::common::proc_state(pid), None, "reaped: gone from /proc");
     assert_eq!(sys::teaching::waitpid_nohang().unwrap_err().raw_os_error(), Some(libc::ECHILD));
 }
 

@@ -12,7 +12,6 @@
 
 use crate::common;
 
-use std::collections::HashSet;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -22,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{example_binary, wait_until};
+use common::{alive, example_binary, live_children, wait_until};
 use muxloop::framing::{self, MSG_PING, MSG_PONG};
 
 /// Every wait on an example is bounded by this.
@@ -269,38 +268,17 @@ fn an_abstract_name_serves_and_leaves_no_file() {
     }
 }
 
-/// Live (not zombie) children of `parent`, from /proc/*/stat.
-fn children(parent: u32) -> HashSet<u32> {
-    let mut out = HashSet::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        // "pid (comm) state ppid ...": comm may hold spaces, so parse after the last ')'.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
-        let mut fields = rest.split_whitespace();
-        let (state, ppid) = (fields.next(), fields.next().and_then(|p| p.parse::<u32>().ok()));
-        if ppid == Some(parent) && state != Some("Z") {
-            out.insert(pid);
-        }
-    }
-    out
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-}
-
 /// Starts `name` with `--processes 2`, serves a few clients, SIGTERMs the
 /// master: exit 0 and no worker left.
 fn processes_serve_and_stop(name: &str, args: &[&str]) {
     let mut server = Running::start(name, args);
     assert!(
-        wait_until(DEADLINE, || children(server.pid()).len() == 2),
+        wait_until(DEADLINE, || live_children(server.pid()).len() == 2),
         "{name}: expected 2 workers, have {:?}\n{}",
-        children(server.pid()),
+        live_children(server.pid()),
         server.log_text()
     );
-    let workers = children(server.pid());
+    let workers = live_children(server.pid());
     for i in 0..4 {
         round_trip(name, &server, &format!("--processes 2, client {i}"));
     }
