@@ -85,14 +85,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     if let Some(limit) = cli.nofile {
         muxloop::sys::set_nofile_limit(limit).map_err(|e| format!("--nofile {limit}: {e}"))?;
     }
-    let listener = cli.server.bind()?;
-    launch::announce_and_serve(
-        &cli.server.dispatcher,
-        listener,
-        cli.server.processes,
-        2 * GRACE,
-        |listener, wait| serve(&cli, listener, wait),
-    )?;
+    launch::announce_and_serve(&cli.server, 2 * GRACE, |listener, wait| serve(&cli, listener, wait))?;
     Ok(())
 }
 

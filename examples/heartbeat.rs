@@ -212,10 +212,7 @@ fn serve(
 
 fn server(args: ServerArgs, beat: Beat) -> Result<(), Box<dyn Error>> {
     let settings = Settings { interval: beat.interval, misses: beat.misses, max_pings: 0 };
-    let listener = args.bind()?;
-    launch::announce_and_serve(&args.dispatcher, listener, args.processes, 2 * GRACE, |listener, wait| {
-        serve(&args, settings, listener, wait)
-    })?;
+    launch::announce_and_serve(&args, 2 * GRACE, |listener, wait| serve(&args, settings, listener, wait))?;
     Ok(())
 }
 

@@ -65,14 +65,7 @@ fn serve(
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
-    let listener = cli.server.bind()?;
-    launch::announce_and_serve(
-        &cli.server.dispatcher,
-        listener,
-        cli.server.processes,
-        2 * GRACE,
-        |listener, wait| serve(&cli, listener, wait),
-    )?;
+    launch::announce_and_serve(&cli.server, 2 * GRACE, |listener, wait| serve(&cli, listener, wait))?;
     Ok(())
 }
 

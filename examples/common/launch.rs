@@ -8,25 +8,27 @@ use std::time::Duration;
 use muxloop::process::Master;
 use muxloop::{EventLoop, Listener};
 
+use super::cli::ServerArgs;
+
 /// How a serving loop waits for its stop signal.
 pub type Wait<'a> = &'a dyn Fn(&mut EventLoop) -> io::Result<()>;
 
-/// Says `listening on ADDR (dispatcher: NAME)` on stdout (its first line,
-/// which tests read for the address), then serves as
-/// [`serve_until_stopped`] does. The dispatcher's name is checked here,
-/// once, before any fork (the loop made for it is dropped at once).
+/// Binds `args`' address (see [`ServerArgs::bind`]), says `listening on
+/// ADDR (dispatcher: NAME)` on stdout (its first line, which tests read for
+/// the address), then serves as [`serve_until_stopped`] does, in
+/// `args.processes` workers. The dispatcher's name is checked here, once,
+/// before any fork (the loop made for it is dropped at once).
 #[allow(dead_code)] // http_server says more than the address, and announces itself
 pub fn announce_and_serve(
-    dispatcher: &str,
-    listener: Listener,
-    processes: usize,
+    args: &ServerArgs,
     grace: Duration,
     serve: impl Fn(Listener, Wait<'_>) -> io::Result<()>,
 ) -> io::Result<()> {
-    let name = EventLoop::with_backend(dispatcher)?.dispatcher_name().to_owned();
+    let listener = args.bind()?;
+    let name = EventLoop::with_backend(&args.dispatcher)?.dispatcher_name().to_owned();
     println!("listening on {} (dispatcher: {name})", listener.local_addr());
     io::stdout().flush()?;
-    serve_until_stopped(listener, processes, grace, serve)
+    serve_until_stopped(listener, args.processes, grace, serve)
 }
 
 /// Calls `serve(listener, wait)` here, or once in each of `processes`
