@@ -9,7 +9,9 @@
 //!
 //! Commands, one per line: `SUB topic`, `UNSUB topic`, `PUB topic text`.
 //! Subscribers get `MSG topic text`; every command is answered `OK` (for
-//! `PUB`: handed to every loop), a bad line `ERR ...`.
+//! `PUB`: handed to every loop), a bad line `ERR ...`, and a `PUB` while
+//! 4,096 publish tasks still wait for other loops `ERR busy ...` (the loops'
+//! cross-thread task queues have no bound of their own).
 //!
 //! How it is built, and why:
 //! - Each loop keeps the subscribers of the connections it runs, in its own
@@ -34,6 +36,7 @@ mod cli;
 use std::collections::HashMap;
 use std::error::Error;
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -45,6 +48,9 @@ use muxloop::{Buffer, Connection, EventLoop, Handler, LoopHandle, Server};
 
 /// A line longer than this is refused and its sender closed.
 const MAX_LINE: usize = 4096;
+/// Publish tasks queued to other loops and not yet run, at most; past it a
+/// `PUB` is answered `ERR busy`.
+const MAX_PENDING_PUBLISHES: usize = 4096;
 /// A subscriber whose undelivered messages reach this is dropped.
 const SUBSCRIBER_LIMIT: usize = 256 * 1024;
 /// The kernel's send buffer per connection (`SO_SNDBUF`): Linux would grow
@@ -72,12 +78,34 @@ struct Cli {
 #[derive(Default)]
 struct Topics(HashMap<String, Vec<Connection>>);
 
-/// The loops of the server, known once it has started.
-type Loops = Arc<OnceLock<Vec<LoopHandle>>>;
+/// How a publish reaches the other loops: their handles (known once the
+/// server has started) and the publish tasks queued to them and not yet
+/// run, which [`MAX_PENDING_PUBLISHES`] bounds.
+#[derive(Default)]
+struct Fanout {
+    loops: OnceLock<Vec<LoopHandle>>,
+    pending: AtomicUsize,
+}
+
+/// One publish task counted in [`Fanout::pending`] until it runs or is dropped.
+struct PendingPublish(Arc<Fanout>);
+
+impl PendingPublish {
+    fn new(fanout: &Arc<Fanout>) -> PendingPublish {
+        fanout.pending.fetch_add(1, Relaxed);
+        PendingPublish(Arc::clone(fanout))
+    }
+}
+
+impl Drop for PendingPublish {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Relaxed);
+    }
+}
 
 /// One per connection.
 struct Session {
-    loops: Loops,
+    fanout: Arc<Fanout>,
     topics: Vec<String>,
 }
 
@@ -98,14 +126,25 @@ impl Session {
                 "OK\n".into()
             }
             (Some("PUB"), Some(topic), Some(text)) if !topic.is_empty() => {
+                // Other loops' task queues have no bound of their own: a
+                // publisher faster than they run is told to wait.
+                let pending = self.fanout.pending.load(Relaxed);
+                if pending >= MAX_PENDING_PUBLISHES {
+                    return format!("ERR busy: {pending} publishes waiting for other loops, try again\n");
+                }
                 let message = Arc::new(format!("MSG {topic} {text}\n").into_bytes());
-                for target in self.loops.get().map_or(&[][..], Vec::as_slice) {
+                for target in self.fanout.loops.get().map_or(&[][..], Vec::as_slice) {
                     if target.is_current() {
                         publish_here(ev, topic, &message);
                         continue;
                     }
                     let (topic, message) = (topic.to_owned(), Arc::clone(&message));
-                    if let Err(e) = target.run_in_loop(move |ev| publish_here(ev, &topic, &message)) {
+                    let counted = PendingPublish::new(&self.fanout);
+                    let task = move |ev: &mut EventLoop| {
+                        drop(counted);
+                        publish_here(ev, &topic, &message)
+                    };
+                    if let Err(e) = target.run_in_loop(task) {
                         debug!("loop {} is gone: {e}", target.id());
                     }
                 }
@@ -161,9 +200,9 @@ impl Handler for Session {
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     let mut ev = EventLoop::with_backend(&cli.server.dispatcher)?;
-    let loops = Loops::default();
-    let for_sessions = Arc::clone(&loops);
-    let factory = move |_: &Connection| Session { loops: Arc::clone(&for_sessions), topics: Vec::new() };
+    let fanout = Arc::new(Fanout::default());
+    let for_sessions = Arc::clone(&fanout);
+    let factory = move |_: &Connection| Session { fanout: Arc::clone(&for_sessions), topics: Vec::new() };
     let server = Server::builder(cli.server.addr, factory)
         .listener(cli.server.bind()?)
         .threads(cli.server.threads)
@@ -172,7 +211,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         .idle_timeout(Some(Duration::from_secs(cli.idle)))
         .name("pubsub")
         .start(&mut ev)?;
-    let _ = loops.set(server.loops());
+    let _ = fanout.loops.set(server.loops());
     println!("listening on {} (dispatcher: {})", server.local_addr(), ev.dispatcher_name());
     std::io::stdout().flush()?;
     ev.run_until_signal(&[SIGINT, SIGTERM])?;
