@@ -29,7 +29,10 @@ fn say(stream: &mut TcpStream, reader: &mut BufReader<TcpStream>, line: &str) ->
 
 #[test]
 fn subscribers_on_every_loop_get_every_message_and_a_silent_one_is_dropped() {
-    for (dispatcher, threads) in [("epoll", "2"), ("poll", "0"), ("select", "3")] {
+    for (dispatcher, threads) in [("epoll", "2"), ("poll", "0"), ("select", "3"), ("uring", "1")] {
+        if dispatcher == "uring" && crate::common::uring_unavailable() {
+            continue;
+        }
         let broker = ExampleProcess::start(
             "pubsub",
             &["127.0.0.1:0", "--threads", threads, "--dispatcher", dispatcher],
