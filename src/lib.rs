@@ -166,6 +166,7 @@ pub mod framing;
 pub mod http;
 pub mod net;
 pub mod process;
+pub mod sim;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod thread_pool;
@@ -181,7 +182,7 @@ pub use dispatcher::EpollDispatcher;
 pub use dispatcher::UringDispatcher;
 pub use dispatcher::{
     AnyDispatcher, DefaultDispatcher, Dispatcher, Event, Events, Interest, Mode, PollDispatcher, Ready,
-    SelectDispatcher, default_dispatcher_name,
+    SelectDispatcher, SimDispatcher, default_dispatcher_name,
 };
 pub use event_loop::signal;
 pub use event_loop::{EventLoop, LoopHandle, SignalInfo, SignalSource, Stats, TimerId};

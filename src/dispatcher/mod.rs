@@ -52,6 +52,7 @@ pub mod any;
 pub mod epoll;
 pub mod poll;
 pub mod select;
+pub mod sim;
 /// io_uring in completion style (it lives in [`crate::uring`]).
 #[cfg(muxloop_has_uring)]
 pub use crate::uring::proactor;
@@ -65,6 +66,7 @@ pub use any::AnyDispatcher;
 pub use epoll::EpollDispatcher;
 pub use poll::PollDispatcher;
 pub use select::SelectDispatcher;
+pub use sim::SimDispatcher;
 #[cfg(muxloop_has_uring)]
 pub use uring::UringDispatcher;
 

@@ -42,6 +42,7 @@ use log::{Level, debug, log_enabled, trace};
 
 use crate::dispatcher::{AnyDispatcher, Dispatcher, Event, Events, Interest, Mode, check_fd, check_mode};
 
+pub(crate) mod clock;
 pub mod handle;
 pub mod signal;
 pub mod timer;
@@ -203,7 +204,7 @@ impl<D: Dispatcher> EventLoop<D> {
             contexts: HashMap::new(),
             signals: signal::Signals::default(),
             name,
-            summarized: (Instant::now(), Stats::default()),
+            summarized: (clock::now(), Stats::default()),
         })
     }
 
@@ -459,12 +460,12 @@ impl<D: Dispatcher> EventLoop<D> {
         }
         let timeout = self.next_timeout(timeout);
         let mut events = mem::take(&mut self.events);
-        let before = Instant::now();
+        let before = clock::now();
         if let Some(woke) = self.last_woke.take() {
             self.stats.handle_time += before - woke;
         }
         let result = self.dispatcher.dispatch(&mut events, timeout);
-        let woke = Instant::now();
+        let woke = clock::now();
         self.last_woke = Some(woke);
         self.stats.dispatch_calls += 1;
         self.stats.wait_time += woke - before;
@@ -539,7 +540,7 @@ impl<D: Dispatcher> EventLoop<D> {
         if !self.deferred.is_empty() {
             return Some(Duration::ZERO);
         }
-        let until_timer = self.timers.next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+        let until_timer = self.timers.next_deadline().map(|d| d.saturating_duration_since(clock::now()));
         match (requested, until_timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -589,7 +590,7 @@ impl<D: Dispatcher> EventLoop<D> {
         if self.timers.is_empty() {
             return;
         }
-        let now = Instant::now();
+        let now = clock::now();
         while let Some((id, deadline, callback)) = self.timers.pop_due(now) {
             self.stats.timers_fired += 1;
             trace!("[{}] timer {} fired", self.name, id.0);
@@ -649,7 +650,7 @@ fn not_registered(fd: RawFd) -> io::Error {
 }
 
 fn deadline_after(delay: Duration) -> Instant {
-    let now = Instant::now();
+    let now = clock::now();
     now.checked_add(delay).unwrap_or(now + Duration::from_secs(86_400 * 365 * 100))
 }
 

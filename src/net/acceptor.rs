@@ -9,6 +9,7 @@
 //! connection closed instead of hanging), reopen the reserve. If even that is
 //! impossible, the listener is paused for a moment with a timer.
 
+use crate::event_loop::clock;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -134,7 +135,7 @@ impl<D: Dispatcher + 'static> Acceptor<D> {
     /// flood of log lines).
     fn warn_shed(&self, cause: &io::Error, shed: usize) {
         let total = self.shed_since_warning.get() + shed;
-        let now = Instant::now();
+        let now = clock::now();
         if self.last_warning.get().is_some_and(|last| now - last < WARNING_INTERVAL) {
             self.shed_since_warning.set(total);
             debug!("accept: {cause}; closed {shed} new connection(s) at once");

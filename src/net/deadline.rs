@@ -9,7 +9,8 @@
 //! timer-queue operation; the price is precision: a deadline is noticed within
 //! one sweep period (a quarter of the shortest timeout, 10 ms to 1 s).
 
-use std::time::{Duration, Instant};
+use crate::event_loop::clock;
+use std::time::Duration;
 
 use log::trace;
 
@@ -42,7 +43,7 @@ pub(crate) fn watch<D: Dispatcher + 'static>(ev: &mut EventLoop<D>, timeout: Dur
 /// handlers run, so a timer a handler arms (which starts a new sweep if
 /// this one was stopped) is never left without one.
 fn sweep<D: Dispatcher + 'static>(ev: &mut EventLoop<D>) {
-    let now = Instant::now();
+    let now = clock::now();
     let conns = ConnectionTable::<D>::all(ev);
     let expired: Vec<_> = conns.iter().filter(|c| c.take_expired(now)).collect();
     trace!("timer sweep: {} of {} connections timed out", expired.len(), conns.len());

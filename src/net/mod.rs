@@ -27,7 +27,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicUsize;
 
 use crate::dispatcher::Dispatcher;
@@ -72,14 +72,16 @@ pub(crate) struct ConnectionGroup {
 }
 
 /// The live connections of one loop, kept in the loop's context: the one
-/// table handles, servers and the timer sweep look connections up in.
+/// table handles, servers and the timer sweep look connections up in. A
+/// `BTreeMap`: walks (graceful stop, the sweep) go in creation order, the
+/// same on every run, which a simulation replayed from its seed relies on.
 pub(crate) struct ConnectionTable<D: Dispatcher + 'static> {
-    by_id: HashMap<u64, Connection<D>>,
+    by_id: BTreeMap<u64, Connection<D>>,
 }
 
 impl<D: Dispatcher + 'static> Default for ConnectionTable<D> {
     fn default() -> Self {
-        ConnectionTable { by_id: HashMap::new() }
+        ConnectionTable { by_id: BTreeMap::new() }
     }
 }
 

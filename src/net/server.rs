@@ -17,6 +17,7 @@
 //! [`Server::stop`] or until the loop is dropped, whatever happens to the
 //! [`Server`] value (which is only a handle to it).
 
+use crate::event_loop::clock;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
@@ -27,7 +28,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use log::{debug, info, trace, warn};
 
@@ -508,8 +509,8 @@ impl<D: Dispatcher + 'static> Server<D> {
     /// Runs `ev` until no connection is left or `limit` passes; returns how
     /// many are left.
     fn drive_until_closed(&self, ev: &mut EventLoop<D>, limit: Duration) -> io::Result<usize> {
-        let deadline = Instant::now() + limit;
-        while self.live_connections() > 0 && Instant::now() < deadline {
+        let deadline = clock::now() + limit;
+        while self.live_connections() > 0 && clock::now() < deadline {
             ev.run_once(Some(Duration::from_millis(10)))?;
         }
         Ok(self.live_connections())

@@ -179,6 +179,7 @@ pub fn peer_addr(fd: BorrowedFd<'_>) -> io::Result<RawAddr> {
 }
 
 fn socket_name(fd: BorrowedFd<'_>, peer: bool) -> io::Result<RawAddr> {
+    simulated!(fd, |k, id| k.address(id, peer));
     let mut raw = RawAddr::empty();
     let ptr = (&mut raw.storage as *mut libc::sockaddr_storage).cast();
     if peer {

@@ -9,6 +9,7 @@ use super::*;
 
 /// Turns `O_NONBLOCK` on or off.
 pub fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
+    simulated!(fd, |_k, _id| if nonblocking { Ok(()) } else { Err(not_simulated("blocking mode")) });
     let fd = fd.as_raw_fd();
     // SAFETY: F_GETFL/F_SETFL take and return plain integers; `fd` is borrowed, hence open.
     let flags = syscall!(fcntl(fd, libc::F_GETFL))?;
@@ -52,8 +53,15 @@ pub(super) fn nonblocking_cloexec(fd: OwnedFd) -> io::Result<OwnedFd> {
 }
 
 /// A non-blocking, close-on-exec pipe: `(read end, write end)`.
-/// `pipe2(2)` with `muxloop_linux`, else `pipe(2)` + `fcntl`.
+/// `pipe2(2)` with `muxloop_linux`, else `pipe(2)` + `fcntl`. Under a
+/// simulated kernel: a simulated stream pair (first end read, second written).
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    simulated_new!(|k| k.socketpair());
+    real_pipe()
+}
+
+/// A real pipe, whatever the thread (the simulated kernel's own placeholders).
+pub(crate) fn real_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1; 2];
     #[cfg(muxloop_linux)]
     {
@@ -73,9 +81,18 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// A non-blocking, close-on-exec eventfd (the loop's waker on Linux).
 #[cfg(muxloop_linux)]
 pub fn eventfd() -> io::Result<OwnedFd> {
+    simulated_new!(|k| k.counter());
     // SAFETY: plain integer arguments.
     let fd = syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))?;
     Ok(owned(fd))
+}
+
+/// Whether the read end of the pipe whose write end is `fd` has been
+/// closed (`poll` reports `POLLERR` on a write end with no reader).
+pub(crate) fn reader_closed(fd: BorrowedFd<'_>) -> bool {
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
+    // SAFETY: one valid pollfd, timeout 0: the call never blocks.
+    syscall!(poll(&mut pfd, 1, 0)).is_ok_and(|n| n == 1 && pfd.revents & libc::POLLERR != 0)
 }
 
 /// Duplicates `fd` onto the lowest free number that is `>= min` (close-on-exec).
@@ -90,6 +107,7 @@ pub fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
 
 /// `read(2)` into `buf`. `Ok(0)` is end of file.
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    simulated!(fd, |k, id| k.read(id, &mut [IoSliceMut::new(buf)], true));
     // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
     let n = syscall!(read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()))?;
     Ok(n as usize)
@@ -97,6 +115,7 @@ pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
 
 /// `readv(2)`: one system call that fills several buffers in order.
 pub fn readv(fd: BorrowedFd<'_>, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    simulated!(fd, |k, id| k.read(id, bufs, true));
     let count = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
     // SAFETY: `IoSliceMut` is ABI-compatible with `struct iovec` and each one
     // points to writable memory of its stated length.
@@ -106,6 +125,7 @@ pub fn readv(fd: BorrowedFd<'_>, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usiz
 
 /// `write(2)` from `buf`.
 pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    simulated!(fd, |k, id| k.write(id, &[IoSlice::new(buf)], true));
     // SAFETY: the kernel reads at most `buf.len()` bytes from `buf`.
     let n = syscall!(write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()))?;
     Ok(n as usize)
@@ -113,6 +133,7 @@ pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
 
 /// `writev(2)`: one system call that writes several buffers in order.
 pub fn writev(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    simulated!(fd, |k, id| k.write(id, bufs, true));
     let count = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
     // SAFETY: `IoSlice` is ABI-compatible with `struct iovec`; the kernel only reads.
     let n = syscall!(writev(fd.as_raw_fd(), bufs.as_ptr().cast(), count))?;

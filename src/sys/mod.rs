@@ -98,6 +98,40 @@ macro_rules! syscall {
 }
 pub(crate) use syscall;
 
+/// The simulated kernel's door ([`crate::sim`]): if `$fd` is a simulated
+/// socket of this thread, returns from the enclosing function with what
+/// `$body` (given the kernel `$k` and the socket `$id`) answers. Without a
+/// simulator on the thread it costs one thread-local read.
+macro_rules! simulated {
+    ($fd:expr, |$k:ident, $id:ident| $body:expr) => {
+        if let Some(answer) =
+            crate::sim::kernel::on_fd(std::os::fd::AsRawFd::as_raw_fd(&$fd), |$k, $id| $body)
+        {
+            return answer;
+        }
+    };
+}
+pub(crate) use simulated;
+
+/// Makes a simulated descriptor instead when this thread runs a simulated
+/// kernel: returns from the enclosing function with `$body`'s answer.
+macro_rules! simulated_new {
+    (|$k:ident| $body:expr) => {
+        if let Some(answer) = crate::sim::kernel::with(|$k| $body) {
+            return answer;
+        }
+    };
+}
+pub(crate) use simulated_new;
+
+/// The answer for a call the simulated kernel does not model.
+pub(crate) fn not_simulated(call: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        format!("{call} on a simulated socket (see muxloop::sim)"),
+    )
+}
+
 /// Wraps a freshly returned descriptor in an `OwnedFd`.
 fn owned(fd: RawFd) -> OwnedFd {
     // SAFETY: `fd` was just returned by a successful syscall, so it is open and

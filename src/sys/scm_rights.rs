@@ -17,6 +17,7 @@ pub fn send_with_fds(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>], fds: &[BorrowedFd
     if fds.is_empty() {
         return send_vectored(fd, bufs);
     }
+    simulated!(fd, |_k, _id| Err(not_simulated("passing fds")));
     if fds.len() > MAX_FDS_PER_MESSAGE {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -67,6 +68,7 @@ pub fn recv_with_fds(
     bufs: &mut [IoSliceMut<'_>],
     fds: &mut Vec<OwnedFd>,
 ) -> io::Result<RecvWithFds> {
+    simulated!(fd, |k, id| k.read(id, bufs, true).map(|bytes| RecvWithFds { bytes, truncated: false }));
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe { libc::CMSG_SPACE((MAX_FDS_PER_MESSAGE * mem::size_of::<RawFd>()) as u32) } as usize;
     let mut control = [0u64; 160];

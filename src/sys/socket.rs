@@ -57,11 +57,13 @@ pub(super) fn new_socketpair(ty: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> 
 
 /// A connected, non-blocking, close-on-exec `AF_UNIX` stream socket pair.
 pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+    simulated_new!(|k| k.socketpair());
     new_socketpair(libc::SOCK_STREAM)
 }
 
 /// `recvmsg(2)` into several buffers in order (a socket's `readv`).
 pub fn recv_vectored(fd: BorrowedFd<'_>, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    simulated!(fd, |k, id| k.read(id, bufs, true));
     // SAFETY: all-zero bytes are a valid msghdr (no name, no control data).
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
     msg.msg_iov = bufs.as_mut_ptr().cast();
@@ -75,6 +77,7 @@ pub fn recv_vectored(fd: BorrowedFd<'_>, bufs: &mut [IoSliceMut<'_>]) -> io::Res
 /// `sendmsg(2)` of several buffers in order (a socket's `writev`), with
 /// `MSG_NOSIGNAL` like [`send`].
 pub fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    simulated!(fd, |k, id| k.write(id, bufs, true));
     // SAFETY: all-zero bytes are a valid msghdr (no name, no control data).
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
     msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
@@ -87,6 +90,7 @@ pub fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usi
 
 /// `recv(2)` on a socket (skips the VFS layer `read` goes through).
 pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    simulated!(fd, |k, id| k.read(id, &mut [IoSliceMut::new(buf)], true));
     // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
     let n = syscall!(recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0))?;
     Ok(n as usize)
@@ -98,6 +102,7 @@ pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
 /// sends would raise `SIGPIPE`, whose default action kills the process.
 /// After a plain FIN the first send succeeds (and draws the peer's RST).
 pub fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    simulated!(fd, |k, id| k.write(id, &[IoSlice::new(buf)], true));
     // SAFETY: the kernel reads at most `buf.len()` bytes from `buf`.
     let n = syscall!(send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL))?;
     Ok(n as usize)
@@ -110,6 +115,7 @@ pub(super) fn set_int_option(
     name: libc::c_int,
     value: libc::c_int,
 ) -> io::Result<()> {
+    simulated!(fd, |_k, _id| Ok(())); // options change nothing the simulator models
     let len = mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `value` lives across the call and `len` is its size.
     syscall!(setsockopt(fd.as_raw_fd(), level, name, (&value as *const libc::c_int).cast(), len))?;
@@ -122,6 +128,11 @@ pub(super) fn get_int_option(
     level: libc::c_int,
     name: libc::c_int,
 ) -> io::Result<libc::c_int> {
+    simulated!(fd, |k, id| Ok(if (level, name) == (libc::SOL_SOCKET, libc::SO_ERROR) {
+        k.take_error(id).unwrap_or(0)
+    } else {
+        0
+    }));
     let mut value: libc::c_int = 0;
     let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `value` and `len` are valid out-pointers of the stated size.
@@ -132,6 +143,9 @@ pub(super) fn get_int_option(
 /// A new non-blocking, close-on-exec stream socket for `addr`'s family:
 /// TCP for an IPv4 or IPv6 address, `AF_UNIX` for a Unix one.
 pub fn stream_socket(addr: &RawAddr) -> io::Result<OwnedFd> {
+    if addr.to_inet().is_ok() {
+        simulated_new!(|k| k.fresh_socket());
+    }
     match addr.family() {
         family @ (libc::AF_INET | libc::AF_INET6) => new_socket(family, libc::SOCK_STREAM, libc::IPPROTO_TCP),
         _ => new_socket(libc::AF_UNIX, libc::SOCK_STREAM, 0),
@@ -142,6 +156,7 @@ pub fn stream_socket(addr: &RawAddr) -> io::Result<OwnedFd> {
 /// (restart without waiting for TIME_WAIT) and, if asked, `SO_REUSEPORT`
 /// (several listeners on one port, the kernel spreads connections).
 pub fn tcp_listener(addr: &SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<OwnedFd> {
+    simulated_new!(|k| k.listen(*addr, backlog));
     let addr = RawAddr::from_inet(addr);
     let socket = stream_socket(&addr)?;
     set_int_option(socket.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
@@ -165,6 +180,7 @@ pub fn listen(fd: BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
 /// `WouldBlock` means the backlog is empty. `accept4(2)` with
 /// `muxloop_linux`, else `accept(2)` + `fcntl`.
 pub fn accept(listener: BorrowedFd<'_>) -> io::Result<(OwnedFd, RawAddr)> {
+    simulated!(listener, |k, id| k.accept(id).map(|(fd, peer)| (fd, peer.raw())));
     let mut peer = RawAddr::empty();
     let ptr = (&mut peer.storage as *mut libc::sockaddr_storage).cast();
     #[cfg(muxloop_linux)]
@@ -189,6 +205,7 @@ pub fn accept(listener: BorrowedFd<'_>) -> io::Result<(OwnedFd, RawAddr)> {
 /// backlog is full fails with `WouldBlock` (it never waits in the
 /// background like TCP): the caller retries.
 pub fn start_connect(fd: BorrowedFd<'_>, addr: &RawAddr) -> io::Result<bool> {
+    simulated!(fd, |k, id| k.start_connect(id, addr.to_inet()?));
     match connect_raw(fd, addr) {
         Ok(()) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
@@ -205,6 +222,7 @@ pub fn take_socket_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
 
 /// `shutdown(2)`: `Shutdown::Write` sends FIN after queued data (a half-close).
 pub fn shutdown(fd: BorrowedFd<'_>, how: Shutdown) -> io::Result<()> {
+    simulated!(fd, |k, id| k.shutdown(id, how));
     let how = match how {
         Shutdown::Read => libc::SHUT_RD,
         Shutdown::Write => libc::SHUT_WR,

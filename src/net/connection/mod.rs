@@ -58,6 +58,7 @@
 //!   check it is the connection's own loop. Other threads use a
 //!   [`ConnectionHandle`].
 
+use crate::event_loop::clock;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
@@ -527,7 +528,7 @@ impl<D: Dispatcher + 'static> Connection<D> {
         if !self.on_own_loop(ev) || self.inner.life.get() == Life::Closed {
             return;
         }
-        self.inner.deadline.set(timeout.map(|t| Instant::now() + t));
+        self.inner.deadline.set(timeout.map(|t| clock::now() + t));
         if let Some(t) = timeout {
             deadline::watch::<D>(ev, t);
         }
