@@ -35,6 +35,9 @@ use crate::sys;
 /// A simulated socket's identity: its creation order, never reused in a run.
 pub(crate) type SockId = usize;
 
+/// A new socket, with the fd the program holds for it (if it asked for one).
+type Created = (SockId, Option<OwnedFd>);
+
 thread_local! {
     /// Read on every system call: whether this thread has a simulated kernel.
     static ACTIVE: Cell<bool> = const { Cell::new(false) };
@@ -98,7 +101,8 @@ pub(crate) enum Kind {
     Stream(Stream),
     /// A listening socket: connections waiting for `accept`, in order.
     Listener { addr: SocketAddr, backlog: std::collections::VecDeque<SockId>, limit: usize },
-    /// An `eventfd`: an 8-byte counter.
+    /// An `eventfd`: an 8-byte counter (the POSIX build's waker is a pipe).
+    #[cfg_attr(not(muxloop_linux), allow(dead_code))]
     Counter(u64),
 }
 
@@ -240,7 +244,7 @@ impl Kernel {
     }
 
     /// A new socket; `with_fd` gives it a real number for the program.
-    fn create(&mut self, kind: Kind, with_fd: bool) -> io::Result<(SockId, Option<OwnedFd>)> {
+    fn create(&mut self, kind: Kind, with_fd: bool) -> io::Result<Created> {
         let id = self.sockets.len();
         let mut socket = Socket { kind, placeholder: None, open: true, read_gen: 0, write_gen: 0 };
         let mut handed = None;
@@ -330,7 +334,7 @@ impl Kernel {
         &mut self,
         (a_addr, b_addr): (Addr, Addr),
         fds: (bool, bool),
-    ) -> io::Result<((SockId, Option<OwnedFd>), (SockId, Option<OwnedFd>))> {
+    ) -> io::Result<(Created, Created)> {
         let (a_size, b_size) = (self.buffer_size(), self.buffer_size());
         let a = self.create(Kind::Stream(Stream::new(a_addr, b_addr, a_size)), fds.0)?;
         let b = self.create(Kind::Stream(Stream::new(b_addr, a_addr, b_size)), fds.1)?;
@@ -456,6 +460,7 @@ impl Kernel {
     }
 
     /// An `eventfd`.
+    #[cfg_attr(not(muxloop_linux), allow(dead_code))]
     pub(crate) fn counter(&mut self) -> io::Result<OwnedFd> {
         let (_, fd) = self.create(Kind::Counter(0), true)?;
         Ok(fd.expect("asked for an fd"))

@@ -177,9 +177,11 @@ impl Kernel {
             let mut left = n;
             for buf in bufs.iter_mut() {
                 let take = left.min(buf.len());
-                for (slot, byte) in buf[..take].iter_mut().zip(stream.incoming.drain(..take)) {
-                    *slot = byte;
-                }
+                let (front, back) = stream.incoming.as_slices();
+                let first = take.min(front.len());
+                buf[..first].copy_from_slice(&front[..first]);
+                buf[first..take].copy_from_slice(&back[..take - first]);
+                stream.incoming.drain(..take);
                 left -= take;
                 if left == 0 {
                     break;
