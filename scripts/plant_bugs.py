@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Plants, one at a time, the bug classes that hurt event loops, and checks
+that the simulator's scenarios catch each one and that its seed replays.
+
+For each bug: edit the source, run `cargo test --test sim` over up to
+--seeds seeds, take the first failing seed from the panic message, run that
+seed alone (MUXLOOP_SIM_SEED) and check it fails again, then restore the
+file. Prints a Markdown table (docs/simulation.md keeps the last one).
+
+    python3 scripts/plant_bugs.py [--seeds 10000] [--only NAME]
+
+Run it on a clean tree: every file is restored at the end, even on Ctrl-C.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# name, file, text as it is, text with the bug, what the bug is
+BUGS = [
+    (
+        "eagain-as-eof",
+        "src/net/connection/readiness.rs",
+        "Err(e) if interrupted_or_would_block(&e) => return,",
+        "Err(e) if interrupted_or_would_block(&e) => return self.handle_peer_eof(ev),",
+        "`EAGAIN` from a read taken as end of file",
+    ),
+    (
+        "edge-not-drained",
+        "src/net/connection/readiness.rs",
+        "if !self.inner.edge || !self.reads_wanted() {",
+        "if !self.inner.edge || !self.reads_wanted() || taken > 0 {",
+        "edge-triggered, but only one read per edge",
+    ),
+    (
+        "short-write-ignored",
+        "src/net/connection/send.rs",
+        "        if written < total {\n            self.inner.output.borrow_mut().push_slices(slices, written);",
+        "        if written == 0 {\n            self.inner.output.borrow_mut().push_slices(slices, written);",
+        "a short write taken as complete (the rest is dropped)",
+    ),
+    (
+        "write-interest-left-on",
+        "src/net/connection/readiness.rs",
+        "        if queued > 0 {\n            interest = interest | Interest::WRITABLE;",
+        "        if queued > 0 || current_is_writable(ev, self.inner.fd) {\n            interest = interest | Interest::WRITABLE;",
+        "write interest never removed once the output drains (level: a busy loop)",
+    ),
+    (
+        "timers-ignored",
+        "src/event_loop/mod.rs",
+        "let until_timer = self.timers.next_deadline().map(|d| d.saturating_duration_since(clock::now()));",
+        "let until_timer: Option<Duration> = None;",
+        "the wait ignores the next timer (it sleeps past idle timeouts)",
+    ),
+    (
+        "wrong-readiness-handled",
+        "src/net/connection/readiness.rs",
+        "        if event.is_writable()\n            && self.queued_output() > 0",
+        "        if event.is_writable()\n            && !event.is_readable()\n            && self.queued_output() > 0",
+        "a readable-and-writable event handled as readable only (the write edge is lost)",
+    ),
+    (
+        "stale-event-to-new-owner",
+        "src/event_loop/mod.rs",
+        "if channel.since_batch == batch || !channel.in_backend {",
+        "if !channel.in_backend {",
+        "an fd number reused within a batch gets the old owner's event",
+    ),
+    (
+        "peer-eof-ignored",
+        "src/net/connection/readiness.rs",
+        "Ok(0) => return self.handle_peer_eof(ev),",
+        "Ok(0) => return,",
+        "end of file from the peer ignored (the connection never closes)",
+    ),
+]
+
+# Extra code some plants need (appended to the file, removed with it).
+HELPERS = {
+    "write-interest-left-on": (
+        "\nfn current_is_writable<D: Dispatcher>(ev: &EventLoop<D>, fd: std::os::fd::RawFd) -> bool {\n"
+        "    ev.interest(fd).is_some_and(|i| i.is_writable())\n}\n"
+    ),
+}
+
+FAILED = re.compile(r"seed (\d+) failed \(([^)]*)\): (.*)")
+
+
+def run_sim(env_extra, timeout):
+    env = dict(os.environ, **env_extra)
+    env.pop("RUST_LOG", None)
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["cargo", "test", "-q", "--test", "sim", "echo::echo", "--", "--exact"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return proc, time.monotonic() - started
+
+
+def plant(name, path, before, after, seeds):
+    file = ROOT / path
+    original = file.read_text()
+    if original.count(before) != 1:
+        return {"name": name, "error": f"the text to change is not found once in {path}"}
+    try:
+        file.write_text(original.replace(before, after) + HELPERS.get(name, ""))
+        build = subprocess.run(
+            ["cargo", "test", "-q", "--test", "sim", "--no-run"], cwd=ROOT, capture_output=True, text=True
+        )
+        if build.returncode != 0:
+            return {"name": name, "error": "does not compile:\n" + build.stderr[-2000:]}
+        proc, took = run_sim({"MUXLOOP_SIM_SEEDS": str(seeds)}, timeout=1800)
+        match = FAILED.search(proc.stdout + proc.stderr)
+        if proc.returncode == 0 or not match:
+            return {"name": name, "caught": False, "seconds": took}
+        seed, faults, why = match.group(1), match.group(2), match.group(3)
+        replay, _ = run_sim({"MUXLOOP_SIM_SEED": seed}, timeout=600)
+        again = FAILED.search(replay.stdout + replay.stderr)
+        return {
+            "name": name,
+            "caught": True,
+            "seed": int(seed),
+            "faults": faults,
+            "why": why.strip()[:140],
+            "replayed": bool(again and again.group(3) == why),
+            "seconds": took,
+        }
+    finally:
+        file.write_text(original)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=10_000, help="seeds to try per bug (default 10000)")
+    parser.add_argument("--only", help="plant only the bug with this name")
+    args = parser.parse_args()
+    bugs = [b for b in BUGS if args.only in (None, b[0])]
+    if not bugs:
+        sys.exit(f"--only {args.only}: no such bug; names: {', '.join(b[0] for b in BUGS)}")
+    print("| bug | what it is | caught by | seeds to catch | replayed | first failure |")
+    print("|---|---|---|---|---|---|")
+    for name, path, before, after, what in bugs:
+        r = plant(name, path, before, after, args.seeds)
+        if "error" in r:
+            print(f"| {name} | {what} | - | - | - | {r['error']} |")
+        elif not r["caught"]:
+            print(f"| {name} | {what} | **not caught** | > {args.seeds} | - | - |")
+        else:
+            print(
+                f"| {name} | {what} | echo | {r['seed'] + 1} (seed {r['seed']}: {r['faults']}) "
+                f"| {'yes' if r['replayed'] else 'NO'} | {r['why']} |"
+            )
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
