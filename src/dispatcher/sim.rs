@@ -151,7 +151,13 @@ impl SimDispatcher {
                 continue;
             }
             let now = k.readiness(socket);
-            let wanted = now.masked_by(reg.interest);
+            let mut wanted = now.masked_by(reg.interest);
+            let flags = now.masked_by(Interest::NONE);
+            if !flags.is_empty() {
+                // A hang-up or error comes as readable + writable whatever
+                // the interest (the contract; epoll's EPOLLHUP/EPOLLERR).
+                wanted = wanted | Ready::with_flag(flags);
+            }
             let counts = (k.sockets[socket].read_gen, k.sockets[socket].write_gen);
             if reg.mode == Mode::Edge && !edge_pending(reg, counts, now) {
                 continue;
