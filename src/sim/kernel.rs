@@ -89,6 +89,9 @@ pub(crate) fn uninstall() -> Option<Kernel> {
     KERNEL.with(|k| k.borrow_mut().take())
 }
 
+/// One new stream end: its socket, and its fd if the program asked for one.
+type End = (SockId, Option<OwnedFd>);
+
 /// What a simulated socket is.
 #[derive(Debug)]
 pub(crate) enum Kind {
@@ -330,7 +333,7 @@ impl Kernel {
         &mut self,
         (a_addr, b_addr): (Addr, Addr),
         fds: (bool, bool),
-    ) -> io::Result<((SockId, Option<OwnedFd>), (SockId, Option<OwnedFd>))> {
+    ) -> io::Result<(End, End)> {
         let (a_size, b_size) = (self.buffer_size(), self.buffer_size());
         let a = self.create(Kind::Stream(Stream::new(a_addr, b_addr, a_size)), fds.0)?;
         let b = self.create(Kind::Stream(Stream::new(b_addr, a_addr, b_size)), fds.1)?;
