@@ -23,8 +23,8 @@ use std::time::Duration;
 use log::trace;
 
 use super::{
-    Dispatcher, Event, Events, Interest, Mode, Ready, already_registered, check_request, not_registered,
-    timeout_ms,
+    Dispatcher, Event, Events, Interest, Mode, Ready, already_registered, check_fd, check_open,
+    check_request, not_registered, timeout_ms,
 };
 use crate::sim::Fault;
 use crate::sim::kernel::{self, Kernel, SockId};
@@ -48,7 +48,9 @@ struct Registration {
 
 /// Readiness from this thread's simulated kernel. [`new`](Dispatcher::new)
 /// fails with `NotConnected` unless a [`Sim`](crate::sim::Sim) is started
-/// on the thread; registering an fd that is not simulated is `InvalidInput`.
+/// on the thread; registering an open fd that is not simulated is
+/// `InvalidInput` (a number that is not open at all is `EBADF`, as on every
+/// backend).
 #[derive(Debug, Default)]
 pub struct SimDispatcher {
     registered: HashMap<RawFd, Registration>,
@@ -62,12 +64,17 @@ fn no_kernel() -> io::Error {
 }
 
 fn socket_of(fd: RawFd) -> io::Result<SockId> {
-    kernel::with(|k| k.socket_of(fd)).ok_or_else(no_kernel)?.ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("fd {fd} is not a simulated socket (the sim backend watches only fds made while a Sim runs on this thread)"),
-        )
-    })
+    if let Some(socket) = kernel::with(|k| k.socket_of(fd)).ok_or_else(no_kernel)? {
+        return Ok(socket);
+    }
+    // A number that is not open at all is EBADF, as `epoll_ctl` says.
+    check_open(fd)?;
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "fd {fd} is not a simulated socket (the sim backend watches only fds made while a Sim runs on this thread)"
+        ),
+    ))
 }
 
 impl Dispatcher for SimDispatcher {
@@ -106,6 +113,7 @@ impl Dispatcher for SimDispatcher {
     }
 
     fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
+        check_fd(fd)?;
         self.registered.remove(&fd).map(drop).ok_or_else(|| not_registered(fd, Self::NAME))
     }
 
@@ -143,7 +151,13 @@ impl SimDispatcher {
                 continue;
             }
             let now = k.readiness(socket);
-            let wanted = now.masked_by(reg.interest);
+            let mut wanted = now.masked_by(reg.interest);
+            let flags = now.masked_by(Interest::NONE);
+            if !flags.is_empty() {
+                // A hang-up or error comes as readable + writable whatever
+                // the interest (the contract; epoll's EPOLLHUP/EPOLLERR).
+                wanted = wanted | Ready::with_flag(flags);
+            }
             let counts = (k.sockets[socket].read_gen, k.sockets[socket].write_gen);
             if reg.mode == Mode::Edge && !edge_pending(reg, counts, now) {
                 continue;

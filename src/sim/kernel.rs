@@ -92,6 +92,7 @@ pub(crate) fn uninstall() -> Option<Kernel> {
     KERNEL.with(|k| k.borrow_mut().take())
 }
 
+
 /// What a simulated socket is.
 #[derive(Debug)]
 pub(crate) enum Kind {
@@ -482,8 +483,9 @@ impl Kernel {
     }
 
     /// The last close of a socket: FIN to the peer, or RST if unread data
-    /// was left (RFC 2525 2.17, what Linux does); a listener resets what
-    /// it had not accepted.
+    /// was left (RFC 2525 2.17, what Linux does); a Unix socket pair's
+    /// survivor is shut both ways instead (see `stream`); a listener resets
+    /// what it had not accepted.
     pub(crate) fn close(&mut self, id: SockId) {
         if !self.sockets[id].open {
             return;
@@ -495,6 +497,15 @@ impl Kernel {
         match std::mem::replace(&mut self.sockets[id].kind, Kind::Fresh) {
             Kind::Stream(s) => {
                 let Some(peer) = s.peer else { return };
+                if s.is_unix() {
+                    trace!("sim: socket {id} closed: its Unix peer {peer} is shut both ways");
+                    if let Kind::Stream(p) = &mut self.sockets[peer].kind {
+                        p.unix_peer_released(!s.incoming.is_empty());
+                    }
+                    self.wake_reader(peer);
+                    self.wake_writer(peer);
+                    return;
+                }
                 if !s.incoming.is_empty() {
                     trace!("sim: socket {id} closed with {} unread bytes: RST", s.incoming.len());
                     self.sockets[id].kind = Kind::Stream(s);

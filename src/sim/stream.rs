@@ -11,6 +11,13 @@
 //! * writing to a peer that has closed succeeds once and draws its RST:
 //!   the next write fails with `EPIPE` (the connection was half-closed,
 //!   Linux's `CLOSE_WAIT`) or `ECONNRESET`, and every write after with `EPIPE`.
+//!
+//! A Unix socket pair (`AF_UNIX`, what `socketpair` and a simulated `pipe`
+//! make) closes as `unix_release_sock` does instead: no FIN or RST, the
+//! survivor has both directions shut at once (hang-up; reads drain what is
+//! queued, then 0; every write fails with `EPIPE`), and if the closed end
+//! left unread data, `ECONNRESET` is pending on the survivor (error flag;
+//! reported once by a read after the queued bytes).
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, IoSliceMut};
@@ -59,6 +66,8 @@ pub(crate) struct Stream {
     error: Option<i32>,
     /// The connection is dead (RST sent or received, or refused).
     reset: bool,
+    /// One end of a Unix socket pair (both ends unnamed), not TCP.
+    unix: bool,
 }
 
 impl Stream {
@@ -74,6 +83,7 @@ impl Stream {
             read_shut: false,
             error: None,
             reset: false,
+            unix: local_addr == Addr::Unnamed && peer_addr == Addr::Unnamed,
         }
     }
 
@@ -105,7 +115,24 @@ impl Stream {
         self.peer = None;
     }
 
-    /// `tcp_poll`'s answer, in the contract's terms; `room` is the space the
+    /// A Unix stream's peer was closed (`unix_release_sock`): this end's
+    /// both directions are shut (`SHUTDOWN_MASK`), and `ECONNRESET` is
+    /// pending if the peer left unread data.
+    pub(crate) fn unix_peer_released(&mut self, unread: bool) {
+        self.fin_received = true;
+        self.write_shut = true;
+        if unread {
+            self.error.get_or_insert(libc::ECONNRESET);
+        }
+        self.peer = None;
+    }
+
+    /// Whether this is one end of a Unix socket pair.
+    pub(crate) fn is_unix(&self) -> bool {
+        self.unix
+    }
+
+    /// `tcp_poll`'s answer (`unix_poll`'s too: the same bits), in the contract's terms; `room` is the space the
     /// peer has for our writes (`None`: no live peer, so a write "succeeds").
     pub(crate) fn readiness(&self, room: Option<usize>) -> Ready {
         let mut ready = Ready::EMPTY;
@@ -216,6 +243,10 @@ impl Kernel {
             self.reset(id);
         }
         let stream = self.stream(id)?;
+        if stream.unix && stream.write_shut {
+            // `unix_stream_sendmsg` checks the shutdown, never `sk_err`.
+            return Err(errno(libc::EPIPE));
+        }
         if let Some(code) = stream.error.take() {
             return Err(errno(code));
         }

@@ -253,6 +253,36 @@ macro_rules! for_each_dispatcher {
     };
 }
 
+/// The seed of the simulated kernel the contract suites run on (any fixed
+/// value: without faults it only picks the sockets' buffer sizes).
+pub const SIM_SEED: u64 = 0x5EED_C0DE;
+
+/// The simulated kernel the contract suites run on: a well-behaved one (no
+/// faults; the contract is about the kernel Linux is) on the real clock,
+/// since the suites measure time with `Instant` and sleep for real.
+pub fn contract_sim() -> muxloop::sim::Sim {
+    muxloop::sim::Sim::start(muxloop::sim::SimConfig::new(SIM_SEED).virtual_time(false))
+        .expect("a simulated kernel on this test's thread")
+}
+
+/// `for_each_dispatcher!`'s sibling for the fifth backend: turns each generic
+/// `fn a<D: Dispatcher>()` into a `#[test]` in `mod sim` that starts a
+/// simulated kernel on its thread ([`contract_sim`]) and runs the case on
+/// `SimDispatcher`. Only cases that a single-threaded simulated kernel can
+/// serve are listed (each suite says which it leaves out, and why): the
+/// kernel lives as long as the test, and only the test's thread reaches it.
+#[macro_export]
+macro_rules! for_sim_dispatcher {
+    ($( $(#[$attr:meta])* $test:ident ),* $(,)?) => {
+        mod sim {
+            $( $(#[$attr])* #[test] fn $test() {
+                let _sim = $crate::common::contract_sim();
+                super::$test::<muxloop::SimDispatcher>()
+            } )*
+        }
+    };
+}
+
 /// The libtest name of test `name` in module `module` (its `module_path!()`),
 /// for re-running that one test of this binary in a child process with
 /// `--exact` (a name that matches nothing would run no test and pass).

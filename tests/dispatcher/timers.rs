@@ -182,3 +182,16 @@ for_each_dispatcher!(
     deferred_task_does_not_sleep,
     cross_thread_task_wakes_a_long_wait,
 );
+
+// On the simulated kernel (real clock, see `for_sim_dispatcher!`). Left out:
+// * cross_thread_task_wakes_a_long_wait: another thread posts the task and
+//   wakes the loop, and only the loop's thread reaches its simulated kernel.
+for_sim_dispatcher!(
+    one_shot_fires_within_bounds,
+    run_once_wakes_for_a_nearer_timer,
+    run_once_honours_a_shorter_timeout,
+    run_every_fires_n_times_in_a_window,
+    many_timers_each_within_bounds,
+    a_timer_armed_in_a_callback_is_not_slept_past,
+    deferred_task_does_not_sleep,
+);
