@@ -12,8 +12,10 @@
 //! wake-ups (data, room, FIN, RST); an fd is reported when a wake-up its
 //! interest hears arrived since the last report, with its whole current
 //! readiness; a wake-up that finds nothing the interest wants is consumed.
-//! Events come in socket creation order, never fd order, so one seed gives
-//! one sequence whatever numbers the real kernel handed out.
+//! A batch comes in a seeded shuffle of socket creation order (epoll's
+//! ready list is in wake-up order, which no program may rely on), never
+//! in fd order, so one seed gives one sequence whatever numbers the real
+//! kernel handed out.
 
 use std::collections::HashMap;
 use std::io;
@@ -169,6 +171,9 @@ impl SimDispatcher {
                 continue;
             }
             due.push((fd, wanted, counts));
+        }
+        for i in (1..due.len()).rev() {
+            due.swap(i, k.rng.below(i + 1));
         }
         let held_back = self.hold_back(k, &mut due);
         let limit =

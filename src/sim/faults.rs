@@ -15,7 +15,9 @@ use super::Rng;
 /// One kind of misbehaviour, each a thing Linux may really do.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fault {
-    /// A read returns 1..n of the bytes that are there.
+    /// A read returns 1..n of the bytes that are there; the rest counts as
+    /// arriving just after, with its own wake-up (a short TCP read on Linux
+    /// means the queue was empty, and edge-triggered readers rely on it).
     ShortRead,
     /// A write takes 1..n of the bytes offered.
     ShortWrite,

@@ -92,7 +92,6 @@ pub(crate) fn uninstall() -> Option<Kernel> {
     KERNEL.with(|k| k.borrow_mut().take())
 }
 
-
 /// What a simulated socket is.
 #[derive(Debug)]
 pub(crate) enum Kind {

@@ -60,6 +60,10 @@ pub(crate) struct Stream {
     fin_received: bool,
     /// This end sent FIN (`shutdown(Write)`).
     pub(crate) write_shut: bool,
+    /// A write found the peer's queue full (Linux's `SOCK_NOSPACE`): the
+    /// next read that frees room wakes this writer. Without it no read
+    /// does: an edge-triggered writer hears of room only after running out.
+    nospace: bool,
     /// `shutdown(Read)`: reads return 0.
     read_shut: bool,
     /// `SO_ERROR`: reported once by the next read, write or `take_error`.
@@ -80,6 +84,7 @@ impl Stream {
             capacity: capacity.max(1),
             fin_received: false,
             write_shut: false,
+            nospace: false,
             read_shut: false,
             error: None,
             reset: false,
@@ -199,6 +204,9 @@ impl Kernel {
             let mut n = wanted.min(queued);
             if faulty && n > 1 && self.roll(Fault::ShortRead, || format!("read on socket {id}: short")) {
                 n = self.rng.between(1, n as u64 - 1) as usize;
+                // Linux's TCP read stops short only at an empty queue: the
+                // rest counts as arriving just after, with its own wake-up.
+                self.wake_reader(id);
             }
             let stream = self.stream(id)?;
             let mut left = n;
@@ -215,7 +223,7 @@ impl Kernel {
                 }
             }
             if let Some(peer) = stream.peer {
-                self.wake_writer(peer);
+                self.room_freed(peer);
             }
             return Ok(n);
         }
@@ -227,6 +235,16 @@ impl Kernel {
             return Ok(0);
         }
         Err(io::ErrorKind::WouldBlock.into())
+    }
+
+    /// The reader of `writer`'s bytes took some: wake the writer if it was
+    /// waiting for room (`sk_stream_write_space`).
+    fn room_freed(&mut self, writer: SockId) {
+        if let Kind::Stream(w) = &mut self.sockets[writer].kind
+            && std::mem::take(&mut w.nospace)
+        {
+            self.wake_writer(writer);
+        }
     }
 
     /// `write`/`sendmsg` on `id` (never `SIGPIPE`: every write here is
@@ -264,6 +282,7 @@ impl Kernel {
             },
         };
         if room == 0 {
+            self.stream(id)?.nospace = true;
             return Err(io::ErrorKind::WouldBlock.into());
         }
         if faulty && self.roll(Fault::WriteWouldBlock, || format!("write on socket {id}: EAGAIN with room")) {
@@ -277,6 +296,9 @@ impl Kernel {
         let mut n = offered.min(room);
         if faulty && n > 1 && self.roll(Fault::ShortWrite, || format!("write on socket {id}: short")) {
             n = self.rng.between(1, n as u64 - 1) as usize;
+        }
+        if n < offered {
+            self.stream(id)?.nospace = true;
         }
         let Some(peer) = self.stream(id)?.peer else {
             self.stream(id)?.receive_reset();
