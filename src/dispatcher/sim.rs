@@ -66,7 +66,7 @@ fn no_kernel() -> io::Error {
 }
 
 fn socket_of(fd: RawFd) -> io::Result<SockId> {
-    if let Some(socket) = kernel::with(|k| k.socket_of(fd)).ok_or_else(no_kernel)? {
+    if let Some(socket) = kernel::with(|k| k.lookup(fd)).ok_or_else(no_kernel)? {
         return Ok(socket);
     }
     // A number that is not open at all is EBADF, as `epoll_ctl` says.

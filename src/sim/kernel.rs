@@ -22,7 +22,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use log::trace;
@@ -200,41 +200,30 @@ impl Kernel {
     // -- fds -----------------------------------------------------------------
 
     /// The socket behind `fd`, if it is a live one of ours.
+    ///
+    /// The table is trusted between looks ([`reap`](Self::reap)): a number
+    /// the program closed is forgotten at the next dispatch, at the next
+    /// move of a test's peer, or when the simulator hands the number out
+    /// again, whichever comes first. (A program that closes a simulated
+    /// socket and does real I/O on a real file that got the same number,
+    /// before any of those, would reach the simulator: none here does.)
     pub(crate) fn lookup(&mut self, fd: RawFd) -> Option<SockId> {
-        let id = *self.fds.get(&fd)?;
-        if self.placeholder_closed(id) {
-            self.close(id);
-            return None;
-        }
-        Some(id)
-    }
-
-    /// The socket behind `fd` for the dispatcher: like `lookup`, but a
-    /// socket the program closed is reported as such instead of forgotten.
-    pub(crate) fn socket_of(&mut self, fd: RawFd) -> Option<SockId> {
-        let id = *self.fds.get(&fd)?;
-        if self.placeholder_closed(id) {
-            self.close(id);
-        }
-        Some(id)
-    }
-
-    fn placeholder_closed(&self, id: SockId) -> bool {
-        match &self.sockets[id].placeholder {
-            Some(p) => sys::reader_closed(p.witness.as_fd()),
-            None => false,
-        }
+        self.fds.get(&fd).copied()
     }
 
     /// Closes every socket whose number the program has closed since the
-    /// last look (in `SockId` order).
+    /// last look, in `SockId` order (one `poll` of all the witnesses).
     pub(crate) fn reap(&mut self) {
-        let mut ids: Vec<SockId> = self.fds.values().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            if self.placeholder_closed(id) {
-                self.close(id);
-            }
+        let mut held: Vec<(SockId, BorrowedFd<'_>)> = self
+            .fds
+            .values()
+            .filter_map(|&id| self.sockets[id].placeholder.as_ref().map(|p| (id, p.witness.as_fd())))
+            .collect();
+        held.sort_unstable_by_key(|&(id, _)| id);
+        let witnesses: Vec<BorrowedFd<'_>> = held.iter().map(|&(_, fd)| fd).collect();
+        let closed: Vec<SockId> = sys::closed_readers(&witnesses).into_iter().map(|i| held[i].0).collect();
+        for id in closed {
+            self.close(id);
         }
     }
 

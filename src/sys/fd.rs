@@ -87,12 +87,16 @@ pub fn eventfd() -> io::Result<OwnedFd> {
     Ok(owned(fd))
 }
 
-/// Whether the read end of the pipe whose write end is `fd` has been
-/// closed (`poll` reports `POLLERR` on a write end with no reader).
-pub(crate) fn reader_closed(fd: BorrowedFd<'_>) -> bool {
-    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
-    // SAFETY: one valid pollfd, timeout 0: the call never blocks.
-    syscall!(poll(&mut pfd, 1, 0)).is_ok_and(|n| n == 1 && pfd.revents & libc::POLLERR != 0)
+/// Which of these pipe write ends have lost their reader (`poll` reports
+/// `POLLERR` on a write end with no reader left), as indices; one call.
+pub(crate) fn closed_readers(write_ends: &[BorrowedFd<'_>]) -> Vec<usize> {
+    let mut pfds: Vec<libc::pollfd> =
+        write_ends.iter().map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 }).collect();
+    // SAFETY: `pfds` is a valid array of `pfds.len()` pollfds; timeout 0: the call never blocks.
+    if pfds.is_empty() || syscall!(poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, 0)).is_err() {
+        return Vec::new();
+    }
+    pfds.iter().enumerate().filter(|(_, p)| p.revents & libc::POLLERR != 0).map(|(i, _)| i).collect()
 }
 
 /// Duplicates `fd` onto the lowest free number that is `>= min` (close-on-exec).
