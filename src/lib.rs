@@ -135,6 +135,9 @@
 //!   [`EventLoopThread`], [`EventLoopThreadPool`].
 //! - **HTTP/1.1** (`http`, with the `http` feature): `HttpServer`, `Router`,
 //!   `Request`, `Response`.
+//! - **A simulated kernel for tests** ([`sim`]): [`SimDispatcher`], the fifth
+//!   backend, over simulated sockets, on a virtual clock, with seeded faults;
+//!   any program above runs on it unchanged and a failing seed replays.
 //!
 //! What is bounded: each connection's input by its handler, its output by
 //! [`ConnectionOptions::output_limit`] (reading pauses above it) and, for
