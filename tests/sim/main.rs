@@ -10,4 +10,5 @@
 //! the long run; see docs/simulation.md).
 
 mod echo;
+mod fidelity;
 mod harness;
