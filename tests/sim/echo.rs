@@ -21,18 +21,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use muxloop::sim::{Fault, Peer, Rng, Sim, SimConfig};
-use muxloop::{Buffer, Connection, EventLoop, Handler, Server, SimDispatcher, Trigger};
+use muxloop::{
+    Buffer, Connection, Dispatcher, EpollDispatcher, EventLoop, Handler, Server, SimDispatcher, Trigger,
+};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 
 use crate::harness::{Fnv, Outcome, faults_for, init_logging, run_seeds};
 
 type Ev = EventLoop<SimDispatcher>;
-type Conn = Connection<SimDispatcher>;
 
 /// Sends back what it reads, and stops reading while its output is full.
 struct Echo;
 
-impl Handler<SimDispatcher> for Echo {
-    fn on_message(&mut self, ev: &mut Ev, conn: &Conn, input: &mut Buffer) {
+impl<D: Dispatcher + 'static> Handler<D> for Echo {
+    fn on_message(&mut self, ev: &mut EventLoop<D>, conn: &Connection<D>, input: &mut Buffer) {
         if conn.is_output_full() {
             return;
         }
@@ -80,33 +83,75 @@ fn payload(rng: &mut Rng, len: usize) -> Vec<u8> {
 }
 
 /// One seed of the echo scenario.
-pub fn echo_scenario(seed: u64) -> Outcome {
-    let faults = faults_for(seed);
-    let ends_connections = faults.ends_connections();
-    let mut rng = Rng::new(seed);
-    let sim = Sim::start(SimConfig::new(seed).faults(faults)).expect("no other Sim on this thread");
-    let mut ev: Ev = EventLoop::new().unwrap();
-    let trigger = if rng.chance(0.5) { Trigger::Edge } else { Trigger::Level };
-    let server = Server::builder("127.0.0.1:7", |_: &Conn| Echo)
-        .threads(0)
-        .trigger(trigger)
-        .output_limit(OUTPUT_LIMIT)
-        .idle_timeout(Some(IDLE))
-        .pass_budget(rng.between(1, 128 << 10) as usize)
-        .start(&mut ev)
-        .unwrap();
-    let addr = server.local_addr().as_inet().unwrap();
+/// What a seed fixes before the first step: the server's trigger and read
+/// budget, each peer's payload, and the dice for the pacing after.
+struct Setup {
+    trigger: Trigger,
+    pass_budget: usize,
+    plans: Vec<Vec<u8>>,
+    rng: Rng,
+}
 
-    let mut peers: Vec<PeerState> = (0..rng.between(1, 8))
+fn setup(seed: u64) -> Setup {
+    let mut rng = Rng::new(seed);
+    let trigger = if rng.chance(0.5) { Trigger::Edge } else { Trigger::Level };
+    let pass_budget = rng.between(1, 128 << 10) as usize;
+    let plans = (0..rng.between(1, 8))
         .map(|_| {
             let len = match rng.below(10) {
                 0 => 0,
                 1 => rng.between(1, 256 << 10) as usize,
                 _ => rng.between(1, 8 << 10) as usize,
             };
-            PeerState { plan: payload(&mut rng, len), ..Default::default() }
+            payload(&mut rng, len)
         })
         .collect();
+    Setup { trigger, pass_budget, plans, rng }
+}
+
+fn echo_server<D: Dispatcher + 'static>(
+    ev: &mut EventLoop<D>,
+    addr: &str,
+    (trigger, budget): (Trigger, usize),
+) -> Server<D> {
+    Server::builder(addr, |_: &Connection<D>| Echo)
+        .threads(0)
+        .trigger(trigger)
+        .output_limit(OUTPUT_LIMIT)
+        .idle_timeout(Some(IDLE))
+        .pass_budget(budget)
+        .start(ev)
+        .unwrap()
+}
+
+/// What the application saw, per peer: how many bytes came back, their
+/// hash, and how the connection ended (the transcript a run over the real
+/// kernel must match).
+fn app_transcript<'a>(peers: impl Iterator<Item = (&'a [u8], Option<ErrorKind>)>) -> Vec<String> {
+    peers
+        .map(|(got, ended)| {
+            let mut hash = Fnv::new();
+            hash.add(got);
+            format!("{} bytes, hash {:016x}, ended {ended:?}", got.len(), hash.finish())
+        })
+        .collect()
+}
+
+/// One seed of the echo scenario.
+pub fn echo_scenario(seed: u64) -> Outcome {
+    run_echo(seed).0
+}
+
+fn run_echo(seed: u64) -> (Outcome, Vec<String>) {
+    let faults = faults_for(seed);
+    let ends_connections = faults.ends_connections();
+    let sim = Sim::start(SimConfig::new(seed).faults(faults)).expect("no other Sim on this thread");
+    let mut ev: Ev = EventLoop::new().unwrap();
+    let Setup { trigger, pass_budget, plans, mut rng } = setup(seed);
+    let server = echo_server(&mut ev, "127.0.0.1:7", (trigger, pass_budget));
+    let addr = server.local_addr().as_inet().unwrap();
+    let mut peers: Vec<PeerState> =
+        plans.into_iter().map(|plan| PeerState { plan, ..Default::default() }).collect();
 
     let (mut steps, mut quiet_steps, mut busy_events) = (0u64, 0u64, 0u64);
     while peers.iter().any(PeerState::live) {
@@ -186,6 +231,7 @@ pub fn echo_scenario(seed: u64) -> Outcome {
     drop(ev);
     assert_eq!(sim.open_fds(), 0, "simulated fds left open after the loop and server were dropped");
 
+    let app = app_transcript(peers.iter().map(|p| (&p.got[..], p.ended)));
     let mut hash = Fnv::new();
     for p in &peers {
         hash.add(&(p.got.len() as u64).to_le_bytes());
@@ -194,7 +240,51 @@ pub fn echo_scenario(seed: u64) -> Outcome {
     }
     let injected = sim.injected();
     hash.add(format!("{injected:?}").as_bytes());
-    Outcome { transcript: hash.finish(), bytes: peers.iter().map(|p| p.got.len() as u64).sum(), steps }
+    let outcome =
+        Outcome { transcript: hash.finish(), bytes: peers.iter().map(|p| p.got.len() as u64).sum(), steps };
+    (outcome, app)
+}
+
+/// The same seed's server and payloads over loopback TCP on epoll, each
+/// peer a thread that sends its payload, half-closes and reads to the end.
+fn echo_over_loopback(seed: u64) -> Vec<String> {
+    let setup = setup(seed);
+    let mut ev: EventLoop<EpollDispatcher> = EventLoop::new().unwrap();
+    let server = echo_server(&mut ev, "127.0.0.1:0", (setup.trigger, setup.pass_budget));
+    let addr = server.local_addr().as_inet().unwrap();
+    let handle = ev.handle();
+    let clients = std::thread::spawn(move || {
+        let peers: Vec<_> = setup
+            .plans
+            .into_iter()
+            .map(|plan| {
+                std::thread::spawn(move || {
+                    let stream = TcpStream::connect(addr).unwrap();
+                    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                    let mut writer = stream.try_clone().unwrap();
+                    let sender = std::thread::spawn(move || {
+                        writer.write_all(&plan).unwrap();
+                        writer.shutdown(std::net::Shutdown::Write).unwrap();
+                    });
+                    let mut got = Vec::new();
+                    let ended = match (&stream).read_to_end(&mut got) {
+                        Ok(_) => ErrorKind::UnexpectedEof,
+                        Err(e) => e.kind(),
+                    };
+                    sender.join().unwrap();
+                    (got, Some(ended))
+                })
+            })
+            .collect();
+        let results: Vec<_> = peers.into_iter().map(|p| p.join().unwrap()).collect();
+        handle.quit();
+        results
+    });
+    let guard = ev.run_after(Duration::from_secs(60), |ev| ev.quit());
+    ev.run().unwrap();
+    ev.cancel(guard);
+    let results = clients.join().unwrap();
+    app_transcript(results.iter().map(|(got, ended)| (&got[..], *ended)))
 }
 
 /// A peer that talks, then falls silent: while it is silent the loop
@@ -301,6 +391,20 @@ fn describe(peers: &[PeerState]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A fault-free seed gives the same application-level transcript over the
+/// simulator and over loopback TCP with epoll: what each peer got back and
+/// how its connection ended.
+#[test]
+fn echo_matches_linux() {
+    for seed in [0, 8, 16, 24, 32, 40] {
+        assert!(faults_for(seed) == muxloop::sim::Faults::none(), "seed {seed} is fault-free");
+        let (sim, linux) = (run_echo(seed).1, echo_over_loopback(seed));
+        let ended_cleanly = |p: &String| p.ends_with("ended Some(UnexpectedEof)");
+        assert!(!linux.is_empty() && linux.iter().all(ended_cleanly), "{linux:?}");
+        assert_eq!(sim, linux, "seed {seed}: the simulator (left) against Linux (right)");
+    }
 }
 
 #[test]
