@@ -21,11 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use muxloop::sim::{Fault, Peer, Rng, Sim, SimConfig};
-use muxloop::{
-    Buffer, Connection, Dispatcher, EpollDispatcher, EventLoop, Handler, Server, SimDispatcher, Trigger,
-};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use muxloop::{Buffer, Connection, Dispatcher, EventLoop, Handler, Server, SimDispatcher, Trigger};
 
 use crate::harness::{Fnv, Outcome, faults_for, init_logging, run_seeds};
 
@@ -245,48 +241,6 @@ fn run_echo(seed: u64) -> (Outcome, Vec<String>) {
     (outcome, app)
 }
 
-/// The same seed's server and payloads over loopback TCP on epoll, each
-/// peer a thread that sends its payload, half-closes and reads to the end.
-fn echo_over_loopback(seed: u64) -> Vec<String> {
-    let setup = setup(seed);
-    let mut ev: EventLoop<EpollDispatcher> = EventLoop::new().unwrap();
-    let server = echo_server(&mut ev, "127.0.0.1:0", (setup.trigger, setup.pass_budget));
-    let addr = server.local_addr().as_inet().unwrap();
-    let handle = ev.handle();
-    let clients = std::thread::spawn(move || {
-        let peers: Vec<_> = setup
-            .plans
-            .into_iter()
-            .map(|plan| {
-                std::thread::spawn(move || {
-                    let stream = TcpStream::connect(addr).unwrap();
-                    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-                    let mut writer = stream.try_clone().unwrap();
-                    let sender = std::thread::spawn(move || {
-                        writer.write_all(&plan).unwrap();
-                        writer.shutdown(std::net::Shutdown::Write).unwrap();
-                    });
-                    let mut got = Vec::new();
-                    let ended = match (&stream).read_to_end(&mut got) {
-                        Ok(_) => ErrorKind::UnexpectedEof,
-                        Err(e) => e.kind(),
-                    };
-                    sender.join().unwrap();
-                    (got, Some(ended))
-                })
-            })
-            .collect();
-        let results: Vec<_> = peers.into_iter().map(|p| p.join().unwrap()).collect();
-        handle.quit();
-        results
-    });
-    let guard = ev.run_after(Duration::from_secs(60), |ev| ev.quit());
-    ev.run().unwrap();
-    ev.cancel(guard);
-    let results = clients.join().unwrap();
-    app_transcript(results.iter().map(|(got, ended)| (&got[..], *ended)))
-}
-
 /// A peer that talks, then falls silent: while it is silent the loop
 /// reports nothing for it (a connection whose output once queued must not
 /// leave write interest on: a busy loop), and it is closed when the idle
@@ -393,20 +347,6 @@ fn describe(peers: &[PeerState]) -> String {
         .join(" ")
 }
 
-/// A fault-free seed gives the same application-level transcript over the
-/// simulator and over loopback TCP with epoll: what each peer got back and
-/// how its connection ended.
-#[test]
-fn echo_matches_linux() {
-    for seed in [0, 8, 16, 24, 32, 40] {
-        assert!(faults_for(seed) == muxloop::sim::Faults::none(), "seed {seed} is fault-free");
-        let (sim, linux) = (run_echo(seed).1, echo_over_loopback(seed));
-        let ended_cleanly = |p: &String| p.ends_with("ended Some(UnexpectedEof)");
-        assert!(!linux.is_empty() && linux.iter().all(ended_cleanly), "{linux:?}");
-        assert_eq!(sim, linux, "seed {seed}: the simulator (left) against Linux (right)");
-    }
-}
-
 #[test]
 fn echo() {
     init_logging();
@@ -422,4 +362,69 @@ fn echo_is_deterministic() {
         assert_eq!(a, b, "seed {seed} ran twice");
     }
     assert_ne!(echo_scenario(1).transcript, echo_scenario(2).transcript, "different seeds differ");
+}
+
+/// Held to Linux: the same seeds over loopback TCP with epoll.
+#[cfg(muxloop_has_epoll)]
+mod versus_linux {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    use super::*;
+
+    /// The same seed's server and payloads over loopback TCP on epoll, each
+    /// peer a thread that sends its payload, half-closes and reads to the end.
+    fn echo_over_loopback(seed: u64) -> Vec<String> {
+        let setup = setup(seed);
+        let mut ev: EventLoop<muxloop::EpollDispatcher> = EventLoop::new().unwrap();
+        let server = echo_server(&mut ev, "127.0.0.1:0", (setup.trigger, setup.pass_budget));
+        let addr = server.local_addr().as_inet().unwrap();
+        let handle = ev.handle();
+        let clients = std::thread::spawn(move || {
+            let peers: Vec<_> = setup
+                .plans
+                .into_iter()
+                .map(|plan| {
+                    std::thread::spawn(move || {
+                        let stream = TcpStream::connect(addr).unwrap();
+                        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                        let mut writer = stream.try_clone().unwrap();
+                        let sender = std::thread::spawn(move || {
+                            writer.write_all(&plan).unwrap();
+                            writer.shutdown(std::net::Shutdown::Write).unwrap();
+                        });
+                        let mut got = Vec::new();
+                        let ended = match (&stream).read_to_end(&mut got) {
+                            Ok(_) => ErrorKind::UnexpectedEof,
+                            Err(e) => e.kind(),
+                        };
+                        sender.join().unwrap();
+                        (got, Some(ended))
+                    })
+                })
+                .collect();
+            let results: Vec<_> = peers.into_iter().map(|p| p.join().unwrap()).collect();
+            handle.quit();
+            results
+        });
+        let guard = ev.run_after(Duration::from_secs(60), |ev| ev.quit());
+        ev.run().unwrap();
+        ev.cancel(guard);
+        let results = clients.join().unwrap();
+        app_transcript(results.iter().map(|(got, ended)| (&got[..], *ended)))
+    }
+
+    /// A fault-free seed gives the same application-level transcript over the
+    /// simulator and over loopback TCP with epoll: what each peer got back and
+    /// how its connection ended.
+    #[test]
+    fn echo_matches_linux() {
+        for seed in [0, 8, 16, 24, 32, 40] {
+            assert!(faults_for(seed) == muxloop::sim::Faults::none(), "seed {seed} is fault-free");
+            let (sim, linux) = (run_echo(seed).1, echo_over_loopback(seed));
+            let ended_cleanly = |p: &String| p.ends_with("ended Some(UnexpectedEof)");
+            assert!(!linux.is_empty() && linux.iter().all(ended_cleanly), "{linux:?}");
+            assert_eq!(sim, linux, "seed {seed}: the simulator (left) against Linux (right)");
+        }
+    }
 }

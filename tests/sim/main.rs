@@ -10,5 +10,7 @@
 //! the long run; see docs/simulation.md).
 
 mod echo;
+/// Held to Linux's epoll, so compiled where epoll is.
+#[cfg(muxloop_has_epoll)]
 mod fidelity;
 mod harness;
