@@ -2,9 +2,10 @@
 """Plants, one at a time, the bug classes that hurt event loops, and checks
 that the simulator's scenarios catch each one and that its seed replays.
 
-For each bug: edit the source, run `cargo test --test sim` over up to
---seeds seeds, take the first failing seed from the panic message, run that
-seed alone (MUXLOOP_SIM_SEED) and check it fails again, then restore the
+For each bug: edit the source, run the scenarios of `cargo test --test sim`
+(echo, chat, http) over up to --seeds seeds each, take each scenario's
+first failing seed from its panic message, run the earliest one alone
+(MUXLOOP_SIM_SEED) and check it fails again the same way, then restore the
 file. Prints a Markdown table (docs/simulation.md keeps the last one).
 
     python3 scripts/plant_bugs.py [--seeds 10000] [--only NAME]
@@ -90,15 +91,16 @@ HELPERS = {
     ),
 }
 
-FAILED = re.compile(r"seed (\d+) failed \(([^)]*)\): (.*)")
+SCENARIOS = ["echo::echo", "chat::chat", "http::http"]
+FAILED = re.compile(r"(\w+): seed (\d+) failed \(([^)]*)\): (.*)")
 
 
-def run_sim(env_extra, timeout):
+def run_sim(env_extra, timeout, scenarios=SCENARIOS):
     env = dict(os.environ, **env_extra)
     env.pop("RUST_LOG", None)
     started = time.monotonic()
     proc = subprocess.run(
-        ["cargo", "test", "-q", "--test", "sim", "echo::echo", "--", "--exact"],
+        ["cargo", "test", "-q", "--test", "sim", "--", "--exact", *scenarios],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -121,19 +123,23 @@ def plant(name, path, before, after, seeds):
         if build.returncode != 0:
             return {"name": name, "error": "does not compile:\n" + build.stderr[-2000:]}
         proc, took = run_sim({"MUXLOOP_SIM_SEEDS": str(seeds)}, timeout=1800)
-        match = FAILED.search(proc.stdout + proc.stderr)
-        if proc.returncode == 0 or not match:
+        found = FAILED.findall(proc.stdout + proc.stderr)
+        if proc.returncode == 0 or not found:
             return {"name": name, "caught": False, "seconds": took}
-        seed, faults, why = match.group(1), match.group(2), match.group(3)
-        replay, _ = run_sim({"MUXLOOP_SIM_SEED": seed}, timeout=600)
-        again = FAILED.search(replay.stdout + replay.stderr)
+        caught_by = sorted({(int(seed), scenario) for scenario, seed, _, _ in found})
+        seed, scenario = caught_by[0]
+        faults, why = next((f, w) for s, n, f, w in found if s == scenario and int(n) == seed)
+        replay, _ = run_sim({"MUXLOOP_SIM_SEED": str(seed)}, timeout=600, scenarios=[f"{scenario}::{scenario}"])
+        again = [w for s, _, _, w in FAILED.findall(replay.stdout + replay.stderr) if s == scenario]
         return {
             "name": name,
             "caught": True,
-            "seed": int(seed),
+            "scenario": scenario,
+            "also": ", ".join(f"{s} at seed {n}" for n, s in caught_by[1:]),
+            "seed": seed,
             "faults": faults,
             "why": why.strip()[:140],
-            "replayed": bool(again and again.group(3) == why),
+            "replayed": again == [why],
             "seconds": took,
         }
     finally:
@@ -158,7 +164,8 @@ def main():
             print(f"| {name} | {what} | **not caught** | > {args.seeds} | - | - |")
         else:
             print(
-                f"| {name} | {what} | echo | {r['seed'] + 1} (seed {r['seed']}: {r['faults']}) "
+                f"| {name} | {what} | {r['scenario']}{' (also ' + r['also'] + ')' if r['also'] else ''} "
+                f"| {r['seed'] + 1} (seed {r['seed']}: {r['faults']}) "
                 f"| {'yes' if r['replayed'] else 'NO'} | {r['why']} |"
             )
         sys.stdout.flush()

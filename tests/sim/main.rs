@@ -9,6 +9,7 @@
 //! (`cargo test --release --test sim -- --nocapture` with a large n is
 //! the long run; see docs/simulation.md).
 
+mod chat;
 mod echo;
 /// Held to Linux's epoll, so compiled where epoll is.
 #[cfg(muxloop_has_epoll)]
