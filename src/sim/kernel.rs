@@ -32,6 +32,9 @@ use super::{Fault, Faults, Rng, SimConfig};
 use crate::dispatcher::Ready;
 use crate::sys;
 
+/// Dispatches between two looks for fds closed without being deregistered.
+const LOOK_EVERY: u32 = 64;
+
 /// A simulated socket's identity: its creation order, never reused in a run.
 pub(crate) type SockId = usize;
 
@@ -70,6 +73,12 @@ pub(crate) fn on_fd<R>(
         return None;
     }
     with(|k| k.lookup(fd).map(|id| f(k, id))).flatten()
+}
+
+/// Tells the kernel an fd was deregistered: the close that follows must
+/// be seen at the next look.
+pub(crate) fn deregistered() {
+    with(|k| k.closes_pending = true);
 }
 
 pub(crate) fn install(kernel: Kernel) -> io::Result<()> {
@@ -160,6 +169,14 @@ pub(crate) struct Kernel {
     buffer: (usize, usize),
     /// How many faults were injected, by kind (in `Fault::ALL` order).
     pub(crate) injected: [u64; Fault::ALL.len()],
+    /// An fd was deregistered since the last look for closed fds: a program
+    /// closes a registered fd only after deregistering it, so only then is
+    /// a look needed, while every fd the program holds is registered (the
+    /// dispatcher looks at every dispatch otherwise; and every
+    /// `LOOK_EVERY` dispatches in any case).
+    pub(crate) closes_pending: bool,
+    /// Dispatches since the last look.
+    pub(crate) since_look: u32,
 }
 
 impl Kernel {
@@ -176,6 +193,8 @@ impl Kernel {
             fd_limit: config.fd_limit,
             buffer: config.buffer,
             injected: [0; Fault::ALL.len()],
+            closes_pending: false,
+            since_look: 0,
         }
     }
 
@@ -214,6 +233,8 @@ impl Kernel {
     /// Closes every socket whose number the program has closed since the
     /// last look, in `SockId` order (one `poll` of all the witnesses).
     pub(crate) fn reap(&mut self) {
+        self.closes_pending = false;
+        self.since_look = 0;
         let mut held: Vec<(SockId, BorrowedFd<'_>)> = self
             .fds
             .values()
@@ -224,6 +245,13 @@ impl Kernel {
         let closed: Vec<SockId> = sys::closed_readers(&witnesses).into_iter().map(|i| held[i].0).collect();
         for id in closed {
             self.close(id);
+        }
+    }
+
+    /// Looks for closed fds if one may have been closed (see `closes_pending`).
+    pub(crate) fn reap_if_needed(&mut self) {
+        if self.closes_pending || self.since_look >= LOOK_EVERY {
+            self.reap();
         }
     }
 

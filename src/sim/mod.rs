@@ -184,7 +184,11 @@ impl Sim {
 
     /// How many simulated fds the program still holds open.
     pub fn open_fds(&self) -> usize {
-        with_kernel(|k| Ok(k.open_fds())).unwrap_or(0)
+        with_kernel(|k| {
+            k.reap();
+            Ok(k.open_fds())
+        })
+        .unwrap_or(0)
     }
 
     /// How many faults of each kind were injected so far.
@@ -202,10 +206,10 @@ impl Drop for Sim {
 
 /// Runs `f` on this thread's kernel, after it has looked for fds the
 /// program closed (a real kernel acts on a close at once; this one learns
-/// of it at its next entry).
+/// of it at its next entry, when one may have been closed).
 fn with_kernel<R>(f: impl FnOnce(&mut Kernel) -> io::Result<R>) -> io::Result<R> {
     kernel::with(|k| {
-        k.reap();
+        k.reap_if_needed();
         f(k)
     })
     .unwrap_or_else(|| {

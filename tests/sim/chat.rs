@@ -1,4 +1,5 @@
-//! Chat fan-out: every line a peer sends goes to every other member; a
+//! Chat fan-out: peers join at random moments; every line a peer sends
+//! goes to every other member; a
 //! member whose queued output passes a limit is kicked by the handler of
 //! whoever is sending (one connection's handler closing another, in the
 //! middle of a batch whose order is shuffled: the fd-reuse path). Some
@@ -59,7 +60,8 @@ impl Handler<SimDispatcher> for Chat {
 }
 
 struct ChatPeer {
-    peer: Peer,
+    /// Connected when first picked: members join at random moments.
+    peer: Option<Peer>,
     /// Lines to send, and how many are sent.
     lines: u64,
     sent_bytes: usize,
@@ -118,7 +120,7 @@ pub fn chat_scenario(seed: u64) -> Outcome {
     let addr = server.local_addr().as_inet().unwrap();
     let mut peers: Vec<ChatPeer> = (0..rng.between(2, 6))
         .map(|_| ChatPeer {
-            peer: sim.connect(addr).unwrap(),
+            peer: None,
             lines: rng.between(0, 200),
             sent_bytes: 0,
             next_line: Vec::new(),
@@ -138,11 +140,12 @@ pub fn chat_scenario(seed: u64) -> Outcome {
         let me = rng.below(peers.len());
         let p = &mut peers[me];
         match rng.below(4) {
+            _ if p.peer.is_none() => p.peer = Some(sim.connect(addr).unwrap()),
             0 if p.ended.is_none() && p.lines > 0 => {
                 if p.next_line.is_empty() {
                     p.next_line = ChatPeer::line(me, 200 - p.lines);
                 }
-                match p.peer.write(&p.next_line) {
+                match p.peer.as_ref().unwrap().write(&p.next_line) {
                     Ok(n) => {
                         p.sent_bytes += n;
                         p.next_line.drain(..n);
@@ -154,10 +157,12 @@ pub fn chat_scenario(seed: u64) -> Outcome {
                     Err(e) => p.ended = Some(e.kind()), // kicked, or a fault
                 }
             }
-            1 if p.ended.is_none() && rng.chance(p.read_odds) => match p.peer.read_available() {
-                Ok(bytes) => p.take_in(me, &bytes),
-                Err(e) => p.ended = Some(e.kind()),
-            },
+            1 if p.ended.is_none() && rng.chance(p.read_odds) => {
+                match p.peer.as_ref().unwrap().read_available() {
+                    Ok(bytes) => p.take_in(me, &bytes),
+                    Err(e) => p.ended = Some(e.kind()),
+                }
+            }
             _ => {
                 let events = ev.stats().events_reported;
                 ev.run_once(Some(Duration::from_millis(rng.between(0, 10)))).unwrap();
@@ -180,11 +185,12 @@ pub fn chat_scenario(seed: u64) -> Outcome {
     assert_eq!(summary.closed_cleanly + summary.forced, live, "{summary}");
     // Every peer's connection has ended: it reads what was left, then the end.
     for (me, p) in peers.iter_mut().enumerate() {
+        let Some(peer) = p.peer.take() else { continue };
         for _ in 0..1_000 {
             if p.ended.is_some() {
                 break;
             }
-            match p.peer.read_available() {
+            match peer.read_available() {
                 Ok(bytes) => p.take_in(me, &bytes),
                 Err(e) => p.ended = Some(e.kind()),
             }
