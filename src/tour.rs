@@ -72,6 +72,10 @@ pub mod kernel {
     #![doc = include_str!(concat!(env!("OUT_DIR"), "/docs/tour/17-kernel.md"))]
 }
 
+pub mod simulation {
+    #![doc = include_str!(concat!(env!("OUT_DIR"), "/docs/tour/18-simulation.md"))]
+}
+
 pub mod glossary {
     #![doc = include_str!(concat!(env!("OUT_DIR"), "/docs/tour/15-glossary.md"))]
 }
