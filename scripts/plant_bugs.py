@@ -6,7 +6,11 @@ For each bug: edit the source, run the scenarios of `cargo test --test sim`
 (echo, chat, http) over up to --seeds seeds each, take each scenario's
 first failing seed from its panic message, run the earliest one alone
 (MUXLOOP_SIM_SEED) and check it fails again the same way, then restore the
-file. Prints a Markdown table (docs/simulation.md keeps the last one).
+file. A bug no scenario catches (a oneshot fd: no connection uses one;
+a lost cross-thread wake-up: the simulator runs one thread) is then tried
+against the dispatcher contract suite, on the simulator first, then on
+every backend, and the failing tests are named. Prints a Markdown table
+(docs/simulation.md keeps the last one).
 
     python3 scripts/plant_bugs.py [--seeds 10000] [--only NAME]
 
@@ -75,6 +79,20 @@ BUGS = [
         "an fd number reused within a batch gets the old owner's event",
     ),
     (
+        "oneshot-not-rearmed",
+        "src/event_loop/mod.rs",
+        "(true, false) => self.dispatcher.modify(fd, interest, mode)?,",
+        "(true, false) if interest != channel.interest => self.dispatcher.modify(fd, interest, mode)?,\n            (true, false) => {}",
+        "a oneshot fd re-armed only when its interest changes",
+    ),
+    (
+        "lost-wakeup",
+        "src/event_loop/handle.rs",
+        "if !self.wake_pending.swap(true, Ordering::AcqRel)",
+        "if self.wake_pending.swap(true, Ordering::AcqRel)",
+        "a cross-thread wake-up not written when none is pending (it is lost)",
+    ),
+    (
         "peer-eof-ignored",
         "src/net/connection/readiness.rs",
         "Ok(0) => return self.handle_peer_eof(ev),",
@@ -110,6 +128,18 @@ def run_sim(env_extra, timeout, scenarios=SCENARIOS):
     return proc, time.monotonic() - started
 
 
+def contract_suite():
+    """The dispatcher contract tests that fail: on the simulator, else on every backend."""
+    for label, args in [("contract suite on sim", ["sim::"]), ("contract suite", [])]:
+        proc = subprocess.run(
+            ["cargo", "test", "-q", "--test", "dispatcher", *args], cwd=ROOT, capture_output=True, text=True, timeout=1800
+        )
+        failed = re.findall(r"^test (\S+) \.\.\. FAILED", proc.stdout, re.M)
+        if failed:
+            return f"{label}: {', '.join(failed[:3])}{' ...' if len(failed) > 3 else ''}"
+    return None
+
+
 def plant(name, path, before, after, seeds):
     file = ROOT / path
     original = file.read_text()
@@ -125,7 +155,7 @@ def plant(name, path, before, after, seeds):
         proc, took = run_sim({"MUXLOOP_SIM_SEEDS": str(seeds)}, timeout=1800)
         found = FAILED.findall(proc.stdout + proc.stderr)
         if proc.returncode == 0 or not found:
-            return {"name": name, "caught": False, "seconds": took}
+            return {"name": name, "caught": False, "seconds": took, "suite": contract_suite()}
         caught_by = sorted({(int(seed), scenario) for scenario, seed, _, _ in found})
         seed, scenario = caught_by[0]
         faults, why = next((f, w) for s, n, f, w in found if s == scenario and int(n) == seed)
@@ -161,7 +191,8 @@ def main():
         if "error" in r:
             print(f"| {name} | {what} | - | - | - | {r['error']} |")
         elif not r["caught"]:
-            print(f"| {name} | {what} | **not caught** | > {args.seeds} | - | - |")
+            by = r["suite"] or "**nothing**"
+            print(f"| {name} | {what} | no scenario; {by} | > {args.seeds} | - | - |")
         else:
             print(
                 f"| {name} | {what} | {r['scenario']}{' (also ' + r['also'] + ')' if r['also'] else ''} "
