@@ -81,8 +81,14 @@ BUGS = [
     (
         "oneshot-not-rearmed",
         "src/event_loop/mod.rs",
-        "(true, false) => self.dispatcher.modify(fd, interest, mode)?,",
-        "(true, false) if interest != channel.interest => self.dispatcher.modify(fd, interest, mode)?,\n            (true, false) => {}",
+        "let in_backend = channel.in_backend;\n        match (in_backend, interest.is_empty()) {\n"
+        "            (true, true) => self.dispatcher.deregister(fd)?,\n"
+        "            (true, false) => self.dispatcher.modify(fd, interest, mode)?,",
+        "let in_backend = channel.in_backend;\n        let unchanged = channel.interest == interest;\n"
+        "        match (in_backend, interest.is_empty()) {\n"
+        "            (true, true) => self.dispatcher.deregister(fd)?,\n"
+        "            (true, false) if unchanged => {}\n"
+        "            (true, false) => self.dispatcher.modify(fd, interest, mode)?,",
         "a oneshot fd re-armed only when its interest changes",
     ),
     (
