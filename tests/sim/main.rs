@@ -11,3 +11,5 @@
 
 mod echo;
 mod harness;
+#[cfg(feature = "http")]
+mod http;
