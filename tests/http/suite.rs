@@ -315,7 +315,7 @@ fn pipelined_output_is_bounded<D: Dispatcher + 'static>() {
 /// few at a time (an output limit below one answer: each pass stops at its
 /// budget and asks for the rest of the input again) and reads the FIN
 /// before it has answered them all. Found by the simulator
-/// (`tests/sim/http.rs`, seed 200).
+/// (`tests/sim/http.rs`, seed 192 without the fix).
 fn half_close_after_pipelined_requests_gets_every_answer<D: Dispatcher + 'static>() {
     const REQUESTS: usize = 100;
     let server = spawn_built(Duration::from_secs(1), || {
