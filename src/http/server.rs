@@ -150,6 +150,16 @@ impl<D: Dispatcher + 'static> HttpServer<D> {
         self.tcp.live_connections()
     }
 
+    /// Runs `f` on every connection of this server, on each one's own loop
+    /// (e.g. to read [`Connection::queued_output`]); see
+    /// [`Server::for_each_connection`].
+    pub fn for_each_connection<F>(&self, ev: &mut EventLoop<D>, f: F)
+    where
+        F: Fn(&mut EventLoop<D>, &Connection<D>) + Send + Sync + Clone + 'static,
+    {
+        self.tcp.for_each_connection(ev, f);
+    }
+
     /// Graceful stop; see [`Server::stop`]. Idle keep-alive connections
     /// close at once; a request being received is answered (with
     /// `Connection: close`) before its connection closes, and answers that

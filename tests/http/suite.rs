@@ -6,7 +6,7 @@
 use crate::common;
 
 use std::io::{BufRead, ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 
 use std::os::fd::AsFd;
 use std::process::Command;
@@ -310,6 +310,29 @@ fn pipelined_output_is_bounded<D: Dispatcher + 'static>() {
     assert_eq!(handled.load(Ordering::SeqCst), REQUESTS);
 }
 
+/// A client that pipelines requests and then half-closes gets every
+/// answer, in order, then end of file: also when the server answers them a
+/// few at a time (an output limit below one answer: each pass stops at its
+/// budget and asks for the rest of the input again) and reads the FIN
+/// before it has answered them all. Found by the simulator
+/// (`tests/sim/http.rs`, seed 192 without the fix).
+fn half_close_after_pipelined_requests_gets_every_answer<D: Dispatcher + 'static>() {
+    const REQUESTS: usize = 100;
+    let server = spawn_built(Duration::from_secs(1), || {
+        HttpServer::<D>::builder("127.0.0.1:0", route).output_limit(16)
+    });
+    let mut client = Client::connect(server.addr);
+    let batch: Vec<u8> = (0..REQUESTS).flat_map(|i| get(&format!("/p/{i}"))).collect();
+    client.send(&batch);
+    client.writer.shutdown(Shutdown::Write).unwrap();
+    for i in 0..REQUESTS {
+        let reply = read_reply(&mut client.reader, false)
+            .unwrap_or_else(|| panic!("closed after {i} of {REQUESTS} answers"));
+        assert_eq!(reply.body, format!("/p/{i}").as_bytes(), "response {i} in order");
+    }
+    assert!(client.is_closed(), "closed after the last answer");
+}
+
 /// Graceful stop with 100 clients mid-request: each request that is being
 /// received is completed and answered (with `Connection: close`), idle
 /// keep-alive clients are closed, and the summary counts them all as clean.
@@ -553,6 +576,7 @@ for_each_dispatcher!(
     timeouts,
     slow_body_gets_408,
     pipelined_output_is_bounded,
+    half_close_after_pipelined_requests_gets_every_answer,
     graceful_stop_answers_requests_in_flight,
     real_clients_curl_and_python,
 );

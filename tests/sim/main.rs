@@ -15,3 +15,5 @@ mod echo;
 #[cfg(muxloop_has_epoll)]
 mod fidelity;
 mod harness;
+#[cfg(feature = "http")]
+mod http;

@@ -468,6 +468,8 @@ impl<D: Dispatcher + 'static> Connection<D> {
     /// the input left in the buffer, even though nothing new arrived; for a
     /// handler that stopped at a budget. Does nothing if no input is left or
     /// reading is paused (the output limit offers it again when it lifts).
+    /// The peer's end of file, if it is read before the offer runs, waits
+    /// for it: `on_peer_closed` comes after the input it asked for.
     pub fn offer_input(&self, ev: &mut EventLoop<D>) {
         if !self.on_own_loop(ev) || swap_flag(&self.inner.queued, |q| &mut q.offer, true) {
             return;

@@ -117,6 +117,19 @@ impl<D: Dispatcher + 'static> Connection<D> {
             let surely_offered = (budget - taken).min(SPILL_SIZE);
             let result = self.read_once(ev, budget - taken);
             match result {
+                Ok(0) if self.inner.queued.get().offer && !self.inner.input.borrow().is_empty() => {
+                    // The handler stopped at a budget and asked for the input
+                    // it left (`offer_input`): that input comes before the
+                    // end of file, which stays. Level-triggered it is
+                    // reported again; edge-triggered a read goes behind the offer.
+                    trace!(
+                        "[{}] connection {}: end of file waits for the input offered",
+                        ev.name(),
+                        self.id()
+                    );
+                    self.schedule_read(ev);
+                    return;
+                }
                 Ok(0) => return self.handle_peer_eof(ev),
                 Ok(n) => {
                     taken += n;
