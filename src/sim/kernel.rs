@@ -177,6 +177,9 @@ pub(crate) struct Kernel {
     pub(crate) closes_pending: bool,
     /// Dispatches since the last look.
     pub(crate) since_look: u32,
+    /// Bumped by everything that moves: a byte read or written, a wake-up
+    /// (data, room, FIN, RST, a connection), the clock.
+    pub(crate) moves: u64,
 }
 
 impl Kernel {
@@ -195,6 +198,7 @@ impl Kernel {
             injected: [0; Fault::ALL.len()],
             closes_pending: false,
             since_look: 0,
+            moves: 0,
         }
     }
 
@@ -211,6 +215,7 @@ impl Kernel {
 
     /// Moves virtual time forward (nothing under the real clock).
     pub(crate) fn advance(&mut self, by: Duration) {
+        self.moves += 1;
         if self.clock.virtual_time {
             self.clock.elapsed += by;
         }
@@ -331,10 +336,12 @@ impl Kernel {
     }
 
     pub(crate) fn wake_reader(&mut self, id: SockId) {
+        self.moves += 1;
         self.sockets[id].read_gen += 1;
     }
 
     pub(crate) fn wake_writer(&mut self, id: SockId) {
+        self.moves += 1;
         self.sockets[id].write_gen += 1;
     }
 
