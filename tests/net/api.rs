@@ -722,6 +722,7 @@ fn handle_force_close_closes_now() {
         conns[0].queued_output()
     );
     assert!(!conns[0].is_connected());
+    assert_eq!(handle.queued_output(), 0, "the dropped output is gone from the handle's count too");
     let (got, eof) = read_while_driving(&mut ev, &mut clients[0], usize::MAX, Duration::from_secs(5));
     assert!(eof);
     assert!(got.len() < SENT, "the unsent output was dropped: {} of {SENT} bytes arrived", got.len());
