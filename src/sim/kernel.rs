@@ -54,12 +54,14 @@ pub(crate) fn active() -> bool {
     ACTIVE.with(Cell::get)
 }
 
-/// Runs `f` on this thread's simulated kernel, if there is one.
+/// Runs `f` on this thread's simulated kernel, if there is one and this
+/// is not the kernel itself calling the system-call layer (for its pipe
+/// placeholders: those calls are real).
 pub(crate) fn with<R>(f: impl FnOnce(&mut Kernel) -> R) -> Option<R> {
     if !active() {
         return None;
     }
-    KERNEL.with(|k| k.borrow_mut().as_mut().map(f))
+    KERNEL.with(|k| k.try_borrow_mut().ok()?.as_mut().map(f))
 }
 
 /// The system-call layer's door: `Some(f(..))` if `fd` is a simulated
