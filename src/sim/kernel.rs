@@ -270,25 +270,30 @@ impl Kernel {
     /// A new socket; `with_fd` gives it a real number for the program.
     fn create(&mut self, kind: Kind, with_fd: bool) -> io::Result<Created> {
         let id = self.sockets.len();
-        let mut socket = Socket { kind, placeholder: None, open: true, read_gen: 0, write_gen: 0 };
-        let mut handed = None;
+        let socket = Socket { kind, placeholder: None, open: true, read_gen: 0, write_gen: 0 };
         if with_fd {
             self.reap();
             if self.fds.len() >= self.fd_limit {
                 return Err(io::Error::from_raw_os_error(libc::EMFILE));
             }
-            let (read, write) = sys::real_pipe()?;
-            let fd = read.as_raw_fd();
-            if let Some(stale) = self.fds.get(&fd).copied() {
-                // The number was closed and reused before we looked.
-                self.close(stale);
-            }
-            self.fds.insert(fd, id);
-            socket.placeholder = Some(Placeholder { fd, witness: write });
-            handed = Some(read);
         }
         self.sockets.push(socket);
+        let handed = if with_fd { Some(self.give_fd(id)?) } else { None };
         Ok((id, handed))
+    }
+
+    /// A real number for socket `id`: the read end of a new pipe, whose
+    /// write end the kernel keeps as the witness of its close.
+    fn give_fd(&mut self, id: SockId) -> io::Result<OwnedFd> {
+        let (read, write) = sys::real_pipe()?;
+        let fd = read.as_raw_fd();
+        if let Some(stale) = self.fds.get(&fd).copied() {
+            // The number was closed and reused before we looked.
+            self.close(stale);
+        }
+        self.fds.insert(fd, id);
+        self.sockets[id].placeholder = Some(Placeholder { fd, witness: write });
+        Ok(read)
     }
 
     // -- readiness -------------------------------------------------------------
@@ -473,13 +478,8 @@ impl Kernel {
             }
             return Err(io::Error::from_raw_os_error(libc::EMFILE));
         }
-        let (read, write) = sys::real_pipe()?;
+        let read = self.give_fd(id)?;
         let fd = read.as_raw_fd();
-        if let Some(stale) = self.fds.get(&fd).copied() {
-            self.close(stale);
-        }
-        self.fds.insert(fd, id);
-        self.sockets[id].placeholder = Some(Placeholder { fd, witness: write });
         let peer = self.stream(id)?.peer_addr;
         trace!("sim: socket {listener} accepted socket {id} as fd {fd}");
         Ok((read, peer))
