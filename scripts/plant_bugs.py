@@ -140,7 +140,9 @@ def contract_suite():
         proc = subprocess.run(
             ["cargo", "test", "-q", "--test", "dispatcher", *args], cwd=ROOT, capture_output=True, text=True, timeout=1800
         )
-        failed = re.findall(r"^test (\S+) \.\.\. FAILED", proc.stdout, re.M)
+        # `-q` prints dots; the failing tests are listed, indented, after the second "failures:".
+        listing = proc.stdout.rsplit("failures:", 1)[-1] if proc.returncode != 0 else ""
+        failed = re.findall(r"^    (\S+)$", listing, re.M)
         if failed:
             return f"{label}: {', '.join(failed[:3])}{' ...' if len(failed) > 3 else ''}"
     return None

@@ -34,6 +34,11 @@ use crate::sim::kernel::{self, Kernel, SockId};
 /// How many dispatches in a row a ready fd may be held back.
 const MAX_DELAY: u32 = 3;
 
+/// Dispatches in a row in which nothing moved (no byte, no wake-up, no
+/// time) before the simulator calls it a busy loop. On virtual time a busy
+/// loop would otherwise spin for ever: time passes only when the loop waits.
+const BUSY_LIMIT: u32 = 100_000;
+
 #[derive(Debug)]
 struct Registration {
     socket: SockId,
@@ -56,6 +61,9 @@ struct Registration {
 #[derive(Debug, Default)]
 pub struct SimDispatcher {
     registered: HashMap<RawFd, Registration>,
+    /// The kernel's `moves` at the last dispatch, and dispatches since it changed.
+    last_moves: u64,
+    still: u32,
 }
 
 fn no_kernel() -> io::Error {
@@ -138,6 +146,16 @@ impl SimDispatcher {
         timeout: Option<Duration>,
     ) -> io::Result<()> {
         k.since_look += 1;
+        if k.moves == self.last_moves {
+            self.still += 1;
+            if self.still >= BUSY_LIMIT {
+                return Err(io::Error::other(format!(
+                    "sim: {BUSY_LIMIT} dispatches in a row and nothing moved (no byte, no wake-up, no time): a busy loop"
+                )));
+            }
+        } else {
+            (self.last_moves, self.still) = (k.moves, 0);
+        }
         if k.open_fds() > self.registered.len() {
             // Some simulated fd is not registered here: its close comes with
             // no deregister to announce it, so look now.

@@ -54,12 +54,14 @@ pub(crate) fn active() -> bool {
     ACTIVE.with(Cell::get)
 }
 
-/// Runs `f` on this thread's simulated kernel, if there is one.
+/// Runs `f` on this thread's simulated kernel, if there is one and this
+/// is not the kernel itself calling the system-call layer (for its pipe
+/// placeholders: those calls are real).
 pub(crate) fn with<R>(f: impl FnOnce(&mut Kernel) -> R) -> Option<R> {
     if !active() {
         return None;
     }
-    KERNEL.with(|k| k.borrow_mut().as_mut().map(f))
+    KERNEL.with(|k| k.try_borrow_mut().ok()?.as_mut().map(f))
 }
 
 /// The system-call layer's door: `Some(f(..))` if `fd` is a simulated
@@ -177,6 +179,9 @@ pub(crate) struct Kernel {
     pub(crate) closes_pending: bool,
     /// Dispatches since the last look.
     pub(crate) since_look: u32,
+    /// Bumped by everything that moves: a byte read or written, a wake-up
+    /// (data, room, FIN, RST, a connection), the clock.
+    pub(crate) moves: u64,
 }
 
 impl Kernel {
@@ -195,6 +200,7 @@ impl Kernel {
             injected: [0; Fault::ALL.len()],
             closes_pending: false,
             since_look: 0,
+            moves: 0,
         }
     }
 
@@ -211,6 +217,7 @@ impl Kernel {
 
     /// Moves virtual time forward (nothing under the real clock).
     pub(crate) fn advance(&mut self, by: Duration) {
+        self.moves += 1;
         if self.clock.virtual_time {
             self.clock.elapsed += by;
         }
@@ -263,25 +270,30 @@ impl Kernel {
     /// A new socket; `with_fd` gives it a real number for the program.
     fn create(&mut self, kind: Kind, with_fd: bool) -> io::Result<Created> {
         let id = self.sockets.len();
-        let mut socket = Socket { kind, placeholder: None, open: true, read_gen: 0, write_gen: 0 };
-        let mut handed = None;
+        let socket = Socket { kind, placeholder: None, open: true, read_gen: 0, write_gen: 0 };
         if with_fd {
             self.reap();
             if self.fds.len() >= self.fd_limit {
                 return Err(io::Error::from_raw_os_error(libc::EMFILE));
             }
-            let (read, write) = sys::real_pipe()?;
-            let fd = read.as_raw_fd();
-            if let Some(stale) = self.fds.get(&fd).copied() {
-                // The number was closed and reused before we looked.
-                self.close(stale);
-            }
-            self.fds.insert(fd, id);
-            socket.placeholder = Some(Placeholder { fd, witness: write });
-            handed = Some(read);
         }
         self.sockets.push(socket);
+        let handed = if with_fd { Some(self.give_fd(id)?) } else { None };
         Ok((id, handed))
+    }
+
+    /// A real number for socket `id`: the read end of a new pipe, whose
+    /// write end the kernel keeps as the witness of its close.
+    fn give_fd(&mut self, id: SockId) -> io::Result<OwnedFd> {
+        let (read, write) = sys::real_pipe()?;
+        let fd = read.as_raw_fd();
+        if let Some(stale) = self.fds.get(&fd).copied() {
+            // The number was closed and reused before we looked.
+            self.close(stale);
+        }
+        self.fds.insert(fd, id);
+        self.sockets[id].placeholder = Some(Placeholder { fd, witness: write });
+        Ok(read)
     }
 
     // -- readiness -------------------------------------------------------------
@@ -331,10 +343,12 @@ impl Kernel {
     }
 
     pub(crate) fn wake_reader(&mut self, id: SockId) {
+        self.moves += 1;
         self.sockets[id].read_gen += 1;
     }
 
     pub(crate) fn wake_writer(&mut self, id: SockId) {
+        self.moves += 1;
         self.sockets[id].write_gen += 1;
     }
 
@@ -464,13 +478,8 @@ impl Kernel {
             }
             return Err(io::Error::from_raw_os_error(libc::EMFILE));
         }
-        let (read, write) = sys::real_pipe()?;
+        let read = self.give_fd(id)?;
         let fd = read.as_raw_fd();
-        if let Some(stale) = self.fds.get(&fd).copied() {
-            self.close(stale);
-        }
-        self.fds.insert(fd, id);
-        self.sockets[id].placeholder = Some(Placeholder { fd, witness: write });
         let peer = self.stream(id)?.peer_addr;
         trace!("sim: socket {listener} accepted socket {id} as fd {fd}");
         Ok((read, peer))

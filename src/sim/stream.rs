@@ -225,6 +225,7 @@ impl Kernel {
             if let Some(peer) = stream.peer {
                 self.room_freed(peer);
             }
+            self.moves += 1;
             return Ok(n);
         }
         let stream = self.stream(id)?;

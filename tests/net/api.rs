@@ -588,6 +588,238 @@ fn stream_addr_equals_only_its_socket_address() {
     assert!(unix != a);
 }
 
+/// A loop the test drives, with a local server whose connections the test
+/// keeps (each handler from `handler`), and `clients` TCP clients connected
+/// and accepted.
+fn kept_connections<H: Handler<PollDispatcher>>(
+    clients: usize,
+    configure: impl FnOnce(muxloop::ServerBuilder<PollDispatcher>) -> muxloop::ServerBuilder<PollDispatcher>,
+    handler: impl Fn() -> H + 'static,
+) -> (EventLoop<PollDispatcher>, Server<PollDispatcher>, Vec<TcpStream>, Vec<Connection<PollDispatcher>>) {
+    let mut ev = EventLoop::<PollDispatcher>::new().unwrap();
+    let conns: Rc<RefCell<Vec<Connection<PollDispatcher>>>> = Rc::default();
+    let kept = Rc::clone(&conns);
+    let factory = move |conn: &Connection<PollDispatcher>| {
+        kept.borrow_mut().push(conn.clone());
+        handler()
+    };
+    let server = configure(Server::local_builder("127.0.0.1:0", factory)).start(&mut ev).unwrap();
+    let addr = server.local_addr().as_inet().unwrap();
+    let clients: Vec<_> = (0..clients).map(|_| connect(addr)).collect();
+    drive(&mut ev, || conns.borrow().len() == clients.len());
+    let conns = conns.borrow().clone();
+    (ev, server, clients, conns)
+}
+
+/// Runs `ev` while reading `client` (made non-blocking) until EOF, `enough`
+/// bytes or `limit`; what arrived, and whether EOF did.
+fn read_while_driving(
+    ev: &mut EventLoop<PollDispatcher>,
+    client: &mut TcpStream,
+    enough: usize,
+    limit: Duration,
+) -> (Vec<u8>, bool) {
+    client.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + limit;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 256 << 10];
+    while got.len() < enough && Instant::now() < deadline {
+        match client.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                ev.run_once(Some(Duration::from_millis(5))).unwrap();
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    (got, false)
+}
+
+/// `ConnectionHandle::send_from` on the connection's own loop writes at
+/// once, before that loop runs again; from another loop it is queued to
+/// the connection's loop and goes out when that loop runs.
+#[test]
+fn handle_send_from_writes_on_its_own_loop_and_queues_from_another() {
+    let (mut ev, _server, mut clients, conns) = kept_connections(1, |b| b, Callbacks::new);
+    let handle = conns[0].handle();
+    let mut client = clients.remove(0);
+    client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    handle.send_from(&mut ev, b"direct").unwrap();
+    // The loop does not run here: only a direct write can have sent it.
+    assert_eq!(read_up_to(&mut client, 6), b"direct", "send_from on its own loop writes at once");
+
+    let mut other = EventLoop::<PollDispatcher>::new().unwrap();
+    handle.send_from(&mut other, b"queued").unwrap();
+    let (got, _) = read_while_driving(&mut ev, &mut client, 6, Duration::from_secs(5));
+    assert_eq!(got, b"queued", "send_from on another loop is queued to the connection's loop");
+}
+
+/// `ConnectionHandle::shutdown` half-closes: the queued output, then FIN;
+/// the connection still reads, and closes when the client closes.
+#[test]
+fn handle_shutdown_half_closes() {
+    let received: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let sink = Arc::clone(&received);
+    let (mut ev, server, mut clients, conns) = kept_connections(
+        1,
+        |b| b,
+        move || {
+            let sink = Arc::clone(&sink);
+            Callbacks::new().on_message(move |_, _, input| sink.lock().unwrap().extend(input.take_all()))
+        },
+    );
+    let handle = conns[0].handle();
+    let payload = Rng::new(11).bytes(1 << 20);
+    handle.send(payload.clone()).unwrap();
+    handle.shutdown().unwrap();
+    let (got, eof) = read_while_driving(&mut ev, &mut clients[0], usize::MAX, Duration::from_secs(5));
+    assert!(eof, "no FIN after shutdown ({} bytes arrived)", got.len());
+    assert!(got == payload, "{} of {} bytes, then FIN", got.len(), payload.len());
+    assert_eq!(server.live_connections(), 1, "a half-closed connection stays open");
+    clients[0].write_all(b"after FIN").unwrap();
+    drive(&mut ev, || received.lock().unwrap().len() == 9);
+    assert_eq!(*received.lock().unwrap(), b"after FIN", "a half-closed connection still reads");
+    clients.clear();
+    drive(&mut ev, || server.live_connections() == 0);
+}
+
+/// `ConnectionHandle::close_after_flush` delivers what is queued, then
+/// closes, without waiting for the client.
+#[test]
+fn handle_close_after_flush_delivers_then_closes() {
+    let (mut ev, server, mut clients, conns) = kept_connections(1, |b| b, Callbacks::new);
+    let handle = conns[0].handle();
+    let payload = Rng::new(12).bytes(1 << 20);
+    handle.send(payload.clone()).unwrap();
+    handle.close_after_flush().unwrap();
+    let (got, eof) = read_while_driving(&mut ev, &mut clients[0], usize::MAX, Duration::from_secs(5));
+    assert!(eof, "not closed after the flush ({} bytes arrived)", got.len());
+    assert!(got == payload, "{} of {} bytes, then the close", got.len(), payload.len());
+    drive(&mut ev, || server.live_connections() == 0);
+    assert!(!conns[0].is_connected());
+}
+
+/// `ConnectionHandle::force_close` closes at once and drops the output
+/// the client has not made room for.
+#[test]
+fn handle_force_close_closes_now() {
+    const SENT: usize = 4 << 20;
+    let (mut ev, server, mut clients, conns) =
+        kept_connections(1, |b| b.output_limit(None).send_buffer(Some(64 << 10)), Callbacks::new);
+    sys::set_buffer_sizes(clients[0].as_fd(), None, Some(64 << 10)).unwrap();
+    let handle = conns[0].handle();
+    handle.send(vec![b'f'; SENT]).unwrap();
+    handle.force_close().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.live_connections() > 0 && Instant::now() < deadline {
+        ev.run_once(Some(Duration::from_millis(10))).unwrap();
+    }
+    assert_eq!(
+        server.live_connections(),
+        0,
+        "force_close did not close ({} bytes still queued)",
+        conns[0].queued_output()
+    );
+    assert!(!conns[0].is_connected());
+    assert_eq!(handle.queued_output(), 0, "the dropped output is gone from the handle's count too");
+    let (got, eof) = read_while_driving(&mut ev, &mut clients[0], usize::MAX, Duration::from_secs(5));
+    assert!(eof);
+    assert!(got.len() < SENT, "the unsent output was dropped: {} of {SENT} bytes arrived", got.len());
+}
+
+/// A handler that records when each connection's timer ran out.
+struct TimedOut(Rc<RefCell<Vec<(u64, Instant)>>>);
+
+impl Handler<PollDispatcher> for TimedOut {
+    fn on_message(
+        &mut self,
+        _: &mut EventLoop<PollDispatcher>,
+        _: &Connection<PollDispatcher>,
+        input: &mut Buffer,
+    ) {
+        input.consume_all();
+    }
+    fn on_timeout(&mut self, _: &mut EventLoop<PollDispatcher>, conn: &Connection<PollDispatcher>) {
+        self.0.borrow_mut().push((conn.id(), Instant::now()));
+    }
+}
+
+/// The loop's timer sweep runs often enough for its shortest timeout,
+/// whatever order the timeouts are armed in: a short one after a long one
+/// speeds it up, a long one after a short one does not slow it down (a
+/// 40 ms timeout would otherwise wait for a 10 s timeout's 1 s sweep).
+#[test]
+fn the_sweep_follows_the_shortest_timeout() {
+    const SHORT: Duration = Duration::from_millis(40);
+    const LONG: Duration = Duration::from_secs(10);
+    let fired: Rc<RefCell<Vec<(u64, Instant)>>> = Rc::default();
+    let log = Rc::clone(&fired);
+    let (mut ev, _server, _clients, conns) = kept_connections(2, |b| b, move || TimedOut(Rc::clone(&log)));
+    let (short, long) = (&conns[0], &conns[1]);
+    for long_first in [true, false] {
+        fired.borrow_mut().clear();
+        if long_first {
+            long.set_timeout(&mut ev, Some(LONG));
+            short.set_timeout(&mut ev, Some(SHORT));
+        } else {
+            short.set_timeout(&mut ev, Some(SHORT));
+            long.set_timeout(&mut ev, Some(LONG));
+        }
+        let armed = Instant::now();
+        drive(&mut ev, || !fired.borrow().is_empty());
+        let (id, at) = fired.borrow()[0];
+        assert_eq!(id, short.id());
+        let took = at - armed;
+        assert!(
+            took < Duration::from_millis(500),
+            "long first: {long_first}: the 40 ms timeout took {took:?}"
+        );
+    }
+}
+
+/// Output sent while output is queued waits behind it even when the socket
+/// has room again (the client read, the loop has not written since): the
+/// stream keeps its order.
+#[test]
+fn a_send_behind_queued_output_keeps_its_place() {
+    let (mut ev, _server, mut clients, conns) =
+        kept_connections(1, |b| b.output_limit(None).send_buffer(Some(64 << 10)), Callbacks::new);
+    let (conn, client) = (&conns[0], &mut clients[0]);
+    sys::set_buffer_sizes(client.as_fd(), None, Some(64 << 10)).unwrap();
+    let payload = Rng::new(13).bytes(4 << 20);
+    conn.send(&mut ev, &payload).unwrap();
+    assert!(conn.queued_output() > 0, "4 MiB cannot all fit in the socket buffers");
+    // Empty the kernel's buffers without running the loop: the socket has
+    // room, and the queue is still there.
+    client.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        match client.read(&mut buf) {
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(50));
+                match client.read(&mut buf) {
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("read: {e}"),
+                }
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    assert!(!got.is_empty() && conn.queued_output() > 0);
+    conn.send(&mut ev, b"END").unwrap();
+    conn.close_after_flush(&mut ev);
+    let (rest, eof) = read_while_driving(&mut ev, client, usize::MAX, Duration::from_secs(10));
+    got.extend(rest);
+    assert!(eof);
+    assert_eq!(got.len(), payload.len() + 3);
+    assert!(got[..payload.len()] == payload[..], "the queued bytes arrived intact and in order");
+    assert_eq!(&got[payload.len()..], b"END", "the later send came last");
+}
+
 for_each_dispatcher!(
     server_outlives_its_handle,
     typed_state_without_send,

@@ -82,6 +82,16 @@ pub fn run_seeds(name: &str, default_seeds: u64, scenario: impl Fn(u64) -> Outco
     outcomes
 }
 
+/// Runs each of `seeds` twice and requires the same outcome (transcript,
+/// faults, figures), and two seeds to differ: what makes a failure
+/// replayable.
+pub fn assert_deterministic(scenario: impl Fn(u64) -> Outcome) {
+    for seed in [1, 2, 3, 9, 77, 1234] {
+        assert_eq!(scenario(seed), scenario(seed), "seed {seed} ran twice");
+    }
+    assert_ne!(scenario(1).transcript, scenario(2).transcript, "different seeds differ");
+}
+
 /// Installs `env_logger` once, so `RUST_LOG=trace` narrates a replay.
 pub fn init_logging() {
     let _ = env_logger::builder().is_test(true).try_init();
