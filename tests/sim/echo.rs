@@ -23,7 +23,7 @@ use std::time::Duration;
 use muxloop::sim::{Fault, Peer, Rng, Sim, SimConfig};
 use muxloop::{Buffer, Connection, Dispatcher, EventLoop, Handler, Server, SimDispatcher, Trigger};
 
-use crate::harness::{Fnv, Outcome, assert_deterministic, faults_for, init_logging, run_seeds};
+use crate::harness::{Fnv, Outcome, Progress, assert_deterministic, faults_for, init_logging, run_seeds};
 
 type Ev = EventLoop<SimDispatcher>;
 
@@ -60,8 +60,6 @@ impl PeerState {
 
 /// Events in a row that may move no byte before the run counts as a busy loop.
 const BUSY_EVENTS: u64 = 2_000;
-/// Steps in a row without progress before the run counts as hung.
-const STALL_STEPS: u64 = 20_000;
 const OUTPUT_LIMIT: usize = 64 << 10;
 const IDLE: Duration = Duration::from_secs(120);
 /// How late an idle close may come: one sweep period, plus 2 s for each
@@ -149,11 +147,9 @@ fn run_echo(seed: u64) -> (Outcome, Vec<String>) {
     let mut peers: Vec<PeerState> =
         plans.into_iter().map(|plan| PeerState { plan, ..Default::default() }).collect();
 
-    let (mut steps, mut quiet_steps, mut busy_events) = (0u64, 0u64, 0u64);
+    let (mut steps, mut progress) = (0u64, Progress::new(BUSY_EVENTS));
     while peers.iter().any(PeerState::live) {
         steps += 1;
-        let moved_before: usize =
-            peers.iter().map(|p| p.sent + p.got.len() + p.ended.is_some() as usize).sum();
         let i = rng.below(peers.len());
         let p = &mut peers[i];
         match rng.below(10) {
@@ -187,30 +183,13 @@ fn run_echo(seed: u64) -> (Outcome, Vec<String>) {
                 Err(e) => panic!("peer {i}: read: {e} after {} of {} bytes", p.got.len(), p.sent),
             },
             _ => {
-                let before = ev.stats().events_reported;
-                ev.run_once(Some(Duration::from_millis(rng.between(0, 20)))).unwrap();
-                busy_events += ev.stats().events_reported - before;
+                progress.run_pass(&mut ev, Duration::from_millis(rng.between(0, 20)));
             }
         }
         check_prefixes(&mut peers);
         check_output_bound(&server, &mut ev);
-        let moved_after: usize =
-            peers.iter().map(|p| p.sent + p.got.len() + p.ended.is_some() as usize).sum();
-        if moved_after != moved_before {
-            (quiet_steps, busy_events) = (0, 0);
-        } else {
-            quiet_steps += 1;
-        }
-        assert!(
-            busy_events < BUSY_EVENTS,
-            "busy loop: {busy_events} events moved no byte ({:?})",
-            ev.stats()
-        );
-        assert!(
-            quiet_steps < STALL_STEPS,
-            "hung: nothing moved in {quiet_steps} steps; peers: {}",
-            describe(&peers)
-        );
+        let moved = peers.iter().map(|p| p.sent + p.got.len() + p.ended.is_some() as usize).sum::<usize>();
+        progress.check(moved as u64, &ev, || describe(&peers));
     }
 
     for (i, p) in peers.iter().enumerate() {

@@ -1,9 +1,61 @@
-//! Seeds, replay and the determinism check, shared by the scenarios.
+//! Seeds, replay, the determinism check and the progress watch, shared
+//! by the scenarios.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use muxloop::sim::{Faults, Rng};
+use muxloop::{EventLoop, SimDispatcher};
+
+/// Steps in a row without progress before a run counts as hung.
+const STALL_STEPS: u64 = 20_000;
+
+/// Watches a scenario for the two ways a loop fails without damaging a
+/// byte: a busy loop (events that move nothing) and a hang (steps in which
+/// nothing moves).
+#[derive(Debug)]
+pub struct Progress {
+    /// Events in a row that may move nothing before it is a busy loop.
+    busy_limit: u64,
+    moved: u64,
+    quiet_steps: u64,
+    busy_events: u64,
+}
+
+impl Progress {
+    pub fn new(busy_limit: u64) -> Progress {
+        Progress { busy_limit, moved: 0, quiet_steps: 0, busy_events: 0 }
+    }
+
+    /// One pass of the loop, waiting at most `timeout`; its events count.
+    pub fn run_pass(&mut self, ev: &mut EventLoop<SimDispatcher>, timeout: Duration) {
+        let before = ev.stats().events_reported;
+        ev.run_once(Some(timeout)).unwrap();
+        self.busy_events += ev.stats().events_reported - before;
+    }
+
+    /// After each step: `moved` is the scenario's count of what has moved
+    /// so far (bytes, ends); `state` describes the peers for a failure.
+    pub fn check(&mut self, moved: u64, ev: &EventLoop<SimDispatcher>, state: impl FnOnce() -> String) {
+        if moved != self.moved {
+            (self.moved, self.quiet_steps, self.busy_events) = (moved, 0, 0);
+        } else {
+            self.quiet_steps += 1;
+        }
+        assert!(
+            self.busy_events < self.busy_limit,
+            "busy loop: {} events moved no byte ({:?})",
+            self.busy_events,
+            ev.stats()
+        );
+        assert!(
+            self.quiet_steps < STALL_STEPS,
+            "hung: nothing moved in {} steps; peers: {}",
+            self.quiet_steps,
+            state()
+        );
+    }
+}
 
 /// What one seed's run produced: the application-level transcript (what
 /// each peer received and how each connection ended), hashed, plus figures.

@@ -31,14 +31,12 @@ use muxloop::http::{BodyWriter, Fill, HttpConfig, HttpServer, Request, Response,
 use muxloop::sim::{Peer, Rng, Sim, SimConfig};
 use muxloop::{EventLoop, SimDispatcher, Trigger};
 
-use crate::harness::{Fnv, Outcome, assert_deterministic, faults_for, init_logging, run_seeds};
+use crate::harness::{Fnv, Outcome, Progress, assert_deterministic, faults_for, init_logging, run_seeds};
 
 type Ev = EventLoop<SimDispatcher>;
 
 /// Events in a row that may move no byte before the run counts as a busy loop.
 const BUSY_EVENTS: u64 = 2_000;
-/// Steps in a row without progress before the run counts as hung.
-const STALL_STEPS: u64 = 20_000;
 /// The HTTP time limits, longer than any run (the clock faults jump up to
 /// 2 s per dispatch): no 408 and no idle close comes between the answers.
 const NEVER: Duration = Duration::from_secs(100_000_000);
@@ -507,10 +505,9 @@ pub fn http_scenario(seed: u64) -> Outcome {
     let most_requests = peers.iter().map(|p| p.exchanges.len()).max().unwrap_or(0);
     let output_bound = 2 * (output_limit + largest_answer) + most_requests * HEAD_ROOM;
 
-    let (mut steps, mut quiet_steps, mut busy_events) = (0u64, 0u64, 0u64);
+    let (mut steps, mut progress) = (0u64, Progress::new(BUSY_EVENTS));
     while peers.iter().any(PeerState::waiting) {
         steps += 1;
-        let moved_before: usize = peers.iter().map(PeerState::progress).sum();
         let i = rng.below(peers.len());
         let p = &mut peers[i];
         match rng.below(10) {
@@ -558,27 +555,12 @@ pub fn http_scenario(seed: u64) -> Outcome {
                 }
             }
             _ => {
-                let before = ev.stats().events_reported;
-                ev.run_once(Some(Duration::from_millis(rng.between(0, 20)))).unwrap();
-                busy_events += ev.stats().events_reported - before;
+                progress.run_pass(&mut ev, Duration::from_millis(rng.between(0, 20)));
             }
         }
         check_output_bound(&server, &mut ev, output_bound);
-        if peers.iter().map(PeerState::progress).sum::<usize>() != moved_before {
-            (quiet_steps, busy_events) = (0, 0);
-        } else {
-            quiet_steps += 1;
-        }
-        assert!(
-            busy_events < BUSY_EVENTS,
-            "busy loop: {busy_events} events moved no byte ({:?})",
-            ev.stats()
-        );
-        assert!(
-            quiet_steps < STALL_STEPS,
-            "hung: nothing moved in {quiet_steps} steps; peers: {}",
-            peers.iter().map(describe).collect::<Vec<_>>().join(" ")
-        );
+        let moved = peers.iter().map(PeerState::progress).sum::<usize>();
+        progress.check(moved as u64, &ev, || peers.iter().map(describe).collect::<Vec<_>>().join(" "));
     }
 
     for (i, p) in peers.iter().enumerate() {
