@@ -189,17 +189,8 @@ impl Kernel {
         }
         let queued = self.stream(id)?.incoming.len();
         if queued > 0 && wanted > 0 {
-            if faulty
-                && self.roll(Fault::ReadWouldBlock, || {
-                    format!("read on socket {id}: EAGAIN, {queued} bytes queued")
-                })
-            {
-                self.wake_reader(id);
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            if faulty && self.roll(Fault::Interrupted, || format!("read on socket {id}: EINTR")) {
-                self.wake_reader(id);
-                return Err(io::ErrorKind::Interrupted.into());
+            if let Some(refused) = self.refused_by_fault(id, Fault::ReadWouldBlock, faulty) {
+                return Err(refused);
             }
             let mut n = wanted.min(queued);
             if faulty && n > 1 && self.roll(Fault::ShortRead, || format!("read on socket {id}: short")) {
@@ -236,6 +227,31 @@ impl Kernel {
             return Ok(0);
         }
         Err(io::ErrorKind::WouldBlock.into())
+    }
+
+    /// Faults on a read or write of the program's socket `id` that could
+    /// go ahead: `would_block` (`ReadWouldBlock` or `WriteWouldBlock`), then
+    /// `Interrupted`. A refused call's data or room raises a new wake-up,
+    /// as if it had arrived just after.
+    fn refused_by_fault(&mut self, id: SockId, would_block: Fault, faulty: bool) -> Option<io::Error> {
+        if !faulty {
+            return None;
+        }
+        let reading = would_block == Fault::ReadWouldBlock;
+        let call = if reading { "read" } else { "write" };
+        for (fault, kind) in
+            [(would_block, io::ErrorKind::WouldBlock), (Fault::Interrupted, io::ErrorKind::Interrupted)]
+        {
+            if self.roll(fault, || format!("{call} on socket {id}: {kind:?} though it could go ahead")) {
+                if reading {
+                    self.wake_reader(id);
+                } else {
+                    self.wake_writer(id);
+                }
+                return Some(kind.into());
+            }
+        }
+        None
     }
 
     /// The reader of `writer`'s bytes took some: wake the writer if it was
@@ -286,13 +302,8 @@ impl Kernel {
             self.stream(id)?.nospace = true;
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        if faulty && self.roll(Fault::WriteWouldBlock, || format!("write on socket {id}: EAGAIN with room")) {
-            self.wake_writer(id);
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        if faulty && self.roll(Fault::Interrupted, || format!("write on socket {id}: EINTR")) {
-            self.wake_writer(id);
-            return Err(io::ErrorKind::Interrupted.into());
+        if let Some(refused) = self.refused_by_fault(id, Fault::WriteWouldBlock, faulty) {
+            return Err(refused);
         }
         let mut n = offered.min(room);
         if faulty && n > 1 && self.roll(Fault::ShortWrite, || format!("write on socket {id}: short")) {
